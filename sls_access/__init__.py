@@ -1,0 +1,105 @@
+"""sls-access: AWS credentials for an org / app / stage, the way the Serverless Dashboard's
+AWS Access Roles give them.
+
+The dashboard link for the target wins (STS AssumeRole into its access role, fail
+closed), then ``AWS_<STAGE>_*``/``AWS_*`` environment variables, then AWS profiles.
+Importing this package has no side effect: plugins are discovered by the first
+:class:`Resolver` that resolves.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from cachetools import LRUCache
+
+from sls_access._credentials import Credentials
+from sls_access._options import Options
+from sls_access._resolution import Outcome, Resolution, TrailEntry
+from sls_access._resolver import Resolver
+from sls_access._target import Target
+from sls_access.errors import (
+    AccessRoleError,
+    ConfigError,
+    DashboardError,
+    NoCredentialsError,
+    SlsAccessError,
+)
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessRoleError",
+    "ConfigError",
+    "Credentials",
+    "DashboardError",
+    "NoCredentialsError",
+    "Options",
+    "Outcome",
+    "Resolution",
+    "Resolver",
+    "SlsAccessError",
+    "Target",
+    "TrailEntry",
+    "__version__",
+    "boto3_session",
+    "credentials",
+    "explain",
+    "register",
+    "session",
+]
+
+# The module functions share one Resolver per distinct set of effective options, so
+# that `credentials("acme", "shop", "prod")` called twice hits the same cache.
+_resolvers: LRUCache[Options, Resolver] = LRUCache(maxsize=16)
+_resolvers_lock = threading.Lock()
+
+
+def _default(options: dict[str, Any]) -> Resolver:
+    effective = Options.from_env(**options)
+    with _resolvers_lock:
+        resolver = _resolvers.get(effective)
+        if resolver is None:
+            resolver = _resolvers[effective] = Resolver(**{
+                "dashboard": effective.dashboard,
+                "access_key": effective.access_key,
+                "use_local_credentials": effective.use_local_credentials,
+                "profile": effective.profile,
+                "sources": effective.sources,
+                "disable_plugins": effective.disable_plugins,
+                "clock": effective.clock,
+            })
+        return resolver
+
+
+def credentials(org: str, app: str, stage: str, *, region: str | None = None, **options: Any) -> Credentials:
+    """Return AWS credentials for the target (see :meth:`Resolver.credentials`)."""
+    return _default(options).credentials(org, app, stage, region=region)
+
+
+def explain(org: str, app: str, stage: str, *, region: str | None = None, **options: Any) -> Resolution:
+    """Return how the target resolves, with the trail (see :meth:`Resolver.explain`)."""
+    return _default(options).explain(org, app, stage, region=region)
+
+
+def session(org: str, app: str, stage: str, *, region: str | None = None,
+            **options: Any) -> botocore.session.Session:
+    """Return a botocore session with refreshing credentials (see :meth:`Resolver.session`)."""
+    return _default(options).session(org, app, stage, region=region)
+
+
+def boto3_session(org: str, app: str, stage: str, *, region: str | None = None,
+                  **options: Any) -> boto3.Session:
+    """Return a boto3 session with refreshing credentials (needs the ``boto3`` extra)."""
+    return _default(options).boto3_session(org, app, stage, region=region)
+
+
+def register(botocore_session: botocore.session.Session, org: str, app: str, stage: str, *,
+             region: str | None = None, **options: Any) -> None:
+    """Insert sls-access into *botocore_session*'s credential chain, before ``env``."""
+    _default(options).register(botocore_session, org, app, stage, region=region)

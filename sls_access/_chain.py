@@ -1,0 +1,102 @@
+"""The chain: sources in order, the first that applies wins, every try on the trail."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from sls_access._credentials import Credentials
+from sls_access._resolution import Outcome, Resolution, TrailEntry
+from sls_access._target import Target
+from sls_access.errors import ConfigError, SlsAccessError
+from sls_access.sources import Skip, Source
+
+__all__ = ["BUILTIN_ORDER", "Chain", "order_sources"]
+
+log = logging.getLogger("sls_access")
+
+BUILTIN_ORDER = ("dashboard", "env", "profile")
+
+
+def order_sources(sources: Sequence[Source], explicit: Sequence[str] | None) -> tuple[Source, ...]:
+    """Return *sources* in chain order.
+
+    By default ``dashboard`` first, then third-party sources in plugin order, then
+    ``env`` and ``profile``. *explicit* names the whole chain instead; an unknown name
+    is a :class:`~sls_access.ConfigError`.
+    """
+    by_name: dict[str, Source] = {}
+    for source in sources:
+        if source.name in by_name:
+            raise ConfigError(f"two plugins add a source named {source.name!r}", key="sources")
+        by_name[source.name] = source
+    if explicit is not None:
+        unknown = [name for name in explicit if name not in by_name]
+        if unknown:
+            raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; "
+                              f"available: {', '.join(by_name)}", key="sources")
+        if len(set(explicit)) != len(explicit):
+            raise ConfigError("a source is named twice", key="sources")
+        return tuple(by_name[name] for name in explicit)
+    head = [by_name[n] for n in BUILTIN_ORDER[:1] if n in by_name]
+    middle = [s for s in sources if s.name not in BUILTIN_ORDER]
+    tail = [by_name[n] for n in BUILTIN_ORDER[1:] if n in by_name]
+    return (*head, *middle, *tail)
+
+
+class Chain:
+    """Tries sources in order for a target and records the trail."""
+
+    def __init__(self, sources: Sequence[Source], clock: Callable[[], object]) -> None:
+        self.sources = tuple(sources)
+        self._clock = clock
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The source names, in chain order."""
+        return tuple(source.name for source in self.sources)
+
+    def run(self, target: Target) -> Resolution:
+        """Walk the chain for *target*; failures end up in ``Resolution.error``, not raised."""
+        trail: list[TrailEntry] = []
+        for source in self.sources:
+            try:
+                found = source.load(target)
+            except Skip as skip:
+                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED, reason=skip.reason))
+                continue
+            except SlsAccessError as exc:
+                return self._failed(target, trail, source.name, exc)
+            except Exception as exc:  # noqa: BLE001 - a third-party source's failure is a failure
+                error = SlsAccessError(f"source {source.name!r} failed: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                return self._failed(target, trail, source.name, error)
+            if found is None:
+                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,
+                                        reason="does not apply to this target"))
+                continue
+            if not isinstance(found, Credentials):
+                error = SlsAccessError(f"source {source.name!r} returned {type(found).__name__}, "
+                                       "not sls_access.Credentials")
+                return self._failed(target, trail, source.name, error)
+            trail.append(TrailEntry(source=source.name, outcome=Outcome.USED, reason=_describe(found)))
+            log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))
+            return Resolution(target=target, credentials=found, source=source.name,
+                              region=target.region or found.region, trail=tuple(trail))
+        return Resolution(target=target, credentials=None, source=None, region=target.region,
+                          trail=tuple(trail))
+
+    @staticmethod
+    def _failed(target: Target, trail: list[TrailEntry], name: str, error: Exception) -> Resolution:
+        trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))
+        log.debug("%s: source %s failed: %s", target, name, error)
+        return Resolution(target=target, credentials=None, source=None, region=target.region,
+                          trail=tuple(trail), error=error)
+
+
+def _describe(creds: Credentials) -> str:
+    # Like `aws configure list`: the key id's last four characters are enough to tell keys apart.
+    keys = f"keys ****{creds.access_key_id[-4:]}"
+    if creds.expiration is None:
+        return f"{keys} without expiry"
+    return f"{keys} until {creds.expiration.isoformat(timespec='seconds')}"

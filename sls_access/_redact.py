@@ -1,0 +1,56 @@
+"""Keep secrets out of log records, including botocore's own DEBUG records.
+
+botocore's parser logs every response body at DEBUG, and an STS ``AssumeRole``
+response carries a secret key and a session token. :func:`install` adds a filter to
+the loggers that print bodies; it runs only for records that are emitted at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+__all__ = ["REDACTED", "install", "redact"]
+
+REDACTED = "<redacted>"
+
+_SECRET_NAMES = r"SecretAccessKey|SessionToken|Token|secret_access_key|session_token|aws_secret_access_key|aws_session_token"
+_XML = re.compile(rf"(<({_SECRET_NAMES})>)[^<]*(</\2>)")
+_JSON = re.compile(rf"""(["']({_SECRET_NAMES})["']\s*:\s*["'])[^"']*(["'])""")
+_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3.connectionpool")
+_lock = threading.Lock()
+_installed = False
+
+
+def redact(text: str) -> str:
+    """Return *text* with the values of secret-bearing XML elements and JSON keys replaced."""
+    text = _XML.sub(rf"\1{REDACTED}\3", text)
+    return _JSON.sub(rf"\1{REDACTED}\3", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A filter that rewrites a record's message when it carries secret-bearing fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; never drop it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is logging's problem, not ours
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install() -> None:
+    """Add the redacting filter to botocore's body-logging loggers (once per process)."""
+    global _installed  # noqa: PLW0603 - a process-wide, idempotent switch
+    if _installed:
+        return
+    with _lock:
+        if not _installed:
+            for name in _BODY_LOGGERS:
+                logging.getLogger(name).addFilter(RedactingFilter())
+            _installed = True

@@ -1,0 +1,103 @@
+"""The exceptions of sls-access: one root, one subclass per way resolution can fail.
+
+Every message says what to fix and never carries a secret: exceptions end up in CI
+logs, terminals and error trackers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sls_access._resolution import Resolution
+    from sls_access._target import Target
+
+__all__ = [
+    "AccessRoleError",
+    "ConfigError",
+    "DashboardError",
+    "NoCredentialsError",
+    "SlsAccessError",
+]
+
+
+class SlsAccessError(Exception):
+    """The root of every error sls-access raises on purpose.
+
+    :ivar resolution: the :class:`~sls_access.Resolution` (with its trail) that ended in
+        this error, when the error came out of the chain.
+    """
+
+    resolution: Resolution | None = None
+
+
+class ConfigError(SlsAccessError, ValueError):
+    """A bad option, target name, environment variable or dashboard file.
+
+    :ivar path: the file at fault, when there is one.
+    :ivar key: the dotted key (or option/variable name) at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ": ".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class NoCredentialsError(SlsAccessError):
+    """No source in the chain applied to the target; the message is the trail.
+
+    :ivar resolution: the :class:`~sls_access.Resolution` with every source tried.
+    """
+
+    resolution: Resolution
+
+    def __init__(self, resolution: Resolution) -> None:
+        self.resolution = resolution
+        lines = [f"no AWS credentials for {resolution.target}; sources tried:"]
+        lines.extend(f"  {entry}" for entry in resolution.trail)
+        super().__init__("\n".join(lines))
+
+
+class AccessRoleError(SlsAccessError):
+    """A dashboard link applies to the target but its access role could not be entered.
+
+    Raised instead of falling back to local keys (fail closed).
+
+    :ivar target: the target being resolved.
+    :ivar deployment_profile: the name of the linked deployment profile.
+    :ivar role_arn: the access role that could not be assumed.
+    :ivar code: the AWS error code, when STS answered with one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: Target,
+        deployment_profile: str,
+        role_arn: str,
+        code: str | None = None,
+    ) -> None:
+        self.target = target
+        self.deployment_profile = deployment_profile
+        self.role_arn = role_arn
+        self.code = code
+        super().__init__(
+            f"cannot assume access role {role_arn} of deployment profile "
+            f"{deployment_profile!r} for {target}: {message}"
+        )
+
+
+class DashboardError(SlsAccessError):
+    """The dashboard service failed, refused the access key, or could not be reached.
+
+    :ivar status: the HTTP status, when the service answered.
+    :ivar url: the URL asked (without credentials).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(message)

@@ -1,0 +1,48 @@
+"""Extend sls-access with plugins: how to write one.
+
+A plugin is a module (or object) with functions marked by :data:`hookimpl`, found
+through the ``sls_access`` entry-point group. The built-in sources ``dashboard``,
+``env`` and ``profile`` are plugins of exactly this kind.
+
+A source that reads keys from a vault, in ``my_vault_plugin.py``::
+
+    from sls_access import Credentials
+    from sls_access.plugin import hookimpl
+    from sls_access.sources import Skip
+
+
+    class VaultSource:
+        name = "vault"
+
+        def load(self, target):
+            if target.org != "acme":
+                raise Skip("vault holds keys for acme only")
+            return Credentials(access_key_id="AKIA...", secret_access_key="...", source=self.name)
+
+
+    @hookimpl
+    def sls_access_sources(options):
+        return [VaultSource()]
+
+Declare it in the plugin package's ``pyproject.toml``::
+
+    [project.entry-points.sls_access]
+    vault = "my_vault_plugin"
+
+Once installed, every new :class:`~sls_access.Resolver` tries ``vault`` after
+``dashboard`` and before ``env``; ``sources="dashboard,vault,env,profile"`` orders the
+chain explicitly and ``disable_plugins="vault"`` switches it off. The hooks are listed,
+with their signatures, in :mod:`sls_access.plugin.spec`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+__all__ = ["NAME", "hookimpl"]
+
+NAME = "sls_access"
+"""The pluggy project name and the entry-point group plugins are found in."""
+
+hookimpl = pluggy.HookimplMarker(NAME)
+"""Marks a function as an implementation of an sls-access hook."""

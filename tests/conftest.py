@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import FakeClock, StsProxy, moto_server
+
+BASE_KEY_ID = "AKIABASEKEY000000001"
+BASE_SECRET = "base-secret-0123456789abcdefghijklmnopqrstuv"
+
+DEMO_DASHBOARD = """
+[orgs.acme]
+deployment_profile = "sandbox"
+
+[orgs.acme.deployment_profiles.sandbox]
+role_arn = "arn:aws:iam::222222222222:role/sls-access-sandbox"
+external_id = "acme-7f3c"
+duration_seconds = 3600
+region = "us-east-1"
+
+[orgs.acme.deployment_profiles.prod]
+role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"
+
+[orgs.acme.deployment_profiles.eu]
+role_arn = "arn:aws:iam::333333333333:role/sls-access-eu"
+region = "eu-west-1"
+
+[orgs.acme.deployment_profiles.shop]
+role_arn = "arn:aws:iam::444444444444:role/sls-access-shop"
+
+[orgs.acme.apps.shop]
+deployment_profile = "shop"
+
+[orgs.acme.apps.shop.stages.prod]
+deployment_profile = "prod"
+
+[orgs.acme.apps.shop.stages.prod.regions.eu-west-1]
+deployment_profile = "eu"
+
+[orgs.solo.deployment_profiles.only]
+role_arn = "arn:aws:iam::555555555555:role/solo"
+
+[orgs.solo.apps.api.stages.dev]
+deployment_profile = "only"
+"""
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _proxy(moto_url: str) -> Iterator[StsProxy]:
+    proxy = StsProxy(moto_url)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def sts(_proxy: StsProxy) -> StsProxy:
+    """The loopback STS (moto behind a counting proxy), with counts reset for this test."""
+    _proxy.reset()
+    return _proxy
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -> Path:
+    """Isolate every test from the user's AWS setup; point botocore at the loopback STS.
+
+    Base keys (the caller that assumes roles) are in the plain AWS_* variables.
+    """
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_")):
+            monkeypatch.delenv(var)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", _proxy.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", BASE_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Path:
+    """The demo dashboard file, written to a temporary path."""
+    path = tmp_path / "dashboard.toml"
+    path.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

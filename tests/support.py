@@ -1,0 +1,153 @@
+"""Test support: a moto STS server on loopback, a counting proxy in front of it, a clock."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# A fault is a function of the STS action that returns None (forward to moto),
+# (status, body) to answer instead, or "close" to drop the connection.
+Fault = Callable[[str], "tuple[int, bytes] | str | None"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's server in a subprocess on a free loopback port; yield its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class StsProxy:
+    """A thin HTTP proxy that counts STS actions and can inject faults.
+
+    Used only to observe calls and to produce faults a real server cannot (a refusal
+    on demand, a dropped connection); every forwarded request is answered by moto.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.calls: Counter[str] = Counter()
+        self.requests: list[dict[str, str]] = []
+        self.fault: Fault | None = None
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+                params.update(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                action = params.get("Action", "?")
+                with proxy._lock:
+                    proxy.calls[action] += 1
+                    proxy.requests.append(params)
+                fault = proxy.fault(action) if proxy.fault else None
+                if fault == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if isinstance(fault, tuple):
+                    status, payload = fault
+                    self._reply(status, payload, [("Content-Type", "text/xml")])
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+                conn.close()
+                keep = [(k, v) for k, v in resp.getheaders()
+                        if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+                self._reply(resp.status, payload, keep)
+
+            def _reply(self, status: int, payload: bytes, headers: list[tuple[str, str]]) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_POST = _handle  # noqa: N815
+            do_GET = _handle  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.requests.clear()
+        self.fault = None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def sts_error(code: str, message: str, status: int = 403) -> tuple[int, bytes]:
+    """An STS error response, as STS would send it."""
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    )
+    return status, body.encode()
+
+
+class FakeClock:
+    """An injectable clock: real UTC time plus a shift the test advances."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+    def advance(self, **delta: float) -> None:
+        self.shift += timedelta(**delta)

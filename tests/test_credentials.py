@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sls_access import Credentials
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+TOKEN = "FwoGZXIvYXdzEXAMPLETOKEN"
+
+
+def test_repr_and_str_never_show_the_secret_or_token() -> None:
+    creds = Credentials(access_key_id="AKIAEXAMPLE", secret_access_key=SECRET, session_token=TOKEN)
+    for text in (repr(creds), str(creds)):
+        assert "AKIAEXAMPLE" in text
+        assert SECRET not in text
+        assert TOKEN not in text
+
+
+def test_naive_expiration_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Credentials(access_key_id="a", secret_access_key="b", expiration=datetime(2030, 1, 1))  # noqa: DTZ001
+
+
+def test_remaining_is_time_to_expiry_or_none() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    creds = Credentials(access_key_id="a", secret_access_key="b", expiration=now + timedelta(hours=1))
+    assert creds.remaining(now) == timedelta(hours=1)
+    assert Credentials(access_key_id="a", secret_access_key="b").remaining(now) is None
+
+
+def test_to_env_gives_the_aws_variables() -> None:
+    exp = datetime(2030, 1, 1, tzinfo=UTC)
+    creds = Credentials(access_key_id="a", secret_access_key="b", session_token="t", expiration=exp)
+    assert creds.to_env() == {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
+                              "AWS_SESSION_TOKEN": "t", "AWS_CREDENTIAL_EXPIRATION": exp.isoformat()}

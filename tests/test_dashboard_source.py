@@ -1,0 +1,157 @@
+"""The dashboard source against a real STS (moto on loopback): links, AssumeRole, fail closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import BASE_KEY_ID
+from support import StsProxy, free_port, sts_error
+
+import sls_access
+from sls_access import AccessRoleError, ConfigError, Resolver, Target
+from sls_access._sts import role_session_name
+
+
+def caller_arn(resolver: Resolver, org: str, app: str, stage: str, region: str | None = None) -> str:
+    client = resolver.session(org, app, stage, region=region).create_client("sts")
+    return str(client.get_caller_identity()["Arn"])
+
+
+@pytest.mark.parametrize(
+    ("org", "app", "stage", "region", "role"),
+    [
+        ("acme", "shop", "prod", "eu-west-1", "333333333333:assumed-role/sls-access-eu/"),
+        ("acme", "shop", "prod", None, "111111111111:assumed-role/sls-access-prod/"),
+        ("acme", "shop", "dev", None, "444444444444:assumed-role/sls-access-shop/"),
+        ("acme", "blog", "dev", None, "222222222222:assumed-role/sls-access-sandbox/"),
+    ],
+)
+def test_linked_role_is_assumed_at_every_level(dashboard: Path, sts: StsProxy, org: str, app: str,
+                                               stage: str, region: str | None, role: str) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    arn = caller_arn(resolver, org, app, stage, region)
+    assert role in arn
+    assert arn.endswith("/" + role_session_name(Target(org=org, app=app, stage=stage)))
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_dashboard_link_wins_over_env_keys(dashboard: Path, sts: StsProxy) -> None:
+    creds = sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard))
+    assert creds.source == "dashboard"
+    assert creds.access_key_id != BASE_KEY_ID
+    assert creds.session_token
+    assert creds.expiration is not None
+
+
+def test_external_id_duration_and_session_name_are_sent(dashboard: Path, sts: StsProxy) -> None:
+    Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
+    (request,) = [r for r in sts.requests if r.get("Action") == "AssumeRole"]
+    assert request["RoleArn"] == "arn:aws:iam::222222222222:role/sls-access-sandbox"
+    assert request["ExternalId"] == "acme-7f3c"
+    assert request["DurationSeconds"] == "3600"
+    assert request["RoleSessionName"] == "sls-acme.blog.dev"
+
+
+def test_no_external_id_is_sent_when_none_is_set(dashboard: Path, sts: StsProxy) -> None:
+    Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+    (request,) = [r for r in sts.requests if r.get("Action") == "AssumeRole"]
+    assert "ExternalId" not in request
+
+
+def test_session_region_comes_from_the_deployment_profile(dashboard: Path, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    assert resolver.session("acme", "blog", "dev").get_config_variable("region") == "us-east-1"
+    assert resolver.session("acme", "blog", "dev", region="ap-south-1").get_config_variable(
+        "region") == "ap-south-1"
+
+
+def test_sts_refusing_raises_access_role_error_not_env_fallback(dashboard: Path, sts: StsProxy) -> None:
+    sts.fault = lambda action: sts_error("AccessDenied", "not authorized to assume") \
+        if action == "AssumeRole" else None
+    with pytest.raises(AccessRoleError) as info:
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+    error = info.value
+    assert error.deployment_profile == "prod"
+    assert error.role_arn == "arn:aws:iam::111111111111:role/sls-access-prod"
+    assert error.code == "AccessDenied"
+    assert "prod" in str(error)
+    assert "arn:aws:iam::111111111111:role/sls-access-prod" in str(error)
+
+
+def test_sts_unreachable_raises_access_role_error(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(AccessRoleError, match="could not be reached"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+
+
+def test_no_base_credentials_is_access_role_error(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(AccessRoleError, match="no base AWS credentials"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+
+
+def test_use_local_credentials_skips_the_dashboard(dashboard: Path, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=str(dashboard), use_local_credentials=True)
+    resolution = resolver.explain("acme", "shop", "prod")
+    assert resolution.source == "env"
+    assert resolution.trail[0].reason == "use_local_credentials is set"
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_use_local_credentials_from_env_var(dashboard: Path, monkeypatch: pytest.MonkeyPatch,
+                                           sts: StsProxy) -> None:
+    monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "true")
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    assert Resolver().credentials("acme", "shop", "prod").access_key_id == BASE_KEY_ID
+
+
+def test_unlinked_target_falls_through_with_reason(dashboard: Path) -> None:
+    resolution = Resolver(dashboard=str(dashboard)).explain("solo", "web", "dev")
+    assert resolution.source == "env"
+    assert "no deployment profile is linked" in resolution.trail[0].reason
+
+
+def test_unknown_org_falls_through_with_reason(dashboard: Path) -> None:
+    resolution = Resolver(dashboard=str(dashboard)).explain("other", "web", "dev")
+    assert resolution.trail[0].reason.startswith("org 'other' is not in")
+
+
+def test_dashboard_file_in_cwd_is_found(dashboard: Path) -> None:
+    Path("sls-access.toml").write_text(dashboard.read_text())
+    assert Resolver().credentials("acme", "shop", "prod").source == "dashboard"
+
+
+def test_broken_dashboard_file_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[orgs.acme]\ndeployment_profile = 'missing'\n")
+    with pytest.raises(ConfigError, match="missing"):
+        Resolver(dashboard=str(path)).credentials("acme", "shop", "prod")
+
+
+@pytest.mark.parametrize(
+    ("org", "app", "stage"),
+    [("a", "b", "c"), ("ünïcødé", "☃", "日本"), ("x" * 200, "y" * 200, "z" * 200),
+     ("a:b", "c;d", "e|f"), ("acme", "shop", "prod")],
+)
+def test_role_session_name_always_satisfies_sts(org: str, app: str, stage: str) -> None:
+    import re
+
+    name = role_session_name(Target(org=org, app=app, stage=stage))
+    assert 2 <= len(name) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9_+=,.@-]+", name)
+
+
+def test_long_names_keep_distinct_session_names() -> None:
+    one = role_session_name(Target(org="o" * 80, app="a", stage="one"))
+    two = role_session_name(Target(org="o" * 80, app="a", stage="two"))
+    assert one != two
+
+
+def test_odd_names_are_accepted_by_real_sts(dashboard: Path, sts: StsProxy) -> None:
+    text = dashboard.read_text().replace("[orgs.solo.apps.api.stages.dev]", "[orgs.solo.apps.api.stages.\"日本-β\"]")
+    dashboard.write_text(text)
+    creds = Resolver(dashboard=str(dashboard)).credentials("solo", "api", "日本-β")
+    assert creds.source == "dashboard"

@@ -1,5 +1,4 @@
-"""sls-access: AWS credentials for an org / app / stage, the way the Serverless Dashboard's
-AWS Access Roles give them.
+"""sls-access: AWS credentials for an org / app / stage, as the Serverless Dashboard gives them.
 
 The dashboard link for the target wins (STS AssumeRole into its access role, fail
 closed), then ``AWS_<STAGE>_*``/``AWS_*`` environment variables, then AWS profiles.
@@ -10,12 +9,12 @@ Importing this package has no side effect: plugins are discovered by the first
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from cachetools import LRUCache
 
 from sls_access._credentials import Credentials
-from sls_access._options import Options
+from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access._resolver import Resolver
 from sls_access._target import Target
@@ -39,6 +38,7 @@ __all__ = [
     "Credentials",
     "DashboardError",
     "NoCredentialsError",
+    "OptionArgs",
     "Options",
     "Outcome",
     "Resolution",
@@ -60,46 +60,40 @@ _resolvers: LRUCache[Options, Resolver] = LRUCache(maxsize=16)
 _resolvers_lock = threading.Lock()
 
 
-def _default(options: dict[str, Any]) -> Resolver:
+def _default(options: OptionArgs) -> Resolver:
     effective = Options.from_env(**options)
     with _resolvers_lock:
         resolver = _resolvers.get(effective)
         if resolver is None:
-            resolver = _resolvers[effective] = Resolver(**{
-                "dashboard": effective.dashboard,
-                "access_key": effective.access_key,
-                "use_local_credentials": effective.use_local_credentials,
-                "profile": effective.profile,
-                "sources": effective.sources,
-                "disable_plugins": effective.disable_plugins,
-                "clock": effective.clock,
-            })
+            resolver = _resolvers[effective] = Resolver.from_options(effective)
         return resolver
 
 
-def credentials(org: str, app: str, stage: str, *, region: str | None = None, **options: Any) -> Credentials:
+def credentials(
+    org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]
+) -> Credentials:
     """Return AWS credentials for the target (see :meth:`Resolver.credentials`)."""
     return _default(options).credentials(org, app, stage, region=region)
 
 
-def explain(org: str, app: str, stage: str, *, region: str | None = None, **options: Any) -> Resolution:
+def explain(org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]) -> Resolution:
     """Return how the target resolves, with the trail (see :meth:`Resolver.explain`)."""
     return _default(options).explain(org, app, stage, region=region)
 
 
 def session(org: str, app: str, stage: str, *, region: str | None = None,
-            **options: Any) -> botocore.session.Session:
+            **options: Unpack[OptionArgs]) -> botocore.session.Session:
     """Return a botocore session with refreshing credentials (see :meth:`Resolver.session`)."""
     return _default(options).session(org, app, stage, region=region)
 
 
 def boto3_session(org: str, app: str, stage: str, *, region: str | None = None,
-                  **options: Any) -> boto3.Session:
+                  **options: Unpack[OptionArgs]) -> boto3.Session:
     """Return a boto3 session with refreshing credentials (needs the ``boto3`` extra)."""
     return _default(options).boto3_session(org, app, stage, region=region)
 
 
 def register(botocore_session: botocore.session.Session, org: str, app: str, stage: str, *,
-             region: str | None = None, **options: Any) -> None:
+             region: str | None = None, **options: Unpack[OptionArgs]) -> None:
     """Insert sls-access into *botocore_session*'s credential chain, before ``env``."""
     _default(options).register(botocore_session, org, app, stage, region=region)

@@ -48,17 +48,17 @@ def to_botocore(
     return botocore.credentials.RefreshableCredentials(
         creds.access_key_id,
         creds.secret_access_key,
-        creds.session_token,
+        creds.session_token,  # type: ignore[arg-type] # botocore takes None: no token
         creds.expiration,
         refresh_using=refresh,
         method=METHOD,
         time_fetcher=clock,
-        advisory_timeout=advisory,
-        mandatory_timeout=mandatory,
+        advisory_timeout=int(advisory),
+        mandatory_timeout=int(mandatory),
     )
 
 
-class SlsAccessProvider(botocore.credentials.CredentialProvider):  # type: ignore[misc]
+class SlsAccessProvider(botocore.credentials.CredentialProvider):
     """A botocore credential provider backed by an sls-access resolver.
 
     ``load()`` returns None when no source of the chain applies (so that botocore's own

@@ -5,15 +5,27 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict, Unpack
 
 import attrs
 
 from sls_access.errors import ConfigError
 
-__all__ = ["Clock", "Options", "utc_now"]
+__all__ = ["Clock", "OptionArgs", "Options", "utc_now"]
 
 Clock = Callable[[], datetime]
+
+
+class OptionArgs(TypedDict, total=False):
+    """The keyword options every entry point takes (see :class:`Options`)."""
+
+    dashboard: str | os.PathLike[str] | None
+    access_key: str | None
+    use_local_credentials: bool | str | None
+    profile: str | None
+    sources: str | Iterable[str] | None
+    disable_plugins: str | Iterable[str] | None
+    clock: Clock | None
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -66,7 +78,7 @@ class Options:
     clock: Clock = utc_now
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Options:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Unpack[OptionArgs]) -> Options:
         """Merge keyword *options* over ``SLS_ACCESS_*``/``SERVERLESS_ACCESS_KEY`` variables.
 
         Unknown keywords and malformed values raise :class:`~sls_access.ConfigError`.
@@ -77,8 +89,10 @@ class Options:
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
+        given: Mapping[str, object] = options
+
         def pick(name: str, var: str | None) -> object:
-            value = options.get(name)
+            value = given.get(name)
             if value is None and var is not None:
                 value = env.get(var) or None
             return value
@@ -96,7 +110,7 @@ class Options:
         if not callable(clock):
             raise ConfigError("must be a callable returning an aware datetime", key="clock")
         return cls(
-            dashboard=None if dashboard is None else os.fspath(dashboard),  # type: ignore[arg-type]
+            dashboard=None if dashboard is None else os.fspath(dashboard),  # type: ignore[call-overload]
             access_key=access_key,  # type: ignore[arg-type]
             use_local_credentials=False if use_local is None else _flag("use_local_credentials", use_local),
             profile=profile,  # type: ignore[arg-type]

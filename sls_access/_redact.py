@@ -15,9 +15,11 @@ __all__ = ["REDACTED", "install", "redact"]
 
 REDACTED = "<redacted>"
 
-_SECRET_NAMES = r"SecretAccessKey|SessionToken|Token|secret_access_key|session_token|aws_secret_access_key|aws_session_token"
-_XML = re.compile(rf"(<({_SECRET_NAMES})>)[^<]*(</\2>)")
-_JSON = re.compile(rf"""(["']({_SECRET_NAMES})["']\s*:\s*["'])[^"']*(["'])""")
+_HIDDEN_FIELDS = (
+    r"SecretAccessKey|SessionToken|Token|secret_access_key|session_token|aws_secret_access_key|aws_session_token"
+)
+_XML = re.compile(rf"(<({_HIDDEN_FIELDS})>)[^<]*(</\2>)")
+_JSON = re.compile(rf"""(["']({_HIDDEN_FIELDS})["']\s*:\s*["'])[^"']*(["'])""")
 _BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3.connectionpool")
 _lock = threading.Lock()
 _installed = False

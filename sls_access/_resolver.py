@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 import botocore.session
 
@@ -11,7 +11,7 @@ from sls_access._botocore import SlsAccessProvider
 from sls_access._cache import CredentialCache
 from sls_access._chain import Chain, order_sources
 from sls_access._credentials import Credentials
-from sls_access._options import Options
+from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Resolution
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
@@ -32,8 +32,18 @@ class Resolver:
     Thread-safe: share one resolver across threads.
     """
 
-    def __init__(self, *, cache_size: int = 4096, **options: Any) -> None:
-        self.options = Options.from_env(**options)
+    def __init__(self, *, cache_size: int = 4096, **options: Unpack[OptionArgs]) -> None:
+        self._setup(Options.from_env(**options), cache_size)
+
+    @classmethod
+    def from_options(cls, options: Options, *, cache_size: int = 4096) -> Resolver:
+        """Return a resolver for already merged :class:`~sls_access.Options`."""
+        resolver = cls.__new__(cls)
+        resolver._setup(options, cache_size)
+        return resolver
+
+    def _setup(self, options: Options, cache_size: int) -> None:
+        self.options = options
         self._cache = CredentialCache(self.options.clock, maxsize=cache_size)
         self._lock = threading.Lock()
         self._chain: Chain | None = None

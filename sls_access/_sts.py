@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.config
 import botocore.exceptions
@@ -18,7 +18,7 @@ from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import AccessRoleError
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["RoleAssumer", "role_session_name"]
 
@@ -34,7 +34,7 @@ CLIENT_CONFIG = botocore.config.Config(
 
 
 def role_session_name(target: Target) -> str:
-    """Return a ``RoleSessionName`` for *target* that always satisfies STS's rules.
+    r"""Return a ``RoleSessionName`` for *target* that always satisfies STS's rules.
 
     ``sls-<org>.<app>.<stage>`` with every character outside ``[\\w+=,.@-]`` (ASCII)
     replaced by ``-``; when that is longer than 64 characters it is cut and ended with
@@ -57,19 +57,18 @@ class RoleAssumer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
-        self._clients: dict[str, BaseClient] = {}
+        self._clients: dict[str, STSClient] = {}
 
-    def _client(self, region: str | None) -> BaseClient:
+    def _client(self, region: str | None) -> STSClient:
         with self._lock:
             if self._session is None:
                 _redact.install()
                 self._session = botocore.session.Session()
             name = region or self._session.get_config_variable("region") or DEFAULT_REGION
-            client = self._clients.get(name)
-            if client is None:
+            if name not in self._clients:
                 client = self._session.create_client("sts", region_name=name, config=CLIENT_CONFIG)
-                self._clients[name] = client
-            return client
+                self._clients[name] = cast("STSClient", client)
+            return self._clients[name]
 
     def assume(self, target: Target, profile: DeploymentProfile, *, source: str) -> Credentials:
         """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`."""

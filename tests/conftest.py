@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,8 +74,6 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -
 
     Base keys (the caller that assumes roles) are in the plain AWS_* variables.
     """
-    import os
-
     for var in list(os.environ):
         if var.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_")):
             monkeypatch.delenv(var)

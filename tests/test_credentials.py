@@ -20,7 +20,7 @@ def test_repr_and_str_never_show_the_secret_or_token() -> None:
 
 def test_naive_expiration_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        Credentials(access_key_id="a", secret_access_key="b", expiration=datetime(2030, 1, 1))  # noqa: DTZ001
+        Credentials(access_key_id="a", secret_access_key="b", expiration=datetime(2030, 1, 1))
 
 
 def test_remaining_is_time_to_expiry_or_none() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import BASE_KEY_ID
+from mypy_boto3_sts import STSClient
 from support import StsProxy, free_port, sts_error
 
 import sls_access
@@ -14,7 +17,7 @@ from sls_access._sts import role_session_name
 
 
 def caller_arn(resolver: Resolver, org: str, app: str, stage: str, region: str | None = None) -> str:
-    client = resolver.session(org, app, stage, region=region).create_client("sts")
+    client = cast("STSClient", resolver.session(org, app, stage, region=region).create_client("sts"))
     return str(client.get_caller_identity()["Arn"])
 
 
@@ -137,8 +140,6 @@ def test_broken_dashboard_file_fails_closed(tmp_path: Path) -> None:
      ("a:b", "c;d", "e|f"), ("acme", "shop", "prod")],
 )
 def test_role_session_name_always_satisfies_sts(org: str, app: str, stage: str) -> None:
-    import re
-
     name = role_session_name(Target(org=org, app=app, stage=stage))
     assert 2 <= len(name) <= 64
     assert re.fullmatch(r"[A-Za-z0-9_+=,.@-]+", name)

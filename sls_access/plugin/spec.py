@@ -32,3 +32,4 @@ def sls_access_sources(options: Options) -> Iterable[Source]:
         ``options.access_key``; never log it).
     :return: source objects, each with a unique ``name`` and a ``load(target)`` method.
     """
+    raise NotImplementedError

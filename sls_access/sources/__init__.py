@@ -31,7 +31,7 @@ class Source(Protocol):
         ...
 
 
-class Skip(Exception):  # noqa: N818 - it is a signal, not an error
+class Skip(Exception):
     """Raised by a source to say it does not apply, with the reason for the trail."""
 
     def __init__(self, reason: str) -> None:

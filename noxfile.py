@@ -1,0 +1,44 @@
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``bench``, ``demo``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def _group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite against a loopback STS (moto's server, started by the tests)."""
+    session.install("-e", ".[boto3]", *_group("test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting-sensitive rules with ruff."""
+    session.install(*_group("lint"))
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package and the tests with mypy --strict."""
+    session.install("-e", ".[boto3]", *_group("typecheck"), *_group("test"))
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Start a local STS, write a demo dashboard file, resolve demo/hello/dev and show the trail."""
+    session.install("-e", ".", "moto[server]")
+    session.run("python", "docs/examples/demo.py", *session.posargs)

@@ -1,0 +1,240 @@
+"""What every command shares: the target and option flags, the resolver, errors and exit codes.
+
+Exit codes (documented in ``docs/reference/cli.md``):
+
+====  ======================================================================
+0     success (``exec``: the command's own exit code is returned instead)
+1     any other error (a plugin source failed, STS unreachable for ``whoami``…)
+2     usage or configuration: a bad flag, a bad name, a broken dashboard file
+3     no credentials: no source applied to the target
+4     a dashboard link applies but its access role could not be assumed
+5     the dashboard service failed or refused the access key
+126   ``exec``: the command could not be run
+127   ``exec``: the command was not found
+130   interrupted
+====  ======================================================================
+
+Every error is one line on stderr, ``sls-access: error: …``; never a traceback unless
+``--debug``, never anything on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from sls_access._credentials import Credentials
+from sls_access._resolution import Resolution
+from sls_access._resolver import Resolver
+from sls_access._target import Target
+from sls_access.errors import (
+    AccessRoleError,
+    ConfigError,
+    DashboardError,
+    NoCredentialsError,
+    SlsAccessError,
+)
+
+__all__ = [
+    "EXIT_ACCESS_ROLE",
+    "EXIT_CANNOT_EXECUTE",
+    "EXIT_DASHBOARD",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_NO_CREDENTIALS",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliError",
+    "CliParser",
+    "Handler",
+    "UsageError",
+    "add_option_arguments",
+    "add_target_arguments",
+    "credential_variables",
+    "exit_code",
+    "fail",
+    "iso_utc",
+    "make_resolver",
+    "print_json",
+    "resolve",
+    "run",
+    "target_of",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_CREDENTIALS = 3
+EXIT_ACCESS_ROLE = 4
+EXIT_DASHBOARD = 5
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+PROG = "sls-access"
+
+
+class UsageError(Exception):
+    """A bad command line (argparse's complaint), exit code 2."""
+
+
+class CliError(Exception):
+    """An error a command reports with its own exit code and one-line message."""
+
+    def __init__(self, message: str, *, code: int = EXIT_ERROR) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` naming the command and where to get help."""
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--org --app --stage [--region]``."""
+    group = parser.add_argument_group("target")
+    group.add_argument("--org", required=True, help="the dashboard org")
+    group.add_argument("--app", required=True, help="the app in that org")
+    group.add_argument("--stage", required=True, help="the stage, e.g. dev or prod")
+    group.add_argument("--region", help="the AWS region (picks a stage + region link; set for the keys' users)")
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the resolver options as flags (each wins over its environment variable), and ``--debug``."""
+    group = parser.add_argument_group(
+        "options", "Each flag wins over its environment variable. The dashboard access key is read "
+                   "from SERVERLESS_ACCESS_KEY only, so that it never appears on a command line.")
+    group.add_argument("--dashboard", metavar="FILE_OR_URL",
+                       help="local dashboard file or https:// dashboard service (SLS_ACCESS_DASHBOARD)")
+    group.add_argument("--use-local-credentials", action="store_true", default=None,
+                       help="skip the dashboard source (SLS_ACCESS_USE_LOCAL_CREDENTIALS)")
+    group.add_argument("--profile", help="AWS profile for the profile source (AWS_PROFILE)")
+    group.add_argument("--sources", metavar="NAMES",
+                       help="explicit chain order, e.g. dashboard,env,profile (SLS_ACCESS_SOURCES)")
+    group.add_argument("--disable-plugins", metavar="NAMES",
+                       help="entry-point names of plugins not to load (SLS_ACCESS_DISABLE_PLUGINS)")
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="log the resolution to stderr and show tracebacks")
+
+
+def make_resolver(args: argparse.Namespace) -> Resolver:
+    """Return a resolver for the option flags in *args*, merged over the environment."""
+    return Resolver(
+        dashboard=args.dashboard,
+        use_local_credentials=args.use_local_credentials,
+        profile=args.profile,
+        sources=args.sources,
+        disable_plugins=args.disable_plugins,
+    )
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    """Return the validated target of ``--org --app --stage --region``."""
+    return Target(org=args.org, app=args.app, stage=args.stage, region=args.region)
+
+
+def resolve(args: argparse.Namespace) -> tuple[Resolver, Resolution, Credentials]:
+    """Resolve the target in *args*; raise the library's error when that fails."""
+    target = target_of(args)
+    resolver = make_resolver(args)
+    resolution = resolver.resolution(target.org, target.app, target.stage, region=target.region)
+    credentials = resolution.credentials
+    if credentials is None:  # pragma: no cover - resolution() raises instead
+        raise NoCredentialsError(resolution)
+    return resolver, resolution, credentials
+
+
+def iso_utc(value: datetime) -> str:
+    """Return *value* as ISO 8601 in UTC with a ``Z``, e.g. ``2026-01-02T03:04:05Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def credential_variables(credentials: Credentials, region: str | None) -> dict[str, str]:
+    """Return the ``AWS_*`` variables that carry *credentials* (and *region*, when known)."""
+    env = {
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+    }
+    if credentials.session_token:
+        env["AWS_SESSION_TOKEN"] = credentials.session_token
+    if credentials.expiration is not None:
+        env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(credentials.expiration)
+    if region:
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def print_json(value: object) -> None:
+    """Print *value* as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def exit_code(exc: BaseException) -> int:
+    """Return the documented exit code for an error."""
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, UsageError | ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, NoCredentialsError):
+        return EXIT_NO_CREDENTIALS
+    if isinstance(exc, AccessRoleError):
+        return EXIT_ACCESS_ROLE
+    if isinstance(exc, DashboardError):
+        return EXIT_DASHBOARD
+    return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, NoCredentialsError):
+        tried = "; ".join(str(entry) for entry in exc.resolution.trail) or "no sources"
+        return (f"no AWS credentials for {exc.resolution.target} (tried {tried}); "
+                f"run '{PROG} explain' with the same flags for details")
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, SlsAccessError | CliError | UsageError):
+        return message
+    return f"{type(exc).__name__}: {message}"
+
+
+def fail(exc: BaseException, *, debug: bool, code: int | None = None) -> int:
+    """Report *exc* as one line on stderr (with its traceback first under ``--debug``); return its code."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.write(f"{PROG}: error: {_one_line(exc)}\n")
+    sys.stderr.flush()
+    return exit_code(exc) if code is None else code
+
+
+def _enable_debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("sls_access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command's handler; turn every error into its one line and exit code."""
+    debug = bool(getattr(args, "debug", False))
+    if debug:
+        _enable_debug_logging()
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code
+        return fail(exc, debug=debug)

@@ -1,0 +1,58 @@
+"""``sls-access credentials``: the target's keys for people and scripts (json, env, dotenv)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from sls_access.cli._common import (
+    add_option_arguments,
+    add_target_arguments,
+    credential_variables,
+    iso_utc,
+    print_json,
+    resolve,
+)
+
+__all__ = ["FORMATS", "add_parser", "handle"]
+
+FORMATS = ("json", "env", "dotenv")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register ``credentials``."""
+    parser = subparsers.add_parser(
+        "credentials",
+        help="print the keys for a target (json, env or dotenv)",
+        description="Print the target's AWS keys. json: one object (AccessKeyId, SecretAccessKey, "
+                    "SessionToken, Expiration, Region, Source); env: 'export' lines for eval; dotenv: "
+                    "KEY=value lines. Region variables are printed when the region is known.",
+    )
+    add_target_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
+    add_option_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Resolve the target and print its keys in the chosen format."""
+    _, resolution, credentials = resolve(args)
+    if args.format == "json":
+        print_json({
+            "AccessKeyId": credentials.access_key_id,
+            "SecretAccessKey": credentials.secret_access_key,
+            "SessionToken": credentials.session_token,
+            "Expiration": None if credentials.expiration is None else iso_utc(credentials.expiration),
+            "Region": resolution.region,
+            "Source": resolution.source,
+        })
+        return 0
+    variables = credential_variables(credentials, resolution.region)
+    if args.format == "env":
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    else:
+        lines = [f"{name}={value}" for name, value in variables.items()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

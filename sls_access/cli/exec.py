@@ -1,0 +1,176 @@
+"""``sls-access exec -- CMD [ARGS…]``: run a command with the target's keys in its environment.
+
+The child gets ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+``AWS_CREDENTIAL_EXPIRATION`` and, when the region is known, ``AWS_REGION`` and
+``AWS_DEFAULT_REGION``; the parent's other AWS credential variables are removed so
+that no SDK in the child picks a different identity. The child's exit code is returned
+(128 + N when a signal N ended it).
+
+Signals: SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to ``sls-access`` are passed on to the
+child. SIGINT and SIGQUIT are passed on too, except when ``sls-access`` runs in the
+foreground of a terminal: there Ctrl-C already reaches the child (same process group), and
+a second copy would make tools like Terraform cancel hard instead of gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from types import FrameType
+from typing import Any
+
+from sls_access._target import env_prefix
+from sls_access.cli._common import (
+    EXIT_CANNOT_EXECUTE,
+    EXIT_NOT_FOUND,
+    CliError,
+    add_option_arguments,
+    add_target_arguments,
+    credential_variables,
+    resolve,
+)
+
+__all__ = ["REMOVED_VARIABLES", "add_parser", "child_environment", "handle", "run_child"]
+
+# The parent's AWS credential variables that never reach the child (besides the stage's
+# AWS_<STAGE>_* ones): anything that would let an SDK in the child pick another identity.
+REMOVED_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+)
+_STAGE_SUFFIXES = ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "PROFILE")
+
+_ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+_TERMINAL_SIGNALS = ("SIGINT", "SIGQUIT")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register ``exec``."""
+    parser = subparsers.add_parser(
+        "exec",
+        help="run a command with the target's keys in its environment",
+        description="Run CMD with the target's keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+                    "AWS_SESSION_TOKEN (and AWS_REGION/AWS_DEFAULT_REGION when the region is known). "
+                    "The parent's other AWS credential variables (AWS_PROFILE, AWS_<STAGE>_*, …) are "
+                    "removed. Exits with CMD's exit code; signals are passed on to CMD.",
+        usage="%(prog)s --org ORG --app APP --stage STAGE [options] -- CMD [ARGS ...]",
+    )
+    add_target_arguments(parser)
+    add_option_arguments(parser)
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]",
+                        help="the command to run, after '--'")
+    parser.set_defaults(handler=handle)
+
+
+def child_environment(parent: Mapping[str, str], stage: str, variables: Mapping[str, str]) -> dict[str, str]:
+    """Return *parent* without its AWS credential variables, with *variables* set."""
+    prefix = env_prefix(stage)
+    removed = {*REMOVED_VARIABLES, *(prefix + suffix for suffix in _STAGE_SUFFIXES)}
+    env = {name: value for name, value in parent.items() if name not in removed}
+    env.update(variables)
+    return env
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether this process group is a terminal's foreground group (it gets the terminal's Ctrl-C)."""
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError, AttributeError):
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+    return False
+
+
+class _Forwarder:
+    """Passes the signals sls-access receives on to the child, once the child exists."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self._pending: list[int] = []
+
+    def forward(self, signum: int, frame: FrameType | None = None) -> None:
+        """Send *signum* to the child, or keep it until the child exists."""
+        if self.child is None:
+            self._pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.child.send_signal(signum)
+
+    def started(self, child: subprocess.Popen[bytes]) -> None:
+        """Record the child and pass on the signals that arrived before it existed."""
+        self.child = child
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            self.forward(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handlers for the duration of the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set in the main thread
+            return
+        terminal = _in_terminal_foreground()
+        previous: dict[int, Any] = {}
+        try:
+            for name in (*_ALWAYS_FORWARDED, *_TERMINAL_SIGNALS):
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    ignore = terminal and name in _TERMINAL_SIGNALS
+                    previous[signum] = signal.signal(signum, _ignore if ignore else self.forward)
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Do nothing: the child got this signal from the terminal itself; keep waiting for it."""
+
+
+def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run *command* with *env*, passing signals on; return its exit code (128 + N for signal N)."""
+    forwarder = _Forwarder()
+    with forwarder.installed():
+        try:
+            child = subprocess.Popen(list(command), env=dict(env))  # noqa: S603 - the user's command
+        except FileNotFoundError:
+            raise CliError(f"command not found: {command[0]}", code=EXIT_NOT_FOUND) from None
+        except OSError as exc:
+            raise CliError(f"cannot run {command[0]}: {exc.strerror or exc}", code=EXIT_CANNOT_EXECUTE) from None
+        forwarder.started(child)
+        returncode = child.wait()
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Resolve the target, then run the command with its keys."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise CliError("exec needs a command after '--', e.g. "
+                       "sls-access exec --org O --app A --stage S -- aws sts get-caller-identity", code=2)
+    _, resolution, credentials = resolve(args)
+    env = child_environment(os.environ, resolution.target.stage,
+                            credential_variables(credentials, resolution.region))
+    sys.stdout.flush()
+    return run_child(command, env)

@@ -41,7 +41,7 @@ def to_botocore(
             "access_key": fresh.access_key_id,
             "secret_key": fresh.secret_access_key,
             "token": fresh.session_token,
-            "expiry_time": expiry,
+            "expiry_time": expiry.isoformat(),  # botocore parses it with dateutil
         }
 
     advisory, mandatory = windows((creds.expiration - clock()).total_seconds())

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from support import FakeClock, StsProxy, moto_server
 
+import sls_access
+
 BASE_KEY_ID = "AKIABASEKEY000000001"
 BASE_SECRET = "base-secret-0123456789abcdefghijklmnopqrstuv"
 
@@ -88,6 +90,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -
     monkeypatch.setenv("AWS_ENDPOINT_URL", _proxy.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", BASE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
+    _proxy.reset()
+    sls_access._resolvers.clear()  # the module functions' shared resolvers
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -65,6 +66,11 @@ class StsProxy:
         self.calls: Counter[str] = Counter()
         self.requests: list[dict[str, str]] = []
         self.fault: Fault | None = None
+        # When set, AssumeRole responses say the keys expire DurationSeconds after this
+        # clock's now (moto uses the real time), so tests can simulate hours.
+        self.clock: Callable[[], datetime] | None = None
+        # Every AssumeRole key id handed out, with the expiry the client was told.
+        self.issued: dict[str, datetime] = {}
         self._lock = threading.Lock()
         proxy = self
 
@@ -99,6 +105,8 @@ class StsProxy:
                 resp = conn.getresponse()
                 payload = resp.read()
                 conn.close()
+                if action in ("AssumeRole", "AssumeRoleWithWebIdentity") and resp.status == 200:
+                    payload = proxy._note_issued(payload, int(params.get("DurationSeconds") or 3600))
                 keep = [(k, v) for k, v in resp.getheaders()
                         if k.lower() not in ("content-length", "connection", "transfer-encoding")]
                 self._reply(resp.status, payload, keep)
@@ -120,11 +128,26 @@ class StsProxy:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
+    def _note_issued(self, payload: bytes, duration: int) -> bytes:
+        text = payload.decode()
+        if self.clock is not None:
+            expiry = (self.clock() + timedelta(seconds=duration)).astimezone(UTC)
+            stamp = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+            text = re.sub(r"<Expiration>[^<]*</Expiration>", f"<Expiration>{stamp}</Expiration>", text)
+        key = re.search(r"<AccessKeyId>([^<]*)</AccessKeyId>", text)
+        when = re.search(r"<Expiration>([^<]*)</Expiration>", text)
+        if key and when:
+            with self._lock:
+                self.issued[key.group(1)] = datetime.fromisoformat(when.group(1).replace("Z", "+00:00"))
+        return text.encode()
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.requests.clear()
+            self.issued.clear()
         self.fault = None
+        self.clock = None
 
     def close(self) -> None:
         self.server.shutdown()

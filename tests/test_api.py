@@ -1,0 +1,88 @@
+"""The public API: module functions, options, errors and the trail."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BASE_KEY_ID
+
+import sls_access
+from sls_access import ConfigError, NoCredentialsError, Outcome, Resolver
+
+
+def test_public_names_are_exported() -> None:
+    for name in ("session", "boto3_session", "credentials", "explain", "register", "Resolver", "Target",
+                 "Credentials", "Resolution", "SlsAccessError", "NoCredentialsError", "ConfigError",
+                 "AccessRoleError", "DashboardError"):
+        assert name in sls_access.__all__
+        assert hasattr(sls_access, name)
+
+
+def test_no_credentials_error_lists_every_source_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(NoCredentialsError) as info:
+        sls_access.credentials("acme", "shop", "prod")
+    message = str(info.value)
+    assert "no AWS credentials for acme/shop/prod" in message
+    assert "dashboard: skipped (no dashboard file" in message
+    assert "env: skipped (neither AWS_PROD_ACCESS_KEY_ID nor AWS_ACCESS_KEY_ID is set)" in message
+    assert "profile: skipped (no AWS profile named 'default'" in message
+    assert [e.outcome for e in info.value.resolution.trail] == [Outcome.SKIPPED] * 3
+
+
+def test_explain_returns_the_trail_with_the_winner(dashboard: Path) -> None:
+    resolution = sls_access.explain("acme", "blog", "dev", dashboard=str(dashboard))
+    assert resolution.source == "dashboard"
+    assert resolution.region == "us-east-1"
+    assert [(e.source, e.outcome) for e in resolution.trail] == [("dashboard", Outcome.USED)]
+    assert "acme/blog/dev: credentials from dashboard" in str(resolution)
+
+
+def test_explain_shows_a_failure_instead_of_raising(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIAHALF")
+    resolution = Resolver(use_local_credentials=True).explain("acme", "shop", "prod")
+    assert resolution.credentials is None
+    assert resolution.trail[-1].outcome == Outcome.FAILED
+    assert "AWS_PROD_SECRET_ACCESS_KEY" in resolution.trail[-1].reason
+    assert isinstance(resolution.error, ConfigError)
+
+
+def test_module_functions_share_a_resolver_per_options(dashboard: Path) -> None:
+    first = sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard))
+    assert sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard)) is first
+    assert sls_access.credentials("acme", "shop", "prod").access_key_id == BASE_KEY_ID
+
+
+def test_bad_target_names_raise_config_error() -> None:
+    with pytest.raises(ConfigError):
+        sls_access.credentials("acme", "sh op", "prod")
+
+
+def test_unknown_option_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown option"):
+        Resolver(dashbord="x")  # type: ignore[call-arg]
+
+
+def test_bad_boolean_env_var_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "maybe")
+    with pytest.raises(ConfigError, match="use_local_credentials"):
+        Resolver()
+
+
+def test_argument_wins_over_environment_variable(monkeypatch: pytest.MonkeyPatch, dashboard: Path) -> None:
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", "/nonexistent.toml")
+    monkeypatch.setenv("SLS_ACCESS_SOURCES", "env")
+    resolver = Resolver(dashboard=str(dashboard), sources=["dashboard", "env"])
+    assert resolver.options.dashboard == str(dashboard)
+    assert resolver.chain.names == ("dashboard", "env")
+
+
+def test_import_has_no_side_effects() -> None:
+    code = ("import sys, sls_access; "
+            "assert 'sls_access.sources.dashboard' not in sys.modules; "
+            "import logging; assert not logging.getLogger('botocore.parsers').filters")
+    subprocess.run([sys.executable, "-c", code], check=True)

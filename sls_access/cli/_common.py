@@ -99,7 +99,15 @@ class CliParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage)."""
 
     def error(self, message: str) -> NoReturn:
-        """Raise :class:`UsageError` naming the command and where to get help."""
+        """Raise :class:`UsageError` naming the command and where to get help.
+
+        Unrecognised arguments are named by their flags only: a value typed after a
+        mistyped flag may be a secret, and errors end up in CI logs.
+        """
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            flags = [arg.split("=", 1)[0] for arg in message[len(prefix):].split() if arg.startswith("-")]
+            message = prefix + (" ".join(flags) if flags else "(values not shown)")
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 

@@ -8,12 +8,30 @@ Only the JSON goes to stdout; errors are one line on stderr.
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sls_access._credentials import Credentials
-from sls_access.cli._common import add_option_arguments, add_target_arguments, iso_utc, print_json, resolve
+from sls_access._target import Target
+from sls_access.cli._common import (
+    EXIT_USAGE,
+    CliError,
+    add_option_arguments,
+    add_target_arguments,
+    iso_utc,
+    print_json,
+    resolve,
+    target_of,
+)
 
-__all__ = ["add_parser", "handle", "process_document"]
+__all__ = ["ACTIVE_VARIABLE", "add_parser", "handle", "process_document"]
+
+# The targets whose credential-process is running in this process's ancestors. An AWS
+# profile that runs `sls-access credential-process` and is also the profile sls-access
+# gets its own base keys from (AWS_PROFILE=that-profile) would start it again, and again.
+ACTIVE_VARIABLE = "SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -44,8 +62,31 @@ def process_document(credentials: Credentials) -> dict[str, object]:
     return document
 
 
+@contextmanager
+def _loop_guard(target: Target) -> Iterator[None]:
+    """Refuse to run for a target whose credential-process is already running above us."""
+    key = f"{target.org}/{target.app}/{target.stage}/{target.region or ''}"
+    active = os.environ.get(ACTIVE_VARIABLE, "").split()
+    if key in active:
+        raise CliError(
+            f"credential_process loop: resolving {target} started 'sls-access credential-process' for "
+            "the same target again; the AWS profile that runs sls-access must not also be where "
+            "sls-access finds its own keys (unset AWS_PROFILE, or give the base keys another way)",
+            code=EXIT_USAGE)
+    previous = os.environ.get(ACTIVE_VARIABLE)
+    os.environ[ACTIVE_VARIABLE] = " ".join([*active, key])
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[ACTIVE_VARIABLE]
+        else:
+            os.environ[ACTIVE_VARIABLE] = previous
+
+
 def handle(args: argparse.Namespace) -> int:
     """Resolve the target and print its ``credential_process`` JSON."""
-    _, _, credentials = resolve(args)
+    with _loop_guard(target_of(args)):
+        _, _, credentials = resolve(args)
     print_json(process_document(credentials))
     return 0

@@ -2,8 +2,8 @@
 
 Lists the built-in sources and the installed plugins (``sls_access`` entry points)
 with their distributions and versions, as a resolver with the given options sees them:
-``--sources`` and ``--disable-plugins`` apply. A plugin that failed to load is listed
-with the reason.
+``--sources`` and ``--disable-plugins`` apply. A plugin that is disabled or failed to
+load is listed with that status.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _plugin_of(source: object, plugins: tuple[PluginInfo, ...]) -> PluginInfo | None:
+def _plugin_of(name: str, source: object, plugins: tuple[PluginInfo, ...]) -> PluginInfo | None:
+    """Return the plugin that added the source: the one naming it, else the one defining its class."""
+    for info in plugins:
+        if name in getattr(info, "sources", ()):
+            return info
     module = type(source).__module__
     for info in plugins:
         root = info.module.split(":", 1)[0]
@@ -40,18 +44,27 @@ def _plugin_of(source: object, plugins: tuple[PluginInfo, ...]) -> PluginInfo | 
     return None
 
 
+def _status(info: PluginInfo) -> str:
+    if info.error:
+        return f"failed: {info.error}"
+    if getattr(info, "disabled", False):
+        return "disabled"
+    return "built-in" if info.builtin else "installed"
+
+
 def listing(chain_sources: tuple[object, ...], names: tuple[str, ...],
             plugins: tuple[PluginInfo, ...]) -> dict[str, list[dict[str, object]]]:
     """Return the JSON form: ``chain`` (sources in order, with their plugin) and ``plugins``."""
     chain: list[dict[str, object]] = []
     for position, (name, source) in enumerate(zip(names, chain_sources, strict=True), start=1):
-        info = _plugin_of(source, plugins)
+        info = _plugin_of(name, source, plugins)
         chain.append({"position": position, "source": name, "plugin": None if info is None else info.name,
                       "builtin": bool(info and info.builtin)})
     return {
         "chain": chain,
         "plugins": [{"name": info.name, "module": info.module, "distribution": info.distribution,
-                     "version": info.version, "builtin": info.builtin, "error": info.error}
+                     "version": info.version, "builtin": info.builtin, "status": _status(info),
+                     "error": info.error, "hooks": list(getattr(info, "hooks", ()))}
                     for info in plugins],
     }
 
@@ -74,8 +87,7 @@ def handle(args: argparse.Namespace) -> int:
                         "built-in" if row["builtin"] else f"from plugin {row['plugin'] or '?'}")
                        for row in data["chain"]] or [("(none)",)])
     lines += ["", "plugins:"]
-    lines += _columns([(str(p["name"]), f"{p['distribution'] or '?'} {p['version'] or '?'}",
-                        "built-in" if p["builtin"] else f"failed: {p['error']}" if p["error"] else "installed")
+    lines += _columns([(str(p["name"]), f"{p['distribution'] or '?'} {p['version'] or '?'}", str(p["status"]))
                        for p in data["plugins"]])
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.exceptions
 
 from sls_access.cli._common import CliError, add_option_arguments, add_target_arguments, print_json, resolve
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["add_parser", "handle"]
 
@@ -42,8 +45,8 @@ def handle(args: argparse.Namespace) -> int:
     session = resolver.session(target.org, target.app, target.stage, region=target.region)
     region = resolution.region or session.get_config_variable("region") or FALLBACK_REGION
     try:
-        client = session.create_client("sts", region_name=region)
-        identity = client.get_caller_identity()  # type: ignore[attr-defined]
+        client = cast("STSClient", session.create_client("sts", region_name=region))
+        identity = client.get_caller_identity()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise CliError(f"STS GetCallerIdentity with the keys from {resolution.source} failed: {exc}") from exc
     result = {

@@ -1,0 +1,409 @@
+"""The ``sls-access`` commands, run in-process through ``main(argv)`` against the loopback STS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import BASE_KEY_ID, BASE_SECRET
+from support import StsProxy, sts_error
+
+from sls_access.cli import COMMANDS, main
+
+PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
+PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
+
+# Stage keys with a session token, so that every secret-bearing field is exercised.
+STAGE_KEY_ID = "AKIASTAGEKEY00000009"
+STAGE_SECRET = "stage-secret-0123456789abcdefghijklmnopqrst"
+STAGE_TOKEN = "stage-token-FwoGZXIvYXdzEJr//////////wEaDMaUoTokenValue+/="
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def target(dashboard: Path | None = None, stage: str = "prod", *extra: str) -> list[str]:
+    argv = ["--org", "acme", "--app", "shop", "--stage", stage, *extra]
+    if dashboard is not None:
+        argv += ["--dashboard", str(dashboard)]
+    return argv
+
+
+@pytest.fixture
+def stage_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", STAGE_KEY_ID)
+    monkeypatch.setenv("AWS_DEV_SECRET_ACCESS_KEY", STAGE_SECRET)
+    monkeypatch.setenv("AWS_DEV_SESSION_TOKEN", STAGE_TOKEN)
+
+
+# --- credential-process -----------------------------------------------------------------
+
+
+def test_credential_process_prints_version_1_json_and_nothing_else(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy) -> None:
+    code, out, err = run(capsys, "credential-process", *target(dashboard))
+    assert (code, err) == (0, "")
+    document = json.loads(out)  # the whole of stdout is one JSON document
+    assert set(document) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+    assert document["Version"] == 1
+    assert document["AccessKeyId"] != BASE_KEY_ID
+    assert document["Expiration"].endswith("Z")
+    expiration = datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert datetime.now(UTC) < expiration <= datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    assert sts.calls["AssumeRole"] == 1
+    assert sts.requests[-1]["RoleArn"] == PROD_ROLE
+
+
+def test_credential_process_leaves_out_expiration_and_token_for_static_keys(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "credential-process", *target())
+    assert code == 0
+    assert json.loads(out) == {"Version": 1, "AccessKeyId": BASE_KEY_ID, "SecretAccessKey": BASE_SECRET}
+
+
+def test_credential_process_refuses_to_loop_on_its_own_target(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sts: StsProxy,
+        dashboard: Path) -> None:
+    # What a profile that runs sls-access and is also AWS_PROFILE for sls-access itself leads to.
+    monkeypatch.setenv("SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE", "acme/shop/prod/")
+    code, out, err = run(capsys, "credential-process", *target(dashboard))
+    assert (code, out) == (2, "")
+    assert "credential_process loop" in err
+    assert sts.calls["AssumeRole"] == 0
+    code, out, _ = run(capsys, "credential-process", *target(dashboard, "dev"))
+    assert code == 0
+    assert os.environ["SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE"] == "acme/shop/prod/"
+
+
+# --- credentials ---------------------------------------------------------------------
+
+
+def test_credentials_json_has_keys_region_and_source(capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    code, out, _ = run(capsys, "credentials", *target(dashboard, "prod", "--region", "eu-west-1"))
+    assert code == 0
+    document = json.loads(out)
+    assert document["Source"] == "dashboard"
+    assert document["Region"] == "eu-west-1"
+    assert document["SessionToken"]
+    assert document["Expiration"].endswith("Z")
+
+
+def test_credentials_env_format_is_eval_able_by_a_shell(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
+    code, out, _ = run(capsys, "credentials", "--org", "solo", "--app", "x", "--stage", "dev", "--format", "env")
+    assert code == 0
+    assert all(line.startswith("export AWS_") for line in out.splitlines())
+    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'], env={"SLS_OUT": out, "PATH": os.environ["PATH"]},
+                           capture_output=True, text=True, check=True)
+    env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+    assert env["AWS_ACCESS_KEY_ID"] == STAGE_KEY_ID
+    assert env["AWS_SECRET_ACCESS_KEY"] == STAGE_SECRET
+    assert env["AWS_SESSION_TOKEN"] == STAGE_TOKEN
+
+
+def test_credentials_dotenv_format_with_region_from_the_deployment_profile(
+        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    # acme/web falls to the org default, deployment profile "sandbox", whose region is us-east-1.
+    code, out, _ = run(capsys, "credentials", "--org", "acme", "--app", "web", "--stage", "dev",
+                       "--dashboard", str(dashboard), "--format", "dotenv")
+    assert code == 0
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    assert set(env) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                        "AWS_CREDENTIAL_EXPIRATION", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["AWS_ACCESS_KEY_ID"] != BASE_KEY_ID
+
+
+def test_option_flags_win_over_environment_variables(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    for flags, source in (((), "dashboard"), (("--use-local-credentials",), "env"),
+                          (("--sources", "env,dashboard"), "env")):
+        code, out, _ = run(capsys, "credentials", *target(), *flags)
+        assert code == 0
+        assert json.loads(out)["Source"] == source
+
+
+def test_profile_flag_picks_the_profile_source(
+        capsys: pytest.CaptureFixture[str], aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (aws_env / "aws-credentials").write_text(textwrap.dedent("""
+        [deployer]
+        aws_access_key_id = AKIAPROFILE000000007
+        aws_secret_access_key = profile-secret
+    """))
+    code, out, _ = run(capsys, "credentials", *target(), "--profile", "deployer", "--sources", "profile")
+    assert code == 0
+    assert json.loads(out)["AccessKeyId"] == "AKIAPROFILE000000007"
+
+
+# --- explain -------------------------------------------------------------------------
+
+
+def test_explain_table_marks_the_winner_and_shows_every_source(
+        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    code, out, err = run(capsys, "explain", *target(dashboard))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "acme/shop/prod: credentials from dashboard"
+    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[3:]}
+    assert rows["dashboard"].startswith("*")
+    assert "used" in rows["dashboard"]
+    assert "not tried" in rows["env"]
+    assert "an earlier source applied" in rows["profile"]
+    assert lines[2].split() == ["SOURCE", "OUTCOME", "WHY"]
+
+
+def test_explain_json_lists_why_each_source_was_skipped(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
+    code, out, _ = run(capsys, "explain", "--org", "nobody", "--app", "x", "--stage", "dev",
+                       "--dashboard", str(dashboard), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["source"] == "env"
+    assert data["target"] == {"org": "nobody", "app": "x", "stage": "dev", "region": None}
+    trail = {row["source"]: row for row in data["trail"]}
+    assert trail["dashboard"]["outcome"] == "skipped"
+    assert "'nobody'" in trail["dashboard"]["reason"]
+    assert trail["env"]["winner"] is True
+    assert trail["profile"]["outcome"] == "not tried"
+    assert STAGE_SECRET not in out
+    assert STAGE_TOKEN not in out
+
+
+def test_explain_shows_a_fail_closed_failure_without_raising(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy) -> None:
+    sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
+    code, out, err = run(capsys, "explain", *target(dashboard))
+    assert (code, err) == (0, "")
+    assert "FAILED (AccessRoleError)" in out.splitlines()[0]
+    assert "AccessDenied" in out
+    assert "an earlier source failed" in out
+
+
+# --- whoami --------------------------------------------------------------------------
+
+
+def test_whoami_shows_the_assumed_role(capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy) -> None:
+    code, out, err = run(capsys, "whoami", *target(dashboard))
+    assert (code, err) == (0, "")
+    fields = dict(line.split(":", 1) for line in out.splitlines())
+    assert fields["Account"].strip() == "111111111111"
+    assert fields["Arn"].strip() == PROD_ASSUMED
+    assert fields["Source"].strip() == "dashboard"
+    assert sts.calls["GetCallerIdentity"] == 1
+
+
+def test_whoami_json_never_prints_the_secret(capsys: pytest.CaptureFixture[str], stage_keys: None) -> None:
+    code, out, _ = run(capsys, "whoami", "--org", "a", "--app", "b", "--stage", "dev", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"Account", "Arn", "UserId", "Source", "Region"}
+    assert data["Source"] == "env"
+    assert STAGE_SECRET not in out
+    assert STAGE_TOKEN not in out
+
+
+# --- plugins -------------------------------------------------------------------------
+
+PLUGIN = '''
+from sls_access import Credentials, DashboardError
+from sls_access.plugin import hookimpl
+from sls_access.sources import Skip
+
+
+class RemoteSource:
+    name = "remote"
+
+    def load(self, target):
+        if target.org == "refused":
+            raise DashboardError("the dashboard refused the access key", status=401)
+        if target.org == "broken":
+            raise RuntimeError("remote exploded")
+        raise Skip("remote knows no such org")
+
+
+@hookimpl
+def sls_access_sources(options):
+    return [RemoteSource()]
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A third-party plugin installed like a package: a module and its dist-info on sys.path."""
+    site = tmp_path / "site"
+    info = site / "sls_access_remote-2.0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "sls_access_remote_cli_plugin.py").write_text(PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sls-access-remote\nVersion: 2.0.1\n")
+    (info / "entry_points.txt").write_text("[sls_access]\nremote = sls_access_remote_cli_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    sys.modules.pop("sls_access_remote_cli_plugin", None)
+
+
+@pytest.mark.usefixtures("plugin")
+def test_plugins_lists_sources_in_chain_order_with_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plugins", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [row["source"] for row in data["chain"]] == ["dashboard", "remote", "env", "profile"]
+    assert [row["builtin"] for row in data["chain"]] == [True, False, True, True]
+    versions = {p["name"]: (p["distribution"], p["version"]) for p in data["plugins"]}
+    assert versions["remote"] == ("sls-access-remote", "2.0.1")
+    from sls_access import __version__  # noqa: PLC0415
+    assert versions["env"] == ("sls-access", __version__)
+
+
+@pytest.mark.usefixtures("plugin")
+def test_plugins_text_respects_disable_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plugins")
+    assert "remote" in out
+    assert "sls-access-remote 2.0.1" in out
+    code, out, _ = run(capsys, "plugins", "--disable-plugins", "remote")
+    assert code == 0
+    chain, plugins = out.split("\nplugins:\n")
+    assert chain.startswith("sources, in chain order:")
+    assert "remote" not in chain
+    assert "remote" not in plugins or "disabled" in plugins  # listed as disabled, or not at all
+
+
+# --- errors: one line on stderr, nothing on stdout, a code per class -------------------
+
+
+@pytest.fixture
+def no_base_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+
+def broken_dashboard(tmp_path: Path) -> list[str]:
+    path = tmp_path / "broken.toml"
+    path.write_text("[orgs.acme\n")
+    return ["--dashboard", str(path)]
+
+
+ERRORS = [
+    # (id, argv after the command, fixtures, exit code, text in the error line)
+    ("unknown-flag", ["credentials", *target(), "--nope"], (), 2, "unrecognized arguments: --nope"),
+    ("missing-stage", ["credentials", "--org", "a", "--app", "b"], (), 2, "--stage"),
+    ("bad-format", ["credentials", *target(), "--format", "yaml"], (), 2, "invalid choice: 'yaml'"),
+    ("unknown-command", ["nope"], (), 2, "invalid choice: 'nope'"),
+    ("no-command", [], (), 2, "required: COMMAND"),
+    ("bad-name", ["credentials", "--org", "a/b", "--app", "b", "--stage", "c"], (), 2, "org"),
+    ("bad-region", ["credentials", *target(), "--region", "Mars"], (), 2, "region"),
+    ("unknown-source", ["explain", *target(), "--sources", "env,nope"], (), 2, "'nope'"),
+    ("exec-without-command", ["exec", *target()], (), 2, "exec needs a command"),
+    ("broken-dashboard", ["credential-process", *target()], ("broken",), 2, "broken.toml"),
+    ("no-credentials", ["credential-process", *target()], ("no_base_keys",), 3, "no AWS credentials for"),
+    ("access-role", ["credential-process", *target()], ("dashboard", "denied"), 4, PROD_ROLE),
+    ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
+    ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
+     "refused the access key"),
+    ("plugin-failure", ["credentials", "--org", "broken", "--app", "a", "--stage", "s"], ("plugin",), 1,
+     "source 'remote' failed: RuntimeError: remote exploded"),
+    ("whoami-sts-down", ["whoami", *target()], ("sts_down",), 1, "GetCallerIdentity"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needs", "expected", "text"),
+                         [pytest.param(*case[1:], id=case[0]) for case in ERRORS])
+def test_each_error_class_is_one_stderr_line_and_its_exit_code(
+        request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str], tmp_path: Path, sts: StsProxy,
+        argv: list[str], needs: tuple[str, ...], expected: int, text: str) -> None:
+    argv = list(argv)
+    for need in needs:
+        if need == "broken":
+            argv += broken_dashboard(tmp_path)
+        elif need == "dashboard":
+            argv += ["--dashboard", str(request.getfixturevalue("dashboard"))]
+        elif need == "denied":
+            sts.fault = lambda action: sts_error("AccessDenied", "no trust") if action == "AssumeRole" else None
+        elif need == "sts_down":
+            sts.fault = lambda action: sts_error("InvalidClientTokenId", "bad keys") if action == "GetCallerIdentity" \
+                else None
+        else:
+            request.getfixturevalue(need)
+    code, out, err = run(capsys, *argv)
+    assert code == expected
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("sls-access: error: ")
+    assert text in err
+    assert "Traceback" not in err
+    assert BASE_SECRET not in err
+
+
+def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(
+        capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:
+    code, out, err = run(capsys, "--debug", "credentials", *target())
+    assert (code, out) == (3, "")
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1].startswith("sls-access: error: no AWS credentials")
+
+
+def test_debug_flag_after_the_command_works_too(capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:
+    code, _, err = run(capsys, "credentials", *target(), "--debug")
+    assert code == 3
+    assert "Traceback" in err
+
+
+def test_errors_never_carry_secrets(capsys: pytest.CaptureFixture[str], stage_keys: None,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVERLESS_ACCESS_KEY", "AKsls-dashboard-access-key-secret")
+    monkeypatch.setenv("SLS_ACCESS_SOURCES", "profile")
+    code, out, err = run(capsys, "credentials", "--org", "a", "--app", "b", "--stage", "dev")
+    assert (code, out) == (3, "")
+    for secret in (STAGE_SECRET, STAGE_TOKEN, BASE_SECRET, "AKsls-dashboard-access-key-secret"):
+        assert secret not in err
+
+
+# --- help and version ----------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from sls_access import __version__  # noqa: PLC0415
+    code, out, _ = run(capsys, "--version")
+    assert (code, out) == (0, f"sls-access {__version__}\n")
+
+
+CLIENT_COMMANDS = ("credentials", "credential-process", "exec", "explain", "whoami", "plugins")
+
+
+def test_the_client_commands_are_registered() -> None:
+    assert {name.replace("_", "-") for name in COMMANDS} >= set(CLIENT_COMMANDS)
+
+
+@pytest.mark.parametrize("command", CLIENT_COMMANDS)
+def test_every_command_has_help_listing_the_option_flags(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: sls-access {command}")
+    for flag in ("--dashboard", "--use-local-credentials", "--profile", "--sources", "--disable-plugins",
+                 "SERVERLESS_ACCESS_KEY"):
+        assert flag in out
+    if command != "plugins":
+        assert "--org" in out
+
+
+def test_access_key_is_not_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "credentials", *target(), "--access-key", "AKsecret")
+    assert (code, out) == (2, "")
+    assert "unrecognized arguments: --access-key" in err
+    assert "AKsecret" not in err  # values of unknown flags are not echoed: they may be secrets
+
+
+def test_importing_sls_access_does_not_import_the_cli() -> None:
+    code = "import sys, sls_access; print('argparse' in sys.modules, 'sls_access.cli' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import botocore.credentials
 import botocore.session
 import pytest
 from conftest import BASE_KEY_ID
-from mypy_boto3_sts import STSClient
 from support import FakeClock, StsProxy, sts_error
 
 import sls_access
 from sls_access import AccessRoleError, Resolver
 from sls_access._botocore import SlsAccessProvider
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 
 def sts_client(session: botocore.session.Session) -> STSClient:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from conftest import BASE_KEY_ID
-from mypy_boto3_sts import STSClient
 from support import StsProxy, free_port, sts_error
 
 import sls_access
 from sls_access import AccessRoleError, ConfigError, Resolver, Target
 from sls_access._sts import role_session_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 
 def caller_arn(resolver: Resolver, org: str, app: str, stage: str, region: str | None = None) -> str:

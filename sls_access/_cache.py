@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
-import attrs
 from cachetools import TLRUCache
 
+from sls_access._options import utc_now
 from sls_access._resolution import Resolution
 
 __all__ = ["ADVISORY", "MANDATORY", "CredentialCache", "windows"]
@@ -37,13 +38,47 @@ BACKOFF_BASE = 5.0
 BACKOFF_MAX = 120.0
 
 
-@attrs.define(slots=True)
 class _Entry:
-    resolution: Resolution
-    fresh_until: float
-    usable_until: float
-    retry_at: float = 0.0
-    failures: int = 0
+    # A plain slotted class, not attrs: one is built per load, and the import stays light.
+    __slots__ = ("failures", "fresh_until", "resolution", "retry_at", "usable_until")
+
+    def __init__(self, resolution: Resolution, fresh_until: float, usable_until: float) -> None:
+        self.resolution = resolution
+        self.fresh_until = fresh_until
+        self.usable_until = usable_until
+        self.retry_at = 0.0
+        self.failures = 0
+
+
+class _Bounded(TLRUCache[Hashable, _Entry]):
+    """A TLRU cache that mirrors its entries into a plain dict, for reads without a lock.
+
+    The TLRU part decides what is kept (expired entries first, then the least recently
+    stored); every removal it makes is mirrored into :attr:`index`, so ``index`` never
+    holds more than ``maxsize`` entries. All mutation happens under the owner's lock;
+    ``index.get`` is one atomic dict read, safe without it.
+    """
+
+    def __init__(self, maxsize: int, timer: Callable[[], float]) -> None:
+        super().__init__(maxsize=maxsize, ttu=lambda _k, entry, _now: entry.usable_until, timer=timer)
+        self.index: dict[Hashable, _Entry] = {}
+
+    def __setitem__(self, key: Hashable, value: _Entry) -> None:
+        super().__setitem__(key, value)
+        if key in self:
+            self.index[key] = value
+        else:  # already past its usable time: TLRUCache dropped it
+            self.index.pop(key, None)
+
+    def __delitem__(self, key: Hashable) -> None:
+        self.index.pop(key, None)
+        super().__delitem__(key)
+
+    def expire(self, time: float | None = None) -> list[tuple[Hashable, _Entry]]:
+        expired = list(super().expire(time))
+        for key, _ in expired:
+            self.index.pop(key, None)
+        return expired
 
 
 class _KeyLock:
@@ -80,16 +115,18 @@ class CredentialCache:
         static_ttl: timedelta = STATIC_TTL,
     ) -> None:
         self._clock = clock
+        # The default clock is the wall clock: read it as a float directly (the same
+        # instant as utc_now().timestamp(), without building a datetime per read).
+        self._now: Callable[[], float] = time.time if clock is utc_now else self._clock_seconds
         self._advisory = advisory.total_seconds()
         self._mandatory = mandatory.total_seconds()
         self._static_ttl = static_ttl.total_seconds()
         self._lock = threading.Lock()
-        self._entries: TLRUCache[Hashable, _Entry] = TLRUCache(
-            maxsize=maxsize, ttu=lambda _k, entry, _now: entry.usable_until, timer=self._now
-        )
+        self._entries = _Bounded(maxsize, self._now)
+        self._index = self._entries.index
         self._key_locks: weakref.WeakValueDictionary[Hashable, _KeyLock] = weakref.WeakValueDictionary()
 
-    def _now(self) -> float:
+    def _clock_seconds(self) -> float:
         return self._clock().timestamp()
 
     def __len__(self) -> int:
@@ -102,10 +139,12 @@ class CredentialCache:
             self._entries.clear()
 
     def get(self, key: Hashable, load: Callable[[], Resolution]) -> Resolution:
-        """Return the resolution for *key*, calling *load* (which may raise) when needed."""
+        """Return the resolution for *key*, calling *load* (which may raise) when needed.
+
+        A fresh entry costs one dict read and one clock read: no lock, no I/O.
+        """
+        entry = self._index.get(key)
         now = self._now()
-        with self._lock:
-            entry = self._entries.get(key)
         if entry is not None and now < entry.fresh_until:
             return entry.resolution
         return self._slow(key, load, entry, now)
@@ -129,8 +168,7 @@ class CredentialCache:
                 holder.lock.release()
         with holder.lock:
             now = self._now()
-            with self._lock:
-                entry = self._entries.get(key)
+            entry = self._index.get(key)
             if entry is not None and now < entry.fresh_until:
                 return entry.resolution
             resolution = load()

@@ -13,6 +13,7 @@ from sls_access._chain import Chain, order_sources
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Resolution
+from sls_access._sessions import new_session
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
 from sls_access.plugin._manager import PluginInfo, build_plugin_manager
@@ -124,11 +125,12 @@ class Resolver:
         region is *region*, else the linked deployment profile's, else botocore's own.
         """
         resolution = self.resolution(org, app, stage, region=region)
-        session = botocore.session.Session()
+        # A new session per call (sessions are not thread-safe), sharing botocore's parsed
+        # data and built-in handlers with the others; its credential chain is this
+        # resolver alone.
+        session = new_session(self._provider(org, app, stage, region, resolution.credentials))
         if resolution.region:
             session.set_config_variable("region", resolution.region)
-        provider = self._provider(org, app, stage, region, resolution.credentials)
-        session.get_component("credential_provider").insert_before("env", provider)
         return session
 
     def boto3_session(self, org: str, app: str, stage: str, *, region: str | None = None) -> boto3.Session:

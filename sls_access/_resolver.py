@@ -9,17 +9,18 @@ import botocore.session
 
 from sls_access._botocore import SlsAccessProvider
 from sls_access._cache import CredentialCache
-from sls_access._chain import Chain, order_sources
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Resolution
 from sls_access._sessions import new_session
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
-from sls_access.plugin._manager import PluginInfo, build_plugin_manager
 
 if TYPE_CHECKING:
     import boto3
+
+    from sls_access._chain import Chain
+    from sls_access.plugin._manager import PluginInfo
 
 __all__ = ["Resolver"]
 
@@ -60,6 +61,11 @@ class Resolver:
         if chain is None:
             with self._lock:
                 if self._chain is None:
+                    # Imported here, not at the top: plugin discovery (pluggy, entry points)
+                    # costs import time that a process which never resolves should not pay.
+                    from sls_access._chain import Chain, order_sources  # noqa: PLC0415
+                    from sls_access.plugin._manager import build_plugin_manager  # noqa: PLC0415
+
                     pm, self._plugins = build_plugin_manager(self.options.disable_plugins)
                     sources = [s for group in reversed(pm.hook.sls_access_sources(options=self.options))
                                for s in group]

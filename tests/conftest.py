@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import FakeClock, StsProxy, moto_server
+from support import DashboardServer, FakeClock, StsProxy, moto_server
 
 import sls_access
 
@@ -109,3 +109,13 @@ def dashboard(tmp_path: Path) -> Path:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def dashboard_server(dashboard: Path, tmp_path: Path, sts: StsProxy) -> Iterator[DashboardServer]:
+    """``sls-access serve`` for the demo dashboard on loopback, STS the loopback one; no keys yet."""
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    server = DashboardServer(dashboard, workdir).start()
+    yield server
+    server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 # A fault is a function of the STS action that returns None (forward to moto),
 # (status, body) to answer instead, or "close" to drop the connection.
@@ -175,3 +177,92 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.shift += timedelta(**delta)
+
+
+class DashboardServer:
+    """``sls-access serve`` in a subprocess on a free loopback port (the real uvicorn server).
+
+    Its environment is the test's at start (so its STS is the loopback one); its audit
+    lines (stdout) and logs (stderr) go to files in *workdir*.
+    """
+
+    def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1) -> None:
+        self.dashboard = dashboard
+        self.workdir = workdir
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    @property
+    def keys_path(self) -> Path:
+        return self.dashboard.with_name(f"{self.dashboard.stem}.keys.json")
+
+    def start(self) -> DashboardServer:
+        self._starts += 1
+        out = (self.workdir / f"server-{self._starts}.out").open("wb")
+        err = (self.workdir / f"server-{self._starts}.err").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(self.dashboard),
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
+            stdout=out, stderr=err, env=dict(os.environ),
+        )
+        out.close()
+        err.close()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _, _ = self.get("/healthz", timeout=1)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {self.stderr()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stdout(self) -> str:
+        return "".join(p.read_text("utf-8", "replace") for p in sorted(self.workdir.glob("server-*.out")))
+
+    def stderr(self) -> str:
+        return "".join(p.read_text("utf-8", "replace") for p in sorted(self.workdir.glob("server-*.err")))
+
+    def audit(self) -> list[dict[str, object]]:
+        """The audit lines written so far, parsed."""
+        return [json.loads(line) for line in self.stdout().splitlines() if line.startswith("{")]
+
+    def get(self, path: str, headers: dict[str, str] | None = None,
+            timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+        """GET *path* (sent as is, not normalised); return status, headers and body."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest("GET", path, skip_accept_encoding=True)
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def credentials(self, org: str, app: str, stage: str, key: str | None,
+                    query: str = "") -> tuple[int, dict[str, object]]:
+        """GET a target's credentials with *key*; return status and the JSON body."""
+        path = f"/v1/orgs/{org}/apps/{app}/stages/{stage}/credentials{query}"
+        status, _, body = self.get(path, {} if key is None else {"Authorization": key})
+        return status, json.loads(body)

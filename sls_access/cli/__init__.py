@@ -26,6 +26,8 @@ COMMANDS: tuple[str, ...] = (
     "explain",
     "whoami",
     "plugins",
+    "serve",
+    "keys",
 )
 
 

@@ -1,0 +1,47 @@
+"""``sls-access serve``: run the dashboard service on uvicorn (needs the ``server`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sls_access.cli._common import EXIT_USAGE, CliError
+
+__all__ = ["add_parser", "handle"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register ``serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the dashboard service (needs: pip install 'sls-access[server]')",
+        description="Serve GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials in the AWS "
+                    "container-credentials format, for the keys made with 'sls-access keys'. Audit "
+                    "lines (JSON) go to stdout, logs to stderr. Put a TLS terminator in front.",
+    )
+    parser.add_argument("--dashboard", required=True, metavar="FILE", help="the dashboard file to serve")
+    parser.add_argument("--keys", metavar="FILE",
+                        help="the key file (default: <dashboard stem>.keys.json beside the dashboard)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--forwarded-allow-ips", metavar="ADDRS",
+                        help="comma-separated addresses of proxies whose X-Forwarded-For is trusted")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                        help="level of the server's own log (default: info)")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of startup errors")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port} is not a TCP port", code=EXIT_USAGE)
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1", code=EXIT_USAGE)
+    from sls_access.server.run import serve  # noqa: PLC0415 - keep the CLI import light
+
+    serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
+          log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips)
+    return 0

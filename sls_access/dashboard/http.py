@@ -1,0 +1,169 @@
+"""The HTTP dashboard backend: a dashboard service (``sls-access serve``) vends the keys.
+
+Selected by a ``dashboard`` option that is a URL: ``https://`` for any host, plain
+``http://`` only for a loopback host (127.0.0.0/8, ``::1``, ``localhost``), with the
+access key from ``access_key`` / ``SERVERLESS_ACCESS_KEY``. Fail closed: only a 404 (no
+link for the target) lets the chain go on; a refusal (401/403), a server error, a
+timeout, a redirect or an unreachable service is a :class:`~sls_access.DashboardError`.
+Each request is bounded: ``timeout`` seconds per socket operation and ``deadline``
+seconds in all. Redirects are never followed (they would carry the key elsewhere).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
+from typing import IO, TypeGuard
+
+import attrs
+
+from sls_access._credentials import Credentials
+from sls_access._target import Target
+from sls_access.errors import ConfigError, DashboardError
+from sls_access.sources import Skip
+
+__all__ = ["HttpDashboard", "is_service_url"]
+
+MAX_BODY = 64 * 1024
+USER_AGENT = "sls-access"
+
+
+def is_service_url(location: str | None) -> TypeGuard[str]:
+    """Return True when the ``dashboard`` option names a service rather than a file."""
+    return location is not None and location.lower().startswith(("https://", "http://"))
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a 3xx is then an HTTPError, and the key goes nowhere else
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _base_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme not in {"https", "http"} or not host:
+        raise ConfigError(f"{url!r} is not an https:// URL", key="dashboard")
+    if scheme == "http" and not _loopback(host):
+        raise ConfigError("plain http:// is allowed only for a loopback host (127.0.0.1, ::1, localhost); "
+                          "use https://", key="dashboard")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("the dashboard URL must not carry credentials, a query or a fragment; "
+                          "the access key comes from access_key / SERVERLESS_ACCESS_KEY", key="dashboard")
+    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _message(raw: bytes) -> str:
+    try:
+        body = json.loads(raw)
+        text = str(body.get("message") or body.get("error") or "")
+    except (ValueError, AttributeError):
+        text = ""
+    return " ".join(text.split())[:200]
+
+
+@attrs.define
+class HttpDashboard:
+    """A client of the dashboard service at *url*, authenticated with *access_key*."""
+
+    url: str = attrs.field(converter=_base_url)
+    access_key: str = attrs.field(repr=False)
+    timeout: float = 5.0
+    deadline: float = 15.0
+
+    def __attrs_post_init__(self) -> None:
+        if not self.access_key or any(ch in self.access_key for ch in "\r\n"):
+            raise ConfigError("a dashboard service needs an access key: set SERVERLESS_ACCESS_KEY "
+                              "(or the access_key option)", key="access_key")
+
+    def credentials_url(self, target: Target) -> str:
+        """Return the URL of *target*'s credentials."""
+        org, app, stage = (urllib.parse.quote(name, safe="") for name in (target.org, target.app, target.stage))
+        path = f"{self.url}/v1/orgs/{org}/apps/{app}/stages/{stage}/credentials"
+        return path if target.region is None else f"{path}?region={urllib.parse.quote(target.region, safe='')}"
+
+    def credentials(self, target: Target, *, source: str = "dashboard") -> Credentials:
+        """Return *target*'s keys from the service; :class:`Skip` on 404, else fail closed."""
+        url = self.credentials_url(target)
+        request = urllib.request.Request(url, headers={  # noqa: S310 - the scheme is checked above
+            "Authorization": f"Bearer {self.access_key}", "Accept": "application/json", "User-Agent": USER_AGENT})
+        status, raw = self._fetch(request, url)
+        if status == 404:
+            raise Skip(f"the dashboard service has no link for {target} ({_message(raw) or 'not found'})")
+        if status != 200:
+            what = {401: "refused the access key", 403: "refused the access key for this org",
+                    429: "is throttling this client", 502: "could not assume the access role"}.get(
+                status, "failed")
+            detail = _message(raw)
+            raise DashboardError(f"the dashboard service {what} (HTTP {status}" + (f": {detail})" if detail else ")"),
+                                 url=url, status=status)
+        return self._parse(raw, url, target, source)
+
+    def _fetch(self, request: urllib.request.Request, url: str) -> tuple[int, bytes]:
+        started = time.monotonic()
+        try:
+            response = _OPENER.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, self._read(exc, started, url)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            kind = "timed out" if isinstance(reason, socket.timeout | TimeoutError) else "unreachable"
+            raise DashboardError(f"the dashboard service is {kind}: {type(reason).__name__}: {reason}",
+                                 url=url) from None
+        with response:
+            return response.status, self._read(response, started, url)
+
+    def _read(self, response: IO[bytes], started: float, url: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() - started > self.deadline:
+                    raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s",
+                                         url=url)
+                chunk = response.read(8192)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise DashboardError("the dashboard service sent an oversized answer", url=url)
+                chunks.append(chunk)
+        except (OSError, ValueError) as exc:
+            raise DashboardError(f"reading the dashboard service's answer failed: {type(exc).__name__}",
+                                 url=url) from None
+
+    @staticmethod
+    def _parse(raw: bytes, url: str, target: Target, source: str) -> Credentials:
+        try:
+            body = json.loads(raw)
+            expiration = body.get("Expiration")
+            region = body.get("Region")
+            return Credentials(
+                access_key_id=str(body["AccessKeyId"]),
+                secret_access_key=str(body["SecretAccessKey"]),
+                session_token=None if body.get("Token") is None else str(body["Token"]),
+                expiration=None if expiration is None else datetime.fromisoformat(str(expiration)),
+                source=source,
+                region=target.region or (str(region) if region else None),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise DashboardError("the dashboard service sent a malformed credentials answer", url=url) from None

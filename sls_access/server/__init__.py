@@ -1,0 +1,16 @@
+"""The self-hosted dashboard service: access-role keys over HTTP for any AWS SDK.
+
+Install with ``pip install 'sls-access[server]'`` and run ``sls-access serve --dashboard
+FILE``, or deploy the ASGI app your own way: :func:`~sls_access.server.app.create_app`
+(a factory taking the dashboard file) or ``uvicorn --factory
+sls_access.server.app:from_env``. Keys are managed with ``sls-access keys`` or
+:class:`~sls_access.server.keys.KeyStore`. Nothing is imported from here by ``import
+sls_access``.
+"""
+
+from __future__ import annotations
+
+from sls_access.server.app import App, create_app, from_env
+from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
+
+__all__ = ["AccessKey", "App", "KeyStore", "create_app", "default_keys_path", "from_env"]

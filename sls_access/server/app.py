@@ -1,0 +1,251 @@
+"""The dashboard service as a plain ASGI application (no framework).
+
+``create_app(dashboard)`` returns the app; ``from_env()`` is the same for servers that take
+a factory, e.g. ``SLS_ACCESS_DASHBOARD=/etc/sls-access/dashboard.toml uvicorn --factory
+sls_access.server.app:from_env``. Routes (see ``docs/reference/http-api.md``):
+
+- ``GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials[?region=R]`` with
+  ``Authorization: <key>`` or ``Authorization: Bearer <key>``: the linked access role's
+  keys in the AWS container-credentials format;
+- ``GET /healthz``.
+
+Everything the app knows is the dashboard file and its key file, both re-read as soon as
+they change, so replicas need no coordination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sls_access._options import utc_now
+from sls_access._target import Target
+from sls_access.errors import AccessRoleError, ConfigError
+from sls_access.server._audit import Audit
+from sls_access.server._throttle import Throttle
+from sls_access.server._vend import Dashboard, Vendor
+from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
+
+__all__ = ["App", "create_app", "from_env"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("sls_access.server")
+
+MAX_PATH = 1024
+MAX_HEADERS_BYTES = 8192
+MAX_HEADERS = 64
+MAX_KEY = 512
+_PREFIX = ("", "v1", "orgs")
+_BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+                 (b"x-content-type-options", b"nosniff")]
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, outcome: str, message: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.status = status
+        self.outcome = outcome
+        self.message = message
+        self.headers = headers or []
+        super().__init__(message)
+
+
+def _body(error: str, message: str) -> bytes:
+    return json.dumps({"error": error, "message": message}).encode()
+
+
+def _segment(raw: str, what: str) -> str:
+    try:
+        value = urllib.parse.unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise _Reject(400, "bad_request", f"the {what} is not UTF-8") from None
+    if value in {".", ".."} or len(value) > 128:
+        raise _Reject(400, "bad_request", f"the {what} is not a valid name")
+    return value
+
+
+def _target(raw_path: str, query: str) -> Target:
+    parts = raw_path.split("/")
+    if (len(parts) != 9 or tuple(parts[:3]) != _PREFIX or parts[4] != "apps" or parts[6] != "stages"
+            or parts[8] != "credentials"):
+        raise _Reject(404, "not_found", "no such route")
+    region: str | None = None
+    if query:
+        try:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True,
+                                           max_num_fields=4, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise _Reject(400, "bad_request", "malformed query string") from None
+        names = [name for name, _ in pairs]
+        if names != ["region"]:
+            raise _Reject(400, "bad_request", "the only query parameter is region, given once")
+        region = pairs[0][1]
+    try:
+        return Target(org=_segment(parts[3], "org"), app=_segment(parts[5], "app"),
+                      stage=_segment(parts[7], "stage"), region=region)
+    except ConfigError as exc:
+        raise _Reject(400, "bad_request", f"invalid {exc.key}") from None
+
+
+def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
+    total = 0
+    found: list[bytes] = []
+    for name, value in headers:
+        total += len(name) + len(value)
+        if name == b"authorization":
+            found.append(value)
+        elif (name == b"content-length" and value.strip() not in {b"", b"0"}) or name == b"transfer-encoding":
+            raise _Reject(413, "too_large", "requests have no body")
+    if total > MAX_HEADERS_BYTES or len(headers) > MAX_HEADERS:
+        raise _Reject(431, "too_large", "request headers too large")
+    if len(found) > 1:
+        raise _Reject(400, "bad_request", "more than one Authorization header")
+    if not found:
+        return None
+    text = found[0].decode("latin-1").strip()
+    scheme, _, rest = text.partition(" ")
+    if scheme.lower() == "bearer":
+        text = rest.strip()
+    return text or None
+
+
+class App:
+    """The ASGI application; see the module docstring. Build it with :func:`create_app`."""
+
+    def __init__(self, dashboard: Dashboard, keys: KeyStore, *, clock: Callable[[], datetime] = utc_now,
+                 throttle: Throttle | None = None) -> None:
+        self.dashboard = dashboard
+        self.keys = keys
+        self.throttle = throttle or Throttle()
+        self.vendor = Vendor(clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.vendor.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        started = time.perf_counter()
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        raw = scope.get("raw_path") or scope.get("path", "").encode()
+        raw_path = raw.decode("latin-1").partition("?")[0]
+        audit = Audit(address, str(scope.get("method", "")), raw_path)
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            status, outcome, body = await self._handle(scope, raw_path, audit)
+        except _Reject as reject:
+            status, outcome, body, headers = reject.status, reject.outcome, _body(reject.outcome,
+                                                                                   reject.message), reject.headers
+        except Exception:  # answer 500 without a traceback; the log keeps it
+            log.exception("unexpected error serving %s", raw_path[:256])
+            status, outcome, body = 500, "internal_error", _body("internal_error", "internal error")
+        audit.emit(status, outcome, (time.perf_counter() - started) * 1000)  # before the answer leaves
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: Scope, raw_path: str, audit: Audit) -> tuple[int, str, bytes]:
+        if len(raw_path) > MAX_PATH:
+            raise _Reject(414, "too_large", "path too long")
+        if scope.get("method") != "GET":
+            raise _Reject(405, "method_not_allowed", "only GET", [(b"allow", b"GET")])
+        key = _authorization(scope.get("headers", []))
+        if raw_path == "/healthz":
+            return 200, "health", b'{"status":"ok"}'
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = _target(raw_path, query)
+        audit.fields.update(org=target.org, app=target.app, stage=target.stage, region=target.region)
+        record = await self._authenticate(audit.fields["client"], key)
+        audit.fields.update(key=record.name, key_id=record.id)
+        if record.org != target.org:
+            raise _Reject(403, "forbidden", "this access key belongs to another org")
+        try:
+            link = self.dashboard.link(target)
+        except (ConfigError, OSError):
+            log.exception("cannot read the dashboard file %s", self.dashboard.path)
+            raise _Reject(503, "dashboard_error", "the dashboard file cannot be read") from None
+        if link is None:
+            raise _Reject(404, "no_link", f"no deployment profile is linked to {target}")
+        audit.fields["role"] = link.profile.role_arn
+        try:
+            vended = await self.vendor.vend(target, link.profile)
+        except AccessRoleError as exc:
+            code = f" ({exc.code})" if exc.code else ""
+            raise _Reject(502, "role_error", f"the access role could not be assumed{code}") from None
+        return 200, "vended", vended.body
+
+    async def _authenticate(self, client: str, key: str | None) -> AccessKey:
+        if self.throttle.locked_out(client):
+            raise _Reject(429, "throttled", "too many failed authentications; try again later",
+                          [(b"retry-after", b"60")])
+        try:
+            keys = self.keys.current()
+        except ConfigError:
+            log.exception("cannot read the key file %s", self.keys.path)
+            raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
+        record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
+        if record is None:
+            delay = self.throttle.delay(client)
+            self.throttle.failed(client)
+            if delay:
+                await asyncio.sleep(delay)
+            message = "missing access key" if key is None else "unknown access key"
+            raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
+        if self.throttle.failures(client):
+            self.throttle.succeeded(client)
+        return record
+
+
+def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None,
+               clock: Callable[[], datetime] = utc_now, throttle: Throttle | None = None) -> App:
+    """Return the ASGI app serving *dashboard*'s links, with keys from *keys*.
+
+    :param dashboard: the dashboard file (TOML); read now, so that a bad one raises
+        :class:`~sls_access.ConfigError` here, and again whenever it changes.
+    :param keys: the key file; default ``<dashboard stem>.keys.json`` beside it.
+    :param clock: the current aware datetime (tests inject one).
+    :param throttle: the failed-authentication policy (default :class:`Throttle`'s).
+    """
+    path = Path(dashboard).expanduser()
+    if not path.is_file():
+        raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
+    store = KeyStore(default_keys_path(path) if keys is None else keys)
+    store.current()
+    return App(Dashboard(path), store, clock=clock, throttle=throttle)
+
+
+def from_env() -> App:
+    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional)."""
+    dashboard = os.environ.get("SLS_ACCESS_DASHBOARD")
+    if not dashboard or dashboard.startswith(("https://", "http://")):
+        raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",
+                          key="SLS_ACCESS_DASHBOARD")
+    return create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None)

@@ -1,0 +1,229 @@
+"""Dashboard access keys: created once, stored only as hashes, in a file beside the dashboard.
+
+A key reads ``sls_<id>_<secret>``: ``id`` is 12 hex characters that name the record (so a
+lookup needs no secret comparison), ``secret`` is 32 random bytes (256 bits), URL-safe
+base64. The file holds each key's SHA-256 (a fast hash is enough for a key of that
+entropy: nobody can guess one to test against it), never the key.
+
+The key file is JSON, ``<dashboard stem>.keys.json`` beside the dashboard file by
+default, written atomically (a new file renamed over the old, mode 0600) under an
+exclusive lock, so the user's dashboard file is never touched. The server re-reads it as
+soon as it changes (it checks the file's identity on every request), so a revoked key is
+refused at once, by every worker and every replica that shares the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sls_access.errors import ConfigError
+
+__all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key"]
+
+FORMAT_VERSION = 1
+MAX_BYTES = 4 << 20
+_KEY = re.compile(r"^sls_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+def default_keys_path(dashboard: str | os.PathLike[str]) -> Path:
+    """Return the key file that belongs to the dashboard file *dashboard*."""
+    path = Path(dashboard)
+    return path.with_name(f"{path.stem}.keys.json")
+
+
+def hash_key(key: str) -> str:
+    """Return the hex SHA-256 of *key*, the only form in which a key is stored."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def check_name(value: str, what: str) -> str:
+    """Return *value* when it is a valid key or org name, else raise :class:`ConfigError`."""
+    if not _NAME.match(value):
+        raise ConfigError(f"{value[:80]!r} is not a valid {what}: 1-64 of A-Z a-z 0-9 . _ @ -, "
+                          "starting with a letter or digit", key=what)
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class AccessKey:
+    """One access key's record: who it is for and its hash (never the key itself)."""
+
+    id: str
+    org: str
+    name: str
+    created: datetime
+    sha256: str = attrs.field(repr=False)
+
+    def to_json(self) -> dict[str, str]:
+        """Return the record as stored in the key file."""
+        return {"id": self.id, "org": self.org, "name": self.name,
+                "created": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"), "sha256": self.sha256}
+
+
+@attrs.frozen
+class KeyFile:
+    """The parsed key file: records by id."""
+
+    keys: Mapping[str, AccessKey]
+
+    def match(self, key: str) -> AccessKey | None:
+        """Return the record *key* belongs to, or None; the secret part is compared in constant time."""
+        found = _KEY.match(key)
+        record = self.keys.get(found.group(1)) if found else None
+        # Hash and compare even when there is no such record, so that timing tells nothing.
+        expected = record.sha256 if record is not None else "0" * 64
+        return record if hmac.compare_digest(hash_key(key), expected) and record is not None else None
+
+
+EMPTY = KeyFile({})
+
+
+def _parse(raw: bytes, where: str) -> KeyFile:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"not a valid key file: {exc}", path=where) from None
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION or not isinstance(data.get("keys"), list):
+        raise ConfigError(f'not a key file (expected {{"version": {FORMAT_VERSION}, "keys": [...]}})',
+                          path=where)
+    keys: dict[str, AccessKey] = {}
+    for index, item in enumerate(data["keys"]):
+        try:
+            record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
+                               created=datetime.strptime(item["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
+                               sha256=item["sha256"])
+            ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.match(record.sha256)
+                  and isinstance(record.org, str) and isinstance(record.name, str))
+        except (KeyError, TypeError, ValueError):
+            ok = None
+        if not ok:
+            raise ConfigError("malformed key record", path=where, key=f"keys[{index}]")
+        keys[record.id] = record
+    return KeyFile(keys)
+
+
+class KeyStore:
+    """Reads (and for the CLI, writes) the key file; cheap to ask on every request.
+
+    :meth:`current` checks the file's identity (inode, size, mtime) with one ``stat``
+    and re-reads it only when it changed. A missing file means no keys.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._file = EMPTY
+
+    def current(self) -> KeyFile:
+        """Return the keys as the file holds them now."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._stamp, self._file = None, EMPTY
+            return EMPTY
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file: {exc.strerror}", path=str(self.path)) from None
+        stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._file = self._read()
+                    self._stamp = stamp
+        return self._file
+
+    def _read(self) -> KeyFile:
+        try:
+            with self.path.open("rb") as fh:
+                raw = fh.read(MAX_BYTES + 1)
+        except FileNotFoundError:
+            return EMPTY
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file: {exc.strerror}", path=str(self.path)) from None
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"the key file is larger than {MAX_BYTES} bytes", path=str(self.path))
+        return _parse(raw, str(self.path))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as lock:
+            try:
+                import fcntl  # noqa: PLC0415 - POSIX only; elsewhere writers are not serialised
+            except ImportError:  # pragma: no cover
+                yield
+                return
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, keys: Mapping[str, AccessKey]) -> None:
+        body: dict[str, Any] = {"version": FORMAT_VERSION, "keys": [k.to_json() for k in keys.values()]}
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(body, fh, indent=2)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def create(self, org: str, name: str, *, now: datetime | None = None) -> tuple[AccessKey, str]:
+        """Create a key for *org* named *name*; return its record and the key (shown once)."""
+        check_name(org, "org")
+        check_name(name, "name")
+        with self._locked():
+            keys = dict(self._read().keys)
+            if any(k.org == org and k.name == name for k in keys.values()):
+                raise ConfigError(f"org {org!r} already has a key named {name!r} "
+                                  "(revoke it first, or pick another name)", path=str(self.path), key="name")
+            key_id = secrets.token_hex(6)
+            while key_id in keys:  # pragma: no cover - 48 random bits
+                key_id = secrets.token_hex(6)
+            key = f"sls_{key_id}_{secrets.token_urlsafe(32)}"
+            created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+            record = AccessKey(id=key_id, org=org, name=name, created=created, sha256=hash_key(key))
+            keys[key_id] = record
+            self._write(keys)
+        return record, key
+
+    def list(self, org: str | None = None) -> list[AccessKey]:
+        """Return the key records (of *org* only, when given), oldest first."""
+        records = [k for k in self._read().keys.values() if org is None or k.org == org]
+        return sorted(records, key=lambda k: (k.created, k.org, k.name))
+
+    def revoke(self, org: str, name: str) -> AccessKey:
+        """Delete the key *name* of *org*; a server refuses it from its next request on."""
+        with self._locked():
+            keys = dict(self._read().keys)
+            found = [k for k in keys.values() if k.org == org and k.name == name]
+            if not found:
+                raise ConfigError(f"org {org!r} has no key named {name!r}", path=str(self.path), key="name")
+            for record in found:
+                del keys[record.id]
+            self._write(keys)
+        return found[0]

@@ -1,0 +1,298 @@
+"""The dashboard service as a real process (``sls-access serve`` on uvicorn, loopback), STS = moto.
+
+Vending in the container-credentials format, botocore's own container provider, key
+scoping and lifecycle (org scoping, revocation at once, restart), single flight, the
+audit log, and hostile requests.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import botocore.session
+import pytest
+from mypy_boto3_sts import STSClient
+from support import DashboardServer, StsProxy, sts_error
+
+from sls_access.server.keys import KeyStore
+
+
+def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:
+    return KeyStore(server.keys_path).create(org, name)[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def caller_arn(body: dict[str, object]) -> str:
+    session = botocore.session.Session()
+    client = cast("STSClient", session.create_client(
+        "sts", aws_access_key_id=str(body["AccessKeyId"]), aws_secret_access_key=str(body["SecretAccessKey"]),
+        aws_session_token=str(body["Token"])))
+    return str(client.get_caller_identity()["Arn"])
+
+
+def test_vends_the_linked_roles_keys_in_the_container_credentials_format(
+        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    status, body = dashboard_server.credentials("acme", "shop", "prod", key)
+    assert status == 200
+    assert set(body) >= {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}
+    assert body["RoleArn"] == "arn:aws:iam::111111111111:role/sls-access-prod"
+    expiration = datetime.strptime(str(body["Expiration"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert expiration - datetime.now(UTC) >= timedelta(minutes=15)
+    assert "111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod" in caller_arn(body)
+
+
+def test_region_query_picks_the_stage_and_region_link(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    status, body = dashboard_server.credentials("acme", "shop", "prod", key, "?region=eu-west-1")
+    assert status == 200
+    assert body["RoleArn"] == "arn:aws:iam::333333333333:role/sls-access-eu"
+    assert body["Region"] == "eu-west-1"
+
+
+def test_botocore_container_provider_gets_an_assumed_role_identity(
+        dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key(dashboard_server)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                       f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", key)
+    session = botocore.session.Session()
+    credentials = session.get_credentials()
+    assert credentials is not None
+    assert credentials.method == "container-role"
+    client = cast("STSClient", session.create_client("sts"))
+    assert "111111111111:assumed-role/sls-access-prod/" in client.get_caller_identity()["Arn"]
+
+
+def test_bearer_and_bare_authorization_are_both_accepted(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    assert dashboard_server.credentials("acme", "blog", "dev", key)[0] == 200
+    assert dashboard_server.credentials("acme", "blog", "dev", f"Bearer {key}")[0] == 200
+    assert dashboard_server.credentials("acme", "blog", "dev", f"bearer   {key}")[0] == 200
+
+
+def test_missing_or_unknown_keys_are_401(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    for candidate in (None, "", "Bearer", "nonsense", forged, "sls_000000000000_" + "A" * 43):
+        status, body = dashboard_server.credentials("acme", "shop", "prod", candidate)
+        assert status == 401, candidate
+        assert body["error"] == "unauthorized"
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_key_of_another_org_is_403(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    solo = new_key(dashboard_server, "solo", "ci")
+    assert dashboard_server.credentials("solo", "api", "dev", solo)[0] == 200
+    status, body = dashboard_server.credentials("acme", "shop", "prod", solo)
+    assert status == 403
+    assert body["error"] == "forbidden"
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_no_link_for_the_target_is_404(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server, "solo", "ci")
+    status, body = dashboard_server.credentials("solo", "api", "prod", key)
+    assert status == 404
+    assert body["error"] == "no_link"
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_role_that_cannot_be_assumed_is_502_without_details_of_the_secret(
+        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
+    status, body = dashboard_server.credentials("acme", "shop", "prod", key)
+    assert status == 502
+    assert body["error"] == "role_error"
+    assert "AccessDenied" in str(body["message"])
+    assert "Traceback" not in dashboard_server.stderr()
+
+
+def test_many_concurrent_clients_cause_one_sts_call(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    results: list[tuple[int, dict[str, object]]] = []
+    lock = threading.Lock()
+
+    def ask() -> None:
+        answer = dashboard_server.credentials("acme", "shop", "dev", key)
+        with lock:
+            results.append(answer)
+
+    threads = [threading.Thread(target=ask) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in results] == [200] * 40
+    assert len({body["AccessKeyId"] for _, body in results}) == 1
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_a_revoked_key_is_refused_at_once(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    other = new_key(dashboard_server, "acme", "laptop")
+    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 200
+    revoked = cli("keys", "revoke", "--dashboard", str(dashboard_server.dashboard), "--org", "acme", "--name", "ci")
+    assert revoked.returncode == 0, revoked.stderr
+    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 401
+    assert dashboard_server.credentials("acme", "shop", "prod", other)[0] == 200
+
+
+def test_a_restart_loses_no_key(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 200
+    dashboard_server.restart()
+    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 200
+
+
+def test_dashboard_edits_apply_to_the_next_request(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server, "solo", "ci")
+    assert dashboard_server.credentials("solo", "api", "prod", key)[0] == 404
+    path = dashboard_server.dashboard
+    path.write_text(path.read_text() + '\n[orgs.solo.apps.api.stages.prod]\ndeployment_profile = "only"\n')
+    status, body = dashboard_server.credentials("solo", "api", "prod", key)
+    assert status == 200
+    assert body["RoleArn"] == "arn:aws:iam::555555555555:role/solo"
+
+
+def test_one_audit_line_per_request_and_no_secret_anywhere(dashboard_server: DashboardServer,
+                                                          sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    _, body = dashboard_server.credentials("acme", "shop", "prod", key)
+    dashboard_server.credentials("acme", "shop", "prod", "wrong")
+    dashboard_server.credentials("solo", "api", "dev", key)
+    lines = [line for line in dashboard_server.audit() if line["path"] != "/healthz"]
+    assert [(line["status"], line["outcome"]) for line in lines] == [
+        (200, "vended"), (401, "unauthorized"), (403, "forbidden")]
+    first = lines[0]
+    assert (first["org"], first["app"], first["stage"], first["key"]) == ("acme", "shop", "prod", "ci")
+    assert first["role"] == "arn:aws:iam::111111111111:role/sls-access-prod"
+    assert lines[1]["key"] is None
+    logs = dashboard_server.stdout() + dashboard_server.stderr()
+    for secret in (key, key.split("_")[2], str(body["SecretAccessKey"]), str(body["Token"])):
+        assert secret not in logs
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_its_hash(dashboard: Path) -> None:
+    before = dashboard.read_bytes()
+    created = cli("keys", "create", "--dashboard", str(dashboard), "--org", "acme", "--name", "ci")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.splitlines()[-1]
+    assert key.startswith("sls_")
+    assert created.stdout.count(key) == 1
+    keys_file = dashboard.with_name("dashboard.keys.json")
+    assert key not in keys_file.read_text()
+    assert key.split("_")[2] not in keys_file.read_text()
+    assert dashboard.read_bytes() == before
+    listed = cli("keys", "list", "--dashboard", str(dashboard), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(k["org"], k["name"]) for k in json.loads(listed.stdout)] == [("acme", "ci")]
+    assert key.split("_")[2] not in listed.stdout
+
+
+def test_keys_create_refuses_an_org_not_in_the_dashboard_and_a_duplicate_name(dashboard: Path) -> None:
+    unknown = cli("keys", "create", "--dashboard", str(dashboard), "--org", "nobody", "--name", "ci")
+    assert unknown.returncode == 2
+    assert "nobody" in unknown.stderr
+    assert unknown.stdout == ""
+    assert cli("keys", "create", "--dashboard", str(dashboard), "--org", "acme", "--name", "ci").returncode == 0
+    again = cli("keys", "create", "--dashboard", str(dashboard), "--org", "acme", "--name", "ci")
+    assert again.returncode == 2
+    assert "already has a key" in again.stderr
+
+
+def test_serve_with_a_broken_dashboard_fails_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[orgs.acme\n")
+    result = cli("serve", "--dashboard", str(broken), "--port", "1")
+    assert result.returncode == 2
+    assert "broken.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+HOSTILE_PATHS = [
+    ("/v1/orgs/acme/apps/../stages/prod/credentials", {400}),
+    ("/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", {400}),
+    ("/v1/orgs/acme/apps/shop%2Fx/stages/prod/credentials", {400}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/../../../../etc/passwd", {404}),
+    ("/v1/orgs/acme/apps/%ff%fe/stages/prod/credentials", {400}),
+    ("/v1/orgs/acme/apps/sh%00op/stages/prod/credentials", {400}),
+    ("/v1/orgs/acme/apps/sh%20op/stages/prod/credentials", {400}),
+    ("/v1/orgs/%E2%98%83/apps/shop/stages/prod/credentials", {403}),
+    ("/v1/orgs/acme/apps/%E2%98%83/stages/prod/credentials", {200, 404}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/credentials?region=../../etc", {400}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/credentials?region=eu-west-1&region=us-east-1", {400}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/credentials?other=1", {400}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/credentials?%ff=1", {400}),
+    ("/v1/orgs/acme/apps/shop/stages/prod/credentials?" + "a=1&" * 500, {400}),
+    ("/v1/orgs/acme/apps/" + "x" * 200 + "/stages/prod/credentials", {400}),
+    ("/" + "a/" * 2000, {414}),
+    ("/v1/orgs//apps/shop/stages/prod/credentials", {400}),
+    ("/v2/anything", {404}),
+    ("/", {404}),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS, ids=[p[:40] for p, _ in HOSTILE_PATHS])
+def test_hostile_paths_are_4xx(dashboard_server: DashboardServer, sts: StsProxy, path: str,
+                               expected: set[int]) -> None:
+    key = new_key(dashboard_server)
+    status, _, body = dashboard_server.get(path, {"Authorization": key})
+    assert status in expected
+    if status >= 400:
+        assert "error" in json.loads(body)
+    assert "Traceback" not in dashboard_server.stderr()
+
+
+def raw_request(server: DashboardServer, data: bytes) -> int:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]) if answer else 0
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
+    b"GET /v1/orgs/\xff\xfe/apps/a/stages/b/credentials HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n",
+    b"GARBAGE\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+], ids=["huge-header", "many-headers", "non-utf8-path", "post", "huge-body", "garbage", "two-auth"])
+def test_hostile_requests_are_4xx(dashboard_server: DashboardServer, data: bytes) -> None:
+    status = raw_request(dashboard_server, data)
+    assert 400 <= status < 500
+    assert "Traceback" not in dashboard_server.stderr()
+    assert dashboard_server.get("/healthz")[0] == 200
+
+
+def test_several_workers_serve_and_share_the_key_file(dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    server = DashboardServer(dashboard, tmp_path, workers=2).start()
+    try:
+        key = new_key(server)
+        statuses = {server.credentials("acme", "shop", "prod", key)[0] for _ in range(10)}
+        assert statuses == {200}
+        assert 1 <= sts.calls["AssumeRole"] <= 2
+    finally:
+        server.stop()

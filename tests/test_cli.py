@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE_KEY_ID, BASE_SECRET
-from support import StsProxy, sts_error
+from support import StsProxy, free_port, sts_error
 
 from sls_access.cli import COMMANDS, main
 
@@ -310,6 +310,9 @@ ERRORS = [
     ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
     ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
      "refused the access key"),
+    ("dashboard-unreachable", ["credentials", *target()], ("closed_service", "access_key"), 5,
+     "the dashboard service is unreachable"),
+    ("service-without-access-key", ["credentials", *target()], ("closed_service",), 2, "SERVERLESS_ACCESS_KEY"),
     ("plugin-failure", ["credentials", "--org", "broken", "--app", "a", "--stage", "s"], ("plugin",), 1,
      "source 'remote' failed: RuntimeError: remote exploded"),
     ("whoami-sts-down", ["whoami", *target()], ("sts_down",), 1, "GetCallerIdentity"),
@@ -329,6 +332,10 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
             argv += ["--dashboard", str(request.getfixturevalue("dashboard"))]
         elif need == "denied":
             sts.fault = lambda action: sts_error("AccessDenied", "no trust") if action == "AssumeRole" else None
+        elif need == "closed_service":
+            argv += ["--dashboard", f"http://127.0.0.1:{free_port()}"]  # nothing listens there
+        elif need == "access_key":
+            request.getfixturevalue("monkeypatch").setenv("SERVERLESS_ACCESS_KEY", "sls_test_not-a-real-key")
         elif need == "sts_down":
             sts.fault = lambda action: sts_error("InvalidClientTokenId", "bad keys") if action == "GetCallerIdentity" \
                 else None
@@ -342,6 +349,7 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     assert text in err
     assert "Traceback" not in err
     assert BASE_SECRET not in err
+    assert "not-a-real-key" not in err
 
 
 def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(

@@ -69,9 +69,8 @@ def _loop_guard(target: Target) -> Iterator[None]:
     active = os.environ.get(ACTIVE_VARIABLE, "").split()
     if key in active:
         raise CliError(
-            f"credential_process loop: resolving {target} started 'sls-access credential-process' for "
-            "the same target again; the AWS profile that runs sls-access must not also be where "
-            "sls-access finds its own keys (unset AWS_PROFILE, or give the base keys another way)",
+            f"credential_process loop for {target}: sls-access looks for its own base keys in the AWS "
+            "profile that runs it; unset AWS_PROFILE or give it base keys another way",
             code=EXIT_USAGE)
     previous = os.environ.get(ACTIVE_VARIABLE)
     os.environ[ACTIVE_VARIABLE] = " ".join([*active, key])

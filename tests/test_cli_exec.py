@@ -1,0 +1,177 @@
+"""``sls-access exec``: the child's environment, its exit code and signals, as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BASE_KEY_ID, BASE_SECRET
+from support import StsProxy, sts_error
+
+EU_ASSUMED = "arn:aws:sts::333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod"
+
+# The child prints its AWS_* variables and the identity STS sees for them.
+SHOW_ENV = """
+import json, os, botocore.session
+env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+sts = botocore.session.Session().create_client("sts")
+env["identity"] = sts.get_caller_identity()["Arn"]
+env["keep"] = os.environ.get("SLS_TEST_KEEP")
+print(json.dumps(env))
+"""
+
+# The child reports the first signal it gets to a file, then exits 42.
+TRAP = """
+import os, signal, sys, time
+out = sys.argv[1]
+def handler(signum, frame):
+    with open(out, "w") as f:
+        f.write(signal.Signals(signum).name)
+    sys.exit(42)
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+    signal.signal(sig, handler)
+open(out + ".ready", "w").close()
+while True:
+    time.sleep(0.05)
+"""
+
+
+def sls_access() -> list[str]:
+    return [sys.executable, "-m", "sls_access.cli"]
+
+
+def exec_argv(dashboard: Path, *command: str, region: str | None = "eu-west-1") -> list[str]:
+    argv = [*sls_access(), "exec", "--org", "acme", "--app", "shop", "--stage", "prod", "--dashboard", str(dashboard)]
+    if region:
+        argv += ["--region", region]
+    return [*argv, "--", *command]
+
+
+def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    (aws_env / "aws-config").write_text("[profile parent-profile]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "parent-profile")
+    monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIAPARENTPROD000001")
+    monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "parent-prod-secret")
+    monkeypatch.setenv("AWS_PROD_PROFILE", "parent-prod-profile")
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::999999999999:role/parent")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token")
+    monkeypatch.setenv("SLS_TEST_KEEP", "kept")
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV),
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    env = json.loads(result.stdout)
+    assert env["identity"] == EU_ASSUMED  # the child's SDK uses the role's keys
+    assert env["AWS_ACCESS_KEY_ID"] not in (BASE_KEY_ID, "AKIAPARENTPROD000001")
+    assert env["AWS_SESSION_TOKEN"]
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert env["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
+    for removed in ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
+                    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        assert removed not in env
+    assert env["keep"] == "kept"
+    assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_region_variables_are_left_alone_when_the_region_is_unknown(dashboard: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV, region=None),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert env["AWS_REGION"] == "ap-south-1"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"  # the parent's, from the test environment
+
+
+def test_exit_code_of_the_child_is_returned(dashboard: Path) -> None:
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", "import sys; sys.exit(7)"),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 7
+    assert (result.stdout, result.stderr) == ("", "")  # exec itself prints nothing, least of all keys
+
+
+def test_a_child_killed_by_a_signal_gives_128_plus_the_signal(dashboard: Path) -> None:
+    kill_self = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", kill_self), check=False)
+    assert result.returncode == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1])
+def test_signals_sent_to_sls_access_reach_the_child(dashboard: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "signal"
+    # No terminal here (stdin, stdout and stderr are not ttys), so SIGINT is passed on too.
+    proc = subprocess.Popen(exec_argv(dashboard, sys.executable, "-c", TRAP, str(out)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready = Path(f"{out}.ready")
+        while not ready.exists():  # waits for the child's handler, however long that takes
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 42, stderr
+    assert out.read_text() == sig.name
+    assert stdout == b""
+
+
+def test_unknown_command_exits_127_with_one_line(dashboard: Path) -> None:
+    result = subprocess.run(exec_argv(dashboard, "sls-access-no-such-command"),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 127
+    assert result.stdout == ""
+    assert result.stderr == "sls-access: error: command not found: sls-access-no-such-command\n"
+
+
+def test_a_file_that_is_not_executable_exits_126(dashboard: Path, tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    result = subprocess.run(exec_argv(dashboard, str(script)), capture_output=True, text=True, check=False)
+    assert result.returncode == 126
+    assert result.stderr.startswith("sls-access: error: cannot run ")
+
+
+def test_fail_closed_the_command_does_not_run(dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    sts.fault = lambda action: sts_error("AccessDenied", "no trust") if action == "AssumeRole" else None
+    marker = tmp_path / "ran"
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", f"open({str(marker)!r}, 'w')"),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 4
+    assert not marker.exists()
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "AccessDenied" in result.stderr
+    assert BASE_SECRET not in result.stderr
+
+
+def test_exec_works_without_the_double_dash(dashboard: Path) -> None:
+    argv = exec_argv(dashboard, sys.executable, "-c", "import sys; sys.exit(3)")
+    argv.remove("--")
+    assert subprocess.run(argv, check=False).returncode == 3
+
+
+def test_options_after_the_command_belong_to_the_command(dashboard: Path) -> None:
+    show_args = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", show_args, "--org", "x", "--help"),
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == ["--org", "x", "--help"]
+
+
+def test_environment_removal_list_is_documented() -> None:
+    from sls_access.cli.exec import REMOVED_VARIABLES  # noqa: PLC0415
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    for name in REMOVED_VARIABLES:
+        assert f"`{name}`" in reference
+    assert os.environ.get("SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE") is None

@@ -1,0 +1,165 @@
+"""Real AWS tools use ``sls-access credential-process``: the AWS CLI and botocore's own support.
+
+The AWS CLI (``awscli`` from PyPI) is installed once into its own virtual environment,
+so that its pinned botocore never meets ours. It lives in pytest's cache directory
+(``.pytest_cache/``, ignored by git) and is reused by later runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import botocore.session
+import pytest
+from support import StsProxy, sts_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+AWSCLI = "awscli>=1.33"
+PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
+PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on *path*: parallel test runs build the venv once."""
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def aws_cli(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``aws`` executable of the AWS CLI v1, in a virtual environment of its own."""
+    cache = pytestconfig.cache
+    base = cache.mkdir("sls-access-awscli") if cache is not None else tmp_path_factory.mktemp("awscli")
+    venv = base / "venv"
+    aws = venv / "bin" / "aws"
+    ready = venv / "sls-access-ready"
+    with _locked(base / "lock"):
+        if not ready.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 AWSCLI],
+                capture_output=True, text=True, check=False)
+            if pip.returncode != 0:
+                pytest.fail(f"could not install {AWSCLI} into {venv}:\n{pip.stderr}")
+            ready.write_text(AWSCLI)
+    return aws
+
+
+def console_script() -> Path:
+    """The installed ``sls-access`` console script of the Python running the tests."""
+    return Path(sys.executable).parent / "sls-access"
+
+
+def credential_process(dashboard: Path, stage: str = "prod") -> str:
+    return shlex.join([str(console_script()), "credential-process", "--org", "acme", "--app", "shop",
+                       "--stage", stage, "--dashboard", str(dashboard)])
+
+
+@pytest.fixture
+def profile(aws_env: Path, dashboard: Path) -> Path:
+    """An AWS config file (AWS_CONFIG_FILE) whose profile ``p`` runs sls-access for acme/shop/prod."""
+    config = aws_env / "aws-config"
+    config.write_text(f"[profile p]\nregion = us-east-1\ncredential_process = {credential_process(dashboard)}\n")
+    return config
+
+
+def test_the_console_script_is_installed() -> None:
+    result = subprocess.run([str(console_script()), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("sls-access ")
+
+
+@pytest.mark.usefixtures("profile")
+def test_aws_cli_gets_the_assumed_role_through_credential_process(aws_cli: Path, sts: StsProxy) -> None:
+    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    identity = json.loads(result.stdout)
+    assert identity["Arn"] == PROD_ASSUMED
+    assert identity["Account"] == "111111111111"
+    assert sts.calls["AssumeRole"] == 1  # sls-access, for the AWS CLI
+    assert sts.calls["GetCallerIdentity"] == 1  # the AWS CLI, with the role's keys
+
+
+@pytest.mark.usefixtures("profile")
+def test_aws_cli_fails_closed_with_sls_access_error_line(aws_cli: Path, sts: StsProxy) -> None:
+    sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
+    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "sls-access: error: cannot assume access role" in result.stderr
+    assert PROD_ROLE in result.stderr
+    assert sts.calls["GetCallerIdentity"] == 0  # never fell back to the base keys in the environment
+
+
+@pytest.mark.usefixtures("profile")
+def test_botocore_credential_process_support_in_process(sts: StsProxy) -> None:
+    session = botocore.session.Session(profile="p")
+    credentials = session.get_credentials()
+    assert credentials is not None
+    assert credentials.method == "custom-process"
+    identity = cast("STSClient", session.create_client("sts")).get_caller_identity()
+    assert identity["Arn"] == PROD_ASSUMED
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_aws_profile_pointing_at_its_own_credential_process_does_not_loop(
+        aws_env: Path, dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    # Without base keys, sls-access's own AssumeRole call looks in AWS_PROFILE, which is
+    # the profile that runs sls-access: the second level refuses instead of recursing.
+    (aws_env / "aws-config").write_text(f"[profile p]\ncredential_process = {credential_process(dashboard)}\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_PROFILE", "p")
+    result = subprocess.run(shlex.split(credential_process(dashboard)), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert "credential_process loop" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert sts.calls["AssumeRole"] == 0
+
+
+def create_access_key(dashboard: Path, org: str = "acme") -> str:
+    created = subprocess.run([str(console_script()), "keys", "create", "--dashboard", str(dashboard),
+                              "--org", org, "--name", "aws-cli"], capture_output=True, text=True, check=True)
+    return created.stdout.splitlines()[-1]
+
+
+def test_aws_cli_through_the_dashboard_service_with_the_key_in_the_environment(
+        request: pytest.FixtureRequest, aws_cli: Path, aws_env: Path, dashboard: Path,
+        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    key = create_access_key(dashboard)
+    server = request.getfixturevalue("dashboard_server")
+    command = shlex.join([str(console_script()), "credential-process", "--org", "acme", "--app", "shop",
+                          "--stage", "prod", "--dashboard", server.url])
+    (aws_env / "aws-config").write_text(f"[profile p]\nregion = us-east-1\ncredential_process = {command}\n")
+    monkeypatch.setenv("SERVERLESS_ACCESS_KEY", key)  # the key is never on a command line
+    ok = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["Arn"] == PROD_ASSUMED
+    monkeypatch.setenv("SERVERLESS_ACCESS_KEY", key[:-4] + "XXXX")
+    refused = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
+    assert refused.returncode == 5
+    assert refused.stdout == ""
+    assert refused.stderr.startswith("sls-access: error: the dashboard service refused the access key")
+    assert key[-12:-4] not in refused.stderr

@@ -163,6 +163,13 @@ class CredentialCache:
             if now < entry.retry_at or not holder.lock.acquire(blocking=False):
                 return entry.resolution
             try:
+                # Between our read and the lock, another caller may have refreshed, or
+                # failed and set a backoff: then there is nothing to do.
+                current = self._index.get(key)
+                if current is not None and current is not entry:
+                    return current.resolution
+                if self._now() < entry.retry_at:
+                    return entry.resolution
                 return self._refresh(key, load, entry)
             finally:
                 holder.lock.release()

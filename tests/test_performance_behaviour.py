@@ -1,0 +1,150 @@
+"""The performance targets that are behaviour, not timings: STS call counts and bounded memory.
+
+Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import botocore.config
+import pytest
+from support import FakeClock, StsProxy, sts_error
+
+from sls_access import Resolver
+from sls_access._cache import BACKOFF_BASE
+
+TARGET = ("acme", "shop", "prod")
+
+
+def _in_threads(n: int, call: Callable[[], str]) -> tuple[list[str], list[BaseException]]:
+    """Run *call* in *n* threads released at once; return what they got and what they raised."""
+    barrier = threading.Barrier(n)
+    keys: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            keys.append(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return keys, errors
+
+
+def test_64_threads_cold_on_one_target_cause_one_assume_role(dashboard: Path, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    keys, errors = _in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
+    assert errors == []
+    assert len(keys) == 64
+    assert len(set(keys)) == 1
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_64_threads_cold_on_sessions_cause_one_assume_role(dashboard: Path, sts: StsProxy) -> None:
+    # Each thread builds its own session (sessions are not shared across threads);
+    # the resolver behind them still asks STS once.
+    resolver = Resolver(dashboard=str(dashboard))
+
+    def call() -> str:
+        creds = resolver.session(*TARGET).get_credentials()
+        assert creds is not None
+        return str(creds.get_frozen_credentials().access_key)
+
+    keys, errors = _in_threads(64, call)
+    assert errors == []
+    assert len(set(keys)) == 1
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_eight_simulated_hours_of_steady_use_cost_at_most_11_assume_roles(
+        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    sts.clock = clock
+    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    session = resolver.session(*TARGET)
+    botocore_creds = session.get_credentials()
+    assert botocore_creds is not None
+    for _ in range(8 * 60 + 1):  # one request a (simulated) minute, from minute 0 to hour 8
+        for key_id in (resolver.credentials(*TARGET).access_key_id,
+                       str(botocore_creds.get_frozen_credentials().access_key)):
+            assert sts.issued[key_id] > clock(), "an expired key was handed out"
+        clock.advance(minutes=1)
+    # One key per 45 minutes (1 h keys, refreshed 15 min ahead): minutes 0, 45, ..., 450.
+    assert 10 <= sts.calls["AssumeRole"] <= 11
+
+
+def test_100k_distinct_targets_stay_within_the_cache_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = Resolver(cache_size=1000, sources="env")
+    for n in range(100_000):
+        resolver.credentials("org", "app", f"s{n}")
+    cache = resolver._cache
+    assert len(cache) <= 1000
+    assert len(cache._index) <= 1000  # the lock-free read index mirrors the bounded cache
+    assert len(cache._key_locks) <= 1000  # per-key locks go with their users
+    # The most recent targets are the ones kept, and are served from the cache.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAROTATEDKEY000001")
+    assert resolver.credentials("org", "app", "s99999").access_key_id != "AKIAROTATEDKEY000001"
+    assert resolver.credentials("org", "app", "s0").access_key_id == "AKIAROTATEDKEY000001"
+
+
+@pytest.fixture
+def one_try_per_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore's own retries (3 attempts, with real sleeps) would multiply each count
+    # by up to 3 and cost seconds; with one attempt, a refresh try is one STS request.
+    config = botocore.config.Config(connect_timeout=1, read_timeout=1,
+                                    retries={"total_max_attempts": 1, "mode": "standard"})
+    monkeypatch.setattr("sls_access._sts.CLIENT_CONFIG", config)
+
+
+def _sts_down(action: str) -> tuple[int, bytes] | None:
+    return sts_error("ServiceUnavailable", "STS is down", 503) if action == "AssumeRole" else None
+
+
+@pytest.mark.usefixtures("one_try_per_refresh")
+def test_sts_down_in_the_advisory_window_costs_backoff_tries_not_one_per_request(
+        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    sts.clock = clock
+    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    current = resolver.credentials(*TARGET)
+    clock.advance(minutes=46)  # fresh until 45 min, usable until 50 min
+    sts.fault = _sts_down
+    requests = 0
+    for _ in range(3 * 60 * 10):  # ten requests a simulated second for three minutes
+        assert resolver.credentials(*TARGET) == current  # the old keys keep serving
+        requests += 1
+        clock.advance(seconds=0.1)
+    tries = sts.calls["AssumeRole"] - 1
+    # Backoff from BACKOFF_BASE s, doubling, jittered by at most 20 %: tries near
+    # 0, 5, 15, 35, 75, 155 s -> at most 7 in 180 s, against 1800 requests.
+    assert requests == 1800
+    assert 4 <= tries <= 7
+    assert BACKOFF_BASE == 5.0
+    # STS back: by the mandatory window at the latest (50 min), new keys come.
+    sts.fault = None
+    clock.advance(minutes=1.5)
+    fresh = resolver.credentials(*TARGET)
+    assert fresh.access_key_id != current.access_key_id
+    assert sts.issued[fresh.access_key_id] - clock() > timedelta(minutes=50)
+
+
+@pytest.mark.usefixtures("one_try_per_refresh")
+def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
+        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    sts.clock = clock
+    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    current = resolver.credentials(*TARGET).access_key_id
+    clock.advance(minutes=46)
+    sts.fault = _sts_down
+    keys, errors = _in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
+    assert errors == []
+    assert keys == [current] * 64  # nobody waits for, or fails with, the refresh
+    assert sts.calls["AssumeRole"] == 2  # the cold load, then one refresh try for all 64

@@ -16,7 +16,7 @@ from sls_access._options import Options
 from sls_access._sts import RoleAssumer
 from sls_access._target import Target
 from sls_access.dashboard.file import default_locations, find_dashboard_file, load_dashboard_file
-from sls_access.errors import ConfigError
+from sls_access.dashboard.http import HttpDashboard, is_service_url
 from sls_access.plugin import hookimpl
 from sls_access.sources import Skip
 
@@ -38,9 +38,8 @@ class DashboardSource:
         if self.options.use_local_credentials:
             raise Skip("use_local_credentials is set")
         location = self.options.dashboard
-        if location is not None and location.startswith(("https://", "http://")):
-            raise ConfigError("dashboard service URLs are not supported by this version; "
-                              "use a local dashboard file", key="dashboard")
+        if is_service_url(location):
+            return HttpDashboard(location, self.options.access_key or "").credentials(target, source=self.name)
         path = find_dashboard_file(location)
         if path is None:
             looked = ", ".join(str(p) for p in default_locations())

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import boto3
 
     from sls_access._chain import Chain
+    from sls_access.plugin._hooks import PluginHooks
     from sls_access.plugin._manager import PluginInfo
 
 __all__ = ["Resolver"]
@@ -49,7 +50,7 @@ class Resolver:
         self._cache = CredentialCache(self.options.clock, maxsize=cache_size)
         self._lock = threading.Lock()
         self._chain: Chain | None = None
-        self._plugins: tuple[PluginInfo, ...] = ()
+        self._hooks: PluginHooks | None = None
 
     def __repr__(self) -> str:
         return f"Resolver({self.options!r})"
@@ -64,12 +65,14 @@ class Resolver:
                     # Imported here, not at the top: plugin discovery (pluggy, entry points)
                     # costs import time that a process which never resolves should not pay.
                     from sls_access._chain import Chain, order_sources  # noqa: PLC0415
-                    from sls_access.plugin._manager import build_plugin_manager  # noqa: PLC0415
+                    from sls_access.plugin._hooks import PluginHooks  # noqa: PLC0415
 
-                    pm, self._plugins = build_plugin_manager(self.options.disable_plugins)
-                    sources = [s for group in reversed(pm.hook.sls_access_sources(options=self.options))
-                               for s in group]
+                    # The hooks (and the plugin manager in them) live as long as the chain:
+                    # the dashboard source enters roles and observers are told through them.
+                    hooks = PluginHooks.build(self.options.disable_plugins)
+                    sources = hooks.sources(self.options)
                     self._chain = Chain(order_sources(sources, self.options.sources), self.options.clock)
+                    self._hooks = hooks
                 chain = self._chain
         return chain
 
@@ -77,16 +80,22 @@ class Resolver:
     def plugins(self) -> tuple[PluginInfo, ...]:
         """The built-in and installed plugins this resolver loaded (or failed to load)."""
         _ = self.chain
-        return self._plugins
+        assert self._hooks is not None  # noqa: S101 - set with the chain
+        return self._hooks.plugins
 
     def _resolve(self, target: Target) -> Resolution:
         resolution = self.chain.run(target)
+        assert self._hooks is not None  # noqa: S101 - set with the chain
         if resolution.error is not None:
             if isinstance(resolution.error, SlsAccessError):
                 resolution.error.resolution = resolution
+                self._hooks.resolution_failed(resolution, resolution.error)
             raise resolution.error
         if resolution.credentials is None:
-            raise NoCredentialsError(resolution)
+            error = NoCredentialsError(resolution)
+            self._hooks.resolution_failed(resolution, error)
+            raise error
+        self._hooks.resolution_succeeded(resolution)
         return resolution
 
     def resolution(self, org: str, app: str, stage: str, *, region: str | None = None) -> Resolution:

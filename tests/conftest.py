@@ -119,3 +119,14 @@ def dashboard_server(dashboard: Path, tmp_path: Path, sts: StsProxy) -> Iterator
     server = DashboardServer(dashboard, workdir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_oidc_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide a CI runner's own OIDC token endpoint (GitHub Actions) from every test.
+
+    With the sls-access-oidc plugin installed, a job with ``id-token: write`` would
+    otherwise enter every test's roles with the runner's real token.
+    """
+    for var in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+        monkeypatch.delenv(var, raising=False)

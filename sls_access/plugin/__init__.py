@@ -31,15 +31,23 @@ Declare it in the plugin package's ``pyproject.toml``::
 
 Once installed, every new :class:`~sls_access.Resolver` tries ``vault`` after
 ``dashboard`` and before ``env``; ``sources="dashboard,vault,env,profile"`` orders the
-chain explicitly and ``disable_plugins="vault"`` switches it off. The hooks are listed,
-with their signatures, in :mod:`sls_access.plugin.spec`.
+chain explicitly and ``disable_plugins="vault"`` switches it off.
+
+Other hooks change how the dashboard's access role is entered
+(``sls_access_enter_role``, e.g. with a CI job's OIDC token), how its STS session is
+named (``sls_access_role_session``, returning a :class:`RoleSession`), or observe
+resolutions for audit logs and metrics (``sls_access_resolution_succeeded`` and
+``sls_access_resolution_failed``, which are given no secret). The hooks are listed, with
+their signatures, in :mod:`sls_access.plugin.spec`.
 """
 
 from __future__ import annotations
 
 import pluggy
 
-__all__ = ["NAME", "hookimpl"]
+from sls_access.plugin._session import RoleSession
+
+__all__ = ["NAME", "RoleSession", "hookimpl"]
 
 NAME = "sls_access"
 """The pluggy project name and the entry-point group plugins are found in."""

@@ -6,7 +6,6 @@ import importlib
 import importlib.metadata
 import logging
 import warnings
-from types import ModuleType
 
 import attrs
 import pluggy
@@ -17,10 +16,13 @@ __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginLoadWarning", "build_plugin_m
 
 log = logging.getLogger("sls_access.plugins")
 
+# (name, "module" or "module:Class"): a module is registered as it is; a class is
+# instantiated once per plugin manager, i.e. per Resolver (it holds per-resolver state).
 BUILTIN_PLUGINS = (
-    "sls_access.sources.dashboard",
-    "sls_access.sources.env",
-    "sls_access.sources.profile",
+    ("dashboard", "sls_access.sources.dashboard"),
+    ("env", "sls_access.sources.env"),
+    ("profile", "sls_access.sources.profile"),
+    ("assume-role", "sls_access.plugin._roles:AssumeRolePlugin"),
 )
 
 
@@ -30,7 +32,16 @@ class PluginLoadWarning(UserWarning):
 
 @attrs.frozen(kw_only=True)
 class PluginInfo:
-    """One plugin: its entry-point name, distribution and version, or why it failed."""
+    """One plugin: its entry-point name, distribution and version, or why it is not loaded.
+
+    :ivar name: the entry-point name (the built-ins: ``dashboard``, ``env``, ``profile``,
+        ``assume-role``); the name ``disable_plugins`` takes.
+    :ivar module: the module (``module:Class`` for an object) the plugin comes from.
+    :ivar sources: the names of the sources it adds to the chain.
+    :ivar hooks: the hooks it implements.
+    :ivar error: why it failed to import, when it did.
+    :ivar disabled: True when ``disable_plugins`` names it (it is not imported).
+    """
 
     name: str
     module: str
@@ -38,6 +49,14 @@ class PluginInfo:
     version: str | None = None
     builtin: bool = False
     error: str | None = None
+    disabled: bool = False
+    sources: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+
+    @property
+    def registered_as(self) -> str:
+        """The name the plugin is registered under in the plugin manager."""
+        return self.module if self.builtin else self.name
 
 
 def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
@@ -47,38 +66,56 @@ def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | 
     return dist.metadata["Name"], dist.version
 
 
+def _builtin(target: str) -> object:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)() if attr else module
+
+
+def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+
+
 def build_plugin_manager(
     disable: frozenset[str] = frozenset(),
 ) -> tuple[pluggy.PluginManager, tuple[PluginInfo, ...]]:
     """Return a plugin manager with the built-in and installed plugins, and their info.
 
-    Entry points named in *disable* are not imported. A plugin that fails to import
-    is reported with a :class:`PluginLoadWarning` naming it and left out.
+    Entry points named in *disable* are not imported (they are listed as disabled).
+    A plugin that fails to import is reported with a :class:`PluginLoadWarning`
+    naming it and left out.
     """
     pm = pluggy.PluginManager(NAME)
     pm.add_hookspecs(spec)
     infos: list[PluginInfo] = []
     from sls_access import __version__  # noqa: PLC0415 - avoid an import cycle
 
-    for module_name in BUILTIN_PLUGINS:
-        module = importlib.import_module(module_name)
-        pm.register(module, name=module_name)
-        infos.append(PluginInfo(name=module_name.rsplit(".", 1)[1], module=module_name,
-                                distribution="sls-access", version=__version__, builtin=True))
+    for name, target in BUILTIN_PLUGINS:
+        plugin = _builtin(target)
+        pm.register(plugin, name=target)
+        infos.append(PluginInfo(name=name, module=target, distribution="sls-access", version=__version__,
+                                builtin=True, hooks=_hooks(pm, plugin)))
     for ep in importlib.metadata.entry_points(group=NAME):
-        if ep.name in disable or pm.has_plugin(ep.name):
+        if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
+            warnings.warn(f"sls-access plugin {ep.name!r} ({ep.value}) is not loaded: another plugin "
+                          "has that name", PluginLoadWarning, stacklevel=2)
             continue
         dist, version = _distribution(ep)
+        if ep.name in disable:
+            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
+                                    disabled=True))
+            continue
         try:
-            plugin: ModuleType | object = ep.load()
+            loaded: object = ep.load()
         except Exception as exc:  # noqa: BLE001 - any import failure of a third party
             message = f"sls-access plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
             warnings.warn(message, PluginLoadWarning, stacklevel=2)
             infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist,
                                     version=version, error=f"{type(exc).__name__}: {exc}"))
             continue
-        pm.register(plugin, name=ep.name)
-        infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version))
+        pm.register(loaded, name=ep.name)
+        infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
+                                hooks=_hooks(pm, loaded)))
         log.debug("loaded plugin %s from %s %s", ep.name, dist, version)
     pm.check_pending()
     return pm, tuple(infos)

@@ -20,6 +20,8 @@ def _group(name: str) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Run the test suite against a loopback STS (moto's server, started by the tests)."""
     session.install("-e", ".[boto3,server]", *_group("test"))
+    # The OIDC plugin, installed with pip as a user would (tests/test_plugin_oidc.py).
+    session.install("./plugins/sls-access-oidc")
     session.run("pytest", *session.posargs)
 
 
@@ -35,6 +37,13 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package and the tests with mypy --strict."""
     session.install("-e", ".[boto3,server]", *_group("typecheck"), *_group("test"))
     session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs site (Sphinx, MyST Markdown, furo) into docs/_build/html; warnings are errors."""
+    session.install("-e", ".[boto3]", "./plugins/sls-access-oidc", *_group("docs"))
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
 
 
 @nox.session(python=PYTHON)

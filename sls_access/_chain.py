@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sls_access._credentials import Credentials
 from sls_access._resolution import Outcome, Resolution, TrailEntry
@@ -47,7 +48,7 @@ def order_sources(sources: Sequence[Source], explicit: Sequence[str] | None) -> 
 class Chain:
     """Tries sources in order for a target and records the trail."""
 
-    def __init__(self, sources: Sequence[Source], clock: Callable[[], object]) -> None:
+    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime]) -> None:
         self.sources = tuple(sources)
         self._clock = clock
 
@@ -78,6 +79,11 @@ class Chain:
             if not isinstance(found, Credentials):
                 error = SlsAccessError(f"source {source.name!r} returned {type(found).__name__}, "
                                        "not sls_access.Credentials")
+                return self._failed(target, trail, source.name, error)
+            if found.expiration is not None and found.expiration <= self._clock():
+                # Never hand out expired keys, whichever source they came from.
+                error = SlsAccessError(f"source {source.name!r} returned keys that expired at "
+                                       f"{found.expiration.isoformat(timespec='seconds')}")
                 return self._failed(target, trail, source.name, error)
             trail.append(TrailEntry(source=source.name, outcome=Outcome.USED, reason=_describe(found)))
             log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))

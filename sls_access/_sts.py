@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 import botocore.session
 
 from sls_access import _redact
@@ -20,17 +22,26 @@ from sls_access.errors import AccessRoleError
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
-__all__ = ["RoleAssumer", "role_session_name"]
+__all__ = ["CLIENT_CONFIG", "MIN_LIFETIME", "RoleAssumer", "role_session_name"]
 
 _INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _MAX = 64
+_MAX_MESSAGE = 300
 DEFAULT_REGION = "us-east-1"
+# The bound on one AssumeRole: 3 attempts (botocore's standard retry mode: 5xx,
+# throttling, timeouts and dropped connections are retried with jittered backoff of at
+# most 1 s then 2 s; AccessDenied and other client errors are not), each at most 5 s to
+# connect and 10 s between bytes of the answer. Worst case about 48 s, then an error.
+# Read when a RoleAssumer creates its client, so tests shrink it with monkeypatch.
 CLIENT_CONFIG = botocore.config.Config(
     connect_timeout=5,
     read_timeout=10,
-    retries={"max_attempts": 3, "mode": "standard"},
+    retries={"total_max_attempts": 3, "mode": "standard"},
     user_agent_extra="sls-access",
 )
+# Keys that STS says expire sooner than this (by the resolver's clock) are refused:
+# they are expired on arrival, which means a clock that is off or an answer that is wrong.
+MIN_LIFETIME = timedelta(seconds=60)
 
 
 def role_session_name(target: Target) -> str:
@@ -70,15 +81,25 @@ class RoleAssumer:
                 self._clients[name] = cast("STSClient", client)
             return self._clients[name]
 
-    def assume(self, target: Target, profile: DeploymentProfile, *, source: str) -> Credentials:
-        """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`."""
+    def assume(self, target: Target, profile: DeploymentProfile, *, source: str,
+               now: datetime | None = None, session_name: str | None = None,
+               source_identity: str | None = None) -> Credentials:
+        """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`.
+
+        *now* is the resolver's current time: keys that expire less than
+        :data:`MIN_LIFETIME` after it are refused (expired on arrival). *session_name*
+        (default :func:`role_session_name`) and *source_identity* come from the
+        ``sls_access_role_session`` hook, already checked against STS's rules.
+        """
         kwargs: dict[str, Any] = {
             "RoleArn": profile.role_arn,
-            "RoleSessionName": role_session_name(target),
+            "RoleSessionName": session_name or role_session_name(target),
             "DurationSeconds": profile.duration_seconds,
         }
         if profile.external_id is not None:
             kwargs["ExternalId"] = profile.external_id
+        if source_identity is not None:
+            kwargs["SourceIdentity"] = source_identity
 
         def error(message: str, code: str | None = None) -> AccessRoleError:
             return AccessRoleError(message, target=target, deployment_profile=profile.name,
@@ -92,12 +113,21 @@ class RoleAssumer:
         except botocore.exceptions.ClientError as exc:
             info = exc.response.get("Error", {})
             code = info.get("Code")
-            raise error(f"STS said {code}: {info.get('Message', '')}".rstrip(": "), code) from None
+            message = str(info.get("Message", ""))[:_MAX_MESSAGE]
+            raise error(f"STS said {code}: {message}".rstrip(": "), code) from None
+        except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
+            raise error(f"STS did not answer in time ({type(exc).__name__}, "
+                        "after botocore's bounded retries)") from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise error(f"STS could not be reached: {type(exc).__name__}: {exc}") from None
+            raise error(f"STS could not be reached: {type(exc).__name__}: "
+                        f"{str(exc)[:_MAX_MESSAGE]}") from None
+        except botocore.parsers.ResponseParserError:
+            # Not a BotoCoreError, and its message quotes the whole body, which may be
+            # a truncated answer carrying a secret key: say what happened, not what came.
+            raise error("STS returned a malformed response (not parseable XML)") from None
         try:
             creds = response["Credentials"]
-            return Credentials(
+            result = Credentials(
                 access_key_id=creds["AccessKeyId"],
                 secret_access_key=creds["SecretAccessKey"],
                 session_token=creds["SessionToken"],
@@ -106,4 +136,10 @@ class RoleAssumer:
                 region=target.region or profile.region,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise error(f"STS returned a malformed AssumeRole response (missing {exc})") from None
+            raise error(f"STS returned a malformed AssumeRole response (missing or bad {exc})") from None
+        expiration = result.expiration
+        if now is not None and expiration is not None and expiration - now < MIN_LIFETIME:
+            raise error(f"STS returned keys that expire at {expiration.isoformat(timespec='seconds')}, "
+                        f"{int((expiration - now).total_seconds())} s from this machine's "
+                        f"{now.isoformat(timespec='seconds')} (expired on arrival: is the clock right?)")
+        return result

@@ -124,6 +124,8 @@ def load_dashboard_file(path: Path) -> DashboardFile:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=where) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=where) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/inline tables
+        raise ConfigError("not valid TOML: nested too deeply", path=where) from None
     return _Parser(where).file(data)
 
 
@@ -139,7 +141,9 @@ class _Parser:
             raise self.fail(key or "(top level)", f"must be a table, not {_kind(value)}")
         for name in value:
             if name not in allowed:
-                near = difflib.get_close_matches(name, allowed, n=1)
+                # A slip of case is the likeliest mistake; then the closest spelling.
+                near = [k for k in allowed if k.lower() == name.lower()] or difflib.get_close_matches(
+                    name, allowed, n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(allowed)}"
                 raise self.fail(f"{key}.{name}" if key else name, f"unknown key{hint}")
         return value

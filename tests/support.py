@@ -186,8 +186,10 @@ class DashboardServer:
     lines (stdout) and logs (stderr) go to files in *workdir*.
     """
 
-    def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1) -> None:
+    def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1,
+                 extra_args: list[str] | None = None) -> None:
         self.dashboard = dashboard
+        self.extra_args = extra_args or []
         self.workdir = workdir
         self.workers = workers
         self.port = free_port()
@@ -205,7 +207,7 @@ class DashboardServer:
         err = (self.workdir / f"server-{self._starts}.err").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(self.dashboard),
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
             stdout=out, stderr=err, env=dict(os.environ),
         )
         out.close()

@@ -8,6 +8,7 @@ audit log, and hostile requests.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,10 +19,14 @@ from typing import cast
 
 import botocore.session
 import pytest
+import test_interop
 from mypy_boto3_sts import STSClient
 from support import DashboardServer, StsProxy, sts_error
 
 from sls_access.server.keys import KeyStore
+
+# The AWS CLI v1 in a virtual environment of its own, built once (see test_interop).
+aws_cli = test_interop.aws_cli
 
 
 def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:
@@ -75,6 +80,21 @@ def test_botocore_container_provider_gets_an_assumed_role_identity(
     assert credentials.method == "container-role"
     client = cast("STSClient", session.create_client("sts"))
     assert "111111111111:assumed-role/sls-access-prod/" in client.get_caller_identity()["Arn"]
+
+
+def test_the_aws_cli_gets_an_assumed_role_identity_through_its_container_provider(
+        dashboard_server: DashboardServer, sts: StsProxy, aws_cli: Path) -> None:
+    key = new_key(dashboard_server)
+    env = {name: value for name, value in os.environ.items()
+           if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+    env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = (
+        f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials?region=eu-west-1")
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = f"Bearer {key}"
+    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--output", "json"], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod" in json.loads(result.stdout)["Arn"]
+    assert sts.calls["AssumeRole"] == 1
 
 
 def test_bearer_and_bare_authorization_are_both_accepted(dashboard_server: DashboardServer, sts: StsProxy) -> None:

@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--forwarded-allow-ips", metavar="ADDRS",
                         help="comma-separated addresses of proxies whose X-Forwarded-For is trusted")
+    parser.add_argument("--http", default="auto", choices=("auto", "httptools", "h11"),
+                        help="uvicorn's HTTP parser (default: auto, httptools when installed)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                         help="level of the server's own log (default: info)")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -43,5 +45,5 @@ def handle(args: argparse.Namespace) -> int:
     from sls_access.server.run import serve  # noqa: PLC0415 - keep the CLI import light
 
     serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
-          log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips)
+          log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http)
     return 0

@@ -1,0 +1,199 @@
+"""Load benchmark of the dashboard service: cached vends per second, p50/p99, STS calls.
+
+Starts a loopback STS (moto behind the tests' counting proxy), writes a dashboard with
+``--links`` linked targets, creates an access key, runs ``sls-access serve --workers N``,
+asks each target once (the cold vends: one AssumeRole per target per worker at most),
+then drives the cached path for ``--duration`` seconds with ``wrk`` when it is installed
+(Debian: ``apt-get install wrk``), else with the asyncio load generator below. Every
+request sends the key and is checked, audited and answered in full.
+
+    python benchmarks/server_load.py --workers 2 --duration 15
+    nox -s bench_server -- --workers 2
+
+Prints one human summary and one JSON line. All traffic stays on 127.0.0.1 and every
+loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from support import DashboardServer, StsProxy, moto_server
+
+from sls_access.server.keys import KeyStore
+
+
+def dashboard_text(links: int) -> str:
+    lines = ["[orgs.bench.deployment_profiles.role]", 'role_arn = "arn:aws:iam::222222222222:role/bench"', ""]
+    for i in range(links):
+        lines += [f"[orgs.bench.apps.app{i}.stages.prod]", 'deployment_profile = "role"', ""]
+    return "\n".join(lines)
+
+
+def paths(links: int) -> list[str]:
+    return [f"/v1/orgs/bench/apps/app{i}/stages/prod/credentials" for i in range(links)]
+
+
+def run_wrk(port: int, key: str, targets: list[str], *, connections: int, threads: int, duration: int,
+            workdir: Path) -> dict[str, float]:
+    script = workdir / "vend.lua"
+    quoted = ", ".join(json.dumps(p) for p in targets)
+    script.write_text(
+        f"local paths = {{{quoted}}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        f'  return wrk.format("GET", paths[(i % #paths) + 1], {{["Authorization"] = "Bearer {key}"}})\n'
+        "end\n"
+    )
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        if not match:
+            raise RuntimeError(f"cannot read the {pct}% latency from wrk:\n{out}")
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    if not rps or not total:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    return {"rps": float(rps.group(1)), "requests": int(total.group(1)), "p50_ms": latency("50"),
+            "p99_ms": latency("99"), "non_2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": 0 if not errors else sum(int(n) for n in re.findall(r"\d+", errors.group(0)))}
+
+
+async def _client(port: int, requests: list[bytes], *, stop_at: float, interval: float, latencies: list[float],
+                  failures: list[int]) -> None:
+    """One keep-alive connection; closed loop when *interval* is 0, else one request every *interval* s.
+
+    In the open loop, latency counts from when the request was due, not when it was sent,
+    so a slow answer that delays the next request is not hidden (coordinated omission).
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = 0
+    due = time.perf_counter()
+    try:
+        while due < stop_at:
+            if interval:
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            else:
+                due = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            found = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+            await reader.readexactly(int(found.group(1)) if found else 0)
+            latencies.append((time.perf_counter() - due) * 1000)
+            if not head.startswith(b"HTTP/1.1 200"):
+                failures.append(1)
+            due += interval
+    finally:
+        writer.close()
+
+
+def run_python(port: int, key: str, targets: list[str], *, connections: int, duration: int,
+               rate: float = 0) -> dict[str, float]:
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+                for p in targets]
+    latencies: list[float] = []
+    failures: list[int] = []
+    interval = connections / rate if rate else 0.0
+
+    async def main() -> None:
+        stop_at = time.perf_counter() + duration
+        await asyncio.gather(*(_client(port, requests, stop_at=stop_at, interval=interval, latencies=latencies,
+                                       failures=failures)
+                               for _ in range(connections)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "requests": len(latencies),
+            "p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99)],
+            "non_2xx": len(failures), "socket_errors": 0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--links", type=int, default=4, help="linked targets, asked in turn")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load (at most 120)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="open loop: requests per second in all (python generator; 0 = as fast as answered)")
+    parser.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto")
+    args = parser.parse_args()
+    duration = max(1, min(args.duration, 120))
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") and not args.rate else "python"
+
+    with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_url:
+        work = Path(tmp)
+        proxy = StsProxy(moto_url)
+        os.environ.update({"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "AKIABENCHBASE0000001",
+                           "AWS_SECRET_ACCESS_KEY": "bench-base-secret", "AWS_DEFAULT_REGION": "us-east-1",
+                           "AWS_EC2_METADATA_DISABLED": "true"})
+        dashboard = work / "dashboard.toml"
+        dashboard.write_text(dashboard_text(args.links))
+        server = DashboardServer(dashboard, work, workers=args.workers, extra_args=["--http", args.http]).start()
+        try:
+            _, key = KeyStore(server.keys_path).create("bench", "load")
+            targets = paths(args.links)
+            # Cold vends: every worker may see each target first; ask a few times each.
+            for path in targets * (2 * args.workers):
+                status, _, _ = server.get(path, {"Authorization": key})
+                if status != 200:
+                    raise RuntimeError(f"warm-up request for {path} answered {status}: {server.stderr()}")
+            if generator == "wrk":
+                result = run_wrk(server.port, key, targets, connections=args.connections, threads=args.threads,
+                                 duration=duration, workdir=work)
+            else:
+                result = run_python(server.port, key, targets, connections=args.connections, duration=duration,
+                                    rate=args.rate)
+            assume_role = proxy.calls["AssumeRole"]
+            audit_lines = sum(1 for _ in server.stdout().splitlines())
+        finally:
+            server.stop()
+            proxy.close()
+    report = {"generator": generator, "rate": args.rate or None, "workers": args.workers, "http": args.http,
+              "links": args.links, "connections": args.connections, "duration_s": duration, **result,
+              "sts_assume_role": assume_role, "sts_bound": args.links * args.workers,
+              "audit_lines": audit_lines, "cpus": os.cpu_count()}
+    mode = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
+    print(f"{result['rps']:.0f} vends/s over {result['requests']} requests ({generator}, {mode}, "
+          f"{args.workers} workers, {args.connections} connections, {duration} s): p50 {result['p50_ms']:.2f} ms, "
+          f"p99 {result['p99_ms']:.2f} ms, non-200 {result['non_2xx']}; STS AssumeRole calls {assume_role} "
+          f"for {args.links} links x {args.workers} workers")
+    print(json.dumps(report))
+    ok = result["non_2xx"] == 0 and assume_role <= args.links * args.workers
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The SDK's HTTP dashboard backend against the real service process (``sls-access serve``).
+
+``dashboard=<url>`` + ``access_key`` resolves through the service; 404 lets the chain go
+on; refusals, server errors, timeouts, redirects and an unreachable service fail closed.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar, cast
+
+import pytest
+from conftest import BASE_KEY_ID
+from mypy_boto3_sts import STSClient
+from support import DashboardServer, StsProxy, free_port, sts_error
+
+from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
+from sls_access.dashboard.http import HttpDashboard
+from sls_access.server.keys import KeyStore
+from sls_access.sources import Skip
+
+
+def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:
+    return KeyStore(server.keys_path).create(org, name)[1]
+
+
+def vends(server: DashboardServer) -> int:
+    return sum(1 for line in server.audit() if line["outcome"] == "vended")
+
+
+def test_the_service_vends_the_linked_role_to_the_sdk(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server))
+    session = resolver.session("acme", "shop", "prod", region="eu-west-1")
+    arn = cast("STSClient", session.create_client("sts")).get_caller_identity()["Arn"]
+    assert "333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod" in arn
+    creds = resolver.credentials("acme", "shop", "prod", region="eu-west-1")
+    assert creds.source == "dashboard"
+    assert creds.expiration is not None
+    assert creds.region == "eu-west-1"
+
+
+def test_the_access_key_comes_from_serverless_access_key(dashboard_server: DashboardServer, sts: StsProxy,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVERLESS_ACCESS_KEY", new_key(dashboard_server, "solo"))
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", dashboard_server.url + "/")
+    creds = Resolver().credentials("solo", "api", "dev")
+    assert creds.source == "dashboard"
+    assert creds.access_key_id != BASE_KEY_ID
+
+
+def test_keys_are_cached_by_the_client(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server))
+    first = resolver.credentials("acme", "shop", "prod")
+    second = resolver.credentials("acme", "shop", "prod")
+    assert first == second
+    assert vends(dashboard_server) == 1
+
+
+def test_no_link_at_the_service_lets_the_chain_go_on(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server, "solo"))
+    resolution = resolver.explain("solo", "api", "prod")
+    assert resolution.source == "env"
+    assert resolution.credentials is not None
+    assert resolution.credentials.access_key_id == BASE_KEY_ID
+    dashboard_entry = resolution.trail[0]
+    assert dashboard_entry.source == "dashboard"
+    assert dashboard_entry.outcome is Outcome.SKIPPED
+    assert "no link" in dashboard_entry.reason
+
+
+@pytest.mark.parametrize(("org_of_key", "status"), [(None, 401), ("solo", 403)])
+def test_a_refused_key_fails_closed(dashboard_server: DashboardServer, sts: StsProxy, org_of_key: str | None,
+                                    status: int) -> None:
+    key = "sls_0123456789ab_" + "x" * 43 if org_of_key is None else new_key(dashboard_server, org_of_key)
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=key)
+    with pytest.raises(DashboardError) as raised:
+        resolver.credentials("acme", "shop", "prod")
+    assert raised.value.status == status
+    assert key not in str(raised.value)
+    assert key.split("_")[2] not in repr(resolver)
+
+
+def test_a_role_the_service_cannot_assume_fails_closed(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server))
+    sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
+    with pytest.raises(DashboardError, match="could not assume the access role") as raised:
+        resolver.credentials("acme", "shop", "prod")
+    assert raised.value.status == 502
+    assert raised.value.resolution is not None
+    assert raised.value.resolution.source is None  # env keys were there, and not used
+
+
+def test_an_unreachable_service_fails_closed() -> None:
+    resolver = Resolver(dashboard=f"http://127.0.0.1:{free_port()}", access_key="k")
+    with pytest.raises(DashboardError, match="unreachable"):
+        resolver.credentials("acme", "shop", "prod")
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A listening socket that accepts and never answers (a hung service)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def test_a_service_that_does_not_answer_times_out(silent_port: int) -> None:
+    client = HttpDashboard(f"http://127.0.0.1:{silent_port}", "k", timeout=0.3, deadline=1)
+    with pytest.raises(DashboardError, match="timed out"):
+        client.credentials(Target(org="acme", app="shop", stage="prod"))
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """Stub: a service answering with a redirect (ours never does; only a stub can)."""
+
+    seen: ClassVar[list[str | None]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        if self.path.startswith("/elsewhere"):
+            self.send_response(200)
+            self.end_headers()
+            return
+        self.send_response(302)
+        self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_redirects_are_not_followed() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = HttpDashboard(f"http://127.0.0.1:{server.server_address[1]}", "the-key")
+        with pytest.raises(DashboardError) as raised:
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
+        assert raised.value.status == 302
+        assert _Redirecting.seen == ["Bearer the-key"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("url", ["http://dashboard.example.com", "ftp://127.0.0.1/", "https://",
+                                 "https://user:pw@dashboard.example.com", "https://dashboard.example.com/?x=1"])
+def test_unsafe_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        HttpDashboard(url, "k")
+
+
+@pytest.mark.parametrize("url", ["https://dashboard.example.com/base/", "http://127.0.0.2:9", "http://[::1]:9",
+                                 "http://localhost:9"])
+def test_https_anywhere_and_http_on_loopback_are_accepted(url: str) -> None:
+    client = HttpDashboard(url, "k")
+    assert client.credentials_url(Target(org="a b".replace(" ", "%"), app="x", stage="y", region="eu-west-1")) \
+        .endswith("/v1/orgs/a%25b/apps/x/stages/y/credentials?region=eu-west-1")
+    assert "k" not in repr(client).replace("kw", "")
+
+
+def test_a_service_url_without_an_access_key_is_a_config_error(sts: StsProxy) -> None:
+    with pytest.raises(ConfigError, match="SERVERLESS_ACCESS_KEY"):
+        Resolver(dashboard="https://dashboard.example.com").credentials("acme", "shop", "prod")
+
+
+def test_skip_carries_the_reason(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    client = HttpDashboard(dashboard_server.url, new_key(dashboard_server, "solo"))
+    with pytest.raises(Skip, match="no link"):
+        client.credentials(Target(org="solo", app="api", stage="prod"))

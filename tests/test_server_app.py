@@ -1,0 +1,136 @@
+"""The ASGI app in process (no HTTP server): the failed-authentication throttle, the key file, healthz.
+
+The app is called the way uvicorn calls it (scope, receive, send); STS is the loopback moto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import StsProxy
+
+from sls_access import ConfigError
+from sls_access.server import App, KeyStore, create_app
+from sls_access.server._throttle import Throttle
+from sls_access.server.keys import hash_key
+
+CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
+
+
+def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.7",
+         method: str = "GET") -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = [(b"host", b"test")]
+    if key is not None:
+        headers.append((b"authorization", key.encode()))
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+                             "query_string": b"", "headers": headers, "client": (client, 40000)}
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start, body = sent
+    return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, json.loads(body["body"]))
+
+
+def test_repeated_failures_are_slowed_then_locked_out(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=2, lockout=5, base_delay=0.001, max_delay=0.002)
+    app = create_app(dashboard, throttle=throttle)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    statuses = [call(app, CREDENTIALS, "wrong")[0] for _ in range(5)]
+    assert statuses == [401] * 5
+    assert throttle.delay("198.51.100.7") > 0
+    status, headers, body = call(app, CREDENTIALS, key)
+    assert (status, body["error"]) == (429, "throttled")
+    assert "retry-after" in headers
+    assert call(app, CREDENTIALS, key, client="198.51.100.8")[0] == 200  # other clients are not affected
+
+
+def test_a_success_clears_a_clients_failures(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=1, lockout=3, base_delay=0.001, max_delay=0.001)
+    app = create_app(dashboard, throttle=throttle)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    call(app, CREDENTIALS, "wrong")
+    call(app, CREDENTIALS, "wrong")
+    assert call(app, CREDENTIALS, key)[0] == 200
+    assert throttle.failures("198.51.100.7") == 0
+
+
+def test_throttle_delays_double_up_to_the_cap() -> None:
+    now = [0.0]
+    throttle = Throttle(free=2, lockout=100, window=60, base_delay=0.5, max_delay=3, timer=lambda: now[0])
+    delays = []
+    for _ in range(7):
+        delays.append(throttle.delay("c"))
+        throttle.failed("c")
+    assert delays == [0, 0, 0, 0.5, 1, 2, 3]
+    now[0] = 61
+    assert throttle.delay("c") == 0
+
+
+def test_healthz_needs_no_key(dashboard: Path) -> None:
+    status, _, body = call(create_app(dashboard), "/healthz")
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_only_get_is_allowed(dashboard: Path) -> None:
+    status, headers, _ = call(create_app(dashboard), CREDENTIALS, method="DELETE")
+    assert status == 405
+    assert headers["allow"] == "GET"
+
+
+def test_a_broken_key_file_is_503_not_a_traceback(dashboard: Path) -> None:
+    app = create_app(dashboard)
+    dashboard.with_name("dashboard.keys.json").write_text("{not json")
+    status, _, body = call(app, CREDENTIALS, "sls_0123456789ab_" + "a" * 43)
+    assert (status, body["error"]) == (503, "dashboard_error")
+
+
+def test_a_broken_dashboard_edit_is_503_until_fixed(dashboard: Path, sts: StsProxy) -> None:
+    app = create_app(dashboard)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    good = dashboard.read_text()
+    dashboard.write_text(good + "\n[orgs.acme.apps.shop\n")
+    assert call(app, CREDENTIALS, key)[0] == 503
+    dashboard.write_text(good)
+    assert call(app, CREDENTIALS, key)[0] == 200
+
+
+def test_create_app_refuses_a_missing_or_invalid_dashboard(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        create_app(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[orgs.acme]\nnope = 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
+        create_app(bad)
+
+
+def test_the_key_file_holds_hashes_and_matches_only_the_whole_key(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "k.json")
+    record, key = store.create("acme", "ci")
+    text = (tmp_path / "k.json").read_text()
+    assert key not in text
+    assert hash_key(key) in text
+    keys = store.current()
+    assert keys.match(key) == record
+    assert keys.match(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+    assert keys.match(key + "x") is None
+    assert keys.match(f"sls_{record.id}_") is None
+    assert "sha256" not in repr(record)
+    store.revoke("acme", "ci")
+    assert store.current().match(key) is None
+
+
+@pytest.mark.parametrize(("org", "name"), [("acme", "has space"), ("acme", ""), ("ac/me", "ci"), ("acme", "ü")])
+def test_key_names_are_validated(tmp_path: Path, org: str, name: str) -> None:
+    with pytest.raises(ConfigError):
+        KeyStore(tmp_path / "k.json").create(org, name)

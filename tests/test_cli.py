@@ -102,13 +102,26 @@ def test_credentials_env_format_is_eval_able_by_a_shell(
         capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
     code, out, _ = run(capsys, "credentials", "--org", "solo", "--app", "x", "--stage", "dev", "--format", "env")
     assert code == 0
-    assert all(line.startswith("export AWS_") for line in out.splitlines())
-    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'], env={"SLS_OUT": out, "PATH": os.environ["PATH"]},
+    assert all(line.startswith(("export AWS_", "unset AWS_")) for line in out.splitlines())
+    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'], env={"SLS_OUT": out, "PATH": os.environ["PATH"],
+                                                                      "AWS_PROFILE": "stale"},
                            capture_output=True, text=True, check=True)
     env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
     assert env["AWS_ACCESS_KEY_ID"] == STAGE_KEY_ID
     assert env["AWS_SECRET_ACCESS_KEY"] == STAGE_SECRET
     assert env["AWS_SESSION_TOKEN"] == STAGE_TOKEN
+    assert "AWS_PROFILE" not in env  # unset, so that no tool prefers the profile to the keys
+
+
+def test_credentials_env_format_unsets_an_older_sessions_token(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "credentials", *target(), "--format", "env")
+    assert code == 0
+    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'],
+                           env={"SLS_OUT": out, "PATH": os.environ["PATH"], "AWS_SESSION_TOKEN": "old-token"},
+                           capture_output=True, text=True, check=True)
+    env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+    assert env["AWS_ACCESS_KEY_ID"] == BASE_KEY_ID
+    assert "AWS_SESSION_TOKEN" not in env
 
 
 def test_credentials_dotenv_format_with_region_from_the_deployment_profile(
@@ -415,3 +428,25 @@ def test_importing_sls_access_does_not_import_the_cli() -> None:
     code = "import sys, sls_access; print('argparse' in sys.modules, 'sls_access.cli' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+# --- the reference documents what the parser has -------------------------------------
+
+
+def test_cli_reference_documents_every_command_flag_and_exit_code() -> None:
+    import argparse  # noqa: PLC0415
+
+    from sls_access.cli import _common, build_parser  # noqa: PLC0415
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in CLIENT_COMMANDS:
+        assert f"### `{command}`" in reference
+        for action in subparsers.choices[command]._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert f"`{flag}" in reference, (command, flag)
+    for name in dir(_common):
+        if name.startswith("EXIT_"):
+            assert f"\n| {getattr(_common, name)} |" in reference, name

@@ -60,8 +60,8 @@ def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
     monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIAPARENTPROD000001")
     monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "parent-prod-secret")
     monkeypatch.setenv("AWS_PROD_PROFILE", "parent-prod-profile")
-    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::999999999999:role/parent")
-    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/parent")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "parent-container-token")
     monkeypatch.setenv("SLS_TEST_KEEP", "kept")
     result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV),
                             capture_output=True, text=True, check=False)
@@ -73,7 +73,7 @@ def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert env["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
     for removed in ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
-                    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
         assert removed not in env
     assert env["keep"] == "kept"
     assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through

@@ -163,3 +163,14 @@ def test_aws_cli_through_the_dashboard_service_with_the_key_in_the_environment(
     assert refused.stdout == ""
     assert refused.stderr.startswith("sls-access: error: the dashboard service refused the access key")
     assert key[-12:-4] not in refused.stderr
+
+
+def test_the_readme_credential_process_example_works(aws_env: Path, dashboard: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = readme.split("```ini\n", 1)[1].split("```", 1)[0]
+    (aws_env / "aws-config").write_text(example.replace("/path/to/sls-access", str(console_script())))
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))  # the process inherits the environment
+    session = botocore.session.Session(profile="acme-shop-prod")
+    identity = cast("STSClient", session.create_client("sts")).get_caller_identity()
+    assert identity["Arn"] == PROD_ASSUMED

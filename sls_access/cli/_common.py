@@ -21,8 +21,10 @@ Every error is one line on stderr, ``sls-access: error: …``; never a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -244,5 +246,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout was closed early (``| head``): stop quietly, and keep the exit-time flush quiet too.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code
         return fail(exc, debug=debug)

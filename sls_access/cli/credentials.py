@@ -19,6 +19,7 @@ from sls_access.cli._common import (
 __all__ = ["FORMATS", "add_parser", "handle"]
 
 FORMATS = ("json", "env", "dotenv")
+STALE_IN_SHELL = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -28,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="print the keys for a target (json, env or dotenv)",
         description="Print the target's AWS keys. json: one object (AccessKeyId, SecretAccessKey, "
                     "SessionToken, Expiration, Region, Source); env: 'export' lines for eval; dotenv: "
-                    "KEY=value lines. Region variables are printed when the region is known.",
+                    "KEY=value lines. Region variables are printed when the region is known; env also unsets "
+                    "AWS_PROFILE and any session token or expiry the keys do not have.",
     )
     add_target_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
@@ -52,6 +54,10 @@ def handle(args: argparse.Namespace) -> int:
     variables = credential_variables(credentials, resolution.region)
     if args.format == "env":
         lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+        # A shell that eval's this may hold an older session's token: keys without one must not pick it up.
+        stale = [name for name in STALE_IN_SHELL if name not in variables]
+        if stale:
+            lines.append("unset " + " ".join(stale))
     else:
         lines = [f"{name}={value}" for name, value in variables.items()]
     sys.stdout.write("\n".join(lines) + "\n")

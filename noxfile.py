@@ -51,3 +51,10 @@ def demo(session: nox.Session) -> None:
     """Start a local STS, write a demo dashboard file, resolve demo/hello/dev and show the trail."""
     session.install("-e", ".", "moto[server]")
     session.run("python", "docs/examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_server(session: nox.Session) -> None:
+    """Load-test the dashboard service: cached vends/s, p50/p99, STS calls (wrk when installed)."""
+    session.install("-e", ".[server]", "moto[server]")
+    session.run("python", "benchmarks/server_load.py", *session.posargs)

@@ -272,6 +272,7 @@ def test_plugins_lists_sources_in_chain_order_with_versions(capsys: pytest.Captu
     data = json.loads(out)
     assert [row["source"] for row in data["chain"]] == ["dashboard", "remote", "env", "profile"]
     assert [row["builtin"] for row in data["chain"]] == [True, False, True, True]
+    assert [p["name"] for p in data["plugins"]][:4] == ["dashboard", "remote", "env", "profile"]  # chain order
     versions = {p["name"]: (p["distribution"], p["version"]) for p in data["plugins"]}
     assert versions["remote"] == ("sls-access-remote", "2.0.1")
     from sls_access import __version__  # noqa: PLC0415
@@ -288,7 +289,7 @@ def test_plugins_text_respects_disable_plugins(capsys: pytest.CaptureFixture[str
     chain, plugins = out.split("\nplugins:\n")
     assert chain.startswith("sources, in chain order:")
     assert "remote" not in chain
-    assert "remote" not in plugins or "disabled" in plugins  # listed as disabled, or not at all
+    assert [line.split()[-1] for line in plugins.splitlines() if line.split()[0] == "remote"] == ["disabled"]
 
 
 # --- errors: one line on stderr, nothing on stdout, a code per class -------------------

@@ -1,7 +1,9 @@
 """``sls-access plugins``: the chain's sources in order, and the plugins behind them.
 
 Lists the built-in sources and the installed plugins (``sls_access`` entry points)
-with their distributions and versions, as a resolver with the given options sees them:
+with their distributions, versions and hooks, in chain order (the plugins that add sources
+by their first source, then those that only implement other hooks), as a resolver with
+the given options sees them:
 ``--sources`` and ``--disable-plugins`` apply. A plugin that is disabled or failed to
 load is listed with that status.
 """
@@ -31,41 +33,42 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _plugin_of(name: str, source: object, plugins: tuple[PluginInfo, ...]) -> PluginInfo | None:
-    """Return the plugin that added the source: the one naming it, else the one defining its class."""
-    for info in plugins:
-        if name in getattr(info, "sources", ()):
-            return info
-    module = type(source).__module__
-    for info in plugins:
-        root = info.module.split(":", 1)[0]
-        if module == root or module.startswith(root + "."):
-            return info
-    return None
+def _plugin_of(name: str, plugins: tuple[PluginInfo, ...]) -> PluginInfo | None:
+    """Return the plugin that added the source *name*."""
+    return next((info for info in plugins if name in info.sources), None)
 
 
 def _status(info: PluginInfo) -> str:
     if info.error:
         return f"failed: {info.error}"
-    if getattr(info, "disabled", False):
+    if info.disabled:
         return "disabled"
     return "built-in" if info.builtin else "installed"
 
 
-def listing(chain_sources: tuple[object, ...], names: tuple[str, ...],
-            plugins: tuple[PluginInfo, ...]) -> dict[str, list[dict[str, object]]]:
+def _in_chain_order(plugins: tuple[PluginInfo, ...], names: tuple[str, ...]) -> list[PluginInfo]:
+    """Plugins that add sources in the order of their first source in the chain, then the rest."""
+    def position(item: tuple[int, PluginInfo]) -> tuple[int, int]:
+        index, info = item
+        places = [names.index(source) for source in info.sources if source in names]
+        return (min(places), index) if places else (len(names), index)
+
+    return [info for _, info in sorted(enumerate(plugins), key=position)]
+
+
+def listing(names: tuple[str, ...], plugins: tuple[PluginInfo, ...]) -> dict[str, list[dict[str, object]]]:
     """Return the JSON form: ``chain`` (sources in order, with their plugin) and ``plugins``."""
     chain: list[dict[str, object]] = []
-    for position, (name, source) in enumerate(zip(names, chain_sources, strict=True), start=1):
-        info = _plugin_of(name, source, plugins)
+    for position, name in enumerate(names, start=1):
+        info = _plugin_of(name, plugins)
         chain.append({"position": position, "source": name, "plugin": None if info is None else info.name,
                       "builtin": bool(info and info.builtin)})
     return {
         "chain": chain,
         "plugins": [{"name": info.name, "module": info.module, "distribution": info.distribution,
                      "version": info.version, "builtin": info.builtin, "status": _status(info),
-                     "error": info.error, "hooks": list(getattr(info, "hooks", ()))}
-                    for info in plugins],
+                     "error": info.error, "sources": list(info.sources), "hooks": list(info.hooks)}
+                    for info in _in_chain_order(plugins, names)],
     }
 
 
@@ -77,17 +80,20 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 def handle(args: argparse.Namespace) -> int:
     """Print the chain and the plugins."""
     resolver = make_resolver(args)
-    chain = resolver.chain
-    data = listing(chain.sources, chain.names, resolver.plugins)
+    names = resolver.chain.names
+    plugins = resolver.plugins
     if args.json:
-        print_json(data)
+        print_json(listing(names, plugins))
         return 0
     lines = ["sources, in chain order:"]
-    lines += _columns([(f"{row['position']}.", str(row["source"]),
-                        "built-in" if row["builtin"] else f"from plugin {row['plugin'] or '?'}")
-                       for row in data["chain"]] or [("(none)",)])
+    rows: list[tuple[str, ...]] = []
+    for position, name in enumerate(names, start=1):
+        info = _plugin_of(name, plugins)
+        origin = "built-in" if info is not None and info.builtin else f"from plugin {info.name if info else '?'}"
+        rows.append((f"{position}.", name, origin))
+    lines += _columns(rows or [("(none)",)])
     lines += ["", "plugins:"]
-    lines += _columns([(str(p["name"]), f"{p['distribution'] or '?'} {p['version'] or '?'}", str(p["status"]))
-                       for p in data["plugins"]])
+    lines += _columns([(info.name, f"{info.distribution or '?'} {info.version or '?'}", _status(info),
+                        ", ".join(info.hooks)) for info in _in_chain_order(plugins, names)])
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

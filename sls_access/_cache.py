@@ -82,10 +82,32 @@ class _Bounded(TLRUCache[Hashable, _Entry]):
 
 
 class _KeyLock:
-    __slots__ = ("__weakref__", "lock")
+    """A key's lock, and the outcome of the last load made under it.
+
+    ``loads`` counts finished loads and ``failure`` is the last one's error (None when
+    it succeeded): a caller that waited on the lock while a load failed gets that
+    error instead of trying again, so N callers behind a failing STS cost one try,
+    not N tries one after the other.
+    """
+
+    __slots__ = ("__weakref__", "failure", "loads", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.loads = 0
+        self.failure: BaseException | None = None
+
+    def load(self, load: Callable[[], Resolution]) -> Resolution:
+        """Call *load* (with the lock held) and record how it ended."""
+        try:
+            resolution = load()
+        except BaseException as exc:
+            self.failure = exc
+            self.loads += 1
+            raise
+        self.failure = None
+        self.loads += 1
+        return resolution
 
 
 def windows(lifetime: float, advisory: float = ADVISORY.total_seconds(),
@@ -170,21 +192,26 @@ class CredentialCache:
                     return current.resolution
                 if self._now() < entry.retry_at:
                     return entry.resolution
-                return self._refresh(key, load, entry)
+                return self._refresh(key, holder, load, entry)
             finally:
                 holder.lock.release()
+        seen = holder.loads
         with holder.lock:
+            if holder.loads != seen and holder.failure is not None:
+                # The load we waited for failed just now: share its error (single flight).
+                raise holder.failure
             now = self._now()
             entry = self._index.get(key)
             if entry is not None and now < entry.fresh_until:
                 return entry.resolution
-            resolution = load()
+            resolution = holder.load(load)
             self._store(key, resolution)
             return resolution
 
-    def _refresh(self, key: Hashable, load: Callable[[], Resolution], entry: _Entry) -> Resolution:
+    def _refresh(self, key: Hashable, holder: _KeyLock, load: Callable[[], Resolution],
+                 entry: _Entry) -> Resolution:
         try:
-            resolution = load()
+            resolution = holder.load(load)
         except Exception as exc:  # noqa: BLE001 - any failure: keep serving, retry later
             entry.failures += 1
             delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (entry.failures - 1))

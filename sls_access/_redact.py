@@ -19,9 +19,10 @@ _HIDDEN_FIELDS = (
     r"SecretAccessKey|SessionToken|Token|secret_access_key|session_token|aws_secret_access_key|aws_session_token"
     r"|X-Amz-Security-Token|x-amz-security-token"
 )
-_XML = re.compile(rf"(<({_HIDDEN_FIELDS})>)[^<]*(</\2>)")
+# No closing tag needed: a truncated answer ends inside the value, and must be hidden too.
+_XML = re.compile(rf"(<({_HIDDEN_FIELDS})>)[^<]*")
 # JSON bodies, Python reprs of dicts and of header maps (values may be bytes: b'...').
-_JSON = re.compile(rf"""(["']({_HIDDEN_FIELDS})["']\s*:\s*b?["'])[^"']*(["'])""")
+_JSON = re.compile(rf"""(["']({_HIDDEN_FIELDS})["']\s*:\s*b?["'])[^"']*""")
 # Presigned URLs carry the token as a query parameter; SigV4 canonical requests as a header line.
 _QUERY = re.compile(r"(x-amz-security-token[=:])[^&\s'\"]+", re.IGNORECASE)
 _BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
@@ -32,8 +33,8 @@ _installed = False
 
 def redact(text: str) -> str:
     """Return *text* with the values of secret-bearing XML elements and JSON keys replaced."""
-    text = _XML.sub(rf"\1{REDACTED}\3", text)
-    text = _JSON.sub(rf"\1{REDACTED}\3", text)
+    text = _XML.sub(rf"\1{REDACTED}", text)
+    text = _JSON.sub(rf"\1{REDACTED}", text)
     return _QUERY.sub(rf"\1{REDACTED}", text)
 
 

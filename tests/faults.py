@@ -9,6 +9,7 @@ port refuses connections (STS unreachable). botocore is never mocked.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -49,6 +50,9 @@ class Gate:
     """
 
     def __init__(self, upstream: str) -> None:
+        # Every byte STS sent back through the gate: where the secret scan learns
+        # which keys were issued, even to other processes (the CLI).
+        self.received = bytearray()
         parts = urllib.parse.urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -81,19 +85,27 @@ class Gate:
                     upstream.close()
                     return
                 self._sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, record in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, record), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
         try:
             while data := src.recv(65536):
+                if record:
+                    with self._lock:
+                        self.received += data
                 dst.sendall(data)
         except OSError:
             pass
         for sock in (src, dst):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def issued_secrets(self) -> set[str]:
+        """Every secret key and session token that STS sent through this gate."""
+        with self._lock:
+            text = self.received.decode("utf-8", "replace")
+        return set(re.findall(r"<(?:SecretAccessKey|SessionToken)>([^<]+)</", text))
 
     def shut(self) -> None:
         """Stop relaying: close the listening port and every open connection."""

@@ -42,7 +42,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs site (Sphinx, MyST Markdown, furo) into docs/_build/html; warnings are errors."""
-    session.install("-e", ".[boto3]", "./plugins/sls-access-oidc", *_group("docs"))
+    session.install("-e", ".[boto3]", *_group("docs"))
+    session.install("./plugins/sls-access-oidc")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
 
 

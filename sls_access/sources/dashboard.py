@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -20,6 +21,9 @@ from sls_access.dashboard.http import HttpDashboard, is_service_url
 from sls_access.plugin import hookimpl
 from sls_access.sources import Skip
 
+if TYPE_CHECKING:
+    from sls_access.plugin._roles import Roles
+
 __all__ = ["DashboardSource", "sls_access_sources"]
 
 log = logging.getLogger(__name__)
@@ -27,11 +31,16 @@ log = logging.getLogger(__name__)
 
 @attrs.define
 class DashboardSource:
-    """Looks the target up in the dashboard and assumes the linked access role."""
+    """Looks the target up in the dashboard and assumes the linked access role.
+
+    The role is entered through *roles* (the ``sls_access_enter_role`` hook: a plugin
+    may enter it, the built-in AssumeRole last); without *roles*, with *assumer*.
+    """
 
     options: Options
     assumer: RoleAssumer = attrs.field(factory=RoleAssumer)
     name: str = "dashboard"
+    roles: Roles | None = None
 
     def load(self, target: Target) -> Credentials:
         """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
@@ -52,10 +61,12 @@ class DashboardSource:
             raise Skip(f"no deployment profile is linked to {target} in {path}")
         log.debug("%s: deployment profile %r linked at %s (%s); assuming %s", target,
                   link.profile.name, link.key, link.level, link.profile.role_arn)
-        return self.assumer.assume(target, link.profile, source=self.name)
+        if self.roles is not None:
+            return self.roles.enter(target, link.profile, source=self.name)
+        return self.assumer.assume(target, link.profile, source=self.name, now=self.options.clock())
 
 
 @hookimpl
-def sls_access_sources(options: Options) -> Iterable[DashboardSource]:
-    """Add the dashboard source."""
-    return [DashboardSource(options)]
+def sls_access_sources(options: Options, roles: Roles) -> Iterable[DashboardSource]:
+    """Add the dashboard source, entering roles through the resolver's plugins."""
+    return [DashboardSource(options, roles=roles)]

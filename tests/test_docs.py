@@ -1,0 +1,183 @@
+"""The docs tell the truth: hooks, keys and variables documented, examples run.
+
+Code examples: every fenced ``python`` block of every page under ``docs/`` runs, in
+page order and in one namespace per page (like a doctest), against the loopback STS,
+in an empty working directory that holds the demo dashboard as ``./sls-access.toml``.
+A ``toml`` block whose first line is ``# file: NAME`` is written to ``NAME`` when it is
+reached (and, for a dashboard file, must load). A block whose first line starts with
+``# skip`` is not run (say why on that line). Blocks are compiled with
+``from __future__ import annotations``, so signatures need not import their types.
+"""
+
+from __future__ import annotations
+import __future__
+
+import ast
+import inspect
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from conftest import DEMO_DASHBOARD
+
+from sls_access.dashboard import file as dashboard_file
+from sls_access.plugin import spec
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.parts)
+FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
+
+
+@attrs.frozen
+class Block:
+    page: Path
+    line: int
+    language: str
+    code: str
+
+    @property
+    def first_line(self) -> str:
+        return self.code.lstrip().split("\n", 1)[0].strip()
+
+    def __str__(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def blocks(page: Path) -> Iterator[Block]:
+    """Yield the fenced code blocks of a Markdown page (not those nested in another fence)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if match is None:
+            i += 1
+            continue
+        fence, indent = match["fence"], len(match["indent"])
+        start = i + 1
+        j = start
+        while j < len(lines):
+            closing = FENCE.match(lines[j])
+            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence) \
+                    and not closing["info"].strip():
+                break
+            j += 1
+        body = "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip()
+                         for line in lines[start:j])
+        yield Block(page, start, match["info"].strip().split(" ", 1)[0].lower(), textwrap.dedent(body))
+        i = j + 1
+
+
+def runnable(page: Path) -> list[Block]:
+    return [b for b in blocks(page) if b.language in {"python", "py"} and not b.first_line.startswith("# skip")]
+
+
+PAGES_WITH_CODE = [page for page in PAGES if runnable(page)]
+
+
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(DOCS))
+
+
+# -- examples run --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)
+def test_python_examples_run(page: Path, aws_env: Path, sts: object) -> None:
+    work = Path.cwd()
+    (work / "sls-access.toml").write_text(textwrap.dedent(DEMO_DASHBOARD))
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    flags = __future__.annotations.compiler_flag
+    for block in blocks(page):
+        if block.language == "toml" and block.first_line.startswith("# file:"):
+            target = work / block.first_line.split(":", 1)[1].strip()
+            target.write_text(block.code)
+            if "[orgs." in block.code:
+                dashboard_file.load_dashboard_file(target)   # the example is a valid dashboard file
+            continue
+        if block not in runnable(page):
+            continue
+        code = compile(block.code, str(block), "exec", flags=flags, dont_inherit=True)
+        try:
+            exec(code, namespace)  # noqa: S102 - running the documentation's own examples
+        except Exception as exc:
+            pytest.fail(f"example at {block} raised {type(exc).__name__}: {exc}")
+
+
+def test_there_are_examples_to_run() -> None:
+    names = {_page_id(page) for page in PAGES_WITH_CODE}
+    assert {"index.md", "tutorial/first-deploy-script.md", "how-to/write-a-plugin.md"} <= names
+
+
+def test_the_demo_runs_and_prints_an_assumed_role(aws_env: Path) -> None:
+    result = subprocess.run([sys.executable, str(DOCS / "examples" / "demo.py")], capture_output=True,
+                            text=True, timeout=180, check=False, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"is arn:aws:sts::123456789012:assumed-role/sls-access-demo/sls-demo\.hello\.dev ",
+                     result.stdout), result.stdout
+
+
+# -- hooks -----------------------------------------------------------------------------
+
+
+def _hookspecs() -> list[str]:
+    return sorted(name for name, _ in inspect.getmembers(spec, inspect.isfunction) if name.startswith("sls_access_"))
+
+
+def _signature(name: str) -> str:
+    """``def name(a: T, b: U) -> R``, from the spec module's source (annotations as written)."""
+    tree = ast.parse(inspect.getsource(getattr(spec, name)))
+    func = tree.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    params = ", ".join(f"{arg.arg}: {ast.unparse(arg.annotation)}" for arg in func.args.args if arg.annotation)
+    assert func.returns is not None
+    return f"def {name}({params}) -> {ast.unparse(func.returns)}"
+
+
+def _normalised(text: str) -> str:
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\(\s+", "(", text)
+    return re.sub(r",?\s*\)", ")", text)
+
+
+def test_every_hookspec_is_documented_with_its_signature() -> None:
+    hooks_page = _normalised((DOCS / "reference" / "hooks.md").read_text(encoding="utf-8"))
+    names = _hookspecs()
+    assert len(names) >= 5
+    missing = [_signature(name) for name in names if _normalised(_signature(name)) not in hooks_page]
+    assert missing == [], "docs/reference/hooks.md lacks these signatures"
+
+
+def test_every_hookspec_has_a_typed_docstring_with_params() -> None:
+    for name in _hookspecs():
+        func = getattr(spec, name)
+        doc = inspect.getdoc(func) or ""
+        for param in inspect.signature(func).parameters:
+            assert f":param {param}:" in doc, f"{name} does not document {param}"
+
+
+# -- reference pages -------------------------------------------------------------------
+
+
+def test_every_dashboard_file_key_is_in_the_reference() -> None:
+    page = (DOCS / "reference" / "dashboard-file.md").read_text(encoding="utf-8")
+    keys = {"orgs", *dashboard_file._ORG_KEYS, *dashboard_file._PROFILE_KEYS, *dashboard_file._APP_KEYS,
+            *dashboard_file._STAGE_KEYS, *dashboard_file._REGION_KEYS}
+    assert sorted(key for key in keys if f"`{key}`" not in page) == []
+
+
+def test_every_environment_variable_read_is_in_the_reference() -> None:
+    page = (DOCS / "reference" / "environment.md").read_text(encoding="utf-8")
+    sources = [*(ROOT / "sls_access").rglob("*.py"), *(ROOT / "plugins").rglob("sls_access_*/*.py")]
+    found: set[str] = set()
+    for source in sources:
+        found |= set(re.findall(r"\b(?:SLS_ACCESS|SERVERLESS|ACTIONS_ID_TOKEN)_[A-Z_]*[A-Z]\b",
+                                source.read_text(encoding="utf-8")))
+    assert found, "no variables found: the scan is broken"
+    assert sorted(var for var in found if f"`{var}`" not in page) == []

@@ -9,6 +9,7 @@ from typing import Any
 import botocore.credentials
 import botocore.session
 
+from sls_access import _redact
 from sls_access._cache import windows
 from sls_access._credentials import Credentials
 
@@ -75,6 +76,9 @@ class SlsAccessProvider(botocore.credentials.CredentialProvider):
         initial: Credentials | None = None,
     ) -> None:
         super().__init__()
+        # Sessions sign with these keys: botocore's DEBUG records of those requests carry
+        # the session token, so they are redacted even if no role was ever assumed.
+        _redact.install()
         self._fetch = fetch
         self._clock = clock
         self._initial = initial

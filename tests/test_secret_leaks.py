@@ -234,3 +234,26 @@ def test_redaction_hides_values_cut_short_too(text: str) -> None:
     assert TRUNCATED_SECRET not in cleaned
     assert TRUNCATED_TOKEN not in cleaned
     assert "<redacted>" in cleaned
+
+
+LEAK_PROBE = """
+import logging, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+import sls_access
+session = sls_access.session("other", "web", "dev")   # the env source: no AssumeRole at all
+session.create_client("sts").get_caller_identity()
+print("called", file=sys.stderr)
+"""
+
+
+def test_debug_logs_hide_env_keys_in_a_process_that_never_assumed_a_role(gate: Gate) -> None:
+    # A fresh process: nothing has installed the log filter through an AssumeRole first.
+    done = subprocess.run([sys.executable, "-c", LEAK_PROBE], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "called" in done.stderr
+    assert "x-amz-security-token" in done.stderr.lower()  # botocore did log the signed request ...
+    scan = Scan()
+    scan.add("stderr", done.stderr)
+    scan.add("stdout", done.stdout)
+    scan.assert_clean(set(FIXED_SECRETS))  # ... without the stage's session token

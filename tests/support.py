@@ -187,9 +187,10 @@ class DashboardServer:
     """
 
     def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.dashboard = dashboard
         self.extra_args = extra_args or []
+        self.env = env
         self.workdir = workdir
         self.workers = workers
         self.port = free_port()
@@ -208,7 +209,7 @@ class DashboardServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(self.dashboard),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
-            stdout=out, stderr=err, env=dict(os.environ),
+            stdout=out, stderr=err, env=dict(os.environ) if self.env is None else self.env,
         )
         out.close()
         err.close()

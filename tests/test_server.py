@@ -12,7 +12,9 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -20,6 +22,7 @@ from typing import cast
 import botocore.session
 import pytest
 import test_interop
+from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from mypy_boto3_sts import STSClient
 from support import DashboardServer, StsProxy, sts_error
 
@@ -245,6 +248,24 @@ def test_serve_with_a_broken_dashboard_fails_in_one_line(tmp_path: Path) -> None
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.fixture(scope="module")
+def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DashboardServer, str]]:
+    """One server for the hostile-request tests (they change nothing), and an acme key."""
+    work = tmp_path_factory.mktemp("shared-server")
+    dashboard = work / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_"))}
+    env.update(HOME=str(work), AWS_CONFIG_FILE=str(work / "aws-config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials"), AWS_EC2_METADATA_DISABLED="true",
+               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=_proxy.url, AWS_ACCESS_KEY_ID=BASE_KEY_ID,
+               AWS_SECRET_ACCESS_KEY=BASE_SECRET)
+    server = DashboardServer(dashboard, work, env=env).start()
+    key = new_key(server)
+    yield server, key
+    server.stop()
+
+
 HOSTILE_PATHS = [
     ("/v1/orgs/acme/apps/../stages/prod/credentials", {400}),
     ("/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", {400}),
@@ -269,14 +290,13 @@ HOSTILE_PATHS = [
 
 
 @pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS, ids=[p[:40] for p, _ in HOSTILE_PATHS])
-def test_hostile_paths_are_4xx(dashboard_server: DashboardServer, sts: StsProxy, path: str,
-                               expected: set[int]) -> None:
-    key = new_key(dashboard_server)
-    status, _, body = dashboard_server.get(path, {"Authorization": key})
+def test_hostile_paths_are_4xx(shared_server: tuple[DashboardServer, str], path: str, expected: set[int]) -> None:
+    server, key = shared_server
+    status, _, body = server.get(path, {"Authorization": key})
     assert status in expected
     if status >= 400:
         assert "error" in json.loads(body)
-    assert "Traceback" not in dashboard_server.stderr()
+    assert "Traceback" not in server.stderr()
 
 
 def raw_request(server: DashboardServer, data: bytes) -> int:
@@ -300,11 +320,12 @@ def raw_request(server: DashboardServer, data: bytes) -> int:
     b"GARBAGE\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
 ], ids=["huge-header", "many-headers", "non-utf8-path", "post", "huge-body", "garbage", "two-auth"])
-def test_hostile_requests_are_4xx(dashboard_server: DashboardServer, data: bytes) -> None:
-    status = raw_request(dashboard_server, data)
+def test_hostile_requests_are_4xx(shared_server: tuple[DashboardServer, str], data: bytes) -> None:
+    server, _ = shared_server
+    status = raw_request(server, data)
     assert 400 <= status < 500
-    assert "Traceback" not in dashboard_server.stderr()
-    assert dashboard_server.get("/healthz")[0] == 200
+    assert "Traceback" not in server.stderr()
+    assert server.get("/healthz")[0] == 200
 
 
 def test_several_workers_serve_and_share_the_key_file(dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:

@@ -34,6 +34,8 @@ class Throttle:
 
     def failures(self, client: str) -> int:
         """Return *client*'s recent failures."""
+        if not self._failures:  # the common case: nobody failed lately; no lock needed to see that
+            return 0
         with self._lock:
             count: int = self._failures.get(client, 0)
             return count

@@ -44,7 +44,7 @@ def _locked(path: Path) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def aws_cli(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``aws`` executable of the AWS CLI v1, in a virtual environment of its own."""
-    cache = pytestconfig.cache
+    cache: pytest.Cache | None = getattr(pytestconfig, "cache", None)  # None under -p no:cacheprovider
     base = cache.mkdir("sls-access-awscli") if cache is not None else tmp_path_factory.mktemp("awscli")
     venv = base / "venv"
     aws = venv / "bin" / "aws"

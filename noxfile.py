@@ -55,6 +55,15 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark against botocore and the assume-role libraries; print the table, write bench-results.json."""
+    session.install(*PYPROJECT["project"]["dependencies"], *_group("bench"))
+    # A regular (not editable) install of this checkout, bytecode compiled, as users get it.
+    session.install("--no-deps", "--force-reinstall", ".")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench_server(session: nox.Session) -> None:
     """Load-test the dashboard service: cached vends/s, p50/p99, STS calls (wrk when installed)."""
     session.install("-e", ".[server]", "moto[server]")

@@ -1,0 +1,348 @@
+"""Each figure of the benchmark, measured side by side with its anchors in the same run.
+
+A figure returns a dict: ``figure`` (its name), ``target`` (text), ``met`` (bool or
+None when there is no target), ``headline`` (the number compared with the target) and
+``rows``: one per subject, with its value and, for timings, its ratio to the baseline.
+Timings are medians over repeated rounds; each round times every subject once, in turn,
+and a ratio is the median of the per-round ratios (so load that comes and goes on a
+shared machine hits both sides of a ratio alike).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.session
+from _setup import TARGET, FrozenClock, World
+from anchors import aarl_session, botocore_profile_session, botocore_refreshable, brs_session, frozen_key
+
+import sls_access
+import sls_access._sts
+from sls_access import Resolver
+
+Row = dict[str, Any]
+Figure = dict[str, Any]
+
+# One STS request per refresh try, for sls-access and botocore alike, in the "STS down"
+# figure: botocore's retries would multiply both counts by up to 3 and sleep for seconds.
+ONE_ATTEMPT = botocore.config.Config(connect_timeout=1, read_timeout=1,
+                                     retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def _time(fn: Callable[[], object], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def side_by_side(subjects: dict[str, Callable[[], object]], baseline: str, *, repeats: int,
+                 number: int) -> list[Row]:
+    """Time every subject *number* times per round for *repeats* rounds, interleaved."""
+    for fn in subjects.values():
+        fn()  # warm up: imports, first loads
+    times: dict[str, list[float]] = {name: [] for name in subjects}
+    names = list(subjects)
+    for round_ in range(repeats):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        for name in order:
+            gc.collect()
+            times[name].append(_time(subjects[name], number))
+    rows = []
+    for name in names:
+        ratios = [t / b for t, b in zip(times[name], times[baseline], strict=True)]
+        rows.append({"subject": name, "median_us": round(statistics.median(times[name]) * 1e6, 3),
+                     "ratio": round(statistics.median(ratios), 3), "baseline": name == baseline})
+    return rows
+
+
+@contextmanager
+def _quiet(*loggers: str):  # type: ignore[no-untyped-def]
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+# -- timings --------------------------------------------------------------------------------
+
+def warm_credentials(w: World, repeats: int) -> Figure:
+    resolver = Resolver(dashboard=str(w.dashboard))
+    resolver.credentials(*TARGET)
+    profile_creds = botocore_profile_session().get_credentials()
+    aarl_creds = aarl_session().get_credentials()
+    brs_creds = brs_session().get_credentials()
+    session_creds = resolver.session(*TARGET).get_credentials()
+    assert profile_creds
+    assert aarl_creds
+    assert brs_creds
+    assert session_creds
+    dashboard = str(w.dashboard)
+    baseline = "botocore RefreshableCredentials.get_frozen_credentials() (role profile)"
+    rows = side_by_side({
+        baseline: profile_creds.get_frozen_credentials,
+        "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET),
+        "sls-access sls_access.credentials() (module function: merges options per call)":
+            lambda: sls_access.credentials(*TARGET, dashboard=dashboard),
+        "sls-access session: its botocore get_frozen_credentials()": session_creds.get_frozen_credentials,
+        "aws-assume-role-lib: get_frozen_credentials()": aarl_creds.get_frozen_credentials,
+        "boto3-refresh-session: get_frozen_credentials()": brs_creds.get_frozen_credentials,
+    }, baseline, repeats=repeats, number=20_000)
+    headline = rows[1]["ratio"]
+    return {"figure": "warm Resolver.credentials() / botocore get_frozen_credentials()",
+            "target": "<= 0.5", "headline": headline, "met": headline <= 0.5, "unit": "us per call",
+            "rows": rows}
+
+
+def create_client(w: World, repeats: int) -> Figure:
+    resolver = Resolver(dashboard=str(w.dashboard))
+    resolver.credentials(*TARGET)
+    parent = boto3.Session()
+    aarl_cache: dict[str, Any] = {}
+    baseline = "botocore.session.Session().create_client('sts')"
+    rows = side_by_side({
+        baseline: lambda: botocore.session.Session().create_client("sts"),
+        "sls-access Resolver.session(...).create_client('sts')":
+            lambda: resolver.session(*TARGET).create_client("sts"),
+        "botocore role profile: Session(profile=...).create_client('sts')":
+            lambda: botocore_profile_session().create_client("sts"),
+        "aws-assume-role-lib: assume_role(parent, arn).client('sts')":
+            lambda: aarl_session(parent, aarl_cache).client("sts"),
+        "boto3-refresh-session: RefreshableSession(...).client('sts')": lambda: brs_session().client("sts"),
+    }, baseline, repeats=repeats, number=3)
+    headline = rows[1]["ratio"]
+    return {"figure": "warm Resolver.session(...).create_client('sts') / Session().create_client('sts')",
+            "target": "<= 0.2", "headline": headline, "met": headline <= 0.2, "unit": "us per call",
+            "rows": rows}
+
+
+def import_time(repeats: int) -> Figure:
+    python = sys.executable
+    subjects = {
+        "python -c 'import botocore.session'": "import botocore.session",
+        "python -c 'import sls_access'": "import sls_access",
+        "python -c 'import aws_assume_role_lib'": "import aws_assume_role_lib",
+        "python -c 'import boto3_refresh_session'": "import boto3_refresh_session",
+        "python -c 'import boto3'": "import boto3",
+    }
+    baseline = next(iter(subjects))
+    # Every installed package has its bytecode compiled at install time; an editable
+    # checkout under PYTHONDONTWRITEBYTECODE would compile sls-access on every import.
+    # Compile it too, so that all sides load bytecode.
+    package = Path(sls_access.__file__).parent
+    subprocess.run([python, "-m", "compileall", "-q", str(package)], check=True)
+
+    rounds = max(repeats * 3, 15)
+    wall: dict[str, list[float]] = {name: [] for name in subjects}
+    cpu: dict[str, list[float]] = {name: [] for name in subjects}
+    names = list(subjects)
+    for round_ in range(rounds + 1):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([python, "-c", subjects[name]], check=True)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if round_:  # the first round only warms the file cache
+                wall[name].append(elapsed)
+                cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+    def ratio(series: dict[str, list[float]], name: str) -> float:
+        return statistics.median(t / b for t, b in zip(series[name], series[baseline], strict=True))
+
+    rows = [{"subject": name, "median_us": round(statistics.median(wall[name]) * 1e6, 1),
+             "ratio": round(ratio(wall, name), 3),
+             "min_ratio": round(min(wall[name]) / min(wall[baseline]), 3),
+             "cpu_ratio": round(ratio(cpu, name), 3),
+             "baseline": name == baseline} for name in names]
+    headline = rows[1]["ratio"]
+    return {"figure": "import sls_access / import botocore.session (wall, new process)",
+            "target": "<= 1.15", "headline": headline, "met": headline <= 1.15, "unit": "us per process",
+            "rows": rows}
+
+
+# -- STS call counts ---------------------------------------------------------------------------
+
+def _threads(n: int, call: Callable[[], str]) -> tuple[set[str], int]:
+    barrier = threading.Barrier(n)
+    keys: set[str] = set()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            keys.add(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return keys, len(errors)
+
+
+def cold_threads(w: World, threads: int = 64) -> Figure:
+    def shared(make: Callable[[], Any]) -> Callable[[], Callable[[], str]]:
+        def setup() -> Callable[[], str]:
+            obj = make()
+            return lambda: frozen_key(obj)
+        return setup
+
+    def each(make: Callable[[], Any]) -> Callable[[], Callable[[], str]]:
+        return lambda: lambda: frozen_key(make())
+
+    def sls_shared() -> Callable[[], str]:
+        resolver = Resolver(dashboard=str(w.dashboard))
+        return lambda: resolver.credentials(*TARGET).access_key_id
+
+    def sls_each() -> Callable[[], str]:
+        resolver = Resolver(dashboard=str(w.dashboard))
+        return lambda: frozen_key(resolver.session(*TARGET))
+
+    cases: dict[str, Callable[[], Callable[[], str]]] = {
+        "sls-access: one Resolver, credentials() in every thread": sls_shared,
+        "sls-access: one Resolver, a new session() in every thread": sls_each,
+        "botocore role profile: one session shared by the threads": shared(botocore_profile_session),
+        "botocore role profile: a session per thread": each(botocore_profile_session),
+        "aws-assume-role-lib: one assumed session shared": shared(aarl_session),
+        "aws-assume-role-lib: assume_role() per thread": each(aarl_session),
+        "boto3-refresh-session: one RefreshableSession shared": shared(brs_session),
+        "boto3-refresh-session: a RefreshableSession per thread": each(brs_session),
+    }
+    rows = []
+    for name, setup in cases.items():
+        call = setup()
+        w.sts.reset()
+        keys, errors = _threads(threads, call)
+        rows.append({"subject": name, "assume_role_calls": w.sts.calls["AssumeRole"],
+                     "distinct_keys": len(keys), "errors": errors})
+    headline = rows[0]["assume_role_calls"]
+    met = all(row["assume_role_calls"] == 1 for row in rows[:2])
+    return {"figure": f"AssumeRole calls: {threads} threads cold on one target", "target": "= 1",
+            "headline": headline, "met": met, "unit": "calls", "rows": rows}
+
+
+def eight_hours(w: World) -> Figure:
+    clock = FrozenClock()
+    w.sts.reset()
+    w.sts.clock = clock
+    resolver = Resolver(dashboard=str(w.dashboard), clock=clock)
+    botocore_creds = botocore_refreshable(clock)
+    subjects: dict[str, Callable[[], str]] = {
+        "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET).access_key_id,
+        "botocore RefreshableCredentials (AssumeRole refresh, clock injected)":
+            lambda: str(botocore_creds.get_frozen_credentials().access_key),
+    }
+    counts = dict.fromkeys(subjects, 0)
+    expired = dict.fromkeys(subjects, 0)
+    for name, call in subjects.items():
+        clock.shift = timedelta()
+        before = w.sts.calls["AssumeRole"]
+        for _ in range(8 * 60 + 1):  # a request a simulated minute, minute 0 to hour 8
+            key = call()
+            if w.sts.issued[key] <= clock():
+                expired[name] += 1
+            clock.advance(minutes=1)
+        counts[name] = w.sts.calls["AssumeRole"] - before
+    rows = [{"subject": name, "assume_role_calls": counts[name], "expired_keys_handed_out": expired[name]}
+            for name in subjects]
+    w.sts.clock = None
+    first = next(iter(subjects))
+    return {"figure": "AssumeRole calls: one target, 8 simulated hours, a request a minute",
+            "target": "<= 11, no expired key", "headline": counts[first],
+            "met": counts[first] <= 11 and expired[first] == 0, "unit": "calls", "rows": rows}
+
+
+def sts_down(w: World) -> Figure:
+    requests = 3 * 60 * 10  # ten a simulated second for three minutes, from minute 46
+    clock = FrozenClock()
+    rows = []
+    saved = sls_access._sts.CLIENT_CONFIG
+    sls_access._sts.CLIENT_CONFIG = ONE_ATTEMPT
+    try:
+        w.sts.reset()
+        w.sts.clock = clock
+        resolver = Resolver(dashboard=str(w.dashboard), clock=clock)
+        botocore_creds = botocore_refreshable(clock, ONE_ATTEMPT)
+        subjects: dict[str, Callable[[], str]] = {
+            "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET).access_key_id,
+            "botocore RefreshableCredentials (AssumeRole refresh, clock injected)":
+                lambda: str(botocore_creds.get_frozen_credentials().access_key),
+        }
+        with _quiet("sls_access", "botocore.credentials"):
+            for name, call in subjects.items():
+                w.sts.fault = None
+                clock.shift = timedelta()
+                first = call()
+                clock.advance(minutes=46)  # advisory window: 15 min before expiry, mandatory at 10
+                w.sts.fault = lambda action: ((503, b"<ErrorResponse><Error><Code>ServiceUnavailable</Code>"
+                                               b"</Error></ErrorResponse>") if action == "AssumeRole" else None)
+                before = w.sts.calls["AssumeRole"]
+                served_old = errors = 0
+                for _ in range(requests):
+                    try:
+                        served_old += call() == first
+                    except Exception:
+                        errors += 1
+                    clock.advance(seconds=0.1)
+                rows.append({"subject": name, "requests": requests,
+                             "sts_tries": w.sts.calls["AssumeRole"] - before,
+                             "old_keys_served": served_old, "errors": errors})
+    finally:
+        sls_access._sts.CLIENT_CONFIG = saved
+        w.sts.reset()
+    headline = rows[0]["sts_tries"]
+    met = headline <= 10 and rows[0]["old_keys_served"] == requests
+    return {"figure": "STS down in the advisory window: STS tries for 1,800 requests over 3 minutes",
+            "target": "old keys served, backoff (not a try per request)", "headline": headline, "met": met,
+            "unit": "tries", "rows": rows}
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+def memory(counts: tuple[int, ...] = (10_000, 100_000), cache_size: int = 4096) -> Figure:
+    rows = []
+    retained = {}
+    for count in counts:
+        gc.collect()
+        tracemalloc.start()
+        resolver = Resolver(sources="env", cache_size=cache_size)
+        resolver.credentials("org", "app", "warmup")  # plugins and chain: not per target
+        gc.collect()
+        base, _ = tracemalloc.get_traced_memory()
+        for n in range(count):
+            resolver.credentials("org", "app", f"stage-{n}")
+        gc.collect()
+        current, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        retained[count] = current - base
+        rows.append({"subject": f"sls-access Resolver(cache_size={cache_size}): {count:,} distinct targets",
+                     "retained_kib": round((current - base) / 1024), "cache_entries": len(resolver._cache)})
+        del resolver
+    small, large = counts
+    ratio = retained[large] / retained[small]
+    return {"figure": f"memory retained: {large:,} vs {small:,} distinct targets (env source)",
+            "target": "bounded by the cache size", "headline": round(ratio, 3),
+            "met": ratio <= 1.25 and all(row["cache_entries"] <= cache_size for row in rows),
+            "unit": "KiB", "rows": rows}

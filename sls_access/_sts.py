@@ -118,6 +118,10 @@ class RoleAssumer:
         except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
             raise error(f"STS did not answer in time ({type(exc).__name__}, "
                         "after botocore's bounded retries)") from None
+        except (botocore.exceptions.CredentialRetrievalError, botocore.exceptions.PartialCredentialsError,
+                botocore.exceptions.ProfileNotFound, botocore.exceptions.UnknownCredentialError) as exc:
+            raise error(f"the base AWS credentials (botocore's default chain) could not be loaded: "
+                        f"{type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from None
         except botocore.exceptions.BotoCoreError as exc:
             raise error(f"STS could not be reached: {type(exc).__name__}: "
                         f"{str(exc)[:_MAX_MESSAGE]}") from None

@@ -158,3 +158,12 @@ def test_odd_names_are_accepted_by_real_sts(dashboard: Path, sts: StsProxy) -> N
     dashboard.write_text(text)
     creds = Resolver(dashboard=str(dashboard)).credentials("solo", "api", "日本-β")
     assert creds.source == "dashboard"
+
+
+def test_failing_base_credential_process_is_named_as_such(dashboard: Path, aws_env: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    (aws_env / "aws-config").write_text("[default]\ncredential_process = false\n")
+    with pytest.raises(AccessRoleError, match="base AWS credentials .* could not be loaded"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")

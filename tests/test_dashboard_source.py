@@ -165,5 +165,5 @@ def test_failing_base_credential_process_is_named_as_such(dashboard: Path, aws_e
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     (aws_env / "aws-config").write_text("[default]\ncredential_process = false\n")
-    with pytest.raises(AccessRoleError, match="base AWS credentials .* could not be loaded"):
+    with pytest.raises(AccessRoleError, match=r"base AWS credentials .* could not be loaded"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")

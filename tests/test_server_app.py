@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import MutableMapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import StsProxy
+from support import FakeClock, StsProxy
 
 from sls_access import ConfigError
 from sls_access.server import App, KeyStore, create_app
@@ -134,3 +135,42 @@ def test_the_key_file_holds_hashes_and_matches_only_the_whole_key(tmp_path: Path
 def test_key_names_are_validated(tmp_path: Path, org: str, name: str) -> None:
     with pytest.raises(ConfigError):
         KeyStore(tmp_path / "k.json").create(org, name)
+
+
+LONG = """
+[orgs.acme]
+deployment_profile = "long"
+
+[orgs.acme.deployment_profiles.long]
+role_arn = "arn:aws:iam::222222222222:role/long"
+duration_seconds = 7200
+"""
+
+
+def left(body: dict[str, Any], now: datetime) -> timedelta:
+    return datetime.strptime(body["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) - now
+
+
+@pytest.mark.parametrize(("later", "refreshed"), [
+    (timedelta(hours=1, minutes=38), False),  # 22 minutes left: served from the cache
+    (timedelta(hours=1, minutes=42), True),   # 18 minutes left: refreshed by this request
+    (timedelta(hours=1, minutes=45), True),   # 15 minutes left: never handed out
+])
+def test_vended_keys_keep_more_than_15_minutes(tmp_path: Path, sts: StsProxy, clock: FakeClock,
+                                               later: timedelta, refreshed: bool) -> None:
+    dashboard = tmp_path / "long.toml"
+    dashboard.write_text(LONG)
+    app = create_app(dashboard, clock=clock)
+    _, key = KeyStore(tmp_path / "long.keys.json").create("acme", "ci")
+    status, _, first = call(app, CREDENTIALS, key)
+    assert status == 200
+    assert left(first, clock()) > timedelta(hours=1, minutes=55)
+    clock.advance(seconds=later.total_seconds())
+    status, _, second = call(app, CREDENTIALS, key)
+    assert status == 200
+    assert (second["AccessKeyId"] != first["AccessKeyId"]) is refreshed
+    assert sts.calls["AssumeRole"] == (2 if refreshed else 1)
+    if refreshed:  # new keys from STS, whose clock is the real one
+        assert left(second, datetime.now(UTC)) > timedelta(hours=1, minutes=55)
+    else:
+        assert left(second, clock()) >= timedelta(minutes=20)

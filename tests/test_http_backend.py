@@ -174,3 +174,12 @@ def test_skip_carries_the_reason(dashboard_server: DashboardServer, sts: StsProx
     client = HttpDashboard(dashboard_server.url, new_key(dashboard_server, "solo"))
     with pytest.raises(Skip, match="no link"):
         client.credentials(Target(org="solo", app="api", stage="prod"))
+
+
+def test_a_loopback_service_is_reached_directly_even_with_a_proxy_set(
+        dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy that would see the key: a closed port, so going through it would fail.
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    client = HttpDashboard(dashboard_server.url, new_key(dashboard_server))
+    assert client.credentials(Target(org="acme", app="shop", stage="prod")).source == "dashboard"

@@ -53,7 +53,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is then an HTTPError, and the key goes nowhere else
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """Return an opener that never follows redirects.
+
+    https:// goes through the proxy the environment names now, if any (CONNECT keeps TLS
+    end to end); a loopback http:// service never does, so that the key does not go to a
+    proxy in the clear.
+    """
+    if url.startswith("http:"):
+        return urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(_NoRedirect)
 
 
 def _base_url(url: str) -> str:
@@ -120,7 +129,7 @@ class HttpDashboard:
     def _fetch(self, request: urllib.request.Request, url: str) -> tuple[int, bytes]:
         started = time.monotonic()
         try:
-            response = _OPENER.open(request, timeout=self.timeout)
+            response = _opener(self.url).open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             with exc:
                 return exc.code, self._read(exc, started, url)

@@ -366,6 +366,13 @@ def test_a_disabled_plugin_listed_in_sources_is_a_config_error(site: Site) -> No
         Resolver(sources="vault,env", disable_plugins="vault").credentials("a", "b", "c")
 
 
+def test_a_plugin_without_sources_listed_in_sources_says_so(site: Site) -> None:
+    site.install("audit", OBSERVER)
+    with pytest.raises(ConfigError, match="'audit' is listed but plugin 'audit' adds no source "
+                                          r"\(sls_access_resolution_failed, sls_access_resolution_succeeded\)"):
+        Resolver(sources="dashboard,audit,env").credentials("a", "b", "c")
+
+
 def test_a_plugin_named_like_a_builtin_is_not_loaded(site: Site) -> None:
     site.install("env", SOURCES)
     resolver = Resolver()

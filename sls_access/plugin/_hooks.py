@@ -137,6 +137,10 @@ class PluginHooks:
                 if info.disabled:
                     raise ConfigError(f"source {name!r} is listed but plugin {name!r} is disabled "
                                       "by disable_plugins", key="sources")
+                if not info.sources:
+                    hooks = ", ".join(info.hooks) or "no hooks"
+                    raise ConfigError(f"{name!r} is listed but plugin {name!r} adds no source ({hooks}): "
+                                      "leave it out of sources", key="sources")
 
     def _notify(self, hook: str, **kwargs: object) -> None:
         for impl in self.impls(hook):

@@ -79,8 +79,8 @@ def assume_role_with_web_identity(
 ) -> Credentials:
     """Call STS ``AssumeRoleWithWebIdentity`` for *profile*'s role with a fresh token.
 
-    The STS client is unsigned (the call needs no AWS keys) and made for this call, so
-    that it sees the environment (endpoint, region) as it is now.
+    The STS client is unsigned (the call needs no AWS keys) and made for this call (then
+    closed), so that it sees the environment (endpoint, region) as it is now.
     """
     _install_filter()
     token = tokens.fetch()
@@ -108,6 +108,8 @@ def assume_role_with_web_identity(
         raise OidcError(f"STS could not be reached: {type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from None
     except botocore.parsers.ResponseParserError:
         raise OidcError("STS returned a malformed response (not parseable XML)") from None
+    finally:
+        client.close()   # one client per call: release its connection now, not at GC
     try:
         creds = response["Credentials"]
         return Credentials(

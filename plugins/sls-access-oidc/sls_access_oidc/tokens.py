@@ -168,6 +168,7 @@ class GitHubActionsToken:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - checked
                 body = response.read(MAX_TOKEN_BYTES + 1)
         except urllib.error.HTTPError as exc:
+            exc.close()   # it holds the response's socket
             raise OidcError(f"{self.description} answered HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -91,8 +91,8 @@ def sls_access_enter_role(
     :param session: the role session name and SourceIdentity to use.
     :param options: the resolver's options.
     :return: the role's temporary credentials (with their ``expiration``), or None.
-        ``source`` is set to the asking source's name and ``region`` defaults to the
-        target's, else the profile's.
+        ``source`` is set to the asking source's name; ``region`` becomes the target's
+        region when it has one, else stays the plugin's, else is the profile's.
     """
     raise NotImplementedError
 

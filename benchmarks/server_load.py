@@ -148,7 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--links", type=int, default=4, help="linked targets, asked in turn")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--duration", type=int, default=15, help="seconds of load (at most 120)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")

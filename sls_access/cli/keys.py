@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sls_access.cli._common import print_json
 from sls_access.dashboard.file import find_dashboard_file, load_dashboard_file
 from sls_access.errors import ConfigError
-from sls_access.server.keys import KeyStore, default_keys_path
+
+if TYPE_CHECKING:
+    from sls_access.server.keys import KeyStore
 
 __all__ = ["add_parser", "handle_create", "handle_list", "handle_revoke"]
 
@@ -66,6 +68,8 @@ def _dashboard_path(args: argparse.Namespace) -> Path:
 
 
 def _store(args: argparse.Namespace) -> KeyStore:
+    from sls_access.server.keys import KeyStore, default_keys_path  # noqa: PLC0415 - only when managing keys
+
     return KeyStore(args.keys or default_keys_path(_dashboard_path(args)))
 
 

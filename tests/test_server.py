@@ -337,3 +337,15 @@ def test_several_workers_serve_and_share_the_key_file(dashboard: Path, tmp_path:
         assert 1 <= sts.calls["AssumeRole"] <= 2
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("trusted", "client"), [(False, "127.0.0.1"), (True, "203.0.113.9")])
+def test_forwarded_for_is_used_only_from_trusted_proxies(dashboard: Path, tmp_path: Path, trusted: bool,
+                                                         client: str) -> None:
+    server = DashboardServer(dashboard, tmp_path,
+                             extra_args=["--forwarded-allow-ips", "127.0.0.1"] if trusted else []).start()
+    try:
+        server.get("/healthz", {"X-Forwarded-For": "203.0.113.9"})
+        assert server.audit()[-1]["client"] == client
+    finally:
+        server.stop()

@@ -206,8 +206,8 @@ class App:
             raise _Reject(403, "forbidden", "this access key belongs to another org")
         try:
             link = self.dashboard.link(target)
-        except (ConfigError, OSError):
-            log.exception("cannot read the dashboard file %s", self.dashboard.path)
+        except (ConfigError, OSError) as exc:
+            log.error("cannot read the dashboard file %s: %s", self.dashboard.path, exc)  # noqa: TRY400 - the message says it all
             raise _Reject(503, "dashboard_error", "the dashboard file cannot be read") from None
         if link is None:
             raise _Reject(404, "no_link", f"no deployment profile is linked to {target}")
@@ -225,8 +225,8 @@ class App:
                           [(b"retry-after", b"60")])
         try:
             keys = self.keys.current()
-        except ConfigError:
-            log.exception("cannot read the key file %s", self.keys.path)
+        except ConfigError as exc:
+            log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - as above
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
         if record is None:

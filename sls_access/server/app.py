@@ -207,7 +207,8 @@ class App:
         try:
             link = self.dashboard.link(target)
         except (ConfigError, OSError) as exc:
-            log.error("cannot read the dashboard file %s: %s", self.dashboard.path, exc)  # noqa: TRY400 - the message says it all
+            # No traceback: the message names the file and the key at fault.
+            log.error("cannot read the dashboard file %s: %s", self.dashboard.path, exc)  # noqa: TRY400
             raise _Reject(503, "dashboard_error", "the dashboard file cannot be read") from None
         if link is None:
             raise _Reject(404, "no_link", f"no deployment profile is linked to {target}")
@@ -226,7 +227,7 @@ class App:
         try:
             keys = self.keys.current()
         except ConfigError as exc:
-            log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - as above
+            log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
         if record is None:

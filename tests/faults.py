@@ -24,12 +24,12 @@ from support import FakeClock, Fault, StsProxy, sts_error
 # 3 attempts), so that a slow STS costs seconds, not minutes. Same retry mode.
 TEST_CLIENT_CONFIG = botocore.config.Config(
     connect_timeout=1,
-    read_timeout=1,
+    read_timeout=2,
     retries={"total_max_attempts": 2, "mode": "standard"},
     user_agent_extra="sls-access",
 )
 MAX_ATTEMPTS = 2
-SLOW_SECONDS = 1.6  # beyond TEST_CLIENT_CONFIG's read timeout
+SLOW_SECONDS = 2.5  # beyond TEST_CLIENT_CONFIG's read timeout
 
 # A truncated AssumeRole answer: parses as nothing, yet carries a secret that must
 # never reach an error message or a log record.

@@ -162,7 +162,7 @@ def test_fault_matrix_errors_and_logs_hide_secrets(dashboard: Path, sts: StsProx
         scan.add_error("error", exc)
     else:
         assert phase == "advisory"
-    scan.add("explain", resolver.explain(*LINKED))
+        scan.add("explain", resolver.explain(*LINKED))
     add_logs(scan, logs)
     scan.assert_clean(all_secrets(gate))
 

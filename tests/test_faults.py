@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from conftest import BASE_KEY_ID
@@ -35,13 +35,15 @@ from faults import (
     clear,
     inject,
 )
-from mypy_boto3_sts import STSClient
 from support import FakeClock, StsProxy, sts_error
 
 from sls_access import AccessRoleError, Credentials, Outcome, Resolver, SlsAccessError
 from sls_access._cache import BACKOFF_BASE, CredentialCache
 from sls_access._resolution import Resolution
 from sls_access._target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
 TARGET = ("acme", "shop", "prod")

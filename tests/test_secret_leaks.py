@@ -19,19 +19,21 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 import botocore.session
 import pytest
 from conftest import BASE_SECRET
 from faults import FAULTS, TEST_CLIENT_CONFIG, TRUNCATED_SECRET, TRUNCATED_TOKEN, Gate, inject
-from mypy_boto3_sts import STSClient
 from support import FakeClock, StsProxy
 
 import sls_access
 from sls_access import Options, Resolver, SlsAccessError
 from sls_access.dashboard.file import load_dashboard_file
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 BASE_TOKEN = "BaseSessionToken/base+token+0123456789abcdefghij"
 ACCESS_KEY = "sls-dashboard-access-key-leaktest-0123456789"

@@ -9,7 +9,6 @@ from typing import Any
 import botocore.credentials
 import botocore.session
 
-from sls_access import _redact
 from sls_access._cache import windows
 from sls_access._credentials import Credentials
 
@@ -78,6 +77,8 @@ class SlsAccessProvider(botocore.credentials.CredentialProvider):
         super().__init__()
         # Sessions sign with these keys: botocore's DEBUG records of those requests carry
         # the session token, so they are redacted even if no role was ever assumed.
+        from sls_access import _redact  # noqa: PLC0415 - its patterns cost import time; needed from here on
+
         _redact.install()
         self._fetch = fetch
         self._clock = clock

@@ -135,8 +135,11 @@ def create_client(w: World, repeats: int) -> Figure:
             "rows": rows}
 
 
-def import_time(repeats: int) -> Figure:
+def import_time(w: World, repeats: int) -> Figure:
     python = sys.executable
+    # Run from an empty directory: from the checkout, `python -c` would import the source
+    # tree (the current directory comes first on sys.path), not the installed package.
+    cwd = w.root
     subjects = {
         "python -c 'import botocore.session'": "import botocore.session",
         "python -c 'import sls_access'": "import sls_access",
@@ -148,8 +151,9 @@ def import_time(repeats: int) -> Figure:
     # Every installed package has its bytecode compiled at install time; an editable
     # checkout under PYTHONDONTWRITEBYTECODE would compile sls-access on every import.
     # Compile it too, so that all sides load bytecode.
-    package = Path(sls_access.__file__).parent
-    subprocess.run([python, "-m", "compileall", "-q", str(package)], check=True)
+    where = subprocess.run([python, "-c", "import sls_access; print(sls_access.__file__)"], cwd=cwd,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([python, "-m", "compileall", "-q", str(Path(where).parent)], check=True)
 
     rounds = max(repeats * 3, 15)
     wall: dict[str, list[float]] = {name: [] for name in subjects}
@@ -159,7 +163,7 @@ def import_time(repeats: int) -> Figure:
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([python, "-c", subjects[name]], check=True)
+            subprocess.run([python, "-c", subjects[name]], check=True, cwd=cwd)
             elapsed = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if round_:  # the first round only warms the file cache

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "client": lambda: figures.create_client(w, args.repeats),
             "threads": lambda: figures.cold_threads(w),
             "hours": lambda: figures.eight_hours(w),
-            "import": lambda: figures.import_time(args.repeats),
+            "import": lambda: figures.import_time(w, args.repeats),
             "memory": figures.memory,
             "down": lambda: figures.sts_down(w),
         }

@@ -5,20 +5,18 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Unpack
 
-import botocore.session
-
-from sls_access._botocore import SlsAccessProvider
 from sls_access._cache import CredentialCache
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Resolution
-from sls_access._sessions import new_session
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
 
 if TYPE_CHECKING:
     import boto3
+    import botocore.session
 
+    from sls_access._botocore import SlsAccessProvider
     from sls_access._chain import Chain
     from sls_access.plugin._hooks import PluginHooks
     from sls_access.plugin._manager import PluginInfo
@@ -131,6 +129,10 @@ class Resolver:
             except NoCredentialsError:
                 return None
 
+        # Imported here: botocore comes with the first resolution (the built-in sources use
+        # it) or registration, not with `import sls_access`.
+        from sls_access._botocore import SlsAccessProvider  # noqa: PLC0415
+
         return SlsAccessProvider(fetch, self.options.clock, initial=initial)
 
     def session(self, org: str, app: str, stage: str, *, region: str | None = None) -> botocore.session.Session:
@@ -143,6 +145,8 @@ class Resolver:
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
         # data and built-in handlers with the others; its credential chain is this
         # resolver alone.
+        from sls_access._sessions import new_session  # noqa: PLC0415 - botocore on first use
+
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))
         if resolution.region:
             session.set_config_variable("region", resolution.region)
@@ -163,6 +167,7 @@ class Resolver:
         Register before the session first loads credentials. The target is validated now.
         """
         Target(org=org, app=app, stage=stage, region=region)
+        provider = self._provider(org, app, stage, region, None)
         resolver = botocore_session.get_component("credential_provider")
-        resolver.remove(SlsAccessProvider.METHOD)
-        resolver.insert_before("env", self._provider(org, app, stage, region, None))
+        resolver.remove(provider.METHOD)
+        resolver.insert_before("env", provider)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -372,6 +373,13 @@ def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(
     assert (code, out) == (3, "")
     assert "Traceback (most recent call last)" in err
     assert err.splitlines()[-1].startswith("sls-access: error: no AWS credentials")
+
+
+def test_debug_logging_does_not_outlive_the_command(capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:
+    logger = logging.getLogger("sls_access")
+    before = (list(logger.handlers), logger.level)
+    run(capsys, "--debug", "credentials", *target())
+    assert (list(logger.handlers), logger.level) == before
 
 
 def test_debug_flag_after_the_command_works_too(capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:

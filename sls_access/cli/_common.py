@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -227,22 +227,35 @@ def fail(exc: BaseException, *, debug: bool, code: int | None = None) -> int:
     return exit_code(exc) if code is None else code
 
 
-def _enable_debug_logging() -> None:
+@contextlib.contextmanager
+def _debug_logging(enabled: bool) -> Iterator[None]:
+    """Log sls_access DEBUG records to stderr for one command, then put logging back.
+
+    ``main()`` can run in-process (tests, embedding): the handler must not outlive it.
+    """
+    if not enabled:
+        yield
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("sls_access")
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command's handler; turn every error into its one line and exit code."""
     debug = bool(getattr(args, "debug", False))
-    if debug:
-        _enable_debug_logging()
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with _debug_logging(debug):
+            return handler(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED

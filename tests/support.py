@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 # A fault is a function of the STS action that returns None (forward to moto),
 # (status, body) to answer instead, or "close" to drop the connection.
@@ -269,3 +270,27 @@ class DashboardServer:
         path = f"/v1/orgs/{org}/apps/{app}/stages/{stage}/credentials{query}"
         status, _, body = self.get(path, {} if key is None else {"Authorization": key})
         return status, json.loads(body)
+
+
+_T = TypeVar("_T")
+
+
+def in_threads(n: int, call: Callable[[], _T]) -> tuple[list[_T], list[BaseException]]:
+    """Run *call* in *n* threads released together; return what they got and what they raised."""
+    barrier = threading.Barrier(n)
+    results: list[_T] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

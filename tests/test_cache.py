@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import FakeClock, StsProxy, sts_error
+from support import FakeClock, StsProxy, in_threads, sts_error
 
 from sls_access import AccessRoleError, Resolver
 
 
 def test_32_threads_cold_cause_one_assume_role_and_share_one_key(dashboard: Path, sts: StsProxy) -> None:
     resolver = Resolver(dashboard=str(dashboard))
-    barrier = threading.Barrier(32)
-    keys: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            keys.append(resolver.credentials("acme", "shop", "prod").access_key_id)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    keys, errors = in_threads(32, lambda: resolver.credentials("acme", "shop", "prod").access_key_id)
     assert errors == []
     assert len(keys) == 32
     assert len(set(keys)) == 1

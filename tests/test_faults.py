@@ -16,7 +16,6 @@ fallback to the env or profile keys that are also there. The table is in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +34,7 @@ from faults import (
     clear,
     inject,
 )
-from support import FakeClock, StsProxy, sts_error
+from support import FakeClock, StsProxy, in_threads, sts_error
 
 from sls_access import AccessRoleError, Credentials, Outcome, Resolver, SlsAccessError
 from sls_access._cache import BACKOFF_BASE, CredentialCache
@@ -295,23 +294,10 @@ def test_mandatory_window_with_many_callers_costs_one_try(dashboard: Path, sts: 
     clock.advance(minutes=PHASES["mandatory"])
     inject("slow", sts, gate, clock)
     before = assume_attempts(sts)
-    barrier = threading.Barrier(8)
-    outcomes: list[object] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            outcomes.append(resolver.credentials(*TARGET))
-        except Exception as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(outcomes) == 8
-    assert all(isinstance(outcome, AccessRoleError) for outcome in outcomes)
+    got, errors = in_threads(8, lambda: resolver.credentials(*TARGET))
+    assert got == []
+    assert len(errors) == 8
+    assert all(isinstance(error, AccessRoleError) for error in errors)
     # One caller tried (with botocore's bounded retries); the others shared its error.
     assert assume_attempts(sts) - before == MAX_ATTEMPTS
 

@@ -8,13 +8,14 @@ Importing this package has no side effect: plugins are discovered by the first
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Unpack
 
 from cachetools import LRUCache
 
 from sls_access._credentials import Credentials
-from sls_access._options import OptionArgs, Options
+from sls_access._options import ENV_VARS, OptionArgs, Options
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access._resolver import Resolver
 from sls_access._target import Target
@@ -54,19 +55,52 @@ __all__ = [
     "session",
 ]
 
-# The module functions share one Resolver per distinct set of effective options, so
-# that `credentials("acme", "shop", "prod")` called twice hits the same cache.
-_resolvers: LRUCache[Options, Resolver] = LRUCache(maxsize=16)
-_resolvers_lock = threading.Lock()
+class _Defaults:
+    """The module functions' resolvers: one per distinct set of effective options.
+
+    So `credentials("acme", "shop", "prod")` called twice hits the same cache. Merging
+    options over the environment on every call would cost more than a warm read, so the
+    resolver is also remembered by the raw keywords plus the raw option variables.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_options: LRUCache[Options, Resolver] = LRUCache(maxsize=16)
+        self._by_call: dict[object, Resolver] = {}
+
+    def get(self, options: OptionArgs) -> Resolver:
+        environ = os.environ
+        call: object | None = (tuple(options.items()), tuple(environ.get(var) for var in ENV_VARS))
+        try:
+            resolver = self._by_call.get(call)
+        except TypeError:  # an unhashable keyword value (a list of sources): no shortcut
+            call = None
+            resolver = None
+        if resolver is not None:
+            return resolver
+        effective = Options.from_env(**options)
+        with self._lock:
+            resolver = self._by_options.get(effective)
+            if resolver is None:
+                resolver = self._by_options[effective] = Resolver.from_options(effective)
+            if call is not None:
+                if len(self._by_call) >= 64:
+                    self._by_call.clear()
+                self._by_call[call] = resolver
+            return resolver
+
+    def clear(self) -> None:
+        """Forget every resolver (and so every cached credential) of the module functions."""
+        with self._lock:
+            self._by_options.clear()
+            self._by_call.clear()
+
+
+_resolvers = _Defaults()
 
 
 def _default(options: OptionArgs) -> Resolver:
-    effective = Options.from_env(**options)
-    with _resolvers_lock:
-        resolver = _resolvers.get(effective)
-        if resolver is None:
-            resolver = _resolvers[effective] = Resolver.from_options(effective)
-        return resolver
+    return _resolvers.get(options)
 
 
 def credentials(

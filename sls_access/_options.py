@@ -11,7 +11,16 @@ import attrs
 
 from sls_access.errors import ConfigError
 
-__all__ = ["Clock", "OptionArgs", "Options", "utc_now"]
+__all__ = ["ENV_VARS", "Clock", "OptionArgs", "Options", "utc_now"]
+
+ENV_VARS = (
+    "SLS_ACCESS_DASHBOARD",
+    "SERVERLESS_ACCESS_KEY",
+    "SLS_ACCESS_USE_LOCAL_CREDENTIALS",
+    "SLS_ACCESS_SOURCES",
+    "SLS_ACCESS_DISABLE_PLUGINS",
+)
+"""Every environment variable :meth:`Options.from_env` reads."""
 
 Clock = Callable[[], datetime]
 

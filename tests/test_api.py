@@ -86,3 +86,15 @@ def test_import_has_no_side_effects() -> None:
             "assert 'sls_access.sources.dashboard' not in sys.modules; "
             "import logging; assert not logging.getLogger('botocore.parsers').filters")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_functions_see_option_variables_change(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    assert sls_access.credentials("acme", "shop", "prod").source == "dashboard"
+    monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "1")
+    assert sls_access.credentials("acme", "shop", "prod").source == "env"
+
+
+def test_module_functions_accept_unhashable_option_values(dashboard: Path) -> None:
+    creds = sls_access.credentials("acme", "shop", "prod", sources=["env"])
+    assert creds.source == "env"

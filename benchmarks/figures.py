@@ -101,7 +101,7 @@ def warm_credentials(w: World, repeats: int) -> Figure:
     rows = side_by_side({
         baseline: profile_creds.get_frozen_credentials,
         "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET),
-        "sls-access sls_access.credentials() (module function: merges options per call)":
+        "sls-access sls_access.credentials() (module function: reads the option variables per call)":
             lambda: sls_access.credentials(*TARGET, dashboard=dashboard),
         "sls-access session: its botocore get_frozen_credentials()": session_creds.get_frozen_credentials,
         "aws-assume-role-lib: get_frozen_credentials()": aarl_creds.get_frozen_credentials,

@@ -16,7 +16,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import botocore.config
 import botocore.session
 from _setup import TARGET, FrozenClock, World
 from anchors import aarl_session, botocore_profile_session, botocore_refreshable, brs_session, frozen_key
+from support import in_threads
 
 import sls_access
 import sls_access._sts
@@ -189,26 +189,6 @@ def import_time(w: World, repeats: int) -> Figure:
 
 # -- STS call counts ---------------------------------------------------------------------------
 
-def _threads(n: int, call: Callable[[], str]) -> tuple[set[str], int]:
-    barrier = threading.Barrier(n)
-    keys: set[str] = set()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            keys.add(call())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return keys, len(errors)
-
-
 def cold_threads(w: World, threads: int = 64) -> Figure:
     def shared(make: Callable[[], Any]) -> Callable[[], Callable[[], str]]:
         def setup() -> Callable[[], str]:
@@ -241,7 +221,8 @@ def cold_threads(w: World, threads: int = 64) -> Figure:
     for name, setup in cases.items():
         call = setup()
         w.sts.reset()
-        keys, errors = _threads(threads, call)
+        got, failed = in_threads(threads, call)
+        keys, errors = set(got), len(failed)
         rows.append({"subject": name, "assume_role_calls": w.sts.calls["AssumeRole"],
                      "distinct_keys": len(keys), "errors": errors})
     headline = rows[0]["assume_role_calls"]

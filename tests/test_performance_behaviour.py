@@ -5,14 +5,12 @@ Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import botocore.config
 import pytest
-from support import FakeClock, StsProxy, sts_error
+from support import FakeClock, StsProxy, in_threads, sts_error
 
 from sls_access import Resolver
 from sls_access._cache import BACKOFF_BASE
@@ -20,30 +18,9 @@ from sls_access._cache import BACKOFF_BASE
 TARGET = ("acme", "shop", "prod")
 
 
-def _in_threads(n: int, call: Callable[[], str]) -> tuple[list[str], list[BaseException]]:
-    """Run *call* in *n* threads released at once; return what they got and what they raised."""
-    barrier = threading.Barrier(n)
-    keys: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            keys.append(call())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return keys, errors
-
-
 def test_64_threads_cold_on_one_target_cause_one_assume_role(dashboard: Path, sts: StsProxy) -> None:
     resolver = Resolver(dashboard=str(dashboard))
-    keys, errors = _in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
+    keys, errors = in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
     assert errors == []
     assert len(keys) == 64
     assert len(set(keys)) == 1
@@ -60,7 +37,7 @@ def test_64_threads_cold_on_sessions_cause_one_assume_role(dashboard: Path, sts:
         assert creds is not None
         return str(creds.get_frozen_credentials().access_key)
 
-    keys, errors = _in_threads(64, call)
+    keys, errors = in_threads(64, call)
     assert errors == []
     assert len(set(keys)) == 1
     assert sts.calls["AssumeRole"] == 1
@@ -144,7 +121,7 @@ def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
     current = resolver.credentials(*TARGET).access_key_id
     clock.advance(minutes=46)
     sts.fault = _sts_down
-    keys, errors = _in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
+    keys, errors = in_threads(64, lambda: resolver.credentials(*TARGET).access_key_id)
     assert errors == []
     assert keys == [current] * 64  # nobody waits for, or fails with, the refresh
     assert sts.calls["AssumeRole"] == 2  # the cold load, then one refresh try for all 64

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -44,5 +44,5 @@ class Credentials:
         if self.session_token:
             env["AWS_SESSION_TOKEN"] = self.session_token
         if self.expiration is not None:
-            env["AWS_CREDENTIAL_EXPIRATION"] = self.expiration.isoformat()
+            env["AWS_CREDENTIAL_EXPIRATION"] = self.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return env

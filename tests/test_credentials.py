@@ -34,4 +34,4 @@ def test_to_env_gives_the_aws_variables() -> None:
     exp = datetime(2030, 1, 1, tzinfo=UTC)
     creds = Credentials(access_key_id="a", secret_access_key="b", session_token="t", expiration=exp)
     assert creds.to_env() == {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
-                              "AWS_SESSION_TOKEN": "t", "AWS_CREDENTIAL_EXPIRATION": exp.isoformat()}
+                              "AWS_SESSION_TOKEN": "t", "AWS_CREDENTIAL_EXPIRATION": "2030-01-01T00:00:00Z"}

@@ -174,14 +174,7 @@ def iso_utc(value: datetime) -> str:
 
 def credential_variables(credentials: Credentials, region: str | None) -> dict[str, str]:
     """Return the ``AWS_*`` variables that carry *credentials* (and *region*, when known)."""
-    env = {
-        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
-    }
-    if credentials.session_token:
-        env["AWS_SESSION_TOKEN"] = credentials.session_token
-    if credentials.expiration is not None:
-        env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(credentials.expiration)
+    env = credentials.to_env()
     if region:
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
     return env

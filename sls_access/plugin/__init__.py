@@ -47,10 +47,23 @@ import pluggy
 
 from sls_access.plugin._session import RoleSession
 
-__all__ = ["NAME", "RoleSession", "hookimpl"]
+__all__ = ["NAME", "RoleSession", "hookimpl", "redact_botocore_logs"]
 
 NAME = "sls_access"
 """The pluggy project name and the entry-point group plugins are found in."""
 
 hookimpl = pluggy.HookimplMarker(NAME)
 """Marks a function as an implementation of an sls-access hook."""
+
+
+def redact_botocore_logs() -> None:
+    """Keep secrets out of botocore's DEBUG records from now on (idempotent, process-wide).
+
+    botocore logs request parameters, headers and response bodies at DEBUG. A plugin
+    that calls STS itself (e.g. ``AssumeRoleWithWebIdentity``) calls this first, so
+    that keys, session tokens and web identity tokens are redacted as they are for the
+    built-in sources.
+    """
+    from sls_access import _redact  # noqa: PLC0415 - its patterns cost import time
+
+    _redact.install()

@@ -7,8 +7,6 @@ switches it off for a resolver.
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore
@@ -19,7 +17,7 @@ import botocore.session
 
 from sls_access import Credentials, Target
 from sls_access.dashboard import DeploymentProfile
-from sls_access.plugin import RoleSession, hookimpl
+from sls_access.plugin import RoleSession, hookimpl, redact_botocore_logs
 from sls_access_oidc.tokens import OidcError, TokenSource, find_token_source
 
 if TYPE_CHECKING:
@@ -41,39 +39,6 @@ CLIENT_CONFIG = botocore.config.Config(
 )
 _MAX_MESSAGE = 300
 
-# botocore logs request parameters (with the token) and response bodies (with the keys)
-# at DEBUG: rewrite those records before any handler sees them.
-_SECRET = re.compile(
-    r"""(?P<k>(["']?)(WebIdentityToken|SecretAccessKey|SessionToken)\2\s*[:=]\s*b?["']?|"""
-    r"""<(WebIdentityToken|SecretAccessKey|SessionToken)>)[^"'<&\s,}]+"""
-)
-_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.hooks", "botocore.auth",
-            "urllib3.connectionpool")
-_filter_lock = threading.Lock()
-_filter_installed = False
-
-
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is logging's problem
-            return True
-        cleaned = _SECRET.sub(r"\g<k><redacted>", message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def _install_filter() -> None:
-    global _filter_installed  # noqa: PLW0603 - a process-wide, idempotent switch
-    with _filter_lock:
-        if not _filter_installed:
-            for name in _LOGGERS:
-                logging.getLogger(name).addFilter(_RedactingFilter())
-            _filter_installed = True
-
-
 def assume_role_with_web_identity(
     target: Target, profile: DeploymentProfile, session: RoleSession, tokens: TokenSource
 ) -> Credentials:
@@ -82,7 +47,7 @@ def assume_role_with_web_identity(
     The STS client is unsigned (the call needs no AWS keys) and made for this call (then
     closed), so that it sees the environment (endpoint, region) as it is now.
     """
-    _install_filter()
+    redact_botocore_logs()  # botocore logs the token it sends and the keys it gets at DEBUG
     token = tokens.fetch()
     if session.source_identity is not None:
         log.warning("SourceIdentity %r is not sent: AssumeRoleWithWebIdentity takes it from the "

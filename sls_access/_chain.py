@@ -101,8 +101,7 @@ class Chain:
 
 
 def _describe(creds: Credentials) -> str:
-    # Like `aws configure list`: the key id's last four characters are enough to tell keys apart.
-    keys = f"keys ****{creds.access_key_id[-4:]}"
+    keys = f"keys {creds.key_hint}"  # like `aws configure list`
     if creds.expiration is None:
         return f"{keys} without expiry"
     return f"{keys} until {creds.expiration.isoformat(timespec='seconds')}"

@@ -31,6 +31,11 @@ class Credentials:
     source: str | None = None
     region: str | None = None
 
+    @property
+    def key_hint(self) -> str:
+        """The access key id cut to ``****`` and its last four characters, to tell keys apart in output."""
+        return f"****{self.access_key_id[-4:]}"
+
     def remaining(self, now: datetime) -> timedelta | None:
         """Return the time left until expiry at *now*, or None for keys that do not expire."""
         return None if self.expiration is None else self.expiration - now

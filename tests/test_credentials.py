@@ -35,3 +35,7 @@ def test_to_env_gives_the_aws_variables() -> None:
     creds = Credentials(access_key_id="a", secret_access_key="b", session_token="t", expiration=exp)
     assert creds.to_env() == {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
                               "AWS_SESSION_TOKEN": "t", "AWS_CREDENTIAL_EXPIRATION": "2030-01-01T00:00:00Z"}
+
+
+def test_key_hint_shows_only_the_last_four_characters() -> None:
+    assert Credentials(access_key_id="AKIAEXAMPLE1234", secret_access_key="s").key_hint == "****1234"

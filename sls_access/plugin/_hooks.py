@@ -157,7 +157,7 @@ class PluginHooks:
             return
         self._notify("sls_access_resolution_succeeded", target=resolution.target, source=resolution.source,
                      trail=resolution.trail, expiration=creds.expiration, region=resolution.region,
-                     key_hint=f"****{creds.access_key_id[-4:]}")
+                     key_hint=creds.key_hint)
 
     def resolution_failed(self, resolution: Resolution, error: SlsAccessError) -> None:
         """Tell the observers about a resolution that failed with *error*."""

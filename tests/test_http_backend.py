@@ -156,6 +156,14 @@ def test_unsafe_urls_are_config_errors(url: str) -> None:
         HttpDashboard(url, "k")
 
 
+@pytest.mark.parametrize("url", ["ftp://user:url-secret@127.0.0.1/", "https://:url-secret@/",
+                                 "htps://dashboard.example.com/?key=url-secret"])
+def test_a_key_in_a_bad_url_is_not_echoed(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        HttpDashboard(url, "k")
+    assert "url-secret" not in str(raised.value)
+
+
 @pytest.mark.parametrize("url", ["https://dashboard.example.com/base/", "http://127.0.0.2:9", "http://[::1]:9",
                                  "http://localhost:9"])
 def test_https_anywhere_and_http_on_loopback_are_accepted(url: str) -> None:

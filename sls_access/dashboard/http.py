@@ -69,14 +69,15 @@ def _base_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
+    # First, and without echoing the URL: it may carry a key (user:key@host, ?key=...).
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("the dashboard URL must not carry credentials, a query or a fragment; "
+                          "the access key comes from access_key / SERVERLESS_ACCESS_KEY", key="dashboard")
     if scheme not in {"https", "http"} or not host:
         raise ConfigError(f"{url!r} is not an https:// URL", key="dashboard")
     if scheme == "http" and not _loopback(host):
         raise ConfigError("plain http:// is allowed only for a loopback host (127.0.0.1, ::1, localhost); "
                           "use https://", key="dashboard")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("the dashboard URL must not carry credentials, a query or a fragment; "
-                          "the access key comes from access_key / SERVERLESS_ACCESS_KEY", key="dashboard")
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 

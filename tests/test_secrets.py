@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE_SECRET
 from support import StsProxy, sts_error
 
-from sls_access import AccessRoleError, Options, Resolver
+from sls_access import AccessRoleError, ConfigError, Options, Resolver
 from sls_access.dashboard.file import load_dashboard_file
 
 ACCESS_KEY = "sls-dashboard-access-key-0123456789"
@@ -53,3 +53,12 @@ def test_error_messages_hide_secrets(dashboard: Path, sts: StsProxy) -> None:
 def test_external_id_is_not_in_repr(dashboard: Path) -> None:
     profile = load_dashboard_file(dashboard).orgs["acme"].profiles["sandbox"]
     assert "acme-7f3c" not in repr(profile)
+
+
+def test_a_bad_external_id_is_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "dash.toml"
+    path.write_text("[orgs.acme.deployment_profiles.p]\nrole_arn = 'arn:aws:iam::222222222222:role/r'\n"
+                    "external_id = 'secret-ext id'\n")
+    with pytest.raises(ConfigError, match="external_id") as raised:
+        load_dashboard_file(path)
+    assert "secret-ext" not in str(raised.value)

@@ -156,11 +156,12 @@ class _Parser:
                 raise self.fail(f"{key}.{name}", "names must be non-empty, without whitespace or '/'")
         return value
 
-    def string(self, value: object, key: str, pattern: re.Pattern[str], what: str) -> str:
+    def string(self, value: object, key: str, pattern: re.Pattern[str], what: str, *, echo: bool = True) -> str:
         if not isinstance(value, str):
             raise self.fail(key, f"must be a string, not {_kind(value)}")
         if not pattern.match(value):
-            raise self.fail(key, f"{value[:80]!r} is not {what}")
+            shown = f"{value[:80]!r}" if echo else "the value"  # an external ID is kept out of output
+            raise self.fail(key, f"{shown} is not {what}")
         return value
 
     def ref(self, value: object, key: str, profiles: Mapping[str, DeploymentProfile]) -> str:
@@ -207,7 +208,7 @@ class _Parser:
             role_arn=self.string(body["role_arn"], f"{key}.role_arn", _ROLE_ARN,
                                  "an IAM role ARN like arn:aws:iam::123456789012:role/name"),
             external_id=None if external_id is None else self.string(
-                external_id, f"{key}.external_id", _EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]"),
+                external_id, f"{key}.external_id", _EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False),
             duration_seconds=duration,
             region=None if region is None else self.string(region, f"{key}.region", _REGION,
                                                            "an AWS region like eu-west-1"),

@@ -6,17 +6,21 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import attrs
+
 from sls_access._credentials import Credentials
 from sls_access._resolution import Outcome, Resolution, TrailEntry
+from sls_access._source import Skip, Source
 from sls_access._target import Target
 from sls_access.errors import ConfigError, SlsAccessError
-from sls_access.sources import Skip, Source
 
-__all__ = ["BUILTIN_ORDER", "Chain", "order_sources"]
+__all__ = ["BUILTIN_ORDER", "ROLE_SOURCES", "Chain", "order_sources"]
 
 log = logging.getLogger("sls_access")
 
 BUILTIN_ORDER = ("dashboard", "env", "profile")
+ROLE_SOURCES = ("dashboard",)
+"""The sources that give access-role keys: the only ones ``require_role`` consults."""
 
 
 def order_sources(sources: Sequence[Source], explicit: Sequence[str] | None) -> tuple[Source, ...]:
@@ -46,10 +50,16 @@ def order_sources(sources: Sequence[Source], explicit: Sequence[str] | None) -> 
 
 
 class Chain:
-    """Tries sources in order for a target and records the trail."""
+    """Tries sources in order for a target and records the trail.
 
-    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime]) -> None:
-        self.sources = tuple(sources)
+    :param require_role: consult only :data:`ROLE_SOURCES`; the others are put on the
+        trail as not consulted.
+    """
+
+    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime], *,
+                 require_role: bool = False) -> None:
+        self.sources = tuple(s for s in sources if not require_role or s.name in ROLE_SOURCES)
+        self.excluded = tuple(s.name for s in sources if s not in self.sources)
         self._clock = clock
 
     @property
@@ -68,9 +78,9 @@ class Chain:
                 continue
             except SlsAccessError as exc:
                 return self._failed(target, trail, source.name, exc)
-            except Exception as exc:  # noqa: BLE001 - a third-party source's failure is a failure
+            except Exception as exc:  # noqa: BLE001 - a source's failure is a failure
                 error = SlsAccessError(f"source {source.name!r} failed: {type(exc).__name__}: {exc}")
-                error.__cause__ = exc
+                error.__cause__ = exc  # a new error, not yet raised
                 return self._failed(target, trail, source.name, error)
             if found is None:
                 trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,
@@ -85,15 +95,20 @@ class Chain:
                 error = SlsAccessError(f"source {source.name!r} returned keys that expired at "
                                        f"{found.expiration.isoformat(timespec='seconds')}")
                 return self._failed(target, trail, source.name, error)
+            if found.source is None:
+                found = attrs.evolve(found, source=source.name)
             trail.append(TrailEntry(source=source.name, outcome=Outcome.USED, reason=_describe(found)))
             log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))
             return Resolution(target=target, credentials=found, source=source.name,
                               region=target.region or found.region, trail=tuple(trail))
+        trail.extend(TrailEntry(source=name, outcome=Outcome.SKIPPED,
+                                reason="not consulted: require_role is set (only an access role may apply)")
+                     for name in self.excluded)
         return Resolution(target=target, credentials=None, source=None, region=target.region,
                           trail=tuple(trail))
 
     @staticmethod
-    def _failed(target: Target, trail: list[TrailEntry], name: str, error: Exception) -> Resolution:
+    def _failed(target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
         trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))
         log.debug("%s: source %s failed: %s", target, name, error)
         return Resolution(target=target, credentials=None, source=None, region=target.region,

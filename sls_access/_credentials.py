@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import attrs
+
+from sls_access._values import iso_utc
 
 __all__ = ["Credentials"]
 
@@ -49,5 +51,5 @@ class Credentials:
         if self.session_token:
             env["AWS_SESSION_TOKEN"] = self.session_token
         if self.expiration is not None:
-            env["AWS_CREDENTIAL_EXPIRATION"] = self.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(self.expiration)
         return env

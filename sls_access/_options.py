@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import attrs
 
 from sls_access.errors import ConfigError
+
+if TYPE_CHECKING:
+    import botocore.config
 
 __all__ = ["ENV_VARS", "Clock", "OptionArgs", "Options", "utc_now"]
 
@@ -17,6 +20,7 @@ ENV_VARS = (
     "SLS_ACCESS_DASHBOARD",
     "SERVERLESS_ACCESS_KEY",
     "SLS_ACCESS_USE_LOCAL_CREDENTIALS",
+    "SLS_ACCESS_REQUIRE_ROLE",
     "SLS_ACCESS_SOURCES",
     "SLS_ACCESS_DISABLE_PLUGINS",
 )
@@ -31,10 +35,12 @@ class OptionArgs(TypedDict, total=False):
     dashboard: str | os.PathLike[str] | None
     access_key: str | None
     use_local_credentials: bool | str | None
+    require_role: bool | str | None
     profile: str | None
     sources: str | Iterable[str] | None
     disable_plugins: str | Iterable[str] | None
     clock: Clock | None
+    sts_config: botocore.config.Config | None
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -76,15 +82,24 @@ class Options:
 
     Build with :meth:`from_env`: each keyword wins over its environment variable.
     The dashboard access key is left out of ``repr``.
+
+    :ivar require_role: when no access role applies, fail with
+        :class:`~sls_access.NoCredentialsError`; ``env`` and ``profile`` are never consulted.
+    :ivar clock: returns the current aware datetime (tests inject one).
+    :ivar sts_config: the botocore client configuration of every STS client this
+        resolver's plugins make (default: 3 attempts, 5 s connect, 10 s read; tests
+        shorten it). Not read from the environment.
     """
 
     dashboard: str | None = None
     access_key: str | None = attrs.field(default=None, repr=False)
     use_local_credentials: bool = False
+    require_role: bool = False
     profile: str | None = None
     sources: tuple[str, ...] | None = None
     disable_plugins: frozenset[str] = frozenset()
     clock: Clock = utc_now
+    sts_config: botocore.config.Config | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Unpack[OptionArgs]) -> Options:
@@ -113,6 +128,7 @@ class Options:
             if value is not None and not isinstance(value, str | os.PathLike):
                 raise ConfigError(f"must be a string, not {type(value).__name__}", key=name)
         use_local = pick("use_local_credentials", "SLS_ACCESS_USE_LOCAL_CREDENTIALS")
+        require_role = pick("require_role", "SLS_ACCESS_REQUIRE_ROLE")
         sources = pick("sources", "SLS_ACCESS_SOURCES")
         disable = pick("disable_plugins", "SLS_ACCESS_DISABLE_PLUGINS")
         clock = options.get("clock") or utc_now
@@ -122,8 +138,10 @@ class Options:
             dashboard=None if dashboard is None else os.fspath(dashboard),  # type: ignore[call-overload]
             access_key=access_key,  # type: ignore[arg-type]
             use_local_credentials=False if use_local is None else _flag("use_local_credentials", use_local),
+            require_role=False if require_role is None else _flag("require_role", require_role),
             profile=profile,  # type: ignore[arg-type]
             sources=None if sources is None else _names("sources", sources) or None,
             disable_plugins=frozenset(() if disable is None else _names("disable_plugins", disable)),
             clock=clock,
+            sts_config=options.get("sts_config"),
         )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import attrs
 
 from sls_access._credentials import Credentials
 from sls_access._target import Target
+
+if TYPE_CHECKING:
+    from sls_access.errors import SlsAccessError
 
 __all__ = ["Outcome", "Resolution", "TrailEntry"]
 
@@ -50,7 +54,7 @@ class Resolution:
     source: str | None
     region: str | None = None
     trail: tuple[TrailEntry, ...] = ()
-    error: Exception | None = attrs.field(default=None, eq=False)
+    error: SlsAccessError | None = attrs.field(default=None, eq=False)
 
     def __str__(self) -> str:
         head = f"{self.target}: " + (f"credentials from {self.source}" if self.source else "no credentials")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Unpack
 
-from sls_access._cache import CredentialCache
+from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
 from sls_access._resolution import Resolution
@@ -16,10 +18,10 @@ if TYPE_CHECKING:
     import boto3
     import botocore.session
 
-    from sls_access._botocore import SlsAccessProvider
     from sls_access._chain import Chain
-    from sls_access.plugin._hooks import PluginHooks
-    from sls_access.plugin._manager import PluginInfo
+    from sls_access._provider import SlsAccessProvider
+    from sls_access.plugin import PluginInfo
+    from sls_access.plugin._plugins import Plugins
 
 __all__ = ["Resolver"]
 
@@ -45,55 +47,69 @@ class Resolver:
 
     def _setup(self, options: Options, cache_size: int) -> None:
         self.options = options
-        self._cache = CredentialCache(self.options.clock, maxsize=cache_size)
+        self._cache: ExpiringCache[Resolution] = ExpiringCache(self.options.clock, _expiry, maxsize=cache_size)
         self._lock = threading.Lock()
         self._chain: Chain | None = None
-        self._hooks: PluginHooks | None = None
+        self._plugins: Plugins | None = None
 
     def __repr__(self) -> str:
         return f"Resolver({self.options!r})"
 
-    @property
-    def chain(self) -> Chain:
-        """The chain of sources, built from the plugins on first use."""
-        chain = self._chain
-        if chain is None:
+    def _loaded_plugins(self) -> Plugins:
+        """Return the plugins facade, discovered on first use (not at creation or import)."""
+        plugins = self._plugins
+        if plugins is None:
             with self._lock:
-                if self._chain is None:
+                if self._plugins is None:
                     # Imported here, not at the top: plugin discovery (pluggy, entry points)
                     # costs import time that a process which never resolves should not pay.
-                    from sls_access._chain import Chain, order_sources  # noqa: PLC0415
-                    from sls_access.plugin._hooks import PluginHooks  # noqa: PLC0415
+                    from sls_access.plugin._plugins import Plugins  # noqa: PLC0415
 
-                    # The hooks (and the plugin manager in them) live as long as the chain:
-                    # the dashboard source enters roles and observers are told through them.
-                    hooks = PluginHooks.build(self.options.disable_plugins)
-                    sources = hooks.sources(self.options)
-                    self._chain = Chain(order_sources(sources, self.options.sources), self.options.clock)
-                    self._hooks = hooks
+                    self._plugins = Plugins.load(self.options.disable_plugins)
+                plugins = self._plugins
+        return plugins
+
+    @property
+    def chain(self) -> Chain:
+        """The chain of sources, built from the plugins on first use.
+
+        Fail closed: while a plugin fails to load, building the chain raises a
+        :class:`~sls_access.ConfigError` naming it (so does every resolution).
+        """
+        chain = self._chain
+        if chain is None:
+            plugins = self._loaded_plugins()
+            with self._lock:
+                if self._chain is None:
+                    from sls_access._chain import Chain, order_sources  # noqa: PLC0415
+
+                    sources = order_sources(plugins.sources(self.options), self.options.sources)
+                    self._chain = Chain(sources, self.options.clock, require_role=self.options.require_role)
                 chain = self._chain
         return chain
 
     @property
     def plugins(self) -> tuple[PluginInfo, ...]:
         """The built-in and installed plugins this resolver loaded (or failed to load)."""
-        _ = self.chain
-        assert self._hooks is not None  # noqa: S101 - set with the chain
-        return self._hooks.plugins
+        plugins = self._loaded_plugins()
+        # Building the chain fills in which sources each plugin adds; when a plugin failed
+        # to load or to give its sources, the plugins are listed with what is known.
+        with contextlib.suppress(SlsAccessError):
+            _ = self.chain
+        return plugins.infos
 
     def _resolve(self, target: Target) -> Resolution:
         resolution = self.chain.run(target)
-        assert self._hooks is not None  # noqa: S101 - set with the chain
+        plugins = self._loaded_plugins()
         if resolution.error is not None:
-            if isinstance(resolution.error, SlsAccessError):
-                resolution.error.resolution = resolution
-                self._hooks.resolution_failed(resolution, resolution.error)
-            raise resolution.error
+            error = resolution.error.with_resolution(resolution)
+            plugins.failed(resolution, error)
+            raise error from resolution.error
         if resolution.credentials is None:
-            error = NoCredentialsError(resolution)
-            self._hooks.resolution_failed(resolution, error)
-            raise error
-        self._hooks.resolution_succeeded(resolution)
+            no_credentials = NoCredentialsError(resolution)
+            plugins.failed(resolution, no_credentials)
+            raise no_credentials
+        plugins.succeeded(resolution)
         return resolution
 
     def resolution(self, org: str, app: str, stage: str, *, region: str | None = None) -> Resolution:
@@ -111,15 +127,16 @@ class Resolver:
     def explain(self, org: str, app: str, stage: str, *, region: str | None = None) -> Resolution:
         """Return how the target resolves, with the trail; failures are in it, not raised.
 
-        Only a bad target name raises (:class:`~sls_access.ConfigError`).
+        Only a bad target name or a resolver that cannot build its chain (a plugin that
+        failed to load, a bad ``sources`` option) raises :class:`~sls_access.ConfigError`.
         """
-        target = Target(org=org, app=app, stage=stage, region=region)
+        Target(org=org, app=app, stage=stage, region=region)
         try:
             return self.resolution(org, app, stage, region=region)
         except SlsAccessError as exc:
-            if exc.resolution is not None:
-                return exc.resolution
-            return self.chain.run(target)
+            if exc.resolution is None:  # not from the chain: the chain could not be built
+                raise
+            return exc.resolution
 
     def _provider(self, org: str, app: str, stage: str, region: str | None,
                   initial: Credentials | None) -> SlsAccessProvider:
@@ -131,7 +148,7 @@ class Resolver:
 
         # Imported here: botocore comes with the first resolution (the built-in sources use
         # it) or registration, not with `import sls_access`.
-        from sls_access._botocore import SlsAccessProvider  # noqa: PLC0415
+        from sls_access._provider import SlsAccessProvider  # noqa: PLC0415
 
         return SlsAccessProvider(fetch, self.options.clock, initial=initial)
 
@@ -145,7 +162,7 @@ class Resolver:
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
         # data and built-in handlers with the others; its credential chain is this
         # resolver alone.
-        from sls_access._sessions import new_session  # noqa: PLC0415 - botocore on first use
+        from sls_access._session_factory import new_session  # noqa: PLC0415 - botocore on first use
 
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))
         if resolution.region:
@@ -171,3 +188,9 @@ class Resolver:
         resolver = botocore_session.get_component("credential_provider")
         resolver.remove(provider.METHOD)
         resolver.insert_before("env", provider)
+
+
+def _expiry(resolution: Resolution) -> datetime | None:
+    """When a resolution's keys expire (it always has keys: failures raise, not stored)."""
+    credentials = resolution.credentials
+    return None if credentials is None else credentials.expiration

@@ -6,27 +6,20 @@ import re
 
 import attrs
 
+from sls_access._values import REGION, name_problem
 from sls_access.errors import ConfigError
 
 __all__ = ["Target", "env_prefix"]
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-
 
 def _check_name(instance: Target, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str):
-        raise ConfigError(f"must be a string, not {type(value).__name__}", key=attribute.name)
-    if not value:
-        raise ConfigError("must not be empty", key=attribute.name)
-    if "/" in value or not value.isprintable() or any(ch.isspace() for ch in value):
-        raise ConfigError(
-            f"{value!r} must not contain '/', whitespace or control characters",
-            key=attribute.name,
-        )
+    problem = name_problem(value)
+    if problem is not None:
+        raise ConfigError(problem, key=attribute.name)
 
 
 def _check_region(instance: Target, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not _REGION.match(value)):
+    if value is not None and (not isinstance(value, str) or not REGION.match(value)):
         raise ConfigError(f"{value!r} is not an AWS region name like 'eu-west-1'", key="region")
 
 

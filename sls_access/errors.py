@@ -6,7 +6,7 @@ logs, terminals and error trackers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 if TYPE_CHECKING:
     from sls_access._resolution import Resolution
@@ -26,9 +26,43 @@ class SlsAccessError(Exception):
 
     :ivar resolution: the :class:`~sls_access.Resolution` (with its trail) that ended in
         this error, when the error came out of the chain.
+    :ivar plugin: the name of the plugin the error came from, when it came from one.
     """
 
     resolution: Resolution | None = None
+    plugin: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments: rebuild from args and attributes instead.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+    def _copy(self, args: tuple[object, ...], **attributes: object) -> Self:
+        return _rebuild(type(self), args, {**self.__dict__, **attributes})
+
+    def from_plugin(self, plugin: str) -> Self:
+        """Return a copy naming *plugin* (``… (plugin 'name')``), or this error if it names one already.
+
+        Type and attributes are kept. Errors are never changed once raised: sls-access
+        raises the copy, from the original.
+        """
+        if self.plugin is not None:
+            return self
+        head, *rest = self.args or ("",)
+        return self._copy((f"{head} (plugin {plugin!r})", *rest), plugin=plugin)
+
+    def with_resolution(self, resolution: Resolution) -> Self:
+        """Return a copy that carries *resolution* (the trail that ended in this error)."""
+        return self._copy(self.args, resolution=resolution)
+
+
+_E = TypeVar("_E", bound=SlsAccessError)
+
+
+def _rebuild(cls: type[_E], args: tuple[object, ...], state: dict[str, object]) -> _E:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(SlsAccessError, ValueError):
@@ -69,6 +103,7 @@ class AccessRoleError(SlsAccessError):
     :ivar deployment_profile: the name of the linked deployment profile.
     :ivar role_arn: the access role that could not be assumed.
     :ivar code: the AWS error code, when STS answered with one.
+    :ivar reason: what went wrong, without the role and target the message starts with.
     """
 
     def __init__(
@@ -84,6 +119,7 @@ class AccessRoleError(SlsAccessError):
         self.deployment_profile = deployment_profile
         self.role_arn = role_arn
         self.code = code
+        self.reason = message
         super().__init__(
             f"cannot assume access role {role_arn} of deployment profile "
             f"{deployment_profile!r} for {target}: {message}"

@@ -91,7 +91,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", BASE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
     _proxy.reset()
-    sls_access._resolvers.clear()  # the module functions' shared resolvers
+    sls_access._api.registry.clear()  # the module functions' shared resolvers
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

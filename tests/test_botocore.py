@@ -14,7 +14,7 @@ from support import FakeClock, StsProxy, sts_error
 
 import sls_access
 from sls_access import AccessRoleError, Resolver
-from sls_access._botocore import SlsAccessProvider
+from sls_access._provider import SlsAccessProvider
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient

@@ -232,7 +232,7 @@ def test_whoami_json_never_prints_the_secret(capsys: pytest.CaptureFixture[str],
 PLUGIN = '''
 from sls_access import Credentials, DashboardError
 from sls_access.plugin import hookimpl
-from sls_access.sources import Skip
+from sls_access.plugin import Skip
 
 
 class RemoteSource:

@@ -12,7 +12,7 @@ from support import StsProxy, free_port, sts_error
 
 import sls_access
 from sls_access import AccessRoleError, ConfigError, Resolver, Target
-from sls_access._sts import role_session_name
+from sls_access._role_session import default_session_name as role_session_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from support import StsProxy
 
 from sls_access import ConfigError, Credentials, NoCredentialsError, Resolver, Target
-from sls_access._sts import role_session_name
+from sls_access._role_session import default_session_name as role_session_name
 from sls_access.dashboard.file import MAX_BYTES, load_dashboard_file
 
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, database=None,

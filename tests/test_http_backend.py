@@ -19,8 +19,8 @@ from support import DashboardServer, StsProxy, free_port, sts_error
 
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
 from sls_access.dashboard.http import HttpDashboard
+from sls_access.plugin import Skip
 from sls_access.server.keys import KeyStore
-from sls_access.sources import Skip
 
 
 def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:

@@ -73,24 +73,20 @@ def test_100k_distinct_targets_stay_within_the_cache_size(monkeypatch: pytest.Mo
     assert resolver.credentials("org", "app", "s0").access_key_id == "AKIAROTATEDKEY000001"
 
 
-@pytest.fixture
-def one_try_per_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    # botocore's own retries (3 attempts, with real sleeps) would multiply each count
-    # by up to 3 and cost seconds; with one attempt, a refresh try is one STS request.
-    config = botocore.config.Config(connect_timeout=1, read_timeout=1,
-                                    retries={"total_max_attempts": 1, "mode": "standard"})
-    monkeypatch.setattr("sls_access._sts.CLIENT_CONFIG", config)
+# botocore's own retries (3 attempts, with real sleeps) would multiply each count
+# by up to 3 and cost seconds; with one attempt, a refresh try is one STS request.
+ONE_TRY = botocore.config.Config(connect_timeout=1, read_timeout=1,
+                                 retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def _sts_down(action: str) -> tuple[int, bytes] | None:
     return sts_error("ServiceUnavailable", "STS is down", 503) if action == "AssumeRole" else None
 
 
-@pytest.mark.usefixtures("one_try_per_refresh")
 def test_sts_down_in_the_advisory_window_costs_backoff_tries_not_one_per_request(
         dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
     sts.clock = clock
-    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    resolver = Resolver(dashboard=str(dashboard), clock=clock, sts_config=ONE_TRY)
     current = resolver.credentials(*TARGET)
     clock.advance(minutes=46)  # fresh until 45 min, usable until 50 min
     sts.fault = _sts_down
@@ -113,11 +109,10 @@ def test_sts_down_in_the_advisory_window_costs_backoff_tries_not_one_per_request
     assert sts.issued[fresh.access_key_id] - clock() > timedelta(minutes=50)
 
 
-@pytest.mark.usefixtures("one_try_per_refresh")
 def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
         dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
     sts.clock = clock
-    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    resolver = Resolver(dashboard=str(dashboard), clock=clock, sts_config=ONE_TRY)
     current = resolver.credentials(*TARGET).access_key_id
     clock.advance(minutes=46)
     sts.fault = _sts_down

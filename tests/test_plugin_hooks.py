@@ -19,20 +19,20 @@ from conftest import BASE_KEY_ID
 from support import StsProxy
 
 from sls_access import AccessRoleError, ConfigError, NoCredentialsError, Resolver, SlsAccessError
-from sls_access.plugin._manager import PluginLoadWarning
+from sls_access.plugin import PluginLoadWarning
 
 HEADER = '''
 from datetime import datetime, timedelta, timezone
 from sls_access import Credentials
 from sls_access.plugin import RoleSession, hookimpl
-from sls_access.sources import Skip
+from sls_access.plugin import Skip
 CALLS = []
 '''
 
 ENTER_ROLE = HEADER + '''
 @hookimpl
-def sls_access_enter_role(target, profile, session):
-    CALLS.append((target, profile, session))
+def sls_access_enter_role(target, deployment_profile, session):
+    CALLS.append((target, deployment_profile, session))
     if target.app == "skip":
         return None
     if target.app == "boom":
@@ -46,7 +46,7 @@ def sls_access_enter_role(target, profile, session):
 
 SESSION = HEADER + '''
 @hookimpl
-def sls_access_role_session(target, profile):
+def sls_access_role_session(target, deployment_profile):
     if target.app == "plain":
         return f"deploy-{target.stage}"
     if target.app == "bad":
@@ -354,10 +354,25 @@ def test_a_plugin_that_failed_to_import_is_a_config_error_when_listed_in_sources
         Resolver(sources="dashboard,vault,env").credentials("a", "b", "c")
 
 
-def test_a_plugin_that_failed_to_import_only_warns_when_not_listed(site: Site) -> None:
+def test_a_plugin_that_failed_to_import_fails_closed_when_not_listed(site: Site) -> None:
     site.install("vault", "raise ImportError('hvac is not installed')\n")
-    with pytest.warns(PluginLoadWarning, match="'vault'"):
-        assert Resolver().credentials("a", "b", "c").source == "env"
+    with pytest.warns(PluginLoadWarning, match="'vault'"), \
+            pytest.raises(ConfigError, match=r"plugin 'vault' .*failed to load: ImportError: hvac is not installed"):
+        Resolver().credentials("a", "b", "c")
+
+
+WRAPPER = HEADER + '''
+@hookimpl(wrapper=True)
+def sls_access_enter_role(target):
+    return (yield)
+'''
+
+
+def test_a_plugin_with_a_hook_wrapper_fails_to_load(site: Site) -> None:
+    site.install("wrapping", WRAPPER)
+    with pytest.warns(PluginLoadWarning, match="hook wrappers are not supported"), \
+            pytest.raises(ConfigError, match=r"plugin 'wrapping' .*failed to load"):
+        Resolver().credentials("a", "b", "c")
 
 
 def test_a_disabled_plugin_listed_in_sources_is_a_config_error(site: Site) -> None:

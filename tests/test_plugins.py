@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from sls_access import ConfigError, Resolver, SlsAccessError
-from sls_access.plugin._manager import PluginLoadWarning
+from sls_access.plugin import PluginLoadWarning
 
 PLUGIN = '''
 from sls_access import Credentials
 from sls_access.plugin import hookimpl
-from sls_access.sources import Skip
+from sls_access.plugin import Skip
 
 
 class VaultSource:
@@ -109,13 +109,23 @@ def test_unknown_source_name_is_a_config_error() -> None:
         Resolver(sources="env,nope").credentials("a", "b", "c")
 
 
-def test_plugin_that_fails_to_import_warns_and_the_chain_goes_on(site: Path) -> None:
+def test_plugin_that_fails_to_import_fails_every_resolution_naming_the_way_out(site: Path) -> None:
     install(site, "sls_access_broken", "sls_access_broken_plugin", "raise ImportError('no deps')\n", "broken")
     resolver = Resolver()
     with pytest.warns(PluginLoadWarning, match="'broken'"):
-        names = resolver.chain.names
-    assert names == ("dashboard", "vault", "env", "profile")
-    assert {p.name: p for p in resolver.plugins}["broken"].error == "ImportError: no deps"
+        assert {p.name: p for p in resolver.plugins}["broken"].error == "ImportError: no deps"
+    # Fail closed: its targets must not move silently to env keys; twice, not only the first time.
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to load: ImportError: no deps; .*"
+                                              r"disable_plugins=broken"):
+            resolver.credentials("plug", "app", "dev")
+
+
+def test_disabling_a_plugin_that_fails_to_import_lets_the_chain_go_on(site: Path) -> None:
+    install(site, "sls_access_broken", "sls_access_broken_plugin", "raise ImportError('no deps')\n", "broken")
+    resolver = Resolver(disable_plugins="broken")
+    assert resolver.chain.names == ("dashboard", "vault", "env", "profile")
+    assert resolver.credentials("plug", "app", "dev").source == "vault"
 
 
 def test_plugins_are_not_discovered_at_import_or_creation(site: Path) -> None:

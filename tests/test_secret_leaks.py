@@ -77,7 +77,6 @@ def gate(sts: StsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     """STS behind a recording gate; base keys with a token; stage, profile and dashboard secrets set."""
     gate = Gate(sts.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", gate.url)
-    monkeypatch.setattr("sls_access._sts.CLIENT_CONFIG", TEST_CLIENT_CONFIG)
     monkeypatch.setenv("AWS_SESSION_TOKEN", BASE_TOKEN)
     monkeypatch.setenv("SERVERLESS_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", "AKIASTAGEKEYLEAK0001")
@@ -110,7 +109,7 @@ def add_logs(scan: Scan, logs: pytest.LogCaptureFixture) -> None:
 def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, gate: Gate,
                                                              logs: pytest.LogCaptureFixture) -> None:
     scan = Scan()
-    resolver = Resolver(dashboard=str(dashboard), access_key=ACCESS_KEY)
+    resolver = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, access_key=ACCESS_KEY)
     creds = resolver.credentials(*LINKED)
     resolution = resolver.explain(*LINKED)
     session = resolver.session(*LINKED)
@@ -121,9 +120,10 @@ def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, ga
     registered = botocore.session.Session()
     resolver.register(registered, *LINKED)
     cast("STSClient", registered.create_client("sts")).get_caller_identity()
-    local = Resolver(dashboard=str(dashboard), use_local_credentials=True)
+    local = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, use_local_credentials=True)
     stage = local.explain(*STAGE_KEYS)
-    profile = Resolver(dashboard=str(dashboard), sources=["profile"]).explain(*PROFILE_TARGET)
+    profile = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG,
+                       sources=["profile"]).explain(*PROFILE_TARGET)
     assert (stage.source, profile.source) == ("env", "profile")
 
     file = load_dashboard_file(dashboard)
@@ -133,7 +133,8 @@ def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, ga
         *stage.trail, profile, profile.credentials, *profile.trail, file, *file.orgs.values(),
         *file.orgs["acme"].profiles.values(), file.link(resolution.target), resolver.chain,
         *resolver.chain.sources, *resolver.plugins, session.get_credentials(),
-        registered.get_credentials(), boto3_session, sls_access.explain(*LINKED, dashboard=str(dashboard)),
+        registered.get_credentials(), boto3_session, sls_access.explain(*LINKED, dashboard=str(dashboard),
+                                                                    sts_config=TEST_CLIENT_CONFIG),
     ]
     for obj in objects:
         scan.add(f"repr({type(obj).__name__})", repr(obj))
@@ -152,7 +153,7 @@ def test_fault_matrix_errors_and_logs_hide_secrets(dashboard: Path, sts: StsProx
                                                    logs: pytest.LogCaptureFixture, fault: str, phase: str) -> None:
     scan = Scan()
     sts.clock = clock
-    resolver = Resolver(dashboard=str(dashboard), access_key=ACCESS_KEY, clock=clock)
+    resolver = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, access_key=ACCESS_KEY, clock=clock)
     if phase != "cold":
         scan.add("warm keys", repr(resolver.credentials(*LINKED)))
         clock.advance(minutes={"advisory": 47, "mandatory": 52}[phase])
@@ -207,7 +208,7 @@ def test_cli_output_hides_secrets(dashboard: Path, sts: StsProxy, gate: Gate) ->
 
 
 def test_session_names_and_requests_carry_no_secret(dashboard: Path, sts: StsProxy, gate: Gate) -> None:
-    resolver = Resolver(dashboard=str(dashboard), access_key=ACCESS_KEY)
+    resolver = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, access_key=ACCESS_KEY)
     for org, app, stage in (LINKED, ("acme", "blog", "dev"), ("solo", "api", "dev")):
         resolver.credentials(org, app, stage)
     assume_roles = [r for r in sts.requests if r.get("Action") == "AssumeRole"]

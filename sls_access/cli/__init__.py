@@ -33,7 +33,7 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> CliParser:
     """Return the ``sls-access`` parser with every command of :data:`COMMANDS`."""
-    from sls_access import __version__  # noqa: PLC0415 - keep the CLI import light
+    from sls_access._version import __version__  # noqa: PLC0415 - keep the CLI import light
 
     parser = CliParser(
         prog="sls-access",

@@ -24,9 +24,9 @@ from typing import IO, TypeGuard
 import attrs
 
 from sls_access._credentials import Credentials
+from sls_access._source import Skip
 from sls_access._target import Target
 from sls_access.errors import ConfigError, DashboardError
-from sls_access.sources import Skip
 
 __all__ = ["HttpDashboard", "is_service_url"]
 

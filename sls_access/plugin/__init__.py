@@ -6,9 +6,7 @@ through the ``sls_access`` entry-point group. The built-in sources ``dashboard``
 
 A source that reads keys from a vault, in ``my_vault_plugin.py``::
 
-    from sls_access import Credentials
-    from sls_access.plugin import hookimpl
-    from sls_access.sources import Skip
+    from sls_access.plugin import Credentials, Skip, hookimpl
 
 
     class VaultSource:
@@ -24,6 +22,12 @@ A source that reads keys from a vault, in ``my_vault_plugin.py``::
     def sls_access_sources(options):
         return [VaultSource()]
 
+Everything a plugin needs is imported from ``sls_access.plugin``: the marker, the
+types every hook passes (:class:`Target`, :class:`Credentials`, :class:`Options`,
+:class:`DeploymentProfile`, :class:`RoleSession`, :class:`TrailEntry`), :class:`Skip`
+and the :class:`Source` protocol; :mod:`sls_access.plugin.sts` has the STS client
+configuration, error mapping and response reading the built-in ``AssumeRole`` uses.
+
 Declare it in the plugin package's ``pyproject.toml``::
 
     [project.entry-points.sls_access]
@@ -34,7 +38,7 @@ Once installed, every new :class:`~sls_access.Resolver` tries ``vault`` after
 chain explicitly and ``disable_plugins="vault"`` switches it off.
 
 Other hooks change how the dashboard's access role is entered
-(``sls_access_enter_role``, e.g. with a CI job's OIDC token), how its STS session is
+(``sls_access_enter_role``, e.g. with a CI job's OIDC token), how its STS role session is
 named (``sls_access_role_session``, returning a :class:`RoleSession`), or observe
 resolutions for audit logs and metrics (``sls_access_resolution_succeeded`` and
 ``sls_access_resolution_failed``, which are given no secret). The hooks are listed, with
@@ -43,17 +47,43 @@ their signatures, in :mod:`sls_access.plugin.spec`.
 
 from __future__ import annotations
 
-import pluggy
+from sls_access._credentials import Credentials
+from sls_access._options import Options
+from sls_access._resolution import Outcome, TrailEntry
+from sls_access._role_session import RoleSession
+from sls_access._source import Skip, Source
+from sls_access._target import Target
+from sls_access.dashboard.model import DeploymentProfile
+from sls_access.errors import AccessRoleError, ConfigError, SlsAccessError
+from sls_access.plugin._manager import PluginInfo, PluginLoadWarning
+from sls_access.plugin._names import NAME, hookimpl
+from sls_access.plugin._plugins import EnterRole
 
-from sls_access.plugin._session import RoleSession
+__all__ = [
+    "NAME",
+    "AccessRoleError",
+    "ConfigError",
+    "Credentials",
+    "DeploymentProfile",
+    "EnterRole",
+    "Options",
+    "Outcome",
+    "PluginInfo",
+    "PluginLoadWarning",
+    "RoleSession",
+    "Skip",
+    "SlsAccessError",
+    "Source",
+    "Target",
+    "TrailEntry",
+    "hookimpl",
+    "redact_botocore_logs",
+]
 
-__all__ = ["NAME", "RoleSession", "hookimpl", "redact_botocore_logs"]
-
-NAME = "sls_access"
-"""The pluggy project name and the entry-point group plugins are found in."""
-
-hookimpl = pluggy.HookimplMarker(NAME)
-"""Marks a function as an implementation of an sls-access hook."""
+# Shown, documented and pickled under the path plugin authors import them from (as httpx does).
+for _type in (DeploymentProfile, PluginInfo, PluginLoadWarning, RoleSession, Skip, Source):
+    _type.__module__ = __name__
+del _type
 
 
 def redact_botocore_logs() -> None:

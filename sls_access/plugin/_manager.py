@@ -1,4 +1,4 @@
-"""Building the plugin manager: built-in plugins, then installed ones, lazily."""
+"""Discovering plugins: the built-in ones, then the installed ones, into one plugin manager."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 import attrs
 import pluggy
 
-from sls_access.plugin import NAME, spec
+from sls_access.plugin import _names, spec
 
 __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginLoadWarning", "build_plugin_manager"]
 
@@ -22,12 +22,12 @@ BUILTIN_PLUGINS = (
     ("dashboard", "sls_access.sources.dashboard"),
     ("env", "sls_access.sources.env"),
     ("profile", "sls_access.sources.profile"),
-    ("assume-role", "sls_access.plugin._roles:AssumeRolePlugin"),
+    ("assume-role", "sls_access.sources.access_role:AssumeRolePlugin"),
 )
 
 
 class PluginLoadWarning(UserWarning):
-    """An installed plugin could not be imported; the chain goes on without it."""
+    """An installed plugin could not be loaded; every resolution of its resolver fails until it is fixed."""
 
 
 @attrs.frozen(kw_only=True)
@@ -35,11 +35,13 @@ class PluginInfo:
     """One plugin: its entry-point name, distribution and version, or why it is not loaded.
 
     :ivar name: the entry-point name (the built-ins: ``dashboard``, ``env``, ``profile``,
-        ``assume-role``); the name ``disable_plugins`` takes.
+        ``assume-role``); the name ``disable_plugins`` takes, and the name errors give.
     :ivar module: the module (``module:Class`` for an object) the plugin comes from.
+    :ivar builtin: True for the plugins that come with sls-access (informative only:
+        they are registered and called exactly like installed ones).
     :ivar sources: the names of the sources it adds to the chain.
     :ivar hooks: the hooks it implements.
-    :ivar error: why it failed to import, when it did.
+    :ivar error: why it failed to load, when it did.
     :ivar disabled: True when ``disable_plugins`` names it (it is not imported).
     """
 
@@ -52,11 +54,6 @@ class PluginInfo:
     disabled: bool = False
     sources: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()
-
-    @property
-    def registered_as(self) -> str:
-        """The name the plugin is registered under in the plugin manager."""
-        return self.module if self.builtin else self.name
 
 
 def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
@@ -76,26 +73,38 @@ def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register *plugin*; refuse hook wrappers, which sls-access never calls (see the spec)."""
+    pm.register(plugin, name=name)
+    wrappers = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()
+                      for impl in caller.get_hookimpls()
+                      if impl.plugin_name == name and (impl.hookwrapper or impl.wrapper))
+    if wrappers:
+        pm.unregister(name=name)
+        raise pluggy.PluginValidationError(plugin, f"hook wrappers are not supported ({', '.join(wrappers)})")
+
+
 def build_plugin_manager(
     disable: frozenset[str] = frozenset(),
 ) -> tuple[pluggy.PluginManager, tuple[PluginInfo, ...]]:
     """Return a plugin manager with the built-in and installed plugins, and their info.
 
-    Entry points named in *disable* are not imported (they are listed as disabled).
-    A plugin that fails to import is reported with a :class:`PluginLoadWarning`
-    naming it and left out.
+    Every plugin is registered under its entry-point name. Entry points named in
+    *disable* are not imported (they are listed as disabled). A plugin that fails to
+    load is listed with its error and a :class:`PluginLoadWarning` is issued; the
+    resolver then refuses to resolve (fail closed) until it is fixed or disabled.
     """
-    pm = pluggy.PluginManager(NAME)
+    pm = pluggy.PluginManager(_names.NAME)
     pm.add_hookspecs(spec)
     infos: list[PluginInfo] = []
-    from sls_access import __version__  # noqa: PLC0415 - avoid an import cycle
+    from sls_access._version import __version__  # noqa: PLC0415 - the package's own version, at build time
 
     for name, target in BUILTIN_PLUGINS:
         plugin = _builtin(target)
-        pm.register(plugin, name=target)
+        _register(pm, plugin, name)
         infos.append(PluginInfo(name=name, module=target, distribution="sls-access", version=__version__,
                                 builtin=True, hooks=_hooks(pm, plugin)))
-    for ep in importlib.metadata.entry_points(group=NAME):
+    for ep in importlib.metadata.entry_points(group=_names.NAME):
         if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
             warnings.warn(f"sls-access plugin {ep.name!r} ({ep.value}) is not loaded: another plugin "
                           "has that name", PluginLoadWarning, stacklevel=2)
@@ -107,13 +116,14 @@ def build_plugin_manager(
             continue
         try:
             loaded: object = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure of a third party
-            message = f"sls-access plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-            warnings.warn(message, PluginLoadWarning, stacklevel=2)
-            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist,
-                                    version=version, error=f"{type(exc).__name__}: {exc}"))
+            _register(pm, loaded, ep.name)
+        except Exception as exc:  # noqa: BLE001 - any failure of a third party to load
+            error = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"sls-access plugin {ep.name!r} ({ep.value}) failed to load: {error}",
+                          PluginLoadWarning, stacklevel=2)
+            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
+                                    error=error))
             continue
-        pm.register(loaded, name=ep.name)
         infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
                                 hooks=_hooks(pm, loaded)))
         log.debug("loaded plugin %s from %s %s", ep.name, dist, version)

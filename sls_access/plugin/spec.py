@@ -1,8 +1,10 @@
 """The hook specifications: every hook a plugin may implement.
 
 Each hook is prefixed ``sls_access_``; an implementation may accept any subset of the
-parameters, by name. sls-access calls the implementations one by one (hook wrappers
-are not supported), so that an error can always name the plugin that raised it:
+parameters, by name. Every type a hook passes is exported by :mod:`sls_access.plugin`.
+sls-access calls the implementations one by one, so that an error can always name the
+plugin that raised it. Hook wrappers are not supported: a plugin that has one fails to
+load (and so every resolution fails until it is fixed or disabled). Likewise:
 
 - in :func:`sls_access_sources`, a source's ``load``, :func:`sls_access_role_session` or
   :func:`sls_access_enter_role`, an exception fails the resolution with an error naming
@@ -18,26 +20,24 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import pluggy
-
-from sls_access.plugin import NAME
+from sls_access.plugin._names import hookspec as _spec
 
 if TYPE_CHECKING:
-    from sls_access._credentials import Credentials
-    from sls_access._options import Options
-    from sls_access._resolution import TrailEntry
-    from sls_access._target import Target
-    from sls_access.dashboard.model import DeploymentProfile
-    from sls_access.errors import SlsAccessError
-    from sls_access.plugin._roles import Roles
-    from sls_access.plugin._session import RoleSession
-    from sls_access.sources import Source
-
-_spec = pluggy.HookspecMarker(NAME)
+    from sls_access.plugin import (
+        Credentials,
+        DeploymentProfile,
+        EnterRole,
+        Options,
+        RoleSession,
+        SlsAccessError,
+        Source,
+        Target,
+        TrailEntry,
+    )
 
 
 @_spec
-def sls_access_sources(options: Options, roles: Roles) -> Iterable[Source]:
+def sls_access_sources(options: Options, enter_role: EnterRole) -> Iterable[Source]:
     """Return the credential sources this plugin adds to the chain.
 
     Called once per :class:`~sls_access.Resolver`, when it first resolves. Sources of
@@ -46,16 +46,19 @@ def sls_access_sources(options: Options, roles: Roles) -> Iterable[Source]:
 
     :param options: the resolver's options (the dashboard access key is in
         ``options.access_key``; never log it).
-    :param roles: enters a deployment profile's access role the way the installed
-        plugins do (``roles.enter(target, profile, source=name)``), for sources that
-        find deployment profiles of their own.
+    :param enter_role: ``enter_role(target, deployment_profile) -> Credentials`` enters a
+        deployment profile's access role the way the installed plugins do (the hooks
+        below), for sources that find deployment profiles of their own; it raises
+        :class:`~sls_access.AccessRoleError` when the role cannot be entered.
     :return: source objects, each with a unique ``name`` and a ``load(target)`` method.
     """
     raise NotImplementedError
 
 
-@_spec(firstresult=True)
-def sls_access_role_session(target: Target, profile: DeploymentProfile, options: Options) -> RoleSession | str | None:
+@_spec
+def sls_access_role_session(
+    target: Target, deployment_profile: DeploymentProfile, options: Options
+) -> RoleSession | str | None:
     r"""Name the STS session an access role is entered with, and set its SourceIdentity.
 
     The first implementation that returns something other than None wins; when none
@@ -64,8 +67,8 @@ def sls_access_role_session(target: Target, profile: DeploymentProfile, options:
     invalid one is a :class:`~sls_access.ConfigError` naming the plugin.
 
     :param target: the target being resolved.
-    :param profile: the linked deployment profile (role ARN, external id, duration,
-        region).
+    :param deployment_profile: the linked deployment profile (role ARN, external id,
+        duration, region).
     :param options: the resolver's options.
     :return: a :class:`~sls_access.plugin.RoleSession`, a plain string (the name, with
         no SourceIdentity), or None to leave the choice to others.
@@ -73,9 +76,9 @@ def sls_access_role_session(target: Target, profile: DeploymentProfile, options:
     raise NotImplementedError
 
 
-@_spec(firstresult=True)
+@_spec
 def sls_access_enter_role(
-    target: Target, profile: DeploymentProfile, session: RoleSession, options: Options
+    target: Target, deployment_profile: DeploymentProfile, session: RoleSession, options: Options
 ) -> Credentials | None:
     """Enter the deployment profile's access role linked to the target.
 
@@ -87,12 +90,13 @@ def sls_access_enter_role(
     :class:`~sls_access.AccessRoleError` naming the plugin (fail closed, no fallback).
 
     :param target: the target being resolved.
-    :param profile: the linked deployment profile.
+    :param deployment_profile: the linked deployment profile.
     :param session: the role session name and SourceIdentity to use.
     :param options: the resolver's options.
     :return: the role's temporary credentials (with their ``expiration``), or None.
-        ``source`` is set to the asking source's name; ``region`` becomes the target's
-        region when it has one, else stays the plugin's, else is the profile's.
+        ``source`` is stamped with the asking source's name when left None; ``region``
+        becomes the target's region when it has one, else stays the plugin's, else is the
+        deployment profile's.
     """
     raise NotImplementedError
 

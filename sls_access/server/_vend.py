@@ -3,7 +3,7 @@
 The hot path (keys cached and fresh) runs on the event loop and does no I/O beyond one
 ``stat`` of the dashboard file: a dict lookup returns the JSON body encoded when the keys
 were fetched. Anything else goes to a thread pool, into the library's
-:class:`~sls_access._cache.CredentialCache` (one STS call per target however many
+:class:`~sls_access._cache.ExpiringCache` (one STS call per target however many
 requests wait for it; stale keys served while one request refreshes them) and the
 library's :class:`~sls_access._sts.RoleAssumer` (botocore's default chain is the
 server's own identity).
@@ -18,34 +18,32 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 
 import attrs
 from cachetools import LRUCache
 
-from sls_access._cache import CredentialCache
+from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
-from sls_access._resolution import Resolution
 from sls_access._sts import RoleAssumer
 from sls_access._target import Target
+from sls_access._values import iso_utc
+from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile, Link
 from sls_access.errors import AccessRoleError
 
-__all__ = ["ADVISORY", "FAILURE_TTL", "MANDATORY", "Dashboard", "Vended", "Vendor", "container_json"]
+__all__ = ["FAILURE_TTL", "SERVICE_ADVISORY", "SERVICE_MANDATORY", "Dashboard", "Vended", "Vendor",
+           "container_json"]
 
-ADVISORY = timedelta(minutes=20)
-MANDATORY = timedelta(minutes=16)
+SERVICE_ADVISORY = timedelta(minutes=20)
+"""The service's own refresh windows: wider than a client's (15 and 10 minutes), so that
+keys it vends are still fresh for the client's whole advisory window."""
+SERVICE_MANDATORY = timedelta(minutes=16)
 FAILURE_TTL = 5.0
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def container_json(creds: Credentials, role_arn: str) -> bytes:
@@ -54,7 +52,7 @@ def container_json(creds: Credentials, role_arn: str) -> bytes:
         "AccessKeyId": creds.access_key_id,
         "SecretAccessKey": creds.secret_access_key,
         "Token": creds.session_token,
-        "Expiration": None if creds.expiration is None else _iso(creds.expiration),
+        "Expiration": None if creds.expiration is None else iso_utc(creds.expiration),
         "RoleArn": role_arn,
     }
     if creds.region:
@@ -70,22 +68,13 @@ class Dashboard:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int, int] | None = None
-        self._file: DashboardFile | None = None
+        self._file = WatchedFile(path, load_dashboard_file)
+        self.path = self._file.path
         self.current()
 
     def current(self) -> DashboardFile:
         """Return the dashboard as the file holds it now."""
-        st = os.stat(self.path)
-        stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
-        if stamp != self._stamp or self._file is None:
-            with self._lock:
-                self._file = None
-                self._stamp = stamp
-                self._file = load_dashboard_file(self.path)
-        return self._file
+        return self._file.current()
 
     def link(self, target: Target) -> Link | None:
         """Return the link for *target*, or None when the org or the link is not there."""
@@ -113,7 +102,9 @@ class Vendor:
     def __init__(self, *, clock: Callable[[], datetime], threads: int = 16, maxsize: int = 4096) -> None:
         self._clock = clock
         self._assumer = RoleAssumer()
-        self._cache = CredentialCache(clock, maxsize=maxsize, advisory=ADVISORY, mandatory=MANDATORY)
+        self._cache: ExpiringCache[Credentials] = ExpiringCache(
+            clock, lambda creds: creds.expiration, maxsize=maxsize, advisory=SERVICE_ADVISORY,
+            mandatory=SERVICE_MANDATORY)
         self._hot: LRUCache[tuple[Target, DeploymentProfile], tuple[float, Vended]] = LRUCache(maxsize)
         self._failed: LRUCache[tuple[Target, DeploymentProfile], tuple[float, AccessRoleError]] = LRUCache(maxsize)
         self._threads = threads
@@ -143,19 +134,13 @@ class Vendor:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="sls-access-sts")
         loop = asyncio.get_running_loop()
         try:
-            resolution = await loop.run_in_executor(self._pool, self._cache.get, key,
-                                                    partial(self._load, target, profile))
+            creds = await loop.run_in_executor(self._pool, self._cache.get, key,
+                                               partial(self._assumer.assume, target, profile, source="dashboard"))
         except AccessRoleError as exc:
             self._failed[key] = (self._clock().timestamp() + FAILURE_TTL, exc)
             raise
-        creds = resolution.credentials
-        assert creds is not None  # noqa: S101 - _load always sets them
         vended = Vended(body=container_json(creds, profile.role_arn), expiration=creds.expiration)
         if creds.expiration is not None:
-            self._hot[key] = (creds.expiration.timestamp() - ADVISORY.total_seconds(), vended)
+            self._hot[key] = (creds.expiration.timestamp() - SERVICE_ADVISORY.total_seconds(), vended)
         self._failed.pop(key, None)
         return vended
-
-    def _load(self, target: Target, profile: DeploymentProfile) -> Resolution:
-        creds = self._assumer.assume(target, profile, source="dashboard")
-        return Resolution(target=target, credentials=creds, source="dashboard", region=creds.region)

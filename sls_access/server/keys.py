@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
 __all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key"]
@@ -127,26 +127,14 @@ class KeyStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int, int] | None = None
-        self._file = EMPTY
+        self._watched = WatchedFile(self.path, lambda _path: self._read(), missing=lambda: EMPTY)
 
     def current(self) -> KeyFile:
         """Return the keys as the file holds them now."""
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._stamp, self._file = None, EMPTY
-            return EMPTY
+            return self._watched.current()
         except OSError as exc:
             raise ConfigError(f"cannot read the key file: {exc.strerror}", path=str(self.path)) from None
-        stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    self._file = self._read()
-                    self._stamp = stamp
-        return self._file
 
     def _read(self) -> KeyFile:
         try:

@@ -1,39 +1,18 @@
-"""What a credential source is, and the built-in ones (each a plugin module).
+"""The built-in credential sources, each a plugin module registered like any other.
 
-A source is any object with a ``name`` and a ``load(target)`` method:
+- :mod:`~sls_access.sources.dashboard`: the deployment profile the dashboard links to
+  the target, its access role entered through the ``sls_access_enter_role`` hook;
+- :mod:`~sls_access.sources.access_role`: the built-in way into an access role, STS
+  ``AssumeRole`` (the last ``sls_access_enter_role`` implementation);
+- :mod:`~sls_access.sources.env`: ``AWS_<STAGE>_*`` then ``AWS_*`` variables;
+- :mod:`~sls_access.sources.profile`: AWS profiles.
 
-- return :class:`~sls_access.Credentials` when it applies;
-- return ``None`` (or raise :class:`Skip` with a reason for the trail) when it does not;
-- raise anything else when it applies but failed: resolution stops there (fail closed).
+:class:`Skip` and :class:`Source` are re-exported here for code written against
+``sls_access.sources``; plugin authors import them from :mod:`sls_access.plugin`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-from sls_access._credentials import Credentials
-from sls_access._target import Target
+from sls_access._source import Skip, Source
 
 __all__ = ["Skip", "Source"]
-
-
-@runtime_checkable
-class Source(Protocol):
-    """The protocol every credential source follows."""
-
-    @property
-    def name(self) -> str:
-        """The source's name in the chain, the trail and the ``sources`` option."""
-        ...
-
-    def load(self, target: Target) -> Credentials | None:
-        """Return credentials for *target*, or None when this source does not apply."""
-        ...
-
-
-class Skip(Exception):
-    """Raised by a source to say it does not apply, with the reason for the trail."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)

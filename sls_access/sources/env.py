@@ -10,10 +10,10 @@ import attrs
 
 from sls_access._credentials import Credentials
 from sls_access._options import Options
+from sls_access._source import Skip
 from sls_access._target import Target, env_prefix
 from sls_access.errors import ConfigError
 from sls_access.plugin import hookimpl
-from sls_access.sources import Skip
 
 __all__ = ["EnvSource", "sls_access_sources"]
 

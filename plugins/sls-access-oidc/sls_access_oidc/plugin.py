@@ -11,13 +11,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore
 import botocore.config
-import botocore.exceptions
-import botocore.parsers
 import botocore.session
 
-from sls_access import Credentials, Target
-from sls_access.dashboard import DeploymentProfile
-from sls_access.plugin import RoleSession, hookimpl, redact_botocore_logs
+from sls_access.plugin import (
+    Credentials,
+    DeploymentProfile,
+    Options,
+    RoleSession,
+    Target,
+    hookimpl,
+    redact_botocore_logs,
+)
+from sls_access.plugin.sts import DEFAULT_REGION, StsFailure, client_config, credentials_from_response, describe_failure
 from sls_access_oidc.tokens import OidcError, TokenSource, find_token_source
 
 if TYPE_CHECKING:
@@ -27,25 +32,26 @@ __all__ = ["assume_role_with_web_identity", "sls_access_enter_role"]
 
 log = logging.getLogger("sls_access_oidc")
 
-DEFAULT_REGION = "us-east-1"
-# Unsigned: AssumeRoleWithWebIdentity needs no AWS keys, and botocore must not go looking
-# for some (its own web-identity provider would trip over AWS_WEB_IDENTITY_TOKEN_FILE).
-CLIENT_CONFIG = botocore.config.Config(
-    signature_version=botocore.UNSIGNED,
-    connect_timeout=5,
-    read_timeout=10,
-    retries={"max_attempts": 3, "mode": "standard"},
-    user_agent_extra="sls-access-oidc",
-)
-_MAX_MESSAGE = 300
+
+def _config(base: botocore.config.Config | None) -> botocore.config.Config:
+    """Return the resolver's STS client configuration (sls-access's bounds), unsigned.
+
+    Unsigned: AssumeRoleWithWebIdentity needs no AWS keys, and botocore must not go
+    looking for some (its own web-identity provider would trip over AWS_WEB_IDENTITY_TOKEN_FILE).
+    """
+    unsigned = botocore.config.Config(signature_version=botocore.UNSIGNED, user_agent_extra="sls-access-oidc")
+    return (client_config() if base is None else base).merge(unsigned)
+
 
 def assume_role_with_web_identity(
-    target: Target, profile: DeploymentProfile, session: RoleSession, tokens: TokenSource
+    target: Target, deployment_profile: DeploymentProfile, session: RoleSession, tokens: TokenSource,
+    config: botocore.config.Config | None = None,
 ) -> Credentials:
-    """Call STS ``AssumeRoleWithWebIdentity`` for *profile*'s role with a fresh token.
+    """Call STS ``AssumeRoleWithWebIdentity`` for the deployment profile's role with a fresh token.
 
     The STS client is unsigned (the call needs no AWS keys) and made for this call (then
-    closed), so that it sees the environment (endpoint, region) as it is now.
+    closed), so that it sees the environment (endpoint, region) as it is now. *config*
+    is the resolver's STS client configuration (``options.sts_config``), if it has one.
     """
     redact_botocore_logs()  # botocore logs the token it sends and the keys it gets at DEBUG
     token = tokens.fetch()
@@ -53,43 +59,31 @@ def assume_role_with_web_identity(
         log.warning("SourceIdentity %r is not sent: AssumeRoleWithWebIdentity takes it from the "
                     "token's claims", session.source_identity)
     botocore_session = botocore.session.Session()
-    region = target.region or profile.region or botocore_session.get_config_variable("region") or DEFAULT_REGION
-    client = cast("STSClient", botocore_session.create_client("sts", region_name=region, config=CLIENT_CONFIG))
+    region = (target.region or deployment_profile.region or botocore_session.get_config_variable("region")
+              or DEFAULT_REGION)
+    client = cast("STSClient", botocore_session.create_client("sts", region_name=region, config=_config(config)))
     kwargs: dict[str, Any] = {
-        "RoleArn": profile.role_arn,
+        "RoleArn": deployment_profile.role_arn,
         "RoleSessionName": session.name,
         "WebIdentityToken": token,
-        "DurationSeconds": profile.duration_seconds,
+        "DurationSeconds": deployment_profile.duration_seconds,
     }
     try:
         response = client.assume_role_with_web_identity(**kwargs)
-    except botocore.exceptions.ClientError as exc:
-        info = exc.response.get("Error", {})
-        code = info.get("Code")
-        message = str(info.get("Message", ""))[:_MAX_MESSAGE]
-        detail = f"STS said {code}: {message}" if message else f"STS said {code}"
-        raise OidcError(f"{detail} (token from {tokens.description})", code=code) from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise OidcError(f"STS could not be reached: {type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from None
-    except botocore.parsers.ResponseParserError:
-        raise OidcError("STS returned a malformed response (not parseable XML)") from None
+        return credentials_from_response(response, region=target.region or deployment_profile.region)
+    except Exception as exc:
+        failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
+        if failure is None:
+            raise
+        raise OidcError(f"{failure.message} (token from {tokens.description})", code=failure.code) from None
     finally:
         client.close()   # one client per call: release its connection now, not at GC
-    try:
-        creds = response["Credentials"]
-        return Credentials(
-            access_key_id=creds["AccessKeyId"],
-            secret_access_key=creds["SecretAccessKey"],
-            session_token=creds["SessionToken"],
-            expiration=creds["Expiration"],
-            region=target.region or profile.region,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise OidcError(f"STS returned a malformed AssumeRoleWithWebIdentity response ({exc})") from None
 
 
 @hookimpl
-def sls_access_enter_role(target: Target, profile: DeploymentProfile, session: RoleSession) -> Credentials | None:
+def sls_access_enter_role(
+    target: Target, deployment_profile: DeploymentProfile, session: RoleSession, options: Options
+) -> Credentials | None:
     """Enter the role with the CI job's OIDC token; step aside (None) when there is no token source.
 
     The profile's ``external_id`` is not sent (``AssumeRoleWithWebIdentity`` has none):
@@ -98,6 +92,6 @@ def sls_access_enter_role(target: Target, profile: DeploymentProfile, session: R
     tokens = find_token_source()
     if tokens is None:
         return None
-    log.debug("%s: entering %s with AssumeRoleWithWebIdentity, token from %s", target, profile.role_arn,
-              tokens.description)
-    return assume_role_with_web_identity(target, profile, session, tokens)
+    log.debug("%s: entering %s with AssumeRoleWithWebIdentity, token from %s", target,
+              deployment_profile.role_arn, tokens.description)
+    return assume_role_with_web_identity(target, deployment_profile, session, tokens, options.sts_config)

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import attrs
 
-from sls_access import SlsAccessError
+from sls_access.plugin import SlsAccessError
 
 __all__ = [
     "DEFAULT_AUDIENCE",

@@ -1,14 +1,17 @@
 """The SDK's HTTP dashboard backend against the real service process (``sls-access serve``).
 
-``dashboard=<url>`` + ``access_key`` resolves through the service; 404 lets the chain go
-on; refusals, server errors, timeouts, redirects and an unreachable service fail closed.
+``dashboard=<url>`` + ``access_key`` resolves through the service; only its no-link answer
+(404, ``code`` ``no_link``) lets the chain go on; any other 404, refusals, server errors,
+timeouts, redirects and an unreachable service fail closed.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, cast
 
@@ -17,6 +20,7 @@ from conftest import BASE_KEY_ID
 from mypy_boto3_sts import STSClient
 from support import DashboardServer, StsProxy, free_port, sts_error
 
+import sls_access
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
 from sls_access.dashboard.http import HttpDashboard
 from sls_access.plugin import Skip
@@ -134,19 +138,102 @@ class _Redirecting(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def test_redirects_are_not_followed() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve *handler* on a loopback port; yield the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        client = HttpDashboard(f"http://127.0.0.1:{server.server_address[1]}", "the-key")
-        with pytest.raises(DashboardError) as raised:
-            client.credentials(Target(org="acme", app="shop", stage="prod"))
-        assert raised.value.status == 302
-        assert _Redirecting.seen == ["Bearer the-key"]
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_redirects_are_not_followed() -> None:
+    with serving(_Redirecting) as url:
+        client = HttpDashboard(url, "the-key")
+        with pytest.raises(DashboardError) as raised:
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
+    assert raised.value.status == 302
+    assert _Redirecting.seen == ["Bearer the-key"]
+
+
+def answering(status: int, body: bytes, content_type: str) -> type[BaseHTTPRequestHandler]:
+    """Stub: whatever stands at the URL (a proxy, another app) answering every GET the same way."""
+
+    class Answering(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Answering
+
+
+PROXY_PAGE = b"<html><body><h1>404 Not Found</h1><p>proxy-page-marker</p></body></html>"
+OTHER_404S = [
+    ("html-page", PROXY_PAGE, "text/html"),
+    ("json-not-found", b'{"code": "not_found", "message": "no such route"}', "application/json"),
+    ("empty", b"", "application/json"),
+    ("json-without-code", b'{"message": "no link"}', "application/json"),
+    ("old-error-key", b'{"error": "no_link", "message": "no link"}', "application/json"),
+    ("code-in-other-case", b'{"code": "NO_LINK"}', "application/json"),
+    ("json-not-an-object", b'["no_link"]', "application/json"),
+    ("no-link-as-html", b"no_link", "text/html"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), [case[1:] for case in OTHER_404S],
+                         ids=[case[0] for case in OTHER_404S])
+def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: str) -> None:
+    with serving(answering(404, body, content_type)) as url:
+        client = HttpDashboard(url, "k")
+        with pytest.raises(DashboardError, match="without its no_link code") as raised:
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
+    assert raised.value.status == 404
+
+
+def test_a_proxy_page_is_not_quoted_in_the_error() -> None:
+    with serving(answering(404, PROXY_PAGE, "text/html")) as url:
+        client = HttpDashboard(url, "k")
+        with pytest.raises(DashboardError) as raised:
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
+    assert "proxy-page-marker" not in str(raised.value)
+
+
+def test_a_service_message_is_quoted_short_and_on_one_line() -> None:
+    body = json.dumps({"code": "not_found", "message": "\x1b[31mred\r\nforged line " + "x" * 1000}).encode()
+    with serving(answering(404, body, "application/json")) as url:
+        client = HttpDashboard(url, "k")
+        with pytest.raises(DashboardError) as raised:
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
+    text = str(raised.value)
+    assert ("\x1b" in text, "\n" in text, "x" * 201 in text) == (False, False, False)
+    assert "not_found: [31mred forged line xxx" in text
+
+
+def test_the_service_under_a_wrong_base_path_fails_closed(dashboard_server: DashboardServer,
+                                                          sts: StsProxy) -> None:
+    client = HttpDashboard(dashboard_server.url + "/wrong", new_key(dashboard_server, "solo"))
+    with pytest.raises(DashboardError, match="base path") as raised:
+        client.credentials(Target(org="solo", app="api", stage="prod"))
+    assert raised.value.status == 404
+
+
+def test_a_wrong_base_path_does_not_fall_back_to_the_env_keys(dashboard_server: DashboardServer,
+                                                              sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    with pytest.raises(DashboardError) as raised:
+        sls_access.credentials("acme", "shop", "prod", dashboard=dashboard_server.url + "/wrong", access_key=key)
+    assert raised.value.resolution is not None
+    assert raised.value.resolution.source is None  # the env keys were there, and not used
 
 
 @pytest.mark.parametrize("url", ["http://dashboard.example.com", "ftp://127.0.0.1/", "https://",

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import FakeClock, StsProxy
+from support import FakeClock, StsProxy, sts_error
 
 from sls_access import ConfigError
 from sls_access.server import App, KeyStore, create_app
@@ -24,8 +24,8 @@ CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
 
 
 def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.7",
-         method: str = "GET") -> tuple[int, dict[str, str], dict[str, Any]]:
-    headers = [(b"host", b"test")]
+         method: str = "GET", headers: Sequence[tuple[bytes, Any]] = ()) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = [(b"host", b"test"), *headers]
     if key is not None:
         headers.append((b"authorization", key.encode()))
     scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
@@ -51,7 +51,7 @@ def test_repeated_failures_are_slowed_then_locked_out(dashboard: Path, sts: StsP
     assert statuses == [401] * 5
     assert throttle.delay("198.51.100.7") > 0
     status, headers, body = call(app, CREDENTIALS, key)
-    assert (status, body["error"]) == (429, "throttled")
+    assert (status, body["code"]) == (429, "throttled")
     assert "retry-after" in headers
     assert call(app, CREDENTIALS, key, client="198.51.100.8")[0] == 200  # other clients are not affected
 
@@ -93,7 +93,7 @@ def test_a_broken_key_file_is_503_not_a_traceback(dashboard: Path) -> None:
     app = create_app(dashboard)
     dashboard.with_name("dashboard.keys.json").write_text("{not json")
     status, _, body = call(app, CREDENTIALS, "sls_0123456789ab_" + "a" * 43)
-    assert (status, body["error"]) == (503, "dashboard_error")
+    assert (status, body["code"]) == (503, "dashboard_error")
 
 
 def test_a_broken_dashboard_edit_is_503_until_fixed(dashboard: Path, sts: StsProxy) -> None:
@@ -175,3 +175,64 @@ def test_vended_keys_keep_more_than_15_minutes(tmp_path: Path, sts: StsProxy, cl
         assert left(second, clock()) > timedelta(hours=1, minutes=55)
     else:
         assert left(second, clock()) >= timedelta(minutes=20)
+
+
+# Every error path of the app, with the status and code it answers. Each case asks the app
+# built by ``every_error`` (keys: "acme" and "solo", a throttle that locks out at 3 failures).
+Ask = Callable[[App, dict[str, str], StsProxy], tuple[int, dict[str, str], dict[str, Any]]]
+SOLO_PROD = "/v1/orgs/solo/apps/api/stages/prod/credentials"
+
+
+def _locked_out(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
+    for _ in range(3):
+        call(app, CREDENTIALS, "wrong")
+    return call(app, CREDENTIALS, keys["acme"])
+
+
+def _role_refused(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
+    sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
+    return call(app, CREDENTIALS, keys["acme"])
+
+
+def _key_file_broken(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
+    app.keys.path.write_text("{not json")
+    return call(app, CREDENTIALS, keys["acme"])
+
+
+ERROR_PATHS: list[tuple[str, int, str, Ask]] = [
+    ("bad-name", 400, "bad_request",
+     lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", keys["acme"])),
+    ("no-key", 401, "unauthorized", lambda app, keys, sts: call(app, CREDENTIALS)),
+    ("other-org", 403, "forbidden", lambda app, keys, sts: call(app, CREDENTIALS, keys["solo"])),
+    ("no-link", 404, "no_link", lambda app, keys, sts: call(app, SOLO_PROD, keys["solo"])),
+    ("no-route", 404, "not_found", lambda app, keys, sts: call(app, "/v2/anything", keys["acme"])),
+    ("method", 405, "method_not_allowed", lambda app, keys, sts: call(app, CREDENTIALS, method="POST")),
+    ("body", 413, "too_large",
+     lambda app, keys, sts: call(app, CREDENTIALS, keys["acme"], headers=[(b"content-length", b"5")])),
+    ("long-path", 414, "too_large", lambda app, keys, sts: call(app, "/" + "a/" * 600)),
+    ("locked-out", 429, "throttled", _locked_out),
+    ("headers", 431, "too_large",
+     lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-h", b"v")] * 70)),
+    # A header value that is not bytes: only a server breaking the ASGI protocol sends one,
+    # and it is the one way to reach the app's catch-all without changing the app.
+    ("internal", 500, "internal_error",
+     lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-broken", None)])),
+    ("role-refused", 502, "role_error", _role_refused),
+    ("key-file", 503, "dashboard_error", _key_file_broken),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "ask"), [case[1:] for case in ERROR_PATHS],
+                         ids=[case[0] for case in ERROR_PATHS])
+def test_every_error_answer_has_a_code_and_a_message(dashboard: Path, sts: StsProxy, status: int, code: str,
+                                                      ask: Ask) -> None:
+    app = create_app(dashboard, throttle=Throttle(free=5, lockout=3, base_delay=0.001, max_delay=0.001))
+    store = KeyStore(dashboard.with_name("dashboard.keys.json"))
+    keys = {org: store.create(org, "ci")[1] for org in ("acme", "solo")}
+    answer = ask(app, keys, sts)
+    assert (answer[0], answer[2]["code"], bool(answer[2]["message"])) == (status, code, True)
+
+
+def test_the_deprecated_error_key_repeats_the_code(dashboard: Path) -> None:
+    status, _, body = call(create_app(dashboard), CREDENTIALS)
+    assert (status, body["code"], body["error"]) == (401, "unauthorized", "unauthorized")

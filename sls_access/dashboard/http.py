@@ -2,9 +2,11 @@
 
 Selected by a ``dashboard`` option that is a URL: ``https://`` for any host, plain
 ``http://`` only for a loopback host (127.0.0.0/8, ``::1``, ``localhost``), with the
-access key from ``access_key`` / ``SERVERLESS_ACCESS_KEY``. Fail closed: only a 404 (no
-link for the target) lets the chain go on; a refusal (401/403), a server error, a
-timeout, a redirect or an unreachable service is a :class:`~sls_access.DashboardError`.
+access key from ``access_key`` / ``SERVERLESS_ACCESS_KEY``. Fail closed: only the
+service's explicit no-link answer (404 with a JSON object whose ``code`` is ``"no_link"``)
+lets the chain go on; any other 404 (a proxy's page, a wrong base path), a refusal
+(401/403), a server error, a timeout, a redirect or an unreachable service is a
+:class:`~sls_access.DashboardError`.
 Each request is bounded: ``timeout`` seconds per socket operation and ``deadline``
 seconds in all. Redirects are never followed (they would carry the key elsewhere).
 """
@@ -31,6 +33,8 @@ from sls_access.errors import ConfigError, DashboardError
 __all__ = ["HttpDashboard", "is_service_url"]
 
 MAX_BODY = 64 * 1024
+MAX_DETAIL = 200  # characters of a service's code or message quoted in an error
+NO_LINK = "no_link"  # the code of the service's one no-link answer
 USER_AGENT = "sls-access"
 
 
@@ -81,13 +85,26 @@ def _base_url(url: str) -> str:
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-def _message(raw: bytes) -> str:
+def _clean(value: object) -> str:
+    """Return *value* fit to quote in an error: a string, printable, one line, short."""
+    if not isinstance(value, str):
+        return ""
+    text = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(text.split())[:MAX_DETAIL]
+
+
+def _error_body(raw: bytes) -> dict[str, object]:
+    """Return a service error body (``{"code", "message"}``); empty unless it is a JSON object."""
     try:
         body = json.loads(raw)
-        text = str(body.get("message") or body.get("error") or "")
-    except (ValueError, AttributeError):
-        text = ""
-    return " ".join(text.split())[:200]
+    except (ValueError, RecursionError):  # not JSON (a proxy's page), or nested to no end
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _detail(body: dict[str, object]) -> str:
+    """Return the cleaned ``code: message`` of an error body; nothing else of it is ever quoted."""
+    return ": ".join(part for part in (_clean(body.get("code")), _clean(body.get("message"))) if part)
 
 
 @attrs.define
@@ -111,20 +128,27 @@ class HttpDashboard:
         return path if target.region is None else f"{path}?region={urllib.parse.quote(target.region, safe='')}"
 
     def credentials(self, target: Target, *, source: str = "dashboard") -> Credentials:
-        """Return *target*'s keys from the service; :class:`Skip` on 404, else fail closed."""
+        """Return *target*'s keys from the service.
+
+        :raises Skip: on the service's no-link answer (404, ``code`` ``"no_link"``) only.
+        :raises DashboardError: on any other answer but 200 (fail closed).
+        """
         url = self.credentials_url(target)
         request = urllib.request.Request(url, headers={  # noqa: S310 - the scheme is checked above
             "Authorization": f"Bearer {self.access_key}", "Accept": "application/json", "User-Agent": USER_AGENT})
         status, raw = self._fetch(request, url)
-        if status == 404:
-            raise Skip(f"the dashboard service has no link for {target} ({_message(raw) or 'not found'})")
-        if status != 200:
-            what = {401: "refused the access key", 403: "refused the access key for this org",
-                    429: "is throttling this client", 502: "could not assume the access role"}.get(
-                status, "failed")
-            detail = _message(raw)
-            raise DashboardError(f"the dashboard service {what} (HTTP {status}" + (f": {detail})" if detail else ")"),
-                                 url=url, status=status)
+        if status == 200:
+            return self._parse(raw, url, target, source)
+        body = _error_body(raw)
+        if status == 404 and body.get("code") == NO_LINK:
+            raise Skip(f"the dashboard service has no link for {target} ({_clean(body.get('message')) or NO_LINK})")
+        what = {401: "refused the access key", 403: "refused the access key for this org",
+                404: f"answered 404 without its {NO_LINK} code", 429: "is throttling this client",
+                502: "could not assume the access role"}.get(status, "failed")
+        detail = _detail(body)
+        hint = "; is the dashboard URL's base path right?" if status == 404 else ""
+        raise DashboardError(f"the dashboard service {what} (HTTP {status}" + (f": {detail})" if detail else ")")
+                             + hint, url=url, status=status)
         return self._parse(raw, url, target, source)
 
     def _fetch(self, request: urllib.request.Request, url: str) -> tuple[int, bytes]:

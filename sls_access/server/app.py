@@ -9,6 +9,10 @@ sls_access.server.app:from_env``. Routes (see ``docs/reference/http-api.md``):
   keys in the AWS container-credentials format;
 - ``GET /healthz``.
 
+Every error is JSON ``{"code", "message"}``; the one answer that means "no link for this
+target" is 404 with ``code = "no_link"`` (an unknown route is 404 ``not_found``), so that
+clients can tell it from any other 404.
+
 Everything the app knows is the dashboard file and its key file, both re-read as soon as
 they change, so replicas need no coordination.
 """
@@ -65,8 +69,10 @@ class _Reject(Exception):
         super().__init__(message)
 
 
-def _body(error: str, message: str) -> bytes:
-    return json.dumps({"error": error, "message": message}).encode()
+def _body(code: str, message: str) -> bytes:
+    # "error" repeats "code" for readers of the first form of this API ({"error", "message"});
+    # it is deprecated: clients read "code" (AWS SDKs do, for container credentials).
+    return json.dumps({"code": code, "message": message, "error": code}).encode()
 
 
 def _segment(raw: str, what: str) -> str:

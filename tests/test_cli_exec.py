@@ -80,6 +80,50 @@ def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
     assert sts.calls["AssumeRole"] == 1
 
 
+# The child prints its whole environment: names with "-" or "." included.
+SHOW_ALL = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+def child_env(argv: list[str], **extra: str) -> dict[str, str]:
+    """Run *argv* with the test's environment plus *extra* (any names); return what the child saw."""
+    result = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    env: dict[str, str] = json.loads(result.stdout)
+    return env
+
+
+def test_every_stages_keys_and_profile_are_removed_whatever_the_stage_holds(dashboard: Path, aws_env: Path) -> None:
+    # The Serverless Framework reads AWS_${stage.toUpperCase()}_* verbatim, for any stage.
+    (aws_env / "aws-config").write_text("[profile parent-default]\nregion = us-east-1\n")
+    odd = {"AWS_PRE-PROD_ACCESS_KEY_ID": "AKIAPREPROD000000001", "AWS_PRE-PROD_SECRET_ACCESS_KEY": "pp-secret",
+           "AWS_Staging_PROFILE": "staging", "AWS_X.Y_SESSION_TOKEN": "x.y-token",
+           "AWS_DEV_ACCESS_KEY_ID": "AKIAOTHERSTAGE000001", "AWS_DEFAULT_PROFILE": "parent-default"}
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), **odd)
+    assert sorted(set(odd) & set(env)) == []
+
+
+def test_the_childs_own_keys_survive_the_removal(dashboard: Path, sts: StsProxy) -> None:
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), AWS_PROD_PROFILE="parent-prod")
+    assert list(sts.issued) == [env["AWS_ACCESS_KEY_ID"]]  # the role's, set after the parent's were removed
+    assert {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"} <= set(env)
+
+
+def test_the_dashboard_access_key_does_not_reach_the_child(dashboard: Path) -> None:
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), SERVERLESS_ACCESS_KEY="sls-key-not-for-child")
+    assert "SERVERLESS_ACCESS_KEY" not in env
+
+
+def test_both_region_variables_carry_the_deployment_profiles_region(dashboard: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # acme/web/dev: the org default "sandbox", region us-east-1; the parent says ap-south-1.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    argv = [*sls_access(), "exec", "--org", "acme", "--app", "web", "--stage", "dev", "--dashboard", str(dashboard),
+            "--", sys.executable, "-c", SHOW_ALL]
+    env = child_env(argv)
+    assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("us-east-1", "us-east-1")
+
+
 def test_region_variables_are_left_alone_when_the_region_is_unknown(dashboard: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "ap-south-1")

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "explain",
     "whoami",
     "plugins",
+    "aws_config",
     "serve",
     "keys",
 )

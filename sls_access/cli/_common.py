@@ -29,7 +29,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sls_access._credentials import Credentials
 from sls_access._resolution import Resolution
@@ -136,18 +136,24 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
                        help="explicit chain order, e.g. dashboard,env,profile (SLS_ACCESS_SOURCES)")
     group.add_argument("--disable-plugins", metavar="NAMES",
                        help="entry-point names of plugins not to load (SLS_ACCESS_DISABLE_PLUGINS)")
+    group.add_argument("--require-role", action="store_true", default=None,
+                       help="fail unless an access role applies: env keys and profiles are never used")
     group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="log the resolution to stderr and show tracebacks")
 
 
 def make_resolver(args: argparse.Namespace) -> Resolver:
     """Return a resolver for the option flags in *args*, merged over the environment."""
+    # --require-role is passed only when given (the flag can only switch it on, like
+    # --use-local-credentials), so that its environment variable applies otherwise.
+    require_role: dict[str, Any] = {"require_role": True} if args.require_role else {}
     return Resolver(
         dashboard=args.dashboard,
         use_local_credentials=args.use_local_credentials,
         profile=args.profile,
         sources=args.sources,
         disable_plugins=args.disable_plugins,
+        **require_role,
     )
 
 

@@ -33,6 +33,11 @@ __all__ = ["ACTIVE_VARIABLE", "add_parser", "handle", "process_document"]
 # gets its own base keys from (AWS_PROFILE=that-profile) would start it again, and again.
 ACTIVE_VARIABLE = "SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE"
 
+# What botocore's env provider reads, and the profile it would prefer to AWS_PROFILE:
+# none of them may pick the caller when --base-profile names it.
+_BASE_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                       "AWS_CREDENTIAL_EXPIRATION", "AWS_DEFAULT_PROFILE")
+
 
 def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``credential-process``."""
@@ -45,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_target_arguments(parser)
     add_option_arguments(parser)
+    parser.add_argument("--base-profile", metavar="NAME",
+                        help="take the base credentials (the caller of AssumeRole) from this AWS profile; "
+                             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN are ignored")
     parser.set_defaults(handler=handle)
 
 
@@ -83,9 +91,36 @@ def _loop_guard(target: Target) -> Iterator[None]:
             os.environ[ACTIVE_VARIABLE] = previous
 
 
+@contextmanager
+def _base_profile(name: str | None) -> Iterator[None]:
+    """Make botocore's default chain find the base credentials in profile *name*, for the block.
+
+    The environment keys would come first in that chain (before any profile), so they are
+    removed, and ``AWS_PROFILE`` is set (``AWS_DEFAULT_PROFILE``, which botocore reads
+    first, is removed). Everything is put back afterwards: ``main()`` may run in-process.
+    """
+    if name is None:
+        yield
+        return
+    if not name or any(char.isspace() for char in name):
+        raise CliError(f"--base-profile {name!r} is not an AWS profile name", code=EXIT_USAGE)
+    saved = {var: os.environ.get(var) for var in (*_BASE_KEY_VARIABLES, "AWS_PROFILE")}
+    for var in _BASE_KEY_VARIABLES:
+        os.environ.pop(var, None)
+    os.environ["AWS_PROFILE"] = name
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 def handle(args: argparse.Namespace) -> int:
     """Resolve the target and print its ``credential_process`` JSON."""
-    with _loop_guard(target_of(args)):
+    with _loop_guard(target_of(args)), _base_profile(args.base_profile):
         _, _, credentials = resolve(args)
     print_json(process_document(credentials))
     return 0

@@ -2,9 +2,10 @@
 
 The child gets ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
 ``AWS_CREDENTIAL_EXPIRATION`` and, when the region is known, ``AWS_REGION`` and
-``AWS_DEFAULT_REGION``; the parent's other AWS credential variables are removed so
-that no SDK in the child picks a different identity. The child's exit code is returned
-(128 + N when a signal N ended it).
+``AWS_DEFAULT_REGION``; the parent's other AWS credential variables (every stage's
+``AWS_<X>_*`` keys and profile, whatever ``<X>`` holds) and ``SERVERLESS_ACCESS_KEY`` are
+removed so that no SDK or tool in the child picks a different identity. The child's exit
+code is returned (128 + N when a signal N ended it).
 
 Signals: SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to ``sls-access`` are passed on to the
 child. SIGINT and SIGQUIT are passed on too, except when ``sls-access`` runs in the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +27,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from sls_access._target import env_prefix
 from sls_access.cli._common import (
     EXIT_CANNOT_EXECUTE,
     EXIT_NOT_FOUND,
@@ -38,8 +39,9 @@ from sls_access.cli._common import (
 
 __all__ = ["REMOVED_VARIABLES", "add_parser", "child_environment", "handle", "run_child"]
 
-# The parent's AWS credential variables that never reach the child (besides the stage's
-# AWS_<STAGE>_* ones): anything that would let an SDK in the child pick another identity.
+# The parent's variables that never reach the child (besides every AWS_<X>_* key and
+# profile, see _STAGE_VARIABLE): anything that would let an SDK or tool in the child
+# pick another identity, and the dashboard access key, which the child has no use for.
 REMOVED_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -57,8 +59,13 @@ REMOVED_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "SERVERLESS_ACCESS_KEY",
 )
-_STAGE_SUFFIXES = ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "PROFILE")
+# Any stage's keys and profile, whatever the stage holds: the Serverless Framework reads
+# AWS_${stage.toUpperCase()}_* verbatim (AWS_PRE-PROD_ACCESS_KEY_ID) and prefers them over
+# AWS_*, so not only the current stage's [A-Z0-9_] spelling has to go. The plain
+# AWS_ACCESS_KEY_ID… do not match (the "_" before the suffix needs an "AWS_" before it).
+_STAGE_VARIABLE = re.compile(r"AWS_.*_(?:ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)", re.DOTALL)
 
 _ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 _TERMINAL_SIGNALS = ("SIGINT", "SIGQUIT")
@@ -71,8 +78,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="run a command with the target's keys in its environment",
         description="Run CMD with the target's keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
                     "AWS_SESSION_TOKEN (and AWS_REGION/AWS_DEFAULT_REGION when the region is known). "
-                    "The parent's other AWS credential variables (AWS_PROFILE, AWS_<STAGE>_*, …) are "
-                    "removed. Exits with CMD's exit code; signals are passed on to CMD.",
+                    "The parent's other AWS credential variables (AWS_PROFILE, every AWS_<X>_* key "
+                    "and profile, …) and SERVERLESS_ACCESS_KEY are removed. Exits with CMD's exit code; "
+                    "signals are passed on to CMD.",
         usage="%(prog)s --org ORG --app APP --stage STAGE [options] -- CMD [ARGS ...]",
     )
     add_target_arguments(parser)
@@ -82,11 +90,13 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def child_environment(parent: Mapping[str, str], stage: str, variables: Mapping[str, str]) -> dict[str, str]:
-    """Return *parent* without its AWS credential variables, with *variables* set."""
-    prefix = env_prefix(stage)
-    removed = {*REMOVED_VARIABLES, *(prefix + suffix for suffix in _STAGE_SUFFIXES)}
-    env = {name: value for name, value in parent.items() if name not in removed}
+def child_environment(parent: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
+    """Return *parent* without its AWS credential variables, then with *variables* set.
+
+    *variables* are set after the removal, so the child's own keys are never stripped.
+    """
+    env = {name: value for name, value in parent.items()
+           if name not in REMOVED_VARIABLES and not _STAGE_VARIABLE.fullmatch(name)}
     env.update(variables)
     return env
 
@@ -170,7 +180,6 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError("exec needs a command after '--', e.g. "
                        "sls-access exec --org O --app A --stage S -- aws sts get-caller-identity", code=2)
     _, resolution, credentials = resolve(args)
-    env = child_environment(os.environ, resolution.target.stage,
-                            credential_variables(credentials, resolution.region))
+    env = child_environment(os.environ, credential_variables(credentials, resolution.region))
     sys.stdout.flush()
     return run_child(command, env)

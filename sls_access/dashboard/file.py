@@ -87,6 +87,24 @@ class DashboardFile:
             return Link(profile=org.profiles[org.profile], level=LinkLevel.ORG, key=base)
         return None
 
+    def targets(self) -> list[tuple[Target, Link]]:
+        """Return every target with a link of its own (stage, or stage + region), in file order.
+
+        A stage with only region links yields only its region targets; app and org
+        defaults yield none (they have no stage to name).
+        """
+        found: list[tuple[Target, Link]] = []
+        for org_name, org in self.orgs.items():
+            for app_name, app in org.apps.items():
+                for stage_name, stage in app.stages.items():
+                    regions: list[str | None] = [None] if stage.profile is not None else []
+                    for region in [*regions, *stage.regions]:
+                        target = Target(org=org_name, app=app_name, stage=stage_name, region=region)
+                        link = self.link(target)
+                        if link is not None:  # pragma: no branch - the stage or region link itself
+                            found.append((target, link))
+        return found
+
 
 def default_locations(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     """Return where the dashboard file is looked for when no path is given, in order."""

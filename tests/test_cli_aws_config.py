@@ -13,12 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import attrs
 import pytest
 from support import StsProxy
 from test_interop import aws_cli, console_script
 
-from sls_access._options import Options
 from sls_access.cli import aws_config, build_parser, main
 
 __all__ = ["aws_cli"]  # the fixture, imported from the interop tests
@@ -38,8 +36,6 @@ PROFILE_KEY_ID = "AKIAPROFILEBASE00001"
 
 # The generated profiles carry --require-role, which the resolver's own option (a parallel
 # change) implements; until it is there, running them stops with "unknown option(s)".
-needs_require_role = pytest.mark.skipif("require_role" not in attrs.fields_dict(Options),
-                                        reason="the resolver has no require_role option yet")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -368,7 +364,6 @@ def aws(aws_cli: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, check=False)
 
 
-@needs_require_role
 def test_aws_profile_works_with_the_aws_cli_and_base_profile(
         capsys: pytest.CaptureFixture[str], aws_cli: Path, dashboard: Path, base_keys_in_a_profile: str,
         sts: StsProxy) -> None:
@@ -379,7 +374,6 @@ def test_aws_profile_works_with_the_aws_cli_and_base_profile(
     assert sts.calls["AssumeRole"] == 1
 
 
-@needs_require_role
 def test_aws_cli_profile_flag_works_with_base_keys_in_the_environment(
         capsys: pytest.CaptureFixture[str], aws_cli: Path, dashboard: Path, sts: StsProxy) -> None:
     # --profile (not AWS_PROFILE) takes the environment keys out of the AWS CLI's chain;

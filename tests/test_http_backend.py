@@ -22,7 +22,7 @@ from support import DashboardServer, StsProxy, free_port, sts_error
 
 import sls_access
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
-from sls_access.dashboard.http import HttpDashboard
+from sls_access.dashboard.http import DashboardService
 from sls_access.plugin import Skip
 from sls_access.server.keys import KeyStore
 
@@ -113,7 +113,7 @@ def silent_port() -> Iterator[int]:
 
 
 def test_a_service_that_does_not_answer_times_out(silent_port: int) -> None:
-    client = HttpDashboard(f"http://127.0.0.1:{silent_port}", "k", timeout=0.3, deadline=1)
+    client = DashboardService(f"http://127.0.0.1:{silent_port}", "k", timeout=0.3, deadline=1)
     with pytest.raises(DashboardError, match="timed out"):
         client.credentials(Target(org="acme", app="shop", stage="prod"))
 
@@ -153,7 +153,7 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 
 def test_redirects_are_not_followed() -> None:
     with serving(_Redirecting) as url:
-        client = HttpDashboard(url, "the-key")
+        client = DashboardService(url, "the-key")
         with pytest.raises(DashboardError) as raised:
             client.credentials(Target(org="acme", app="shop", stage="prod"))
     assert raised.value.status == 302
@@ -194,7 +194,7 @@ OTHER_404S = [
                          ids=[case[0] for case in OTHER_404S])
 def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: str) -> None:
     with serving(answering(404, body, content_type)) as url:
-        client = HttpDashboard(url, "k")
+        client = DashboardService(url, "k")
         with pytest.raises(DashboardError, match="without its no_link code") as raised:
             client.credentials(Target(org="acme", app="shop", stage="prod"))
     assert raised.value.status == 404
@@ -202,7 +202,7 @@ def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: 
 
 def test_a_proxy_page_is_not_quoted_in_the_error() -> None:
     with serving(answering(404, PROXY_PAGE, "text/html")) as url:
-        client = HttpDashboard(url, "k")
+        client = DashboardService(url, "k")
         with pytest.raises(DashboardError) as raised:
             client.credentials(Target(org="acme", app="shop", stage="prod"))
     assert "proxy-page-marker" not in str(raised.value)
@@ -211,7 +211,7 @@ def test_a_proxy_page_is_not_quoted_in_the_error() -> None:
 def test_a_service_message_is_quoted_short_and_on_one_line() -> None:
     body = json.dumps({"code": "not_found", "message": "\x1b[31mred\r\nforged line " + "x" * 1000}).encode()
     with serving(answering(404, body, "application/json")) as url:
-        client = HttpDashboard(url, "k")
+        client = DashboardService(url, "k")
         with pytest.raises(DashboardError) as raised:
             client.credentials(Target(org="acme", app="shop", stage="prod"))
     text = str(raised.value)
@@ -221,7 +221,7 @@ def test_a_service_message_is_quoted_short_and_on_one_line() -> None:
 
 def test_the_service_under_a_wrong_base_path_fails_closed(dashboard_server: DashboardServer,
                                                           sts: StsProxy) -> None:
-    client = HttpDashboard(dashboard_server.url + "/wrong", new_key(dashboard_server, "solo"))
+    client = DashboardService(dashboard_server.url + "/wrong", new_key(dashboard_server, "solo"))
     with pytest.raises(DashboardError, match="base path") as raised:
         client.credentials(Target(org="solo", app="api", stage="prod"))
     assert raised.value.status == 404
@@ -240,21 +240,21 @@ def test_a_wrong_base_path_does_not_fall_back_to_the_env_keys(dashboard_server: 
                                  "https://user:pw@dashboard.example.com", "https://dashboard.example.com/?x=1"])
 def test_unsafe_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
-        HttpDashboard(url, "k")
+        DashboardService(url, "k")
 
 
 @pytest.mark.parametrize("url", ["ftp://user:url-secret@127.0.0.1/", "https://:url-secret@/",
                                  "htps://dashboard.example.com/?key=url-secret"])
 def test_a_key_in_a_bad_url_is_not_echoed(url: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        HttpDashboard(url, "k")
+        DashboardService(url, "k")
     assert "url-secret" not in str(raised.value)
 
 
 @pytest.mark.parametrize("url", ["https://dashboard.example.com/base/", "http://127.0.0.2:9", "http://[::1]:9",
                                  "http://localhost:9"])
 def test_https_anywhere_and_http_on_loopback_are_accepted(url: str) -> None:
-    client = HttpDashboard(url, "k")
+    client = DashboardService(url, "k")
     assert client.credentials_url(Target(org="a b".replace(" ", "%"), app="x", stage="y", region="eu-west-1")) \
         .endswith("/v1/orgs/a%25b/apps/x/stages/y/credentials?region=eu-west-1")
     assert "k" not in repr(client).replace("kw", "")
@@ -266,7 +266,7 @@ def test_a_service_url_without_an_access_key_is_a_config_error(sts: StsProxy) ->
 
 
 def test_skip_carries_the_reason(dashboard_server: DashboardServer, sts: StsProxy) -> None:
-    client = HttpDashboard(dashboard_server.url, new_key(dashboard_server, "solo"))
+    client = DashboardService(dashboard_server.url, new_key(dashboard_server, "solo"))
     with pytest.raises(Skip, match="no link"):
         client.credentials(Target(org="solo", app="api", stage="prod"))
 
@@ -276,5 +276,5 @@ def test_a_loopback_service_is_reached_directly_even_with_a_proxy_set(
     # A proxy that would see the key: a closed port, so going through it would fail.
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
-    client = HttpDashboard(dashboard_server.url, new_key(dashboard_server))
+    client = DashboardService(dashboard_server.url, new_key(dashboard_server))
     assert client.credentials(Target(org="acme", app="shop", stage="prod")).source == "dashboard"

@@ -206,7 +206,7 @@ def test_one_audit_line_per_request_and_no_secret_anywhere(dashboard_server: Das
     assert first["role"] == "arn:aws:iam::111111111111:role/sls-access-prod"
     assert lines[1]["key"] is None
     logs = dashboard_server.stdout() + dashboard_server.stderr()
-    for secret in (key, key.split("_")[2], str(body["SecretAccessKey"]), str(body["Token"])):
+    for secret in (key, key.split("_", 2)[2], str(body["SecretAccessKey"]), str(body["Token"])):
         assert secret not in logs
 
 
@@ -219,12 +219,12 @@ def test_keys_create_prints_the_key_once_and_stores_only_its_hash(dashboard: Pat
     assert created.stdout.count(key) == 1
     keys_file = dashboard.with_name("dashboard.keys.json")
     assert key not in keys_file.read_text()
-    assert key.split("_")[2] not in keys_file.read_text()
+    assert key.split("_", 2)[2] not in keys_file.read_text()
     assert dashboard.read_bytes() == before
     listed = cli("keys", "list", "--dashboard", str(dashboard), "--json")
     assert listed.returncode == 0, listed.stderr
     assert [(k["org"], k["name"]) for k in json.loads(listed.stdout)] == [("acme", "ci")]
-    assert key.split("_")[2] not in listed.stdout
+    assert key.split("_", 2)[2] not in listed.stdout
 
 
 def test_keys_create_refuses_an_org_not_in_the_dashboard_and_a_duplicate_name(dashboard: Path) -> None:

@@ -236,3 +236,9 @@ def test_every_error_answer_has_a_code_and_a_message(dashboard: Path, sts: StsPr
 def test_the_deprecated_error_key_repeats_the_code(dashboard: Path) -> None:
     status, _, body = call(create_app(dashboard), CREDENTIALS)
     assert (status, body["code"], body["error"]) == (401, "unauthorized", "unauthorized")
+
+
+def test_keys_take_any_org_name_a_target_takes(tmp_path: Path) -> None:
+    # One name rule: an org that resolves (acme+1) can have keys.
+    record, _ = KeyStore(tmp_path / "keys.json").create("acme+1", "ci")
+    assert record.org == "acme+1"

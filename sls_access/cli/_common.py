@@ -29,7 +29,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sls_access._credentials import Credentials
 from sls_access._resolution import Resolution
@@ -51,7 +51,6 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_FOUND",
     "EXIT_NO_CREDENTIALS",
-    "EXIT_OK",
     "EXIT_USAGE",
     "CliError",
     "CliParser",
@@ -70,7 +69,6 @@ __all__ = [
     "target_of",
 ]
 
-EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_CREDENTIALS = 3
@@ -144,16 +142,13 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_resolver(args: argparse.Namespace) -> Resolver:
     """Return a resolver for the option flags in *args*, merged over the environment."""
-    # --require-role is passed only when given (the flag can only switch it on, like
-    # --use-local-credentials), so that its environment variable applies otherwise.
-    require_role: dict[str, Any] = {"require_role": True} if args.require_role else {}
     return Resolver(
         dashboard=args.dashboard,
         use_local_credentials=args.use_local_credentials,
+        require_role=args.require_role,  # None unless given: then SLS_ACCESS_REQUIRE_ROLE applies
         profile=args.profile,
         sources=args.sources,
         disable_plugins=args.disable_plugins,
-        **require_role,
     )
 
 

@@ -30,7 +30,7 @@ from sls_access._source import Skip
 from sls_access._target import Target
 from sls_access.errors import ConfigError, DashboardError
 
-__all__ = ["HttpDashboard", "is_service_url"]
+__all__ = ["DashboardService", "is_service_url"]
 
 MAX_BODY = 64 * 1024
 MAX_DETAIL = 200  # characters of a service's code or message quoted in an error
@@ -108,7 +108,7 @@ def _detail(body: dict[str, object]) -> str:
 
 
 @attrs.define
-class HttpDashboard:
+class DashboardService:
     """A client of the dashboard service at *url*, authenticated with *access_key*."""
 
     url: str = attrs.field(converter=_base_url)

@@ -36,8 +36,15 @@ from sls_access.dashboard.file import DashboardFile, load_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile, Link
 from sls_access.errors import AccessRoleError
 
-__all__ = ["FAILURE_TTL", "SERVICE_ADVISORY", "SERVICE_MANDATORY", "Dashboard", "Vended", "Vendor",
-           "container_json"]
+__all__ = [
+    "FAILURE_TTL",
+    "SERVICE_ADVISORY",
+    "SERVICE_MANDATORY",
+    "Vended",
+    "Vendor",
+    "WatchedDashboard",
+    "container_json",
+]
 
 SERVICE_ADVISORY = timedelta(minutes=20)
 """The service's own refresh windows: wider than a client's (15 and 10 minutes), so that
@@ -60,7 +67,7 @@ def container_json(creds: Credentials, role_arn: str) -> bytes:
     return json.dumps(body).encode()
 
 
-class Dashboard:
+class WatchedDashboard:
     """The dashboard file, parsed once and again whenever it changes (one ``stat`` a call).
 
     A file that no longer parses raises :class:`~sls_access.ConfigError` until it is

@@ -38,7 +38,7 @@ from sls_access._target import Target
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.server._audit import Audit
 from sls_access.server._throttle import Throttle
-from sls_access.server._vend import Dashboard, Vendor
+from sls_access.server._vend import Vendor, WatchedDashboard
 from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
 
 __all__ = ["App", "create_app", "from_env"]
@@ -141,7 +141,7 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
 class App:
     """The ASGI application; see the module docstring. Build it with :func:`create_app`."""
 
-    def __init__(self, dashboard: Dashboard, keys: KeyStore, *, clock: Callable[[], datetime] = utc_now,
+    def __init__(self, dashboard: WatchedDashboard, keys: KeyStore, *, clock: Callable[[], datetime] = utc_now,
                  throttle: Throttle | None = None) -> None:
         self.dashboard = dashboard
         self.keys = keys
@@ -263,7 +263,7 @@ def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str
         raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
     store = KeyStore(default_keys_path(path) if keys is None else keys)
     store.current()
-    return App(Dashboard(path), store, clock=clock, throttle=throttle)
+    return App(WatchedDashboard(path), store, clock=clock, throttle=throttle)
 
 
 def from_env() -> App:

@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from sls_access._values import name_problem
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
@@ -53,7 +54,17 @@ def hash_key(key: str) -> str:
 
 
 def check_name(value: str, what: str) -> str:
-    """Return *value* when it is a valid key or org name, else raise :class:`ConfigError`."""
+    """Return *value* when it is a valid key name (or, for ``what="org"``, org name), else raise.
+
+    An org name follows the one rule every org, app and stage name follows
+    (:func:`sls_access._values.name_problem`); a key's name is stricter, since it names
+    the key in audit lines and STS role sessions.
+    """
+    if what == "org":
+        problem = name_problem(value)
+        if problem is not None:
+            raise ConfigError(f"not a valid org name: {problem}", key=what)
+        return value
     if not _NAME.match(value):
         raise ConfigError(f"{value[:80]!r} is not a valid {what}: 1-64 of A-Z a-z 0-9 . _ @ -, "
                           "starting with a letter or digit", key=what)

@@ -18,7 +18,7 @@ from sls_access._options import Options
 from sls_access._source import Skip
 from sls_access._target import Target
 from sls_access.dashboard.file import default_locations, find_dashboard_file, load_dashboard_file
-from sls_access.dashboard.http import HttpDashboard, is_service_url
+from sls_access.dashboard.http import DashboardService, is_service_url
 from sls_access.plugin import EnterRole, hookimpl
 
 __all__ = ["DashboardSource", "sls_access_sources"]
@@ -40,7 +40,7 @@ class DashboardSource:
             raise Skip("use_local_credentials is set")
         location = self.options.dashboard
         if is_service_url(location):
-            return HttpDashboard(location, self.options.access_key or "").credentials(target)
+            return DashboardService(location, self.options.access_key or "").credentials(target)
         path = find_dashboard_file(location)
         if path is None:
             looked = ", ".join(str(p) for p in default_locations())

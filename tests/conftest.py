@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DashboardServer, FakeClock, StsProxy, moto_server
+from support import DashboardServer, FakeClock, PluginSite, StsProxy, moto_server
 
 import sls_access
 
@@ -130,3 +130,14 @@ def _no_ci_oidc_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for var in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginSite]:
+    """A site directory on sys.path to install test plugins into (unimported afterwards)."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    plugins = PluginSite(path)
+    yield plugins
+    plugins.forget()

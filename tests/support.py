@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.parse
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 # A fault is a function of the STS action that returns None (forward to moto),
@@ -29,6 +31,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class LoopbackHTTP:
+    """A threaded HTTP server for *handler* on a free loopback port, until :meth:`close`.
+
+    The one way tests stand up an HTTP peer (a proxy, a token endpoint, a stub service)::
+
+        with LoopbackHTTP(Handler) as server:
+            urlopen(server.url)
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> LoopbackHTTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextmanager
@@ -125,11 +156,8 @@ class StsProxy:
             do_POST = _handle
             do_GET = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LoopbackHTTP(Handler)
+        self.url = self._http.url
 
     def _note_issued(self, payload: bytes, duration: int) -> bytes:
         text = payload.decode()
@@ -153,8 +181,7 @@ class StsProxy:
         self.clock = None
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 def sts_error(code: str, message: str, status: int = 403) -> tuple[int, bytes]:
@@ -294,3 +321,36 @@ def in_threads(n: int, call: Callable[[], _T]) -> tuple[list[_T], list[BaseExcep
     for thread in threads:
         thread.join()
     return results, errors
+
+
+class PluginSite:
+    """A directory on ``sys.path`` where tests install plugins as packages would be installed.
+
+    Each plugin is a module and a dist-info declaring it in the ``sls_access`` entry-point
+    group, so that discovery, names, versions and loading are the real ones.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.modules: list[str] = []
+
+    def install(self, entry: str, code: str, *, dist: str | None = None, module: str | None = None,
+                version: str = "2.0.1") -> None:
+        """Install *code* as the plugin *entry* (the entry-point name) of distribution *dist*."""
+        module = module or f"sls_access_test_{entry.replace('-', '_')}"
+        dist = dist or f"sls-access-test-{entry}"
+        (self.path / f"{module}.py").write_text(textwrap.dedent(code))
+        info = self.path / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[sls_access]\n{entry} = {module}\n")
+        self.modules.append(module)
+
+    def module(self, entry: str) -> ModuleType:
+        """Return the imported module of the plugin *entry* (installed with the default module name)."""
+        return sys.modules[f"sls_access_test_{entry.replace('-', '_')}"]
+
+    def forget(self) -> None:
+        """Unimport every module installed here."""
+        for name in self.modules:
+            sys.modules.pop(name, None)

@@ -103,12 +103,19 @@ def test_sources_do_not_import_the_plugin_manager() -> None:
         assert "_plugins" not in path.read_text(), path.name
 
 
-@pytest.mark.parametrize("name", sorted(set(sls_access.plugin.__all__) - {"NAME", "hookimpl"}))
+PLUGIN_TYPES = sorted(name for name in sls_access.plugin.__all__ if inspect.isclass(getattr(sls_access.plugin, name)))
+
+
+def test_the_plugin_namespace_exports_the_types_hooks_pass() -> None:
+    assert {"Credentials", "DeploymentProfile", "Options", "PluginInfo", "PluginLoadWarning", "RoleSession",
+            "Skip", "Source", "Target", "TrailEntry"} <= set(PLUGIN_TYPES)
+
+
+@pytest.mark.parametrize("name", PLUGIN_TYPES)
 def test_every_type_a_plugin_author_needs_shows_a_public_path(name: str) -> None:
     value = getattr(sls_access.plugin, name)
-    if inspect.isclass(value):
-        assert value.__module__ in {"sls_access", "sls_access.plugin"}, value.__module__
-        assert getattr(importlib.import_module(value.__module__), value.__name__) is value
+    assert value.__module__ in {"sls_access", "sls_access.plugin"}, value.__module__
+    assert getattr(importlib.import_module(value.__module__), value.__name__) is value
 
 
 def test_the_hook_spec_uses_public_types_only() -> None:

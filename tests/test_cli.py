@@ -8,13 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import BASE_KEY_ID, BASE_SECRET
-from support import StsProxy, free_port, sts_error
+from support import PluginSite, StsProxy, free_port, sts_error
 
 from sls_access.cli import COMMANDS, main
 
@@ -253,17 +252,9 @@ def sls_access_sources(options):
 
 
 @pytest.fixture
-def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def plugin(site: PluginSite) -> None:
     """A third-party plugin installed like a package: a module and its dist-info on sys.path."""
-    site = tmp_path / "site"
-    info = site / "sls_access_remote-2.0.1.dist-info"
-    info.mkdir(parents=True)
-    (site / "sls_access_remote_cli_plugin.py").write_text(PLUGIN)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sls-access-remote\nVersion: 2.0.1\n")
-    (info / "entry_points.txt").write_text("[sls_access]\nremote = sls_access_remote_cli_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    yield
-    sys.modules.pop("sls_access_remote_cli_plugin", None)
+    site.install("remote", PLUGIN, dist="sls-access-remote", module="sls_access_remote_cli_plugin")
 
 
 @pytest.mark.usefixtures("plugin")
@@ -422,8 +413,12 @@ def test_every_command_has_help_listing_the_option_flags(capsys: pytest.CaptureF
     for flag in ("--dashboard", "--use-local-credentials", "--profile", "--sources", "--disable-plugins",
                  "SERVERLESS_ACCESS_KEY"):
         assert flag in out
-    if command != "plugins":
-        assert "--org" in out
+
+
+@pytest.mark.parametrize("command", [c for c in CLIENT_COMMANDS if c != "plugins"])
+def test_every_command_that_resolves_takes_a_target(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    _, out, _ = run(capsys, command, "--help")
+    assert "--org" in out
 
 
 def test_access_key_is_not_a_flag(capsys: pytest.CaptureFixture[str]) -> None:

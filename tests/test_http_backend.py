@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar, cast
 
 import pytest
 from conftest import BASE_KEY_ID
 from mypy_boto3_sts import STSClient
-from support import DashboardServer, StsProxy, free_port, sts_error
+from support import DashboardServer, LoopbackHTTP, StsProxy, free_port, sts_error
 
 import sls_access
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
@@ -141,14 +140,8 @@ class _Redirecting(BaseHTTPRequestHandler):
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve *handler* on a loopback port; yield the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackHTTP(handler) as server:
+        yield server.url
 
 
 def test_redirects_are_not_followed() -> None:

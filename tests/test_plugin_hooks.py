@@ -8,54 +8,79 @@ from __future__ import annotations
 
 import logging
 import sys
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import BASE_KEY_ID
-from support import StsProxy
+from support import PluginSite, StsProxy
 
 from sls_access import AccessRoleError, ConfigError, NoCredentialsError, Resolver, SlsAccessError
 from sls_access.plugin import PluginLoadWarning
 
 HEADER = '''
 from datetime import datetime, timedelta, timezone
-from sls_access import Credentials
-from sls_access.plugin import RoleSession, hookimpl
-from sls_access.plugin import Skip
+from sls_access.plugin import Credentials, RoleSession, Skip, hookimpl
 CALLS = []
 '''
 
-ENTER_ROLE = HEADER + '''
+# One plugin per behaviour: each records its calls in CALLS.
+ENTERS = HEADER + '''
 @hookimpl
 def sls_access_enter_role(target, deployment_profile, session):
     CALLS.append((target, deployment_profile, session))
-    if target.app == "skip":
-        return None
-    if target.app == "boom":
-        raise RuntimeError("the vault is sealed")
-    if target.app == "odd":
-        return "not credentials"
     return Credentials(access_key_id="AKIAPLUGINENTERED001", secret_access_key="plugin-secret",
                        session_token="plugin-token",
                        expiration=datetime.now(timezone.utc) + timedelta(hours=1))
 '''
 
-SESSION = HEADER + '''
+STEPS_ASIDE = HEADER + '''
+@hookimpl
+def sls_access_enter_role(target, deployment_profile, session):
+    CALLS.append((target, deployment_profile, session))
+    return None
+'''
+
+RAISES = HEADER + '''
+@hookimpl
+def sls_access_enter_role(target):
+    raise RuntimeError("the vault is sealed")
+'''
+
+RETURNS_A_STRING = HEADER + '''
+@hookimpl
+def sls_access_enter_role(target):
+    return "not credentials"
+'''
+
+NAMES_SESSION = HEADER + '''
 @hookimpl
 def sls_access_role_session(target, deployment_profile):
-    if target.app == "plain":
-        return f"deploy-{target.stage}"
-    if target.app == "bad":
-        return "has space"
-    if target.app == "aws":
-        return RoleSession(name="ok-name", source_identity="x")
-    if target.app == "none":
-        return None
     return RoleSession(name=f"ci-{target.stage}", source_identity="alice@example.com")
+'''
+
+NAMES_SESSION_PLAINLY = HEADER + '''
+@hookimpl
+def sls_access_role_session(target):
+    return f"deploy-{target.stage}"
+'''
+
+LEAVES_SESSION = HEADER + '''
+@hookimpl
+def sls_access_role_session(target):
+    return None
+'''
+
+INVALID_NAME = HEADER + '''
+@hookimpl
+def sls_access_role_session(target):
+    return "has space"
+'''
+
+INVALID_SOURCE_IDENTITY = HEADER + '''
+@hookimpl
+def sls_access_role_session(target):
+    return RoleSession(name="ok-name", source_identity="x")
 '''
 
 OBSERVER = HEADER + '''
@@ -86,10 +111,23 @@ class Vault:
     name = "vault"
 
     def load(self, target):
-        if target.org == "cfg":
-            from sls_access import ConfigError
-            raise ConfigError("vault path is wrong", key="VAULT_PATH")
         raise Skip("vault: nothing for this target")
+
+
+@hookimpl
+def sls_access_sources(options):
+    return [Vault()]
+'''
+
+MISCONFIGURED_SOURCE = HEADER + '''
+from sls_access.plugin import ConfigError
+
+
+class Vault:
+    name = "vault"
+
+    def load(self, target):
+        raise ConfigError("vault path is wrong", key="VAULT_PATH")
 
 
 @hookimpl
@@ -104,39 +142,7 @@ def sls_access_sources(options):
 '''
 
 
-class Site:
-    """A directory on sys.path where tests install plugin distributions."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.modules: list[str] = []
-
-    def install(self, entry: str, code: str, *, dist: str | None = None) -> None:
-        module = f"sls_access_test_{entry.replace('-', '_')}"
-        dist = dist or f"sls-access-test-{entry}"
-        (self.path / f"{module}.py").write_text(textwrap.dedent(code))
-        info = self.path / f"{dist.replace('-', '_')}-2.0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.0.1\n")
-        (info / "entry_points.txt").write_text(f"[sls_access]\n{entry} = {module}\n")
-        self.modules.append(module)
-
-    def module(self, entry: str) -> ModuleType:
-        return sys.modules[f"sls_access_test_{entry.replace('-', '_')}"]
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    site = Site(path)
-    yield site
-    for name in site.modules:
-        sys.modules.pop(name, None)
-
-
-def calls(site: Site, entry: str) -> list[Any]:
+def calls(site: PluginSite, entry: str) -> list[Any]:
     result: list[Any] = site.module(entry).CALLS
     return result
 
@@ -144,8 +150,8 @@ def calls(site: Site, entry: str) -> list[Any]:
 # -- sls_access_enter_role ---------------------------------------------------------------
 
 
-def test_a_plugin_that_enters_the_role_replaces_assume_role(site: Site, dashboard: Path, sts: StsProxy) -> None:
-    site.install("vaultrole", ENTER_ROLE)
+def test_a_plugin_that_enters_the_role_replaces_assume_role(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
+    site.install("vaultrole", ENTERS)
     creds = Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     assert creds.access_key_id == "AKIAPLUGINENTERED001"
     assert creds.source == "dashboard"
@@ -156,43 +162,43 @@ def test_a_plugin_that_enters_the_role_replaces_assume_role(site: Site, dashboar
     assert session.name == "sls-acme.shop.dev"
 
 
-def test_the_plugin_keeps_the_region_default_of_the_profile(site: Site, dashboard: Path) -> None:
-    site.install("vaultrole", ENTER_ROLE)
+def test_the_plugin_keeps_the_region_default_of_the_profile(site: PluginSite, dashboard: Path) -> None:
+    site.install("vaultrole", ENTERS)
     resolver = Resolver(dashboard=str(dashboard))
     assert resolver.credentials("acme", "blog", "dev").region == "us-east-1"   # sandbox's region
     assert resolver.credentials("acme", "shop", "prod", region="eu-west-1").region == "eu-west-1"
 
 
-def test_a_plugin_returning_none_lets_the_builtin_assume_role_run(site: Site, dashboard: Path,
+def test_a_plugin_returning_none_lets_the_builtin_assume_role_run(site: PluginSite, dashboard: Path,
                                                                   sts: StsProxy) -> None:
-    site.install("vaultrole", ENTER_ROLE)
-    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "skip", "dev")
+    site.install("vaultrole", STEPS_ASIDE)
+    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
     assert creds.access_key_id != "AKIAPLUGINENTERED001"
     assert sts.calls["AssumeRole"] == 1
     assert sts.requests[-1]["RoleArn"] == "arn:aws:iam::222222222222:role/sls-access-sandbox"
     assert len(calls(site, "vaultrole")) == 1
 
 
-def test_a_plugin_raising_in_enter_role_fails_closed_naming_it(site: Site, dashboard: Path,
+def test_a_plugin_raising_in_enter_role_fails_closed_naming_it(site: PluginSite, dashboard: Path,
                                                                sts: StsProxy) -> None:
-    site.install("vaultrole", ENTER_ROLE)
+    site.install("vaultrole", RAISES)
     with pytest.raises(AccessRoleError, match="plugin 'vaultrole' failed in sls_access_enter_role: "
                                               "RuntimeError: the vault is sealed") as info:
-        Resolver(dashboard=str(dashboard)).credentials("acme", "boom", "dev")
+        Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
     assert info.value.role_arn == "arn:aws:iam::222222222222:role/sls-access-sandbox"
     assert info.value.resolution is not None
     assert [(e.source, e.outcome) for e in info.value.resolution.trail] == [("dashboard", "failed")]
     assert sts.calls["AssumeRole"] == 0   # no fallback to the built-in, nor to env keys
 
 
-def test_a_plugin_returning_something_else_fails_naming_it(site: Site, dashboard: Path) -> None:
-    site.install("vaultrole", ENTER_ROLE)
+def test_a_plugin_returning_something_else_fails_naming_it(site: PluginSite, dashboard: Path) -> None:
+    site.install("vaultrole", RETURNS_A_STRING)
     with pytest.raises(AccessRoleError, match="plugin 'vaultrole' returned str from sls_access_enter_role"):
-        Resolver(dashboard=str(dashboard)).credentials("acme", "odd", "dev")
+        Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
 
 
-def test_disabling_the_role_plugin_brings_back_assume_role(site: Site, dashboard: Path, sts: StsProxy) -> None:
-    site.install("vaultrole", ENTER_ROLE)
+def test_disabling_the_role_plugin_brings_back_assume_role(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
+    site.install("vaultrole", ENTERS)
     creds = Resolver(dashboard=str(dashboard), disable_plugins="vaultrole").credentials("acme", "shop", "dev")
     assert creds.access_key_id != "AKIAPLUGINENTERED001"
     assert sts.calls["AssumeRole"] == 1
@@ -201,8 +207,8 @@ def test_disabling_the_role_plugin_brings_back_assume_role(site: Site, dashboard
 # -- sls_access_role_session -------------------------------------------------------------
 
 
-def test_role_session_hook_sets_name_and_source_identity(site: Site, dashboard: Path, sts: StsProxy) -> None:
-    site.install("naming", SESSION)
+def test_role_session_hook_sets_name_and_source_identity(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
+    site.install("naming", NAMES_SESSION)
     Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     request = sts.requests[-1]
     assert request["Action"] == "AssumeRole"
@@ -210,31 +216,32 @@ def test_role_session_hook_sets_name_and_source_identity(site: Site, dashboard: 
     assert request["SourceIdentity"] == "alice@example.com"
 
 
-def test_role_session_hook_may_return_just_a_name(site: Site, dashboard: Path, sts: StsProxy) -> None:
-    site.install("naming", SESSION)
-    Resolver(dashboard=str(dashboard)).credentials("acme", "plain", "dev")
+def test_role_session_hook_may_return_just_a_name(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
+    site.install("naming", NAMES_SESSION_PLAINLY)
+    Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     assert sts.requests[-1]["RoleSessionName"] == "deploy-dev"
     assert "SourceIdentity" not in sts.requests[-1]
 
 
-def test_role_session_default_when_the_hook_returns_none(site: Site, dashboard: Path, sts: StsProxy) -> None:
-    site.install("naming", SESSION)
-    Resolver(dashboard=str(dashboard)).credentials("acme", "none", "dev")
-    assert sts.requests[-1]["RoleSessionName"] == "sls-acme.none.dev"
+def test_role_session_default_when_the_hook_returns_none(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
+    site.install("naming", LEAVES_SESSION)
+    Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
+    assert sts.requests[-1]["RoleSessionName"] == "sls-acme.shop.dev"
 
 
-@pytest.mark.parametrize(("app", "what"), [("bad", "RoleSessionName 'has space'"), ("aws", "SourceIdentity 'x'")])
-def test_an_invalid_session_is_a_config_error_naming_the_plugin(site: Site, dashboard: Path, sts: StsProxy,
-                                                                app: str, what: str) -> None:
-    site.install("naming", SESSION)
+@pytest.mark.parametrize(("plugin", "what"), [(INVALID_NAME, "RoleSessionName 'has space'"),
+                                              (INVALID_SOURCE_IDENTITY, "SourceIdentity 'x'")])
+def test_an_invalid_session_is_a_config_error_naming_the_plugin(site: PluginSite, dashboard: Path, sts: StsProxy,
+                                                                plugin: str, what: str) -> None:
+    site.install("naming", plugin)
     with pytest.raises(ConfigError, match=f"sls_access_role_session: plugin 'naming': {what} must be 2-64"):
-        Resolver(dashboard=str(dashboard)).credentials("acme", app, "dev")
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_the_role_plugin_gets_the_custom_session(site: Site, dashboard: Path) -> None:
-    site.install("naming", SESSION)
-    site.install("vaultrole", ENTER_ROLE)
+def test_the_role_plugin_gets_the_custom_session(site: PluginSite, dashboard: Path) -> None:
+    site.install("naming", NAMES_SESSION)
+    site.install("vaultrole", ENTERS)
     Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     (_, _, session), = calls(site, "vaultrole")
     assert (session.name, session.source_identity) == ("ci-dev", "alice@example.com")
@@ -243,7 +250,7 @@ def test_the_role_plugin_gets_the_custom_session(site: Site, dashboard: Path) ->
 # -- observers -----------------------------------------------------------------------------
 
 
-def test_success_observer_gets_the_trail_and_no_secret(site: Site, dashboard: Path) -> None:
+def test_success_observer_gets_the_trail_and_no_secret(site: PluginSite, dashboard: Path) -> None:
     site.install("audit", OBSERVER)
     resolver = Resolver(dashboard=str(dashboard))
     creds = resolver.credentials("acme", "shop", "prod", region="eu-west-1")
@@ -262,7 +269,7 @@ def test_success_observer_gets_the_trail_and_no_secret(site: Site, dashboard: Pa
     assert creds.access_key_id not in everything
 
 
-def test_a_warm_cache_read_notifies_no_observer(site: Site, dashboard: Path) -> None:
+def test_a_warm_cache_read_notifies_no_observer(site: PluginSite, dashboard: Path) -> None:
     site.install("audit", OBSERVER)
     resolver = Resolver(dashboard=str(dashboard))
     resolver.credentials("acme", "shop", "dev")
@@ -270,7 +277,7 @@ def test_a_warm_cache_read_notifies_no_observer(site: Site, dashboard: Path) -> 
     assert len(calls(site, "audit")) == 1
 
 
-def test_failure_observer_gets_the_error_the_caller_gets(site: Site, dashboard: Path, sts: StsProxy) -> None:
+def test_failure_observer_gets_the_error_the_caller_gets(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
     site.install("audit", OBSERVER)
     sts.fault = lambda action: (403, b"<ErrorResponse><Error><Code>AccessDenied</Code>"
                                      b"<Message>no</Message></Error></ErrorResponse>")
@@ -282,7 +289,7 @@ def test_failure_observer_gets_the_error_the_caller_gets(site: Site, dashboard: 
     assert [(e.source, str(e.outcome)) for e in args["trail"]] == [("dashboard", "failed")]
 
 
-def test_failure_observer_hears_of_no_credentials(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_observer_hears_of_no_credentials(site: PluginSite, monkeypatch: pytest.MonkeyPatch) -> None:
     site.install("audit", OBSERVER)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -295,7 +302,7 @@ def test_failure_observer_hears_of_no_credentials(site: Site, monkeypatch: pytes
 
 
 def test_a_raising_observer_is_logged_and_does_not_break_resolution(
-    site: Site, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    site: PluginSite, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site.install("metrics", RAISING_OBSERVER)
     with caplog.at_level(logging.WARNING, logger="sls_access.plugins"):
@@ -311,7 +318,7 @@ def test_a_raising_observer_is_logged_and_does_not_break_resolution(
 # -- sources, listing ---------------------------------------------------------------------
 
 
-def test_listing_says_which_sources_and_hooks_each_plugin_adds(site: Site) -> None:
+def test_listing_says_which_sources_and_hooks_each_plugin_adds(site: PluginSite) -> None:
     site.install("vault", SOURCES)
     site.install("audit", OBSERVER)
     info = {p.name: p for p in Resolver().plugins}
@@ -325,7 +332,7 @@ def test_listing_says_which_sources_and_hooks_each_plugin_adds(site: Site) -> No
     assert info["assume-role"].hooks == ("sls_access_enter_role",)
 
 
-def test_a_disabled_plugin_is_listed_as_disabled(site: Site) -> None:
+def test_a_disabled_plugin_is_listed_as_disabled(site: PluginSite) -> None:
     site.install("vault", SOURCES)
     info = {p.name: p for p in Resolver(disable_plugins="vault").plugins}
     assert info["vault"].disabled
@@ -333,20 +340,20 @@ def test_a_disabled_plugin_is_listed_as_disabled(site: Site) -> None:
     assert "sls_access_test_vault" not in sys.modules
 
 
-def test_a_plugin_raising_in_the_sources_hook_fails_naming_it(site: Site) -> None:
+def test_a_plugin_raising_in_the_sources_hook_fails_naming_it(site: PluginSite) -> None:
     site.install("vault", BROKEN_SOURCES)
     with pytest.raises(SlsAccessError, match="plugin 'vault' failed in sls_access_sources: KeyError"):
         Resolver().credentials("a", "b", "c")
 
 
-def test_a_plugin_source_error_keeps_its_type_and_names_the_plugin(site: Site) -> None:
-    site.install("vault", SOURCES, dist="acme-vault")
+def test_a_plugin_source_error_keeps_its_type_and_names_the_plugin(site: PluginSite) -> None:
+    site.install("vault", MISCONFIGURED_SOURCE, dist="acme-vault")
     with pytest.raises(ConfigError, match=r"VAULT_PATH: vault path is wrong \(plugin 'vault'\)") as info:
         Resolver().credentials("cfg", "b", "c")
     assert info.value.key == "VAULT_PATH"
 
 
-def test_a_plugin_that_failed_to_import_is_a_config_error_when_listed_in_sources(site: Site) -> None:
+def test_a_plugin_that_failed_to_import_is_a_config_error_when_listed_in_sources(site: PluginSite) -> None:
     site.install("vault", "raise ImportError('hvac is not installed')\n")
     with pytest.warns(PluginLoadWarning, match="'vault'"), \
             pytest.raises(ConfigError, match="sources: source 'vault' is listed but plugin 'vault' failed "
@@ -354,7 +361,7 @@ def test_a_plugin_that_failed_to_import_is_a_config_error_when_listed_in_sources
         Resolver(sources="dashboard,vault,env").credentials("a", "b", "c")
 
 
-def test_a_plugin_that_failed_to_import_fails_closed_when_not_listed(site: Site) -> None:
+def test_a_plugin_that_failed_to_import_fails_closed_when_not_listed(site: PluginSite) -> None:
     site.install("vault", "raise ImportError('hvac is not installed')\n")
     with pytest.warns(PluginLoadWarning, match="'vault'"), \
             pytest.raises(ConfigError, match=r"plugin 'vault' .*failed to load: ImportError: hvac is not installed"):
@@ -368,27 +375,27 @@ def sls_access_enter_role(target):
 '''
 
 
-def test_a_plugin_with_a_hook_wrapper_fails_to_load(site: Site) -> None:
+def test_a_plugin_with_a_hook_wrapper_fails_to_load(site: PluginSite) -> None:
     site.install("wrapping", WRAPPER)
     with pytest.warns(PluginLoadWarning, match="hook wrappers are not supported"), \
             pytest.raises(ConfigError, match=r"plugin 'wrapping' .*failed to load"):
         Resolver().credentials("a", "b", "c")
 
 
-def test_a_disabled_plugin_listed_in_sources_is_a_config_error(site: Site) -> None:
+def test_a_disabled_plugin_listed_in_sources_is_a_config_error(site: PluginSite) -> None:
     site.install("vault", SOURCES)
     with pytest.raises(ConfigError, match="plugin 'vault' is disabled by disable_plugins"):
         Resolver(sources="vault,env", disable_plugins="vault").credentials("a", "b", "c")
 
 
-def test_a_plugin_without_sources_listed_in_sources_says_so(site: Site) -> None:
+def test_a_plugin_without_sources_listed_in_sources_says_so(site: PluginSite) -> None:
     site.install("audit", OBSERVER)
     with pytest.raises(ConfigError, match="'audit' is listed but plugin 'audit' adds no source "
                                           r"\(sls_access_resolution_failed, sls_access_resolution_succeeded\)"):
         Resolver(sources="dashboard,audit,env").credentials("a", "b", "c")
 
 
-def test_a_plugin_named_like_a_builtin_is_not_loaded(site: Site) -> None:
+def test_a_plugin_named_like_a_builtin_is_not_loaded(site: PluginSite) -> None:
     site.install("env", SOURCES)
     resolver = Resolver()
     with pytest.warns(PluginLoadWarning, match="'env' .* another plugin has that name"):

@@ -9,15 +9,14 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import pytest
-from support import FakeClock, StsProxy, sts_error
+from support import FakeClock, LoopbackHTTP, StsProxy, sts_error
 
 from sls_access import AccessRoleError, Resolver
 
@@ -55,18 +54,15 @@ class TokenEndpoint:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/_apis/token?api-version=2.0"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._http = LoopbackHTTP(Handler)
+        self.url = f"{self._http.url}/_apis/token?api-version=2.0"
 
     @staticmethod
     def token(n: int) -> str:
         return f"eyJhbGciOiJSUzI1NiJ9.github-oidc-token-{n}.c2lnbmF0dXJl"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 @pytest.fixture(autouse=True)

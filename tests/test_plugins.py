@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from support import PluginSite
 
 from sls_access import ConfigError, Resolver, SlsAccessError
 from sls_access.plugin import PluginLoadWarning
 
 PLUGIN = '''
-from sls_access import Credentials
-from sls_access.plugin import hookimpl
-from sls_access.plugin import Skip
+from sls_access.plugin import Credentials, Skip, hookimpl
 
 
 class VaultSource:
@@ -35,26 +31,13 @@ def sls_access_sources(options):
 '''
 
 
-def install(site: Path, dist: str, module: str, code: str, entry: str) -> None:
-    (site / f"{module}.py").write_text(textwrap.dedent(code))
-    info = site / f"{dist}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[sls_access]\n{entry} = {module}\n")
-
-
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "site"
-    path.mkdir()
-    install(path, "sls_access_vault", "sls_access_vault_plugin", PLUGIN, "vault")
-    monkeypatch.syspath_prepend(str(path))
-    yield path
-    for name in [m for m in sys.modules if m.startswith(("sls_access_vault_plugin", "sls_access_broken"))]:
-        del sys.modules[name]
+def vault(site: PluginSite) -> PluginSite:
+    site.install("vault", PLUGIN, dist="sls_access_vault", module="sls_access_vault_plugin", version="1.2.3")
+    return site
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_installed_plugin_source_sits_after_dashboard_before_env() -> None:
     resolver = Resolver()
     assert resolver.chain.names == ("dashboard", "vault", "env", "profile")
@@ -62,7 +45,7 @@ def test_installed_plugin_source_sits_after_dashboard_before_env() -> None:
     assert (creds.access_key_id, creds.source) == ("AKIAVAULT", "vault")
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_installed_plugin_is_listed_with_its_version() -> None:
     info = {p.name: p for p in Resolver().plugins}
     assert info["vault"].distribution == "sls_access_vault"
@@ -71,7 +54,7 @@ def test_installed_plugin_is_listed_with_its_version() -> None:
     assert info["env"].builtin
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_plugin_skip_reason_is_on_the_trail() -> None:
     resolution = Resolver().explain("other", "app", "dev")
     assert [e.source for e in resolution.trail][:3] == ["dashboard", "vault", "env"]
@@ -79,26 +62,26 @@ def test_plugin_skip_reason_is_on_the_trail() -> None:
     assert resolution.source == "env"
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_disable_plugins_switches_it_off_for_that_resolver_only() -> None:
     assert "vault" not in Resolver(disable_plugins=["vault"]).chain.names
     assert "vault" in Resolver().chain.names
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_disable_plugins_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLS_ACCESS_DISABLE_PLUGINS", "vault,other")
     assert Resolver().credentials("plug", "app", "dev").source == "env"
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_sources_option_orders_the_chain() -> None:
     resolver = Resolver(sources="env,vault")
     assert resolver.chain.names == ("env", "vault")
     assert resolver.credentials("plug", "app", "dev").source == "env"
 
 
-@pytest.mark.usefixtures("site")
+@pytest.mark.usefixtures("vault")
 def test_a_failing_plugin_source_fails_the_resolution_naming_it() -> None:
     with pytest.raises(SlsAccessError, match="source 'vault' failed: RuntimeError: vault is sealed"):
         Resolver().credentials("boom", "app", "dev")
@@ -109,8 +92,8 @@ def test_unknown_source_name_is_a_config_error() -> None:
         Resolver(sources="env,nope").credentials("a", "b", "c")
 
 
-def test_plugin_that_fails_to_import_fails_every_resolution_naming_the_way_out(site: Path) -> None:
-    install(site, "sls_access_broken", "sls_access_broken_plugin", "raise ImportError('no deps')\n", "broken")
+def test_plugin_that_fails_to_import_fails_every_resolution_naming_the_way_out(vault: PluginSite) -> None:
+    vault.install("broken", "raise ImportError('no deps')\n")
     resolver = Resolver()
     with pytest.warns(PluginLoadWarning, match="'broken'"):
         assert {p.name: p for p in resolver.plugins}["broken"].error == "ImportError: no deps"
@@ -121,14 +104,15 @@ def test_plugin_that_fails_to_import_fails_every_resolution_naming_the_way_out(s
             resolver.credentials("plug", "app", "dev")
 
 
-def test_disabling_a_plugin_that_fails_to_import_lets_the_chain_go_on(site: Path) -> None:
-    install(site, "sls_access_broken", "sls_access_broken_plugin", "raise ImportError('no deps')\n", "broken")
+def test_disabling_a_plugin_that_fails_to_import_lets_the_chain_go_on(vault: PluginSite) -> None:
+    vault.install("broken", "raise ImportError('no deps')\n")
     resolver = Resolver(disable_plugins="broken")
     assert resolver.chain.names == ("dashboard", "vault", "env", "profile")
     assert resolver.credentials("plug", "app", "dev").source == "vault"
 
 
-def test_plugins_are_not_discovered_at_import_or_creation(site: Path) -> None:
+@pytest.mark.usefixtures("vault")
+def test_plugins_are_not_discovered_at_import_or_creation() -> None:
     resolver = Resolver()
     assert resolver._chain is None
     assert "sls_access_vault_plugin" not in sys.modules

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
+# A session whose interpreter is missing is an error, never a skip: a run that tested
+# nothing must not pass.
+nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-PYTHON = "3.11"
+SUPPORTED = ("3.11", "3.12", "3.13")
+
+
+def _python() -> str:
+    """The first supported CPython on PATH (3.11 first), else the one running nox if supported.
+
+    When none is there, "3.11" is asked for and nox fails with a missing interpreter.
+    """
+    for version in SUPPORTED:
+        if shutil.which(f"python{version}"):
+            return version
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return running if running in SUPPORTED else SUPPORTED[0]
+
+
+PYTHON = _python()
 
 
 def _group(name: str) -> list[str]:

@@ -116,3 +116,12 @@ def test_plugins_are_not_discovered_at_import_or_creation() -> None:
     resolver = Resolver()
     assert resolver._chain is None
     assert "sls_access_vault_plugin" not in sys.modules
+
+
+def test_a_broken_plugins_warning_names_the_plugin_not_a_line_of_sls_access(vault: PluginSite) -> None:
+    vault.install("broken", "raise ImportError('no deps')\n")
+    with pytest.warns(PluginLoadWarning) as warned:
+        _ = Resolver().plugins
+    (warning,) = [w for w in warned if "broken" in str(w.message)]
+    assert warning.filename == "<sls-access plugin broken>"
+    assert "sls_access" not in warning.filename

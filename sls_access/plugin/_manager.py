@@ -73,6 +73,12 @@ def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
+def _warn(ep: importlib.metadata.EntryPoint, what: str) -> None:
+    """Warn about a plugin, located at the plugin (its entry point), not at a line of sls-access."""
+    warnings.warn_explicit(f"sls-access plugin {ep.name!r} ({ep.value}) {what}", PluginLoadWarning,
+                           filename=f"<sls-access plugin {ep.name}>", lineno=0, module=ep.value)
+
+
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register *plugin*; refuse hook wrappers, which sls-access never calls (see the spec)."""
     pm.register(plugin, name=name)
@@ -106,8 +112,7 @@ def build_plugin_manager(
                                 builtin=True, hooks=_hooks(pm, plugin)))
     for ep in importlib.metadata.entry_points(group=_names.NAME):
         if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
-            warnings.warn(f"sls-access plugin {ep.name!r} ({ep.value}) is not loaded: another plugin "
-                          "has that name", PluginLoadWarning, stacklevel=2)
+            _warn(ep, "is not loaded: another plugin has that name")
             continue
         dist, version = _distribution(ep)
         if ep.name in disable:
@@ -119,8 +124,7 @@ def build_plugin_manager(
             _register(pm, loaded, ep.name)
         except Exception as exc:  # noqa: BLE001 - any failure of a third party to load
             error = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"sls-access plugin {ep.name!r} ({ep.value}) failed to load: {error}",
-                          PluginLoadWarning, stacklevel=2)
+            _warn(ep, f"failed to load: {error}")
             infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
                                     error=error))
             continue

@@ -12,6 +12,7 @@ from sls_access._credentials import Credentials
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access._source import Skip, Source
 from sls_access._target import Target
+from sls_access._values import MIN_LIFETIME
 from sls_access.errors import ConfigError, SlsAccessError
 
 __all__ = ["BUILTIN_ORDER", "ROLE_SOURCES", "Chain", "order_sources"]
@@ -90,10 +91,12 @@ class Chain:
                 error = SlsAccessError(f"source {source.name!r} returned {type(found).__name__}, "
                                        "not sls_access.Credentials")
                 return self._failed(target, trail, source.name, error)
-            if found.expiration is not None and found.expiration <= self._clock():
-                # Never hand out expired keys, whichever source they came from.
-                error = SlsAccessError(f"source {source.name!r} returned keys that expired at "
-                                       f"{found.expiration.isoformat(timespec='seconds')}")
+            expiration = found.expiration
+            if expiration is not None and (left := expiration - self._clock()) < MIN_LIFETIME:
+                # Never hand out keys expired on arrival, whichever source they came from.
+                error = SlsAccessError(f"source {source.name!r} returned keys that expire at "
+                                       f"{expiration.isoformat(timespec='seconds')}, {int(left.total_seconds())} s "
+                                       f"from now (less than {int(MIN_LIFETIME.total_seconds())} s: refused)")
                 return self._failed(target, trail, source.name, error)
             if found.source is None:
                 found = attrs.evolve(found, source=source.name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.config
@@ -21,6 +21,7 @@ from sls_access import _redact
 from sls_access._credentials import Credentials
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
+from sls_access._values import MIN_LIFETIME
 from sls_access.errors import AccessRoleError
 
 if TYPE_CHECKING:
@@ -40,9 +41,6 @@ __all__ = [
 
 DEFAULT_REGION = "us-east-1"
 _MAX_MESSAGE = 300
-# Keys that STS says expire sooner than this (by the resolver's clock) are refused:
-# they are expired on arrival, which means a clock that is off or an answer that is wrong.
-MIN_LIFETIME = timedelta(seconds=60)
 
 
 def client_config(**overrides: Any) -> botocore.config.Config:  # noqa: ANN401 - botocore's Config options

@@ -19,7 +19,7 @@ def _check_name(instance: Target, attribute: attrs.Attribute[str], value: str) -
 
 
 def _check_region(instance: Target, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not REGION.match(value)):
+    if value is not None and (not isinstance(value, str) or not REGION.fullmatch(value)):
         raise ConfigError(f"{value!r} is not an AWS region name like 'eu-west-1'", key="region")
 
 

@@ -8,10 +8,12 @@ service and the library can never disagree about what is valid.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "ACCOUNT_ID",
+    "MIN_LIFETIME",
+    "PARTITIONS",
     "REGION",
     "ROLE_ARN",
     "account_of_arn",
@@ -20,18 +22,28 @@ __all__ = [
     "session_field_problem",
 ]
 
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-"""An AWS region name like ``eu-west-1``."""
+MIN_LIFETIME = timedelta(seconds=60)
+"""Keys with less time than this left when they arrive are refused, from every source: they
+are expired on arrival, which means a clock that is off or an answer that is wrong."""
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-"""An AWS account id: twelve digits."""
+# Every pattern is matched whole (fullmatch: no trailing newline) and ASCII-only ([0-9], not \d).
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+"""The AWS partitions an ARN may name (those botocore's endpoint data knows)."""
+_PARTITION = "|".join(re.escape(name) for name in PARTITIONS)
 
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-"""An IAM role ARN; group 1 is its account id."""
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
+"""An AWS region name like ``eu-west-1`` (use ``fullmatch``)."""
 
-_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
+ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
+"""An AWS account id: twelve digits (use ``fullmatch``)."""
+
+ROLE_ARN = re.compile(rf"arn:(?:{_PARTITION}):iam::([0-9]{{12}}):role/[\w+=,.@/-]{{1,512}}", re.ASCII)
+"""An IAM role ARN; group 1 is its account id (use ``fullmatch``)."""
+
+_ARN_ACCOUNT = re.compile(rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):", re.ASCII)
+
 # STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
-_SESSION_FIELD = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+_SESSION_FIELD = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 
 
 def name_problem(value: object) -> str | None:
@@ -53,7 +65,7 @@ def session_field_problem(what: str, value: object) -> str | None:
     """Return why *value* is not a valid STS *what* (``RoleSessionName``/``SourceIdentity``), or None."""
     if not isinstance(value, str):
         return f"{what} must be a string, not {type(value).__name__}"
-    if not _SESSION_FIELD.match(value):
+    if not _SESSION_FIELD.fullmatch(value):
         return f"{what} {value[:80]!r} must be 2-64 characters of letters, digits and +=,.@_-"
     if value.lower().startswith("aws:"):
         return f"{what} must not start with 'aws:'"

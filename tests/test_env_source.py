@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from conftest import BASE_KEY_ID
 
-from sls_access import ConfigError, Resolver
+from sls_access import ConfigError, Resolver, SlsAccessError
 
 
 def test_stage_variables_win_over_plain_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +51,17 @@ def test_env_skipped_with_reason_when_nothing_is_set(monkeypatch: pytest.MonkeyP
     entry = Resolver().explain("acme", "shop", "prod").trail[1]
     assert entry.source == "env"
     assert entry.reason == "neither AWS_PROD_ACCESS_KEY_ID nor AWS_ACCESS_KEY_ID is set"
+
+
+def test_env_keys_with_less_than_a_minute_left_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One expiry rule for every source: keys expired on arrival are refused, not handed out.
+    soon = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", soon)
+    with pytest.raises(SlsAccessError, match=r"source .env. returned keys that expire at .* \(less than 60 s: refused"):
+        Resolver().credentials("any", "app", "dev")
+
+
+def test_env_keys_with_more_than_a_minute_left_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    later = (datetime.now(UTC) + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", later)
+    assert Resolver().credentials("any", "app", "dev").source == "env"

@@ -45,3 +45,9 @@ def test_target_is_frozen_and_hashable() -> None:
                                                ("v1.2", "AWS_V1_2_"), ("dév", "AWS_D_V_")])
 def test_env_prefix_upper_cases_and_replaces_non_alphanumerics(stage: str, prefix: str) -> None:
     assert env_prefix(stage) == prefix
+
+
+@pytest.mark.parametrize("region", ["eu-west-1\n", "eu-west-\u0661", "EU-west-1", "eu-west-1 "])
+def test_a_region_is_matched_whole_and_in_ascii(region: str) -> None:
+    with pytest.raises(ConfigError, match="region"):
+        Target(org="acme", app="shop", stage="prod", region=region)

@@ -17,14 +17,14 @@ REDACTED = "<redacted>"
 
 _HIDDEN_FIELDS = (
     r"SecretAccessKey|SessionToken|Token|secret_access_key|session_token|aws_secret_access_key|aws_session_token"
-    r"|X-Amz-Security-Token|x-amz-security-token|WebIdentityToken"
+    r"|X-Amz-Security-Token|x-amz-security-token|WebIdentityToken|ExternalId"
 )
 # No closing tag needed: a truncated answer ends inside the value, and must be hidden too.
 _XML = re.compile(rf"(<({_HIDDEN_FIELDS})>)[^<]*")
 # JSON bodies, Python reprs of dicts and of header maps (values may be bytes: b'...').
 _JSON = re.compile(rf"""(["']({_HIDDEN_FIELDS})["']\s*:\s*b?["'])[^"']*""")
 # Presigned URLs and form bodies carry tokens as parameters; SigV4 canonical requests as a header line.
-_QUERY = re.compile(r"((?:x-amz-security-token|WebIdentityToken)[=:])[^&\s'\"]+", re.IGNORECASE)
+_QUERY = re.compile(r"((?:x-amz-security-token|WebIdentityToken|ExternalId)[=:])[^&\s'\"]+", re.IGNORECASE)
 _BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
                  "urllib3.connectionpool")
 _lock = threading.Lock()

@@ -314,3 +314,14 @@ def test_a_bad_external_id_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="external_id") as raised:
         load_dashboard_file(path)
     assert "secret-ext" not in str(raised.value)
+
+
+def test_debug_logs_never_carry_the_external_id(dashboard: Path, sts: StsProxy,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    # The external ID is the shared secret of the role's trust policy (the demo's is acme-7f3c).
+    caplog.set_level(logging.DEBUG)
+    Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
+    assert sts.requests[-1]["ExternalId"] == "acme-7f3c"
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "AssumeRole" in text  # botocore did log the request...
+    assert "acme-7f3c" not in text  # ...without the external ID

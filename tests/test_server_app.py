@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,3 +244,36 @@ def test_keys_take_any_org_name_a_target_takes(tmp_path: Path) -> None:
     # One name rule: an org that resolves (acme+1) can have keys.
     record, _ = KeyStore(tmp_path / "keys.json").create("acme+1", "ci")
     assert record.org == "acme+1"
+
+
+def test_rewriting_the_key_file_keeps_its_owner_group_and_mode(tmp_path: Path) -> None:
+    # A service running as its own account must still read the file after `keys create` as root.
+    store = KeyStore(tmp_path / "keys.json")
+    store.create("acme", "first")
+    os.chown(store.path, 65534, 65534)
+    os.chmod(store.path, 0o640)
+    store.create("acme", "second")
+    st = os.stat(store.path)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o640)
+    assert [k.name for k in store.list()] == ["first", "second"]
+
+
+def test_a_new_key_file_is_private(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    store.create("acme", "ci")
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "keys.json.lock").symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match="lock"):
+        KeyStore(tmp_path / "keys.json").create("acme", "ci")
+    assert not elsewhere.exists()
+
+
+def test_temporary_files_left_by_a_crashed_writer_are_removed(tmp_path: Path) -> None:
+    orphan = tmp_path / ".tmp-keys.json.abc123"
+    orphan.write_text("half a key file")
+    KeyStore(tmp_path / "keys.json").create("acme", "ci")
+    assert not orphan.exists()

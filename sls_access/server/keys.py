@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -129,6 +130,21 @@ def _parse(raw: bytes, where: str) -> KeyFile:
     return KeyFile(keys)
 
 
+_TEMP_PREFIX = ".tmp-"
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in *path* durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - not POSIX
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class KeyStore:
     """Reads (and for the CLI, writes) the key file; cheap to ask on every request.
 
@@ -163,7 +179,13 @@ class KeyStore:
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with lock_path.open("a") as lock:
+        try:
+            # O_NOFOLLOW: a lock file planted as a symlink must not make us create or open
+            # a file elsewhere.
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the key file's lock: {exc.strerror}", path=str(lock_path)) from None
+        with os.fdopen(fd, "r+") as lock:
             try:
                 import fcntl  # noqa: PLC0415 - POSIX only; elsewhere writers are not serialised
             except ImportError:  # pragma: no cover
@@ -171,25 +193,46 @@ class KeyStore:
                 return
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                self._remove_orphans()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _remove_orphans(self) -> None:
+        """Remove temporary files a writer that crashed mid-write left (we hold the lock)."""
+        for orphan in self.path.parent.glob(f"{_TEMP_PREFIX}{self.path.name}.*"):
+            with contextlib.suppress(OSError):
+                orphan.unlink()
+
     def _write(self, keys: Mapping[str, AccessKey]) -> None:
+        """Replace the key file atomically, keeping an existing file's owner, group and mode."""
         body: dict[str, Any] = {"version": FORMAT_VERSION, "keys": [k.to_json() for k in keys.values()]}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            before: os.stat_result | None = os.stat(self.path)
+        except FileNotFoundError:
+            before = None
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(body, fh, indent=2)
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
+            os.chmod(tmp, 0o600 if before is None else stat.S_IMODE(before.st_mode))
+            if before is not None and (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.chown(tmp, before.st_uid, before.st_gid)
+                except PermissionError:
+                    raise ConfigError(
+                        f"cannot keep the key file's owner (uid {before.st_uid}, gid {before.st_gid}): run "
+                        "'sls-access keys' as that user, so that the service can still read the file",
+                        path=str(self.path)) from None
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        _fsync_directory(self.path.parent)
 
     def create(self, org: str, name: str, *, now: datetime | None = None) -> tuple[AccessKey, str]:
         """Create a key for *org* named *name*; return its record and the key (shown once)."""

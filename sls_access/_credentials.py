@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
-from sls_access._values import iso_utc
+from sls_access._values import ACCESS_KEY_ID, REGION, SECRET_TEXT, iso_utc
 
 __all__ = ["Credentials"]
+
+
+def _key_id(instance: Credentials, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not ACCESS_KEY_ID.fullmatch(value):
+        raise ValueError("access_key_id must be 1-128 ASCII letters, digits, _ and -")
+
+
+def _secret(instance: Credentials, attribute: attrs.Attribute[Any], value: object) -> None:
+    # The value itself is never named: it is a secret.
+    if value is not None and (not isinstance(value, str) or not SECRET_TEXT.fullmatch(value)):
+        raise ValueError(f"{attribute.name} must be visible ASCII characters without whitespace")
+
+
+def _region(instance: Credentials, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not REGION.fullmatch(value)):
+        raise ValueError(f"region {str(value)[:40]!r} is not an AWS region name")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -21,17 +38,20 @@ def _aware(value: datetime | None) -> datetime | None:
 class Credentials:
     """AWS keys, with their expiry and the source that produced them.
 
-    The secret key and the session token are left out of ``repr`` and ``str``.
+    The secret key and the session token are left out of ``repr`` and ``str``. Every field
+    is checked (``ValueError``, never naming a secret): an access key id of ASCII letters
+    and digits, a secret key and token of visible ASCII without whitespace, an aware
+    expiry, a region name; so no source can smuggle a newline into an environment file.
     ``region`` is the default region that came with the keys (a deployment profile's),
     if any.
     """
 
-    access_key_id: str
-    secret_access_key: str = attrs.field(repr=False)
-    session_token: str | None = attrs.field(default=None, repr=False)
+    access_key_id: str = attrs.field(validator=_key_id)
+    secret_access_key: str = attrs.field(repr=False, validator=_secret)
+    session_token: str | None = attrs.field(default=None, repr=False, validator=_secret)
     expiration: datetime | None = attrs.field(default=None, converter=_aware)
     source: str | None = None
-    region: str | None = None
+    region: str | None = attrs.field(default=None, validator=_region)
 
     @property
     def key_hint(self) -> str:

@@ -11,11 +11,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "ACCESS_KEY_ID",
     "ACCOUNT_ID",
     "MIN_LIFETIME",
     "PARTITIONS",
     "REGION",
     "ROLE_ARN",
+    "SECRET_TEXT",
     "account_of_arn",
     "iso_utc",
     "name_problem",
@@ -41,6 +43,14 @@ ROLE_ARN = re.compile(rf"arn:(?:{_PARTITION}):iam::([0-9]{{12}}):role/[\w+=,.@/-
 """An IAM role ARN; group 1 is its account id (use ``fullmatch``)."""
 
 _ARN_ACCOUNT = re.compile(rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):", re.ASCII)
+
+ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+"""An access key id (``AKIA…``/``ASIA…``; use ``fullmatch``)."""
+
+SECRET_TEXT = re.compile(r"[!-~]{1,8192}", re.ASCII)
+"""A secret key or session token: visible ASCII, no whitespace (use ``fullmatch``). What
+arrives from a source is checked against it, so that no value can smuggle a newline into
+an environment file or a header."""
 
 # STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
 _SESSION_FIELD = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)

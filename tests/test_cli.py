@@ -454,3 +454,10 @@ def test_cli_reference_documents_every_command_flag_and_exit_code() -> None:
     for name in dir(_common):
         if name.startswith("EXIT_"):
             assert f"\n| {getattr(_common, name)} |" in reference, name
+
+
+def test_dotenv_output_quotes_what_is_not_plain() -> None:
+    from sls_access.cli.credentials import _dotenv_quote  # noqa: PLC0415 - the unit under test
+
+    assert _dotenv_quote("FQoGZXIvYXdzE+/abc==") == "FQoGZXIvYXdzE+/abc=="
+    assert _dotenv_quote('to$k"en`x\\') == '"to\\$k\\"en\\`x\\\\"'

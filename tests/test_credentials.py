@@ -39,3 +39,17 @@ def test_to_env_gives_the_aws_variables() -> None:
 
 def test_key_hint_shows_only_the_last_four_characters() -> None:
     assert Credentials(access_key_id="AKIAEXAMPLE1234", secret_access_key="s").key_hint == "****1234"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("secret_access_key", "secret\nNODE_OPTIONS=--require=/tmp/x.js"),
+    ("session_token", "token with space"),
+    ("access_key_id", "AKIA\n"),
+    ("region", "eu-west-1\nX=1"),
+])
+def test_a_value_that_could_smuggle_a_line_is_refused_without_naming_it(field: str, value: str) -> None:
+    fields = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cret", field: value}
+    with pytest.raises(ValueError, match=field.split("_", maxsplit=1)[0]) as raised:
+        Credentials(**fields)  # type: ignore[arg-type]
+    assert "NODE_OPTIONS" not in str(raised.value)
+    assert "with space" not in str(raised.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from typing import Any
@@ -38,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=handle)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9+/=_.:-]*", re.ASCII)
+
+
 def handle(args: argparse.Namespace) -> int:
     """Resolve the target and print its keys in the chosen format."""
     _, resolution, credentials = resolve(args)
@@ -59,6 +63,21 @@ def handle(args: argparse.Namespace) -> int:
         if stale:
             lines.append("unset " + " ".join(stale))
     else:
-        lines = [f"{name}={value}" for name, value in variables.items()]
+        lines = [f"{name}={_dotenv_quote(value)}" for name, value in variables.items()]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _dotenv_quote(value: str) -> str:
+    r"""Return *value* as a dotenv value: as it is when plain, else double-quoted and escaped.
+
+    Real AWS keys, tokens, expiries and regions are plain (letters, digits, ``+/=_.:-``) and
+    stay unquoted, so that ``docker run --env-file``, which takes values literally, keeps
+    working; anything else (a plugin's odd token) is quoted with ``\\``, ``"``, ``$`` and
+    backtick escaped, so that no dotenv loader expands or splits it. Values never hold
+    whitespace or control characters: :class:`~sls_access.Credentials` refuses them.
+    """
+    if _PLAIN.fullmatch(value):
+        return value
+    escaped = "".join("\\" + char if char in '\\"$`' else char for char in value)
+    return f'"{escaped}"'

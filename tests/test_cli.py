@@ -390,6 +390,16 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     assert "not-a-real-key" not in err
 
 
+def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(
+        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    code, out, err = run(capsys, "credential-process", "--org", "solo", "--app", "web", "--stage", "dev",
+                         "--dashboard", str(dashboard), "--require-role")
+    assert (code, out) == (3, "")
+    assert "env: skipped (not consulted: require_role is set" in err
+    assert "profile: skipped (not consulted: require_role is set" in err
+    assert BASE_KEY_ID not in err
+
+
 def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(
         capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:
     code, out, err = run(capsys, "--debug", "credentials", *target())

@@ -21,7 +21,7 @@ from sls_access import _redact
 from sls_access._credentials import Credentials
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
-from sls_access._values import MIN_LIFETIME
+from sls_access._values import MIN_LIFETIME, account_of_arn
 from sls_access.errors import AccessRoleError
 
 if TYPE_CHECKING:
@@ -98,11 +98,15 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
 
 
 def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,
-                              region: str | None = None) -> Credentials:
+                              region: str | None = None, account_id: str | None = None) -> Credentials:
     """Return the ``Credentials`` element of an STS ``AssumeRole*`` response.
 
-    Raises :class:`StsFailure` when it is missing or malformed (naming the field, not its value).
+    Raises :class:`StsFailure` when it is missing or malformed (naming the field, not its
+    value), and, when *account_id* is given (a deployment profile's ``account_id``), when
+    the response's ``AssumedRoleUser.Arn`` is missing or in another account.
     """
+    if account_id is not None:
+        _check_account(response, account_id)
     try:
         creds = response["Credentials"]
         return Credentials(
@@ -115,6 +119,20 @@ def credentials_from_response(response: Mapping[str, Any], *, source: str | None
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StsFailure(f"STS returned a malformed response (missing or bad {exc})") from None
+
+
+def _check_account(response: Mapping[str, Any], account_id: str) -> None:
+    try:
+        arn = response["AssumedRoleUser"]["Arn"]
+    except (KeyError, TypeError):
+        arn = None
+    if not isinstance(arn, str):
+        raise StsFailure(f"STS did not say which role it entered (no AssumedRoleUser.Arn), so it cannot be "
+                         f"checked to be in account {account_id}")
+    found = account_of_arn(arn)
+    if found != account_id:
+        raise StsFailure(f"STS entered {arn[:200]!r}, which is not in the deployment profile's account "
+                         f"{account_id}; the keys are refused")
 
 
 class RoleAssumer:
@@ -149,7 +167,9 @@ class RoleAssumer:
         """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`.
 
         *now* is the resolver's current time: keys that expire less than
-        :data:`MIN_LIFETIME` after it are refused (expired on arrival). *session_name*
+        :data:`MIN_LIFETIME` after it are refused (expired on arrival). When *profile*
+        has an ``account_id``, keys of a role that STS says is in another account (the
+        response's ``AssumedRoleUser.Arn``) are refused too. *session_name*
         (default :func:`~sls_access._role_session.default_session_name`) and
         *source_identity* come from the ``sls_access_role_session`` hook, already checked.
         """
@@ -169,7 +189,8 @@ class RoleAssumer:
 
         try:
             response = self._client(target.region or profile.region).assume_role(**kwargs)
-            result = credentials_from_response(response, source=source, region=target.region or profile.region)
+            result = credentials_from_response(response, source=source, region=target.region or profile.region,
+                                               account_id=profile.account_id)
         except Exception as exc:
             failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
             if failure is None:

@@ -8,6 +8,7 @@ service and the library can never disagree about what is valid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "account_of_arn",
     "iso_utc",
     "name_problem",
+    "near_name",
     "session_field_problem",
 ]
 
@@ -69,6 +71,64 @@ def name_problem(value: object) -> str | None:
     if "/" in value or not value.isprintable() or any(ch.isspace() for ch in value) or value in {".", ".."}:
         return f"{value!r} must not contain '/', whitespace or control characters, nor be '.' or '..'"
     return None
+
+
+def near_name(name: str, known: Iterable[str]) -> str | None:
+    """Return the name in *known* that *name* is most likely a slip of, or None.
+
+    A slip is a name that is not in *known* but equals one of it ignoring letter case, or
+    is within a small edit distance of one (Damerau-Levenshtein: an insertion, deletion,
+    substitution or swap of two neighbours each count 1; compared ignoring case): at most
+    1 when the shorter of the two names has 4 characters or fewer, at most 2 otherwise.
+    Names shorter than 3 characters are slips only by letter case (``qa`` and ``ci`` are
+    not slips of each other). Among several, the closest wins, then the first in *known*.
+    """
+    folded = name.casefold()
+    best: tuple[int, str] | None = None
+    for candidate in known:
+        if candidate == name:
+            return None
+        other = candidate.casefold()
+        if other == folded:
+            distance = 0
+        elif min(len(name), len(candidate)) < 3:
+            continue
+        else:
+            limit = 1 if min(len(name), len(candidate)) <= 4 else 2
+            found = _distance_within(folded, other, limit)
+            if found is None:
+                continue
+            distance = found
+        if best is None or distance < best[0]:
+            best = (distance, candidate)
+    return None if best is None else best[1]
+
+
+def _distance_within(a: str, b: str, limit: int) -> int | None:
+    """Return the optimal-string-alignment distance of *a* and *b* when it is at most *limit*, else None.
+
+    Only the band of cells within *limit* of the diagonal is computed, so a long name
+    costs about ``len * limit`` steps, not ``len ** 2``.
+    """
+    if abs(len(a) - len(b)) > limit:
+        return None
+    over = limit + 1
+    before: list[int] = []
+    previous = [j if j <= limit else over for j in range(len(b) + 1)]
+    for i in range(1, len(a) + 1):
+        current = [over] * (len(b) + 1)
+        if i <= limit:
+            current[0] = i
+        low, high = max(1, i - limit), min(len(b), i + limit)
+        for j in range(low, high + 1):
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, before[j - 2] + 1)
+            current[j] = min(value, over)
+        if min(current[max(0, low - 1):high + 1]) > limit:
+            return None
+        before, previous = previous, current
+    return previous[len(b)] if previous[len(b)] <= limit else None
 
 
 def session_field_problem(what: str, value: object) -> str | None:

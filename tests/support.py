@@ -194,6 +194,29 @@ def sts_error(code: str, message: str, status: int = 403) -> tuple[int, bytes]:
     return status, body.encode()
 
 
+ANSWER_SECRET = "answer-secret-0123456789abcdefghijklmnopq"
+
+
+def assume_role_answer(assumed_arn: str | None, *, secret: str = ANSWER_SECRET,
+                       lifetime: timedelta = timedelta(hours=1), action: str = "AssumeRole") -> tuple[int, bytes]:
+    """A well-formed *action* answer whose role is *assumed_arn* (no ``AssumedRoleUser`` when None).
+
+    For what no real STS sends: the keys of a role in another account than the one asked for.
+    """
+    expiration = (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+    user = "" if assumed_arn is None else (
+        f"<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:sls</AssumedRoleId><Arn>{assumed_arn}</Arn></AssumedRoleUser>")
+    body = (
+        f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>'
+        f"<Credentials><AccessKeyId>ASIAANSWER0000000001</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>"
+        f"<SessionToken>answer-token-0123456789</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
+        f"{user}</{action}Result>"
+        "<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    )
+    return 200, body.encode()
+
+
 class FakeClock:
     """An injectable clock: real UTC time plus a shift the test advances."""
 

@@ -98,3 +98,29 @@ def test_module_functions_see_option_variables_change(dashboard: Path, monkeypat
 def test_module_functions_accept_unhashable_option_values(dashboard: Path) -> None:
     creds = sls_access.credentials("acme", "shop", "prod", sources=["env"])
     assert creds.source == "env"
+
+
+# --- require_role: an access role or nothing ------------------------------------------------
+
+NOT_CONSULTED = "not consulted: require_role is set (only an access role may apply)"
+
+
+def test_require_role_without_a_link_is_no_credentials_and_never_the_env_keys(dashboard: Path) -> None:
+    with pytest.raises(NoCredentialsError) as info:
+        Resolver(dashboard=str(dashboard), require_role=True).credentials("solo", "web", "dev")
+    trail = [(entry.source, entry.outcome, entry.reason) for entry in info.value.resolution.trail]
+    assert trail[1:] == [("env", Outcome.SKIPPED, NOT_CONSULTED), ("profile", Outcome.SKIPPED, NOT_CONSULTED)]
+    assert trail[0][:2] == ("dashboard", Outcome.SKIPPED)
+    assert info.value.resolution.credentials is None  # the base keys in AWS_ACCESS_KEY_ID were there
+
+
+def test_require_role_from_the_environment_variable(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_REQUIRE_ROLE", "true")
+    with pytest.raises(NoCredentialsError, match="env: skipped \\(not consulted"):
+        sls_access.credentials("other", "web", "dev", dashboard=str(dashboard))
+
+
+def test_require_role_still_enters_a_linked_role(dashboard: Path) -> None:
+    creds = Resolver(dashboard=str(dashboard), require_role=True).credentials("acme", "shop", "prod")
+    assert creds.source == "dashboard"
+    assert creds.access_key_id != BASE_KEY_ID

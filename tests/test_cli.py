@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import BASE_KEY_ID, BASE_SECRET
-from support import PluginSite, StsProxy, free_port, sts_error
+from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
+from support import PluginSite, StsProxy, assume_role_answer, free_port, sts_error
 
 from sls_access.cli import COMMANDS, main
 
 PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
+OTHER_ACCOUNT_ASSUMED = PROD_ASSUMED.replace("111111111111", "999999999999")
 
 # Stage keys with a session token, so that every secret-bearing field is exercised.
 STAGE_KEY_ID = "AKIASTAGEKEY00000009"
@@ -299,6 +300,16 @@ def broken_dashboard(tmp_path: Path) -> list[str]:
     return ["--dashboard", str(path)]
 
 
+def strict_dashboard(tmp_path: Path) -> list[str]:
+    """The demo dashboard with stage prod protected org-wide and the prod profile pinned to its account."""
+    text = textwrap.dedent(DEMO_DASHBOARD).replace(
+        'deployment_profile = "sandbox"\n', 'deployment_profile = "sandbox"\nprotected_stages = ["prod"]\n', 1,
+    ).replace(f'role_arn = "{PROD_ROLE}"\n', f'role_arn = "{PROD_ROLE}"\naccount_id = "111111111111"\n')
+    path = tmp_path / "strict.toml"
+    path.write_text(text)
+    return ["--dashboard", str(path)]
+
+
 ERRORS = [
     # (id, argv after the command, fixtures, exit code, text in the error line)
     ("unknown-flag", ["credentials", *target(), "--nope"], (), 2, "unrecognized arguments: --nope"),
@@ -313,6 +324,13 @@ ERRORS = [
     ("broken-dashboard", ["credential-process", *target()], ("broken",), 2, "broken.toml"),
     ("no-credentials", ["credential-process", *target()], ("no_base_keys",), 3, "no AWS credentials for"),
     ("access-role", ["credential-process", *target()], ("dashboard", "denied"), 4, PROD_ROLE),
+    ("name-slip", ["credential-process", "--org", "acmee", "--app", "shop", "--stage", "prod"], ("dashboard",), 2,
+     "did you mean 'acme'?"),
+    ("stage-case", ["credentials", *target(stage="PROD")], ("dashboard",), 2, "did you mean 'prod'?"),
+    ("protected-stage", ["credentials", "--org", "acme", "--app", "blog", "--stage", "prod"], ("strict",), 2,
+     "orgs.acme.protected_stages: stage 'prod' is protected"),
+    ("other-account", ["credential-process", *target()], ("strict", "other_account"), 4,
+     "not in the deployment profile's account 111111111111"),
     ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
     ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
      "refused the access key"),
@@ -334,6 +352,11 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     for need in needs:
         if need == "broken":
             argv += broken_dashboard(tmp_path)
+        elif need == "strict":
+            argv += strict_dashboard(tmp_path)
+        elif need == "other_account":
+            # A stub answer: a real STS cannot enter a role in another account than its ARN names.
+            sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ASSUMED) if action == "AssumeRole" else None
         elif need == "dashboard":
             argv += ["--dashboard", str(request.getfixturevalue("dashboard"))]
         elif need == "denied":
@@ -356,6 +379,16 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     assert "Traceback" not in err
     assert BASE_SECRET not in err
     assert "not-a-real-key" not in err
+
+
+def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(
+        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    code, out, err = run(capsys, "credential-process", "--org", "solo", "--app", "web", "--stage", "dev",
+                         "--dashboard", str(dashboard), "--require-role")
+    assert (code, out) == (3, "")
+    assert "env: skipped (not consulted: require_role is set" in err
+    assert "profile: skipped (not consulted: require_role is set" in err
+    assert BASE_KEY_ID not in err
 
 
 def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(

@@ -34,8 +34,8 @@ deployment_profile = "main"
 """
 PROFILE_KEY_ID = "AKIAPROFILEBASE00001"
 
-# The generated profiles carry --require-role, which the resolver's own option (a parallel
-# change) implements; until it is there, running them stops with "unknown option(s)".
+# The generated profiles carry --require-role: the access role or an error, never other keys
+# (the exit code 3 when no link applies is checked in test_cli.py).
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

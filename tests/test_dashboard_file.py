@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from sls_access import ConfigError, Target
-from sls_access.dashboard.file import find_dashboard_file, load_dashboard_file
+from sls_access.dashboard.file import TargetError, find_dashboard_file, load_dashboard_file
 from sls_access.dashboard.model import LinkLevel
 
 HEAD = """
@@ -45,12 +46,111 @@ def test_no_link_when_org_has_no_default_and_app_is_unknown(dashboard: Path) -> 
     assert load_dashboard_file(dashboard).link(Target(org="solo", app="web", stage="dev")) is None
 
 
+def test_an_org_not_in_the_file_has_no_link(dashboard: Path) -> None:
+    assert load_dashboard_file(dashboard).link(Target(org="other", app="shop", stage="prod")) is None
+
+
 def test_profile_fields_are_parsed_with_defaults(dashboard: Path) -> None:
     profiles = load_dashboard_file(dashboard).orgs["acme"].profiles
     assert profiles["sandbox"].external_id == "acme-7f3c"
     assert profiles["sandbox"].region == "us-east-1"
     assert profiles["prod"].duration_seconds == 3600
     assert profiles["prod"].external_id is None
+    assert profiles["prod"].account_id is None
+
+
+def test_account_id_is_kept_when_the_role_is_in_it(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + "account_id = '222222222222'\n")
+    assert load_dashboard_file(path).orgs["acme"].profiles["p"].account_id == "222222222222"
+
+
+# --- strict targets: names one slip away, protected stages ---------------------------------
+
+PROTECTED = HEAD + """
+[orgs.acme.deployment_profiles.live]
+role_arn = "arn:aws:iam::111111111111:role/live"
+
+[orgs.acme]
+deployment_profile = "p"
+protected_stages = ["prod"]
+
+[orgs.acme.apps.shop]
+deployment_profile = "p"
+protected_stages = ["live"]
+
+[orgs.acme.apps.shop.stages.prod]
+deployment_profile = "live"
+
+[orgs.acme.apps.shop.stages.live.regions.eu-west-1]
+deployment_profile = "live"
+"""
+
+
+def lookup(path: Path, org: str, app: str, stage: str, region: str | None = None) -> TargetError:
+    with pytest.raises(TargetError) as info:
+        load_dashboard_file(path).link(Target(org=org, app=app, stage=stage, region=region))
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("org", "app", "stage", "region", "profile", "level"),
+    [
+        ("acme", "shop", "prod", None, "live", LinkLevel.STAGE),
+        ("acme", "shop", "live", "eu-west-1", "live", LinkLevel.STAGE_REGION),
+        ("acme", "shop", "dev", None, "p", LinkLevel.APP),
+    ],
+)
+def test_a_protected_stage_is_served_by_its_own_link(tmp_path: Path, org: str, app: str, stage: str,
+                                                     region: str | None, profile: str, level: LinkLevel) -> None:
+    link = load_dashboard_file(write(tmp_path, PROTECTED)).link(Target(org=org, app=app, stage=stage, region=region))
+    assert link is not None
+    assert (link.profile.name, link.level) == (profile, level)
+
+
+def test_an_org_protected_stage_is_never_served_by_the_org_default(tmp_path: Path) -> None:
+    path = write(tmp_path, PROTECTED)
+    error = lookup(path, "acme", "blog", "prod")
+    assert (error.code, error.key, error.path) == ("protected_stage", "orgs.acme.protected_stages", str(path))
+    assert "link orgs.acme.apps.blog.stages.prod to a deployment profile" in str(error)
+
+
+def test_an_app_protected_stage_is_never_served_by_the_app_default_in_another_region(tmp_path: Path) -> None:
+    error = lookup(write(tmp_path, PROTECTED), "acme", "shop", "live", "us-west-2")
+    assert (error.code, error.key) == ("protected_stage", "orgs.acme.apps.shop.protected_stages")
+    assert "for region us-west-2" in error.reason
+
+
+def test_the_refusal_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, PROTECTED)
+    error = lookup(path, "acme", "blog", "prod")
+    assert isinstance(error, ConfigError)
+    assert str(error).startswith(f"{path}: orgs.acme.protected_stages: ")
+    assert str(path) not in error.reason  # what the service may tell its clients
+
+
+@pytest.mark.parametrize(
+    ("org", "app", "stage", "key", "near"),
+    [
+        ("acmee", "shop", "prod", "orgs", "acme"),
+        ("ACME", "shop", "prod", "orgs", "acme"),
+        ("acme", "shpo", "prod", "orgs.acme.apps", "shop"),
+        ("acme", "shop", "PROD", "orgs.acme.apps.shop.stages", "prod"),
+        ("acme", "shop", "prd", "orgs.acme.apps.shop.stages", "prod"),
+        ("acme", "shop", "Live", "orgs.acme.apps.shop.stages", "live"),
+        ("acme", "blog", "Prod", "orgs.acme.apps.blog.stages", "prod"),  # an org-protected name, any app
+    ],
+)
+def test_a_name_one_slip_away_is_refused_with_a_hint(tmp_path: Path, org: str, app: str, stage: str, key: str,
+                                                     near: str) -> None:
+    error = lookup(write(tmp_path, PROTECTED), org, app, stage)
+    assert (error.code, error.key) == ("unknown_target", key)
+    assert f"did you mean {near!r}?" in error.reason
+
+
+def test_a_far_away_name_still_takes_the_defaults(tmp_path: Path) -> None:
+    link = load_dashboard_file(write(tmp_path, PROTECTED)).link(Target(org="acme", app="blog", stage="test"))
+    assert link is not None
+    assert link.level == LinkLevel.ORG
 
 
 @pytest.mark.parametrize(
@@ -76,6 +176,18 @@ def test_profile_fields_are_parsed_with_defaults(dashboard: Path) -> None:
          "orgs.acme.apps.shop.stages.prod.regions.mars", "AWS region"),
         (HEAD + "[orgs.acme.apps.shop.stages.prod.regions.eu-west-1]\n",
          "orgs.acme.apps.shop.stages.prod.regions.eu-west-1.deployment_profile", "required"),
+        (HEAD + "account_id = '111111111111'\n", "orgs.acme.deployment_profiles.p.role_arn",
+         "in account 222222222222, not in the profile's account_id 111111111111"),
+        (HEAD + "account_id = 222222222222\n", "orgs.acme.deployment_profiles.p.account_id", "quoted"),
+        (HEAD + "account_id = '2222'\n", "orgs.acme.deployment_profiles.p.account_id", "12 digits"),
+        ("[orgs.acme]\nprotected_stages = 'prod'\n", "orgs.acme.protected_stages", "array of stage names"),
+        ("[orgs.acme]\nprotected_stages = ['prod', 3]\n", "orgs.acme.protected_stages", "must be a string"),
+        ("[orgs.acme]\nprotected_stages = ['']\n", "orgs.acme.protected_stages", "must not be empty"),
+        ("[orgs.acme]\nprotected_stages = ['prod', 'prod']\n", "orgs.acme.protected_stages", "twice"),
+        (HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n", "orgs.acme.apps.shop.protected_stages",
+         "'prod' is protected but has no link of its own"),
+        (HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n[orgs.acme.apps.shop.stages.prod]\n",
+         "orgs.acme.apps.shop.protected_stages", "'prod' is protected but has no link of its own"),
     ],
 )
 def test_malformed_files_are_config_errors_naming_file_and_key(tmp_path: Path, text: str, key: str,
@@ -127,3 +239,12 @@ def test_search_order_is_cwd_then_xdg(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_no_file_anywhere_is_none() -> None:
     assert find_dashboard_file(None) is None
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:iam::111111111111:role/x\n", "arn:aws-evil:iam::111111111111:role/x",
+                                 "arn:aws:iam::\u0661\u0661\u0661111111111:role/x"])
+def test_role_arns_are_matched_whole_in_known_partitions(tmp_path: Path, arn: str) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text(f'[orgs.acme.deployment_profiles.p]\nrole_arn = {json.dumps(arn)}\n')
+    with pytest.raises(ConfigError, match="role_arn"):
+        load_dashboard_file(path)

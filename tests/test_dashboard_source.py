@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 from conftest import BASE_KEY_ID
-from support import StsProxy, free_port, sts_error
+from support import StsProxy, assume_role_answer, free_port, sts_error
 
 import sls_access
-from sls_access import AccessRoleError, ConfigError, Resolver, Target
+from sls_access import AccessRoleError, ConfigError, Outcome, Resolver, Target
 from sls_access._role_session import default_session_name as role_session_name
 
 if TYPE_CHECKING:
@@ -167,3 +167,109 @@ def test_failing_base_credential_process_is_named_as_such(dashboard: Path, aws_e
     (aws_env / "aws-config").write_text("[default]\ncredential_process = false\n")
     with pytest.raises(AccessRoleError, match=r"base AWS credentials .* could not be loaded"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+
+
+# --- strict targets: the right account or nothing ------------------------------------------
+
+STAGE_KEY_ID = "AKIAPRODSTAGEKEY0001"
+OTHER_ACCOUNT_ARN = "arn:aws:sts::999999999999:assumed-role/sls-access-prod/sls-acme.shop.prod"
+
+
+@pytest.fixture
+def prod_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local keys for stage prod, which a slip or an unlinked protected stage must never reach."""
+    monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", STAGE_KEY_ID)
+    monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "prod-stage-secret-0123456789abcdefghijkl")
+
+
+def edit(dashboard: Path, old: str, new: str) -> None:
+    text = dashboard.read_text()
+    assert old in text
+    dashboard.write_text(text.replace(old, new, 1))
+
+
+def protect_prod(dashboard: Path) -> None:
+    """Protect stage prod org-wide: acme/shop has its own prod link, acme/blog has none."""
+    edit(dashboard, 'deployment_profile = "sandbox"\n', 'deployment_profile = "sandbox"\nprotected_stages = ["prod"]\n')
+
+
+def pin_prod_account(dashboard: Path, account: str = "111111111111") -> None:
+    edit(dashboard, 'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\n',
+         f'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\naccount_id = "{account}"\n')
+
+
+@pytest.mark.parametrize(("org", "app", "stage", "near"),
+                         [("acmee", "shop", "prod", "acme"), ("acme", "shpo", "prod", "shop"),
+                          ("acme", "shop", "PROD", "prod"), ("Solo", "api", "dev", "solo")])
+def test_a_target_one_slip_away_is_a_config_error_not_local_keys(
+        dashboard: Path, sts: StsProxy, prod_keys: None, org: str, app: str, stage: str, near: str) -> None:
+    with pytest.raises(ConfigError, match=f"did you mean {near!r}") as info:
+        Resolver(dashboard=str(dashboard)).credentials(org, app, stage)
+    assert info.value.path == str(dashboard)
+    assert info.value.resolution is not None
+    assert [entry.source for entry in info.value.resolution.trail] == ["dashboard"]  # env never consulted
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_protected_stage_without_its_own_link_is_a_config_error(dashboard: Path, sts: StsProxy,
+                                                                 prod_keys: None) -> None:
+    protect_prod(dashboard)
+    resolution = Resolver(dashboard=str(dashboard)).explain("acme", "blog", "prod")
+    assert resolution.credentials is None
+    assert isinstance(resolution.error, ConfigError)
+    assert resolution.error.key == "orgs.acme.protected_stages"
+    assert [(e.source, e.outcome) for e in resolution.trail] == [("dashboard", Outcome.FAILED)]
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_protected_stage_is_served_by_its_own_link(dashboard: Path, sts: StsProxy, prod_keys: None) -> None:
+    protect_prod(dashboard)
+    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+    assert creds.source == "dashboard"
+    assert creds.access_key_id not in {BASE_KEY_ID, STAGE_KEY_ID}
+
+
+def test_use_local_credentials_still_skips_the_dashboard_for_a_protected_stage(
+        dashboard: Path, prod_keys: None) -> None:
+    # The one explicit way to skip the dashboard: the file is not read, so nothing is protected.
+    protect_prod(dashboard)
+    creds = Resolver(dashboard=str(dashboard), use_local_credentials=True).credentials("acme", "blog", "prod")
+    assert creds.access_key_id == STAGE_KEY_ID
+
+
+def test_an_account_id_that_matches_the_assumed_role_is_accepted(dashboard: Path, sts: StsProxy) -> None:
+    pin_prod_account(dashboard)
+    arn = caller_arn(Resolver(dashboard=str(dashboard)), "acme", "shop", "prod")
+    assert arn.startswith("arn:aws:sts::111111111111:assumed-role/sls-access-prod/")
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_keys_of_a_role_in_another_account_are_refused(dashboard: Path, sts: StsProxy) -> None:
+    # A stub answer: a real STS cannot enter a role in another account than its ARN names;
+    # this stands for a wrong endpoint or a tampered answer.
+    pin_prod_account(dashboard)
+    secret = "other-account-secret-0123456789abcdefghij"
+    sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ARN, secret=secret) if action == "AssumeRole" \
+        else None
+    with pytest.raises(AccessRoleError, match="not in the deployment profile's account 111111111111") as info:
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+    assert info.value.deployment_profile == "prod"
+    assert secret not in str(info.value)
+    assert sts.calls["AssumeRole"] == 1  # the answer's own ARN is checked: no GetCallerIdentity
+    assert sts.calls["GetCallerIdentity"] == 0
+
+
+def test_an_answer_without_the_assumed_role_is_refused_when_an_account_is_pinned(dashboard: Path,
+                                                                                   sts: StsProxy) -> None:
+    # A stub answer: real STS always says which role it entered.
+    pin_prod_account(dashboard)
+    sts.fault = lambda action: assume_role_answer(None) if action == "AssumeRole" else None
+    with pytest.raises(AccessRoleError, match=r"no AssumedRoleUser\.Arn"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+
+
+def test_without_an_account_id_the_assumed_roles_account_is_not_checked(dashboard: Path, sts: StsProxy) -> None:
+    # The same stub answer, and no account_id: the keys are taken as before.
+    sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ARN) if action == "AssumeRole" else None
+    assert Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod").access_key_id == \
+        "ASIAANSWER0000000001"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import pytest
-from support import FakeClock, LoopbackHTTP, StsProxy, sts_error
+from support import FakeClock, LoopbackHTTP, StsProxy, assume_role_answer, sts_error
 
 from sls_access import AccessRoleError, Resolver
 
@@ -228,6 +228,20 @@ def test_sts_refusing_the_token_is_an_access_role_error_with_its_code(github: To
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     assert info.value.code == "InvalidIdentityToken"
     assert TokenEndpoint.token(1) not in str(info.value)
+
+
+def test_keys_of_a_role_outside_the_profiles_account_are_refused(github: TokenEndpoint, dashboard: Path,
+                                                                  sts: StsProxy) -> None:
+    # A stub answer: a real STS cannot enter a role in another account than its ARN names.
+    text = dashboard.read_text()
+    shop_role = 'role_arn = "arn:aws:iam::444444444444:role/sls-access-shop"\n'
+    dashboard.write_text(text.replace(shop_role, f'{shop_role}account_id = "444444444444"\n'))
+    other = "arn:aws:sts::999999999999:assumed-role/sls-access-shop/sls-acme.shop.dev"
+    sts.fault = lambda action: assume_role_answer(other, action=action) \
+        if action == "AssumeRoleWithWebIdentity" else None
+    with pytest.raises(AccessRoleError, match=r"plugin 'oidc': .*not in the deployment profile's account 444444444444"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
+    assert sts.calls["AssumeRoleWithWebIdentity"] == 1
 
 
 def test_a_plain_http_endpoint_that_is_not_loopback_is_refused(dashboard: Path, monkeypatch: pytest.MonkeyPatch,

@@ -26,6 +26,7 @@ from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from mypy_boto3_sts import STSClient
 from support import DashboardServer, StsProxy, sts_error
 
+from sls_access import DashboardError, Resolver
 from sls_access.server.keys import KeyStore
 
 # The AWS CLI v1 in a virtual environment of its own, built once (see test_interop).
@@ -132,6 +133,37 @@ def test_no_link_for_the_target_is_404(dashboard_server: DashboardServer, sts: S
     assert status == 404
     assert body["code"] == "no_link"
     assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_protected_stage_without_its_own_link_is_409_not_no_link(dashboard_server: DashboardServer,
+                                                                   sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    path = dashboard_server.dashboard
+    path.write_text(path.read_text().replace("[orgs.acme]\n", '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
+    status, body = dashboard_server.credentials("acme", "blog", "prod", key)  # the org default must not serve it
+    assert (status, body["code"]) == (409, "protected_stage")
+    assert "stage 'prod' is protected" in str(body["message"])
+    assert str(path) not in str(body["message"])
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_target_one_slip_away_is_400_unknown_target(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    status, body = dashboard_server.credentials("acme", "shop", "Prod", key)
+    assert (status, body["code"]) == (400, "unknown_target")
+    assert "did you mean 'prod'?" in str(body["message"])
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_client_of_the_service_fails_closed_on_a_refused_target(dashboard_server: DashboardServer,
+                                                                   sts: StsProxy) -> None:
+    # The client side: not no_link, so the chain stops instead of taking the env keys.
+    resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server))
+    with pytest.raises(DashboardError, match="unknown_target") as info:
+        resolver.credentials("acme", "shpo", "prod")
+    assert info.value.status == 400
+    assert info.value.resolution is not None
+    assert [entry.source for entry in info.value.resolution.trail] == ["dashboard"]
 
 
 def test_a_role_that_cannot_be_assumed_is_502_without_details_of_the_secret(

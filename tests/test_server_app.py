@@ -201,11 +201,19 @@ def _key_file_broken(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int
     return call(app, CREDENTIALS, keys["acme"])
 
 
+def _protected_unlinked(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
+    path = app.dashboard.path
+    path.write_text(path.read_text().replace('[orgs.acme]\n', '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
+    return call(app, "/v1/orgs/acme/apps/blog/stages/prod/credentials", keys["acme"])
+
+
 ERROR_PATHS: list[tuple[str, int, str, Ask]] = [
     ("bad-name", 400, "bad_request",
      lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", keys["acme"])),
     ("no-key", 401, "unauthorized", lambda app, keys, sts: call(app, CREDENTIALS)),
     ("other-org", 403, "forbidden", lambda app, keys, sts: call(app, CREDENTIALS, keys["solo"])),
+    ("name-slip", 400, "unknown_target",
+     lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/shpo/stages/prod/credentials", keys["acme"])),
     ("no-link", 404, "no_link", lambda app, keys, sts: call(app, SOLO_PROD, keys["solo"])),
     ("no-route", 404, "not_found", lambda app, keys, sts: call(app, "/v2/anything", keys["acme"])),
     ("method", 405, "method_not_allowed", lambda app, keys, sts: call(app, CREDENTIALS, method="POST")),
@@ -219,6 +227,7 @@ ERROR_PATHS: list[tuple[str, int, str, Ask]] = [
     # and it is the one way to reach the app's catch-all without changing the app.
     ("internal", 500, "internal_error",
      lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-broken", None)])),
+    ("protected-stage", 409, "protected_stage", _protected_unlinked),
     ("role-refused", 502, "role_error", _role_refused),
     ("key-file", 503, "dashboard_error", _key_file_broken),
 ]
@@ -277,3 +286,9 @@ def test_temporary_files_left_by_a_crashed_writer_are_removed(tmp_path: Path) ->
     orphan.write_text("half a key file")
     KeyStore(tmp_path / "keys.json").create("acme", "ci")
     assert not orphan.exists()
+
+
+@pytest.mark.parametrize("name", ["ci\n", "c\u0661", "ci "])
+def test_key_names_are_matched_whole_and_in_ascii(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid name"):
+        KeyStore(tmp_path / "keys.json").create("acme", name)

@@ -1,7 +1,9 @@
 """The local dashboard file: find it, parse it strictly, look up a target's link.
 
 The format is described in ``docs/reference/dashboard-file.md``. Every problem is a
-:class:`~sls_access.ConfigError` naming the file and the dotted key.
+:class:`~sls_access.ConfigError` naming the file and the dotted key. A lookup is strict
+too (:class:`TargetError`): a name one slip away from one in the file, and a protected
+stage without a link of its own, are refused rather than left to fall through to local keys.
 """
 
 from __future__ import annotations
@@ -10,29 +12,51 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from sls_access._target import Target
+from sls_access._values import ACCOUNT_ID, REGION, ROLE_ARN, account_of_arn, name_problem, near_name
 from sls_access.dashboard.model import DeploymentProfile, Link, LinkLevel
 from sls_access.errors import ConfigError
 
-__all__ = ["DashboardFile", "find_dashboard_file", "load_dashboard_file"]
+__all__ = [
+    "PROTECTED_STAGE",
+    "UNKNOWN_TARGET",
+    "DashboardFile",
+    "TargetError",
+    "find_dashboard_file",
+    "load_dashboard_file",
+]
 
 MAX_BYTES = 1 << 20
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_NAME = re.compile(r"^[^\s/]+$")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
-_ORG_KEYS = ("deployment_profile", "deployment_profiles", "apps")
-_PROFILE_KEYS = ("role_arn", "external_id", "duration_seconds", "region")
-_APP_KEYS = ("deployment_profile", "stages")
+_ORG_KEYS = ("deployment_profile", "deployment_profiles", "apps", "protected_stages")
+_PROFILE_KEYS = ("role_arn", "external_id", "duration_seconds", "region", "account_id")
+_APP_KEYS = ("deployment_profile", "stages", "protected_stages")
 _STAGE_KEYS = ("deployment_profile", "regions")
 _REGION_KEYS = ("deployment_profile",)
+UNKNOWN_TARGET = "unknown_target"
+PROTECTED_STAGE = "protected_stage"
+
+
+class TargetError(ConfigError):
+    """The dashboard file refuses a target rather than let it fall through to local keys.
+
+    :ivar code: ``"unknown_target"`` (an org, app or stage one slip away from a name in
+        the file) or ``"protected_stage"`` (a protected stage without a link of its own);
+        the dashboard service answers with it.
+    :ivar reason: the message without the file's path (what the service may tell a client).
+    """
+
+    def __init__(self, message: str, *, code: str, path: str | None = None, key: str | None = None) -> None:
+        self.code = code
+        self.reason = message
+        super().__init__(message, path=path, key=key)
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +69,7 @@ class _Stage:
 class _App:
     profile: str | None
     stages: Mapping[str, _Stage]
+    protected: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +77,7 @@ class _Org:
     profile: str | None
     profiles: Mapping[str, DeploymentProfile]
     apps: Mapping[str, _App]
+    protected: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -62,30 +88,58 @@ class DashboardFile:
     orgs: Mapping[str, _Org]
 
     def link(self, target: Target) -> Link | None:
-        """Return the most specific link for *target*, or None when the org has none.
+        """Return the most specific link for *target*, or None when none applies.
 
-        stage + region > stage > app > org default. Raises ``KeyError`` when the org is
-        not in the file at all.
+        stage + region > stage > app > org default. None when the org is not in the file,
+        or nothing in it links a deployment profile to the target.
+
+        :raises TargetError: when the org, app or stage is not in the file but one slip
+            away from a name that is (:func:`~sls_access._values.near_name`), or when the
+            stage is protected and has no link of its own (stage, or stage + region).
         """
-        org = self.orgs[target.org]
+        org = self.orgs.get(target.org)
+        if org is None:
+            self._refuse_slip("org", target.org, self.orgs, "orgs", "the dashboard file")
+            return None
         base = f"orgs.{target.org}"
         app = org.apps.get(target.app)
-        if app is not None:
-            stage = app.stages.get(target.stage)
-            if stage is not None:
-                stage_key = f"{base}.apps.{target.app}.stages.{target.stage}"
-                if target.region is not None and target.region in stage.regions:
-                    return Link(profile=org.profiles[stage.regions[target.region]],
-                                level=LinkLevel.STAGE_REGION,
-                                key=f"{stage_key}.regions.{target.region}")
-                if stage.profile is not None:
-                    return Link(profile=org.profiles[stage.profile], level=LinkLevel.STAGE, key=stage_key)
-            if app.profile is not None:
-                return Link(profile=org.profiles[app.profile], level=LinkLevel.APP,
-                            key=f"{base}.apps.{target.app}")
+        if app is None:
+            self._refuse_slip("app", target.app, org.apps, f"{base}.apps", f"org {target.org!r}")
+        app_key = f"{base}.apps.{target.app}"
+        stage = None if app is None else app.stages.get(target.stage)
+        if stage is not None:
+            stage_key = f"{app_key}.stages.{target.stage}"
+            if target.region is not None and target.region in stage.regions:
+                return Link(profile=org.profiles[stage.regions[target.region]],
+                            level=LinkLevel.STAGE_REGION,
+                            key=f"{stage_key}.regions.{target.region}")
+            if stage.profile is not None:
+                return Link(profile=org.profiles[stage.profile], level=LinkLevel.STAGE, key=stage_key)
+        app_protected = () if app is None else app.protected
+        if stage is None:
+            known = [*(() if app is None else app.stages), *app_protected, *org.protected]
+            self._refuse_slip("stage", target.stage, known, f"{app_key}.stages", f"app {target.app!r}")
+        if target.stage in app_protected or target.stage in org.protected:
+            # Never the app or org default, never local keys: only the stage's own link.
+            listed = app_key if target.stage in app_protected else base
+            region = "" if target.region is None else f" for region {target.region}"
+            raise TargetError(
+                f"stage {target.stage!r} is protected and has no link of its own{region}: link "
+                f"{app_key}.stages.{target.stage} to a deployment profile",
+                code=PROTECTED_STAGE, path=self.path, key=f"{listed}.protected_stages")
+        if app is not None and app.profile is not None:
+            return Link(profile=org.profiles[app.profile], level=LinkLevel.APP, key=app_key)
         if org.profile is not None:
             return Link(profile=org.profiles[org.profile], level=LinkLevel.ORG, key=base)
         return None
+
+    def _refuse_slip(self, what: str, name: str, known: Iterable[str], key: str, where: str) -> None:
+        near = near_name(name, known)
+        if near is not None:
+            raise TargetError(
+                f"{what} {name!r} is not in {where}; did you mean {near!r}? (names match exactly; "
+                "refused rather than fall through to local keys)",
+                code=UNKNOWN_TARGET, path=self.path, key=key)
 
     def targets(self) -> list[tuple[Target, Link]]:
         """Return every target with a link of its own (stage, or stage + region), in file order.
@@ -170,14 +224,15 @@ class _Parser:
         if not isinstance(value, dict):
             raise self.fail(key, f"must be a table, not {_kind(value)}")
         for name in value:
-            if not _NAME.match(name):
-                raise self.fail(f"{key}.{name}", "names must be non-empty, without whitespace or '/'")
+            problem = name_problem(name)  # the one rule for org, app and stage names
+            if problem is not None:
+                raise self.fail(f"{key}.{name}", f"a name {problem.removeprefix(repr(name) + ' ')}")
         return value
 
     def string(self, value: object, key: str, pattern: re.Pattern[str], what: str, *, echo: bool = True) -> str:
         if not isinstance(value, str):
             raise self.fail(key, f"must be a string, not {_kind(value)}")
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             shown = f"{value[:80]!r}" if echo else "the value"  # an external ID is kept out of output
             raise self.fail(key, f"{shown} is not {what}")
         return value
@@ -208,6 +263,8 @@ class _Parser:
             profiles=profiles,
             apps={name: self.app(spec, f"{apps_key}.{name}", profiles)
                   for name, spec in self.names(body.get("apps", {}), apps_key).items()},
+            # Checked per target: an app without the stage's own link refuses only that target.
+            protected=self.protected(body.get("protected_stages", []), f"{key}.protected_stages"),
         )
 
     def profile(self, name: str, value: object, key: str) -> DeploymentProfile:
@@ -221,25 +278,60 @@ class _Parser:
             raise self.fail(f"{key}.duration_seconds", f"{duration} is outside 900..43200")
         external_id = body.get("external_id")
         region = body.get("region")
+        role_arn = self.string(body["role_arn"], f"{key}.role_arn", ROLE_ARN,
+                               "an IAM role ARN like arn:aws:iam::123456789012:role/name")
         return DeploymentProfile(
             name=name,
-            role_arn=self.string(body["role_arn"], f"{key}.role_arn", _ROLE_ARN,
-                                 "an IAM role ARN like arn:aws:iam::123456789012:role/name"),
+            role_arn=role_arn,
             external_id=None if external_id is None else self.string(
                 external_id, f"{key}.external_id", _EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False),
             duration_seconds=duration,
-            region=None if region is None else self.string(region, f"{key}.region", _REGION,
+            region=None if region is None else self.string(region, f"{key}.region", REGION,
                                                            "an AWS region like eu-west-1"),
+            account_id=self.account_id(body.get("account_id"), key, role_arn),
         )
+
+    def account_id(self, value: object, key: str, role_arn: str) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise self.fail(f"{key}.account_id", "must be a string of 12 digits (quoted: an account id "
+                                                 "may start with 0)")
+        account = self.string(value, f"{key}.account_id", ACCOUNT_ID, "an AWS account id (12 digits)")
+        in_arn = account_of_arn(role_arn)
+        if in_arn != account:
+            raise self.fail(f"{key}.role_arn", f"the role is in account {in_arn}, not in the profile's "
+                                               f"account_id {account}")
+        return account
+
+    def protected(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be an array of stage names, not {_kind(value)}")
+        for name in value:
+            problem = name_problem(name)
+            if problem is not None:
+                raise self.fail(key, f"a stage name {problem}")
+        if len(set(value)) != len(value):
+            raise self.fail(key, "lists a stage twice")
+        return tuple(value)
 
     def app(self, value: object, key: str, profiles: Mapping[str, DeploymentProfile]) -> _App:
         body = self.table(value, key, _APP_KEYS)
         default = body.get("deployment_profile")
         stages_key = f"{key}.stages"
+        stages = {name: self.stage(spec, f"{stages_key}.{name}", profiles)
+                  for name, spec in self.names(body.get("stages", {}), stages_key).items()}
+        protected_key = f"{key}.protected_stages"
+        protected = self.protected(body.get("protected_stages", []), protected_key)
+        for name in protected:
+            stage = stages.get(name)
+            if stage is None or (stage.profile is None and not stage.regions):
+                raise self.fail(protected_key, f"stage {name!r} is protected but has no link of its own: "
+                                               f"link {stages_key}.{name} to a deployment profile")
         return _App(
             profile=None if default is None else self.ref(default, f"{key}.deployment_profile", profiles),
-            stages={name: self.stage(spec, f"{stages_key}.{name}", profiles)
-                    for name, spec in self.names(body.get("stages", {}), stages_key).items()},
+            stages=stages,
+            protected=protected,
         )
 
     def stage(self, value: object, key: str, profiles: Mapping[str, DeploymentProfile]) -> _Stage:
@@ -249,7 +341,7 @@ class _Parser:
         regions_key = f"{key}.regions"
         for region, spec in self.names(body.get("regions", {}), regions_key).items():
             region_key = f"{regions_key}.{region}"
-            self.string(region, region_key, _REGION, "an AWS region like eu-west-1")
+            self.string(region, region_key, REGION, "an AWS region like eu-west-1")
             region_body = self.table(spec, region_key, _REGION_KEYS)
             if "deployment_profile" not in region_body:
                 raise self.fail(f"{region_key}.deployment_profile", "is required")

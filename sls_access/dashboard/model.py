@@ -20,13 +20,18 @@ class LinkLevel(enum.StrEnum):
 
 @attrs.frozen(kw_only=True)
 class DeploymentProfile:
-    """An AWS access role and how to enter it."""
+    """An AWS access role and how to enter it.
+
+    :ivar account_id: the AWS account the role must be in, when the dashboard pins one:
+        the ``role_arn``'s and the assumed role's account must both be this one.
+    """
 
     name: str
     role_arn: str
     external_id: str | None = attrs.field(default=None, repr=False)
     duration_seconds: int = 3600
     region: str | None = None
+    account_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -14,7 +14,8 @@ failure message quotes a secret::
         if failure is None:
             raise
         raise MyError(failure.message, code=failure.code) from None
-    return credentials_from_response(response)   # raises StsFailure when malformed
+    # raises StsFailure when malformed, or when the role entered is not in the profile's account_id
+    return credentials_from_response(response, account_id=deployment_profile.account_id)
 
 Importing this module imports botocore.
 """

@@ -84,11 +84,11 @@ class WatchedDashboard:
         return self._file.current()
 
     def link(self, target: Target) -> Link | None:
-        """Return the link for *target*, or None when the org or the link is not there."""
-        dashboard = self.current()
-        if target.org not in dashboard.orgs:
-            return None
-        return dashboard.link(target)
+        """Return the link for *target*, or None when the org or the link is not there.
+
+        :raises TargetError: for a target the file refuses (see :meth:`DashboardFile.link`).
+        """
+        return self.current().link(target)
 
 
 @attrs.frozen

@@ -11,7 +11,9 @@ sls_access.server.app:from_env``. Routes (see ``docs/reference/http-api.md``):
 
 Every error is JSON ``{"code", "message"}``; the one answer that means "no link for this
 target" is 404 with ``code = "no_link"`` (an unknown route is 404 ``not_found``), so that
-clients can tell it from any other 404.
+clients can tell it from any other 404. A target the dashboard file refuses is never
+``no_link``: a name one slip away from a known one is 400 ``unknown_target``, a protected
+stage without its own link 409 ``protected_stage``.
 
 Everything the app knows is the dashboard file and its key file, both re-read as soon as
 they change, so replicas need no coordination.
@@ -35,6 +37,7 @@ from cachetools import LRUCache
 
 from sls_access._options import utc_now
 from sls_access._target import Target
+from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.server._audit import Audit
 from sls_access.server._throttle import Throttle
@@ -55,6 +58,8 @@ MAX_HEADERS_BYTES = 8192
 MAX_HEADERS = 64
 MAX_KEY = 512
 _PREFIX = ("", "v1", "orgs")
+_REFUSED_STATUS = {UNKNOWN_TARGET: 400, PROTECTED_STAGE: 409}
+"""The answers to a target the dashboard file refuses (never 404 ``no_link``)."""
 _BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
                  (b"x-content-type-options", b"nosniff")]
 
@@ -212,6 +217,9 @@ class App:
             raise _Reject(403, "forbidden", "this access key belongs to another org")
         try:
             link = self.dashboard.link(target)
+        except TargetError as exc:
+            # Not no_link: that answer sends the client on to its local keys.
+            raise _Reject(_REFUSED_STATUS[exc.code], exc.code, exc.reason) from None
         except (ConfigError, OSError) as exc:
             # No traceback: the message names the file and the key at fault.
             log.error("cannot read the dashboard file %s: %s", self.dashboard.path, exc)  # noqa: TRY400

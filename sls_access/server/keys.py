@@ -38,9 +38,10 @@ __all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key"]
 
 FORMAT_VERSION = 1
 MAX_BYTES = 4 << 20
-_KEY = re.compile(r"^sls_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+# Matched whole (fullmatch) and in ASCII: no trailing newline, no non-ASCII digit.
+_KEY = re.compile(r"sls_([0-9a-f]{12})_([A-Za-z0-9_-]{43})", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", re.ASCII)
+_HASH = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 def default_keys_path(dashboard: str | os.PathLike[str]) -> Path:
@@ -66,7 +67,7 @@ def check_name(value: str, what: str) -> str:
         if problem is not None:
             raise ConfigError(f"not a valid org name: {problem}", key=what)
         return value
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ConfigError(f"{value[:80]!r} is not a valid {what}: 1-64 of A-Z a-z 0-9 . _ @ -, "
                           "starting with a letter or digit", key=what)
     return value
@@ -96,7 +97,7 @@ class KeyFile:
 
     def match(self, key: str) -> AccessKey | None:
         """Return the record *key* belongs to, or None; the secret part is compared in constant time."""
-        found = _KEY.match(key)
+        found = _KEY.fullmatch(key)
         record = self.keys.get(found.group(1)) if found else None
         # Hash and compare even when there is no such record, so that timing tells nothing.
         expected = record.sha256 if record is not None else "0" * 64
@@ -120,7 +121,7 @@ def _parse(raw: bytes, where: str) -> KeyFile:
             record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
                                created=datetime.strptime(item["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
                                sha256=item["sha256"])
-            ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.match(record.sha256)
+            ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.fullmatch(record.sha256)
                   and isinstance(record.org, str) and isinstance(record.name, str))
         except (KeyError, TypeError, ValueError):
             ok = None

@@ -1,7 +1,9 @@
 """The ``dashboard`` source: the deployment profile linked to the target, its role entered.
 
 Fail closed: once a link applies, every failure to enter its role raises
-:class:`~sls_access.AccessRoleError`; the chain never goes on to local keys. The role
+:class:`~sls_access.AccessRoleError`; the chain never goes on to local keys. Nor does it
+for a target the dashboard file refuses (a name one slip away from a known one, a
+protected stage without its own link): that is a :class:`~sls_access.ConfigError`. The role
 is entered through the resolver's plugins (the ``enter_role`` callable this source is
 given), except with a dashboard service, which enters the role itself.
 """
@@ -46,10 +48,10 @@ class DashboardSource:
             looked = ", ".join(str(p) for p in default_locations())
             raise Skip(f"no dashboard file (looked for {looked})")
         dashboard = load_dashboard_file(path)
-        if target.org not in dashboard.orgs:
-            raise Skip(f"org {target.org!r} is not in {path}")
-        link = dashboard.link(target)
+        link = dashboard.link(target)  # a slip of a name, or a protected stage unlinked: ConfigError
         if link is None:
+            if target.org not in dashboard.orgs:
+                raise Skip(f"org {target.org!r} is not in {path}")
             raise Skip(f"no deployment profile is linked to {target} in {path}")
         log.debug("%s: deployment profile %r linked at %s (%s); entering %s", target,
                   link.profile.name, link.key, link.level, link.profile.role_arn)

@@ -39,6 +39,9 @@ def sls_access_enter_role(target, deployment_profile, session):
         raise RuntimeError("the vault is sealed")
     if target.app == "odd":
         return "not credentials"
+    if target.app == "other":
+        return Credentials(access_key_id="AKIAPLUGINOTHERROLE1", secret_access_key="plugin-secret",
+                           role_arn="arn:aws:iam::999999999999:role/other")
     return Credentials(access_key_id="AKIAPLUGINENTERED001", secret_access_key="plugin-secret",
                        session_token="plugin-token",
                        expiration=datetime.now(timezone.utc) + timedelta(hours=1))
@@ -189,6 +192,18 @@ def test_a_plugin_returning_something_else_fails_naming_it(site: Site, dashboard
     site.install("vaultrole", ENTER_ROLE)
     with pytest.raises(AccessRoleError, match="plugin 'vaultrole' returned str from sls_access_enter_role"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "odd", "dev")
+
+
+def test_the_keys_a_plugin_enters_are_stamped_with_the_profile_role(site: Site, dashboard: Path) -> None:
+    site.install("vaultrole", ENTER_ROLE)
+    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
+    assert creds.role_arn == "arn:aws:iam::444444444444:role/sls-access-shop"
+
+
+def test_a_plugin_that_says_it_entered_another_role_fails_closed(site: Site, dashboard: Path) -> None:
+    site.install("vaultrole", ENTER_ROLE)
+    with pytest.raises(AccessRoleError, match="the role entered is arn:aws:iam::999999999999:role/other"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "other", "dev")
 
 
 def test_disabling_the_role_plugin_brings_back_assume_role(site: Site, dashboard: Path, sts: StsProxy) -> None:

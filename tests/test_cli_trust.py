@@ -137,3 +137,9 @@ def test_explain_shows_an_untrusted_project_file_as_the_failure(capsys: pytest.C
     assert data["source"] is None
     assert data["trail"][0]["outcome"] == "failed"
     assert "sls-access trust" in data["trail"][0]["reason"]
+
+
+def test_the_cli_reference_documents_trust_login_and_logout() -> None:
+    reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    for heading in ("### `trust`", "### `login`", "### `logout`", "`--revoke`", "login --dashboard FILE_OR_URL"):
+        assert heading in reference

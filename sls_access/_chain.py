@@ -120,6 +120,8 @@ class Chain:
 
 def _describe(creds: Credentials) -> str:
     keys = f"keys {creds.key_hint}"  # like `aws configure list`
+    if creds.role_arn is not None:
+        keys = f"role {creds.role_arn}" + (f" from {creds.dashboard}" if creds.dashboard else "") + f"; {keys}"
     if creds.expiration is None:
         return f"{keys} without expiry"
     return f"{keys} until {creds.expiration.isoformat(timespec='seconds')}"

@@ -43,7 +43,10 @@ class Credentials:
     and digits, a secret key and token of visible ASCII without whitespace, an aware
     expiry, a region name; so no source can smuggle a newline into an environment file.
     ``region`` is the default region that came with the keys (a deployment profile's),
-    if any.
+    if any. ``role_arn`` is the access role the keys are of, when they came from one (the
+    deployment profile's role, or the role a dashboard service names); ``dashboard``
+    says which dashboard linked the target to it (its path or URL and how it was found,
+    as ``explain`` shows it). Neither is a secret.
     """
 
     access_key_id: str = attrs.field(validator=_key_id)
@@ -52,6 +55,8 @@ class Credentials:
     expiration: datetime | None = attrs.field(default=None, converter=_aware)
     source: str | None = None
     region: str | None = attrs.field(default=None, validator=_region)
+    role_arn: str | None = None
+    dashboard: str | None = None
 
     @property
     def key_hint(self) -> str:

@@ -98,8 +98,9 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
 
 
 def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,
-                              region: str | None = None, account_id: str | None = None) -> Credentials:
-    """Return the ``Credentials`` element of an STS ``AssumeRole*`` response.
+                              region: str | None = None, account_id: str | None = None,
+                              role_arn: str | None = None) -> Credentials:
+    """Return the ``Credentials`` element of an STS ``AssumeRole*`` response (keys of *role_arn*).
 
     Raises :class:`StsFailure` when it is missing or malformed (naming the field, not its
     value), and, when *account_id* is given (a deployment profile's ``account_id``), when
@@ -116,6 +117,7 @@ def credentials_from_response(response: Mapping[str, Any], *, source: str | None
             expiration=creds["Expiration"],
             source=source,
             region=region,
+            role_arn=role_arn,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StsFailure(f"STS returned a malformed response (missing or bad {exc})") from None
@@ -190,7 +192,7 @@ class RoleAssumer:
         try:
             response = self._client(target.region or profile.region).assume_role(**kwargs)
             result = credentials_from_response(response, source=source, region=target.region or profile.region,
-                                               account_id=profile.account_id)
+                                               account_id=profile.account_id, role_arn=profile.role_arn)
         except Exception as exc:
             failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
             if failure is None:

@@ -28,7 +28,7 @@ def test_no_credentials_error_lists_every_source_and_why(monkeypatch: pytest.Mon
         sls_access.credentials("acme", "shop", "prod")
     message = str(info.value)
     assert "no AWS credentials for acme/shop/prod" in message
-    assert "dashboard: skipped (no dashboard file" in message
+    assert "dashboard: skipped (no dashboard (" in message
     assert "env: skipped (neither AWS_PROD_ACCESS_KEY_ID nor AWS_ACCESS_KEY_ID is set)" in message
     assert "profile: skipped (no AWS profile named 'default'" in message
     assert [e.outcome for e in info.value.resolution.trail] == [Outcome.SKIPPED] * 3

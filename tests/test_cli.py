@@ -169,12 +169,13 @@ def test_explain_table_marks_the_winner_and_shows_every_source(
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == "acme/shop/prod: credentials from dashboard"
-    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[3:]}
+    header = lines.index("") + 1  # after the head, the dashboard and the role
+    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[header + 1:]}
     assert rows["dashboard"].startswith("*")
     assert "used" in rows["dashboard"]
     assert "not tried" in rows["env"]
     assert "an earlier source applied" in rows["profile"]
-    assert lines[2].split() == ["SOURCE", "OUTCOME", "WHY"]
+    assert lines[header].split() == ["SOURCE", "OUTCOME", "WHY"]
 
 
 def test_explain_json_lists_why_each_source_was_skipped(

@@ -271,6 +271,26 @@ def test_a_dashboard_service_url_is_refused(capsys: pytest.CaptureFixture[str], 
     assert not config.exists()
 
 
+def test_a_project_file_is_written_only_when_named_with_dashboard(capsys: pytest.CaptureFixture[str],
+                                                                 config: Path, dashboard: Path) -> None:
+    project = Path.cwd() / "sls-access.toml"
+    project.write_text(dashboard.read_text())
+    assert main(["trust"]) == 0
+    code, _, err = run(capsys, "aws-config")
+    assert code == 2
+    assert f"give --dashboard {project}" in err   # its later versions would be used without trust
+    assert not config.exists()
+
+
+def test_the_login_dashboard_is_the_default(capsys: pytest.CaptureFixture[str], config: Path,
+                                            dashboard: Path) -> None:
+    assert main(["login", "--dashboard", str(dashboard)]) == 0
+    capsys.readouterr()
+    code, _, err = run(capsys, "aws-config")
+    assert (code, err) == (0, "")
+    assert command(config, "acme-shop-prod")[-3:] == ["--dashboard", str(dashboard), "--require-role"]
+
+
 def test_an_org_not_in_the_dashboard_file_is_an_error(capsys: pytest.CaptureFixture[str], config: Path,
                                                       dashboard: Path) -> None:
     code, _, err = run(capsys, "aws-config", "--dashboard", str(dashboard), "--org", "acmee")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sls_access import ConfigError, Target
-from sls_access.dashboard.file import TargetError, find_dashboard_file, load_dashboard_file
+from sls_access.dashboard.file import TargetError, load_dashboard_file
 from sls_access.dashboard.model import LinkLevel
 
 HEAD = """
@@ -219,26 +219,6 @@ def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b"[orgs.\xff]\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_dashboard_file(path)
-
-
-def test_explicit_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found") as info:
-        find_dashboard_file(str(tmp_path / "missing.toml"))
-    assert info.value.key == "dashboard"
-
-
-def test_search_order_is_cwd_then_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    xdg = tmp_path / "xdg"
-    (xdg / "sls-access").mkdir(parents=True)
-    (xdg / "sls-access" / "dashboard.toml").write_text(HEAD)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
-    assert find_dashboard_file(None) == xdg / "sls-access" / "dashboard.toml"
-    Path("sls-access.toml").write_text(HEAD)
-    assert find_dashboard_file(None) == Path("sls-access.toml")
-
-
-def test_no_file_anywhere_is_none() -> None:
-    assert find_dashboard_file(None) is None
 
 
 @pytest.mark.parametrize("arn", ["arn:aws:iam::111111111111:role/x\n", "arn:aws-evil:iam::111111111111:role/x",

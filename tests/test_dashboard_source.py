@@ -13,6 +13,7 @@ from support import StsProxy, assume_role_answer, free_port, sts_error
 import sls_access
 from sls_access import AccessRoleError, ConfigError, Outcome, Resolver, Target
 from sls_access._role_session import default_session_name as role_session_name
+from sls_access.dashboard.trust import trust
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -124,9 +125,35 @@ def test_unknown_org_falls_through_with_reason(dashboard: Path) -> None:
     assert resolution.trail[0].reason.startswith("org 'other' is not in")
 
 
-def test_dashboard_file_in_cwd_is_found(dashboard: Path) -> None:
+def test_trusted_dashboard_file_in_cwd_is_found(dashboard: Path) -> None:
     Path("sls-access.toml").write_text(dashboard.read_text())
+    trust("sls-access.toml")
     assert Resolver().credentials("acme", "shop", "prod").source == "dashboard"
+
+
+def test_the_keys_name_their_role_and_the_dashboard(dashboard: Path) -> None:
+    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
+    assert creds.role_arn == "arn:aws:iam::111111111111:role/sls-access-prod"
+    assert creds.dashboard == f"{dashboard} (the dashboard option / --dashboard / SLS_ACCESS_DASHBOARD)"
+
+
+def test_the_trail_says_the_role_and_the_dashboard_file(dashboard: Path) -> None:
+    entry = Resolver(dashboard=str(dashboard)).explain("acme", "shop", "prod").trail[0]
+    assert entry.reason.startswith(f"role arn:aws:iam::111111111111:role/sls-access-prod from {dashboard} (")
+
+
+def test_no_dashboard_anywhere_is_skipped_naming_where_it_looked() -> None:
+    resolution = Resolver().explain("acme", "shop", "prod")
+    assert resolution.source == "env"
+    assert resolution.trail[0].reason.startswith("no dashboard (")
+    assert f"no sls-access.toml in {Path.cwd()} or a parent" in resolution.trail[0].reason
+
+
+def test_an_untrusted_project_file_fails_closed_instead_of_env_keys(dashboard: Path, sts: StsProxy) -> None:
+    Path("sls-access.toml").write_text(dashboard.read_text())
+    with pytest.raises(ConfigError, match="not trusted"):
+        Resolver().credentials("acme", "shop", "prod")
+    assert sts.calls["AssumeRole"] == 0
 
 
 def test_broken_dashboard_file_fails_closed(tmp_path: Path) -> None:

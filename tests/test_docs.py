@@ -2,9 +2,11 @@
 
 Code examples: every fenced ``python`` block of every page under ``docs/`` runs, in
 page order and in one namespace per page (like a doctest), against the loopback STS,
-in an empty working directory that holds the demo dashboard as ``./sls-access.toml``.
-A ``toml`` block whose first line is ``# file: NAME`` is written to ``NAME`` when it is
-reached (and, for a dashboard file, must load). A block whose first line starts with
+in an empty working directory that holds the demo dashboard as ``./sls-access.toml``,
+trusted (``sls-access trust``). A ``toml`` block whose first line is ``# file: NAME`` is
+written to ``NAME`` when it is reached (and, for a dashboard file, must load); a project
+file written so is not trusted until a ``console`` block's ``$ sls-access trust`` line,
+which runs (the CLI in-process) when it is reached, as the reader would run it. A block whose first line starts with
 ``# skip`` is not run (say why on that line). Blocks are compiled with
 ``from __future__ import annotations``, so signatures need not import their types.
 """
@@ -16,6 +18,7 @@ import ast
 import inspect
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -26,7 +29,9 @@ import attrs
 import pytest
 from conftest import DEMO_DASHBOARD
 
+from sls_access import cli
 from sls_access.dashboard import file as dashboard_file
+from sls_access.dashboard.trust import trust
 from sls_access.plugin import spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +97,7 @@ def _page_id(page: Path) -> str:
 def test_python_examples_run(page: Path, aws_env: Path, sts: object) -> None:
     work = Path.cwd()
     (work / "sls-access.toml").write_text(textwrap.dedent(DEMO_DASHBOARD))
+    trust(work / "sls-access.toml")
     namespace: dict[str, object] = {"__name__": "docs_example"}
     flags = __future__.annotations.compiler_flag
     for block in blocks(page):
@@ -100,6 +106,11 @@ def test_python_examples_run(page: Path, aws_env: Path, sts: object) -> None:
             target.write_text(block.code)
             if "[orgs." in block.code:
                 dashboard_file.load_dashboard_file(target)   # the example is a valid dashboard file
+            continue
+        if block.language == "console":
+            for line in block.code.splitlines():
+                if line.startswith("$ sls-access trust"):
+                    assert cli.main(shlex.split(line[2:])[1:]) == 0, f"{block}: {line}"
             continue
         if block not in runnable(page):
             continue

@@ -43,6 +43,7 @@ def test_the_service_vends_the_linked_role_to_the_sdk(dashboard_server: Dashboar
     assert creds.source == "dashboard"
     assert creds.expiration is not None
     assert creds.region == "eu-west-1"
+    assert creds.role_arn == "arn:aws:iam::333333333333:role/sls-access-eu"   # the answer's RoleArn
 
 
 def test_the_access_key_comes_from_serverless_access_key(dashboard_server: DashboardServer, sts: StsProxy,
@@ -191,6 +192,16 @@ def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: 
         with pytest.raises(DashboardError, match="without its no_link code") as raised:
             client.credentials(Target(org="acme", app="shop", stage="prod"))
     assert raised.value.status == 404
+
+
+def test_a_role_arn_that_is_not_one_is_a_malformed_answer() -> None:
+    # Stub: our service sends the deployment profile's role ARN; only a stub sends another thing.
+    body = json.dumps({"AccessKeyId": "ASIAX", "SecretAccessKey": "s", "Token": "t",
+                       "Expiration": "2099-01-01T00:00:00Z", "RoleArn": "\x1b[31mforged"}).encode()
+    with serving(answering(200, body, "application/json")) as url:
+        client = DashboardService(url, "k")
+        with pytest.raises(DashboardError, match="malformed credentials answer"):
+            client.credentials(Target(org="acme", app="shop", stage="prod"))
 
 
 def test_a_proxy_page_is_not_quoted_in_the_error() -> None:

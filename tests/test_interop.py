@@ -22,6 +22,8 @@ import botocore.session
 import pytest
 from support import StsProxy, sts_error
 
+from sls_access.cli import main
+
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
@@ -174,3 +176,86 @@ def test_the_readme_credential_process_example_works(aws_env: Path, dashboard: P
     session = botocore.session.Session(profile="acme-shop-prod")
     identity = cast("STSClient", session.create_client("sts")).get_caller_identity()
     assert identity["Arn"] == PROD_ASSUMED
+
+
+# -- the README's profile, without --dashboard: the account never depends on the directory --
+
+README_PROFILE = "acme-shop-prod"
+EU_ASSUMED = "arn:aws:sts::333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod"
+PLANTED = """
+[orgs.acme.deployment_profiles.evil]
+role_arn = "arn:aws:iam::999999999999:role/planted"
+
+[orgs.acme.apps.shop.stages.prod]
+deployment_profile = "evil"
+"""
+
+
+def readme_profile(config: Path, *extra: str) -> None:
+    """The README's ``[profile acme-shop-prod]``: no --dashboard, so the dashboard is located."""
+    argv = [str(console_script()), "credential-process", "--org", "acme", "--app", "shop", "--stage", "prod",
+            *extra]
+    config.write_text(f"[profile {README_PROFILE}]\nregion = us-east-1\ncredential_process = {shlex.join(argv)}\n")
+
+
+def caller_identity(aws_cli: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", README_PROFILE, "--output",
+                           "json"], capture_output=True, text=True, check=False, cwd=cwd)
+
+
+@pytest.fixture
+def acme(tmp_path: Path, dashboard: Path) -> Path:
+    """A project directory whose sls-access.toml is the demo dashboard, not yet trusted."""
+    directory = tmp_path / "acme"
+    (directory / "src" / "handlers").mkdir(parents=True)
+    (directory / "sls-access.toml").write_text(dashboard.read_text())
+    return directory
+
+
+def test_the_readme_profile_gives_the_access_role_from_every_directory(
+        aws_cli: Path, aws_env: Path, acme: Path, dashboard: Path, sts: StsProxy) -> None:
+    readme_profile(aws_env / "aws-config")
+    assert main(["trust", str(acme / "sls-access.toml")]) == 0
+    mine = dashboard.with_name("mine.toml")   # the user's own dashboard, linking prod elsewhere
+    mine.write_text(dashboard.read_text().replace('stages.prod]\ndeployment_profile = "prod"',
+                                                   'stages.prod]\ndeployment_profile = "eu"'))
+    assert main(["login", "--dashboard", str(mine)]) == 0
+    for cwd, expected in ((acme, PROD_ASSUMED), (acme / "src" / "handlers", PROD_ASSUMED), (Path("/"), EU_ASSUMED)):
+        result = caller_identity(aws_cli, cwd)
+        assert result.returncode == 0, (cwd, result.stderr)
+        assert json.loads(result.stdout)["Arn"] == expected, cwd
+    assert sts.calls["AssumeRole"] == 3
+
+
+def test_the_readme_profile_with_require_role_fails_clearly_where_there_is_no_dashboard(
+        aws_cli: Path, aws_env: Path, sts: StsProxy) -> None:
+    readme_profile(aws_env / "aws-config", "--require-role")
+    result = caller_identity(aws_cli, Path("/"))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "sls-access: error: no AWS credentials for acme/shop/prod" in result.stderr
+    assert "no dashboard (" in result.stderr
+    assert sts.calls["GetCallerIdentity"] == 0   # never the base identity
+
+
+def test_a_planted_project_file_fails_with_the_trust_message(aws_cli: Path, aws_env: Path, acme: Path,
+                                                             sts: StsProxy) -> None:
+    readme_profile(aws_env / "aws-config")
+    (acme / "sls-access.toml").write_text(PLANTED)
+    result = caller_identity(aws_cli, acme / "src")
+    assert result.returncode != 0
+    assert f"sls-access trust {acme / 'sls-access.toml'}" in result.stderr
+    assert sts.calls["AssumeRole"] == 0
+    assert sts.calls["GetCallerIdentity"] == 0
+
+
+def test_a_trusted_project_file_changed_afterwards_fails_again(aws_cli: Path, aws_env: Path, acme: Path,
+                                                               sts: StsProxy) -> None:
+    readme_profile(aws_env / "aws-config")
+    assert main(["trust", str(acme / "sls-access.toml")]) == 0
+    with (acme / "sls-access.toml").open("a") as handle:
+        handle.write("\n[orgs.other.deployment_profiles.x]\nrole_arn = \"arn:aws:iam::999999999999:role/x\"\n")
+    result = caller_identity(aws_cli, acme)
+    assert result.returncode != 0
+    assert "changed since you trusted it" in result.stderr
+    assert sts.calls["GetCallerIdentity"] == 0

@@ -41,6 +41,13 @@ def sls_access_enter_role(target, deployment_profile, session):
     return None
 '''
 
+ENTERS_ANOTHER_ROLE = HEADER + '''
+@hookimpl
+def sls_access_enter_role(target):
+    return Credentials(access_key_id="AKIAPLUGINOTHERROLE1", secret_access_key="plugin-secret",
+                       role_arn="arn:aws:iam::999999999999:role/other")
+'''
+
 RAISES = HEADER + '''
 @hookimpl
 def sls_access_enter_role(target):
@@ -195,6 +202,18 @@ def test_a_plugin_returning_something_else_fails_naming_it(site: PluginSite, das
     site.install("vaultrole", RETURNS_A_STRING)
     with pytest.raises(AccessRoleError, match="plugin 'vaultrole' returned str from sls_access_enter_role"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
+
+
+def test_the_keys_a_plugin_enters_are_stamped_with_the_profile_role(site: PluginSite, dashboard: Path) -> None:
+    site.install("vaultrole", ENTERS)
+    creds = Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
+    assert creds.role_arn == "arn:aws:iam::444444444444:role/sls-access-shop"
+
+
+def test_a_plugin_that_says_it_entered_another_role_fails_closed(site: PluginSite, dashboard: Path) -> None:
+    site.install("vaultrole", ENTERS_ANOTHER_ROLE)
+    with pytest.raises(AccessRoleError, match="the role entered is arn:aws:iam::999999999999:role/other"):
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
 
 
 def test_disabling_the_role_plugin_brings_back_assume_role(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:

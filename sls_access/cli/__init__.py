@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "whoami",
     "plugins",
     "aws_config",
+    "trust",
+    "login",
     "serve",
     "keys",
 )

@@ -25,16 +25,17 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from sls_access._options import Options
 from sls_access._target import Target
+from sls_access._userfiles import write_private
 from sls_access.cli._common import EXIT_USAGE, CliError
-from sls_access.dashboard.file import find_dashboard_file, load_dashboard_file
+from sls_access.dashboard.locate import DashboardKind, FoundBy, locate_dashboard
 from sls_access.dashboard.model import Link
 
 __all__ = ["MARKER", "add_parser", "config_path", "handle", "profile_name"]
@@ -58,8 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "of yours with the same name is an error and nothing is written.",
     )
     parser.add_argument("--dashboard", metavar="FILE",
-                        help="the local dashboard file (SLS_ACCESS_DASHBOARD; default ./sls-access.toml, "
-                             "else $XDG_CONFIG_HOME/sls-access/dashboard.toml)")
+                        help="the local dashboard file (SLS_ACCESS_DASHBOARD; default: the one stored by "
+                             "'sls-access login', else $XDG_CONFIG_HOME/sls-access/dashboard.toml)")
     parser.add_argument("--org", help="only this org's targets")
     parser.add_argument("--app", help="only this app's targets")
     parser.add_argument("--prefix", default="", help="put PREFIX before every profile name, e.g. 'sls-'")
@@ -239,31 +240,26 @@ def _append(out: list[str], blocks: Mapping[str, list[str]]) -> None:
 
 def _write(path: Path, text: str, mode: int) -> None:
     """Replace *path* with *text* atomically, with file mode *mode*."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private(path, text.encode("utf-8"), mode)
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
     """Read the dashboard file and work out the blocks this run wants."""
     explicit = args.dashboard or os.environ.get("SLS_ACCESS_DASHBOARD") or None
-    if explicit is not None and explicit.startswith(("https://", "http://")):
-        raise CliError("aws-config needs a local dashboard file: a dashboard service does not list its "
-                       "targets", code=EXIT_USAGE)
-    found = find_dashboard_file(explicit)
+    found = locate_dashboard(Options(dashboard=explicit))
     if found is None:
         raise CliError("no dashboard file: give --dashboard FILE (or set SLS_ACCESS_DASHBOARD)", code=EXIT_USAGE)
-    dashboard = load_dashboard_file(found)
-    path = os.path.abspath(found)
+    if found.kind is DashboardKind.SERVICE:
+        raise CliError("aws-config needs a local dashboard file: a dashboard service does not list its "
+                       "targets", code=EXIT_USAGE)
+    if found.found_by is FoundBy.PROJECT:
+        # The profiles name the file with --dashboard, which is not checked for trust: its later
+        # versions would be used unreviewed. The user says so explicitly, or not at all.
+        raise CliError(f"aws-config writes the dashboard file's path into every profile, where later versions "
+                       f"of it are used without 'sls-access trust'; to do that for the project file, give "
+                       f"--dashboard {found.location}", code=EXIT_USAGE)
+    dashboard = found.load()
+    path = found.location
     if args.org is not None and args.org not in dashboard.orgs:
         raise CliError(f"org {args.org!r} is not in the dashboard file {path}", code=EXIT_USAGE)
     targets: list[tuple[Target, Link]] = [

@@ -1,8 +1,9 @@
 """``sls-access explain``: which source gives the target's keys, and why the others did not.
 
-Prints the trail as a table (source, outcome, why), the winner marked with ``*``, and
-the sources after it as not tried; ``--json`` for machines. Never prints a secret: the
-trail names a key only by its last four characters. A failed resolution is explained,
+Prints the dashboard in use (its path or URL and how it was found) and the access role
+entered, then the trail as a table (source, outcome, why), the winner marked with ``*``,
+and the sources after it as not tried; ``--json`` for machines. Never prints a secret:
+the trail names a key only by its last four characters. A failed resolution is explained,
 not reported as an error: ``explain`` exits 0 whenever it could print the trail.
 """
 
@@ -12,10 +13,13 @@ import argparse
 import sys
 from typing import Any
 
+from sls_access._options import Options
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access.cli._common import add_option_arguments, add_target_arguments, make_resolver, print_json, target_of
+from sls_access.dashboard.locate import DashboardLocation, locate_dashboard
+from sls_access.errors import AccessRoleError, ConfigError
 
-__all__ = ["add_parser", "explanation", "handle", "table"]
+__all__ = ["add_parser", "dashboard_in_use", "explanation", "handle", "role_entered", "table"]
 
 NOT_TRIED = "not tried"
 
@@ -42,8 +46,32 @@ def _not_tried(resolution: Resolution, names: tuple[str, ...]) -> list[TrailEntr
     return [TrailEntry(source=name, outcome=Outcome.SKIPPED, reason=why) for name in names if name not in tried]
 
 
-def explanation(resolution: Resolution, names: tuple[str, ...]) -> dict[str, object]:
-    """Return the JSON form of *resolution*; *names* is the chain, in order."""
+def dashboard_in_use(options: Options, names: tuple[str, ...]) -> DashboardLocation | None:
+    """Return the dashboard the ``dashboard`` source reads, or None (none, not in the chain, or broken).
+
+    A dashboard that cannot be located (an untrusted project file…) is None here: the
+    trail's ``dashboard`` row says why.
+    """
+    if "dashboard" not in names or options.use_local_credentials:
+        return None
+    try:
+        return locate_dashboard(options)
+    except ConfigError:
+        return None
+
+
+def role_entered(resolution: Resolution) -> str | None:
+    """Return the access role the keys are of, or the one that could not be entered."""
+    if resolution.credentials is not None:
+        return resolution.credentials.role_arn
+    if isinstance(resolution.error, AccessRoleError):
+        return resolution.error.role_arn
+    return None
+
+
+def explanation(resolution: Resolution, names: tuple[str, ...],
+                dashboard: DashboardLocation | None = None) -> dict[str, object]:
+    """Return the JSON form of *resolution*; *names* is the chain, in order; *dashboard* the one in use."""
     target = resolution.target
     rows: list[dict[str, object]] = [
         {"source": entry.source, "outcome": str(entry.outcome), "reason": entry.reason,
@@ -56,15 +84,17 @@ def explanation(resolution: Resolution, names: tuple[str, ...]) -> dict[str, obj
         "target": {"org": target.org, "app": target.app, "stage": target.stage, "region": target.region},
         "source": resolution.source,
         "region": resolution.region,
+        "dashboard": None if dashboard is None else dashboard.to_json(),
+        "role_arn": role_entered(resolution),
         "error": None if resolution.error is None else {
             "type": type(resolution.error).__name__, "message": " ".join(str(resolution.error).split())},
         "trail": rows,
     }
 
 
-def table(resolution: Resolution, names: tuple[str, ...]) -> str:
-    """Return *resolution* as a readable table; *names* is the chain, in order."""
-    data = explanation(resolution, names)
+def table(resolution: Resolution, names: tuple[str, ...], dashboard: DashboardLocation | None = None) -> str:
+    """Return *resolution* as a readable table; *names* is the chain, in order; *dashboard* the one in use."""
+    data = explanation(resolution, names, dashboard)
     if resolution.source:
         head = f"{resolution.target}: credentials from {resolution.source}"
         if resolution.region:
@@ -78,7 +108,13 @@ def table(resolution: Resolution, names: tuple[str, ...]) -> str:
     cells += [("*" if row["winner"] else "", row["source"], row["outcome"], " ".join(row["reason"].split()))
               for row in rows]
     width = [max(len(row[i]) for row in cells) for i in range(3)]
-    lines = [head, ""]
+    lines = [head]
+    if dashboard is not None:
+        lines.append(f"dashboard: {dashboard}")
+    role = role_entered(resolution)
+    if role is not None:
+        lines.append(f"role: {role}" + ("" if resolution.credentials is not None else " (not entered)"))
+    lines.append("")
     lines += [f"{mark:<{width[0]}} {source:<{width[1]}}  {outcome:<{width[2]}}  {why}".rstrip()
               for mark, source, outcome, why in cells]
     return "\n".join(lines)
@@ -90,8 +126,9 @@ def handle(args: argparse.Namespace) -> int:
     resolver = make_resolver(args)
     resolution = resolver.explain(target.org, target.app, target.stage, region=target.region)
     names = resolver.chain.names
+    dashboard = dashboard_in_use(resolver.options, names)
     if args.json:
-        print_json(explanation(resolution, names))
+        print_json(explanation(resolution, names, dashboard))
     else:
-        sys.stdout.write(table(resolution, names) + "\n")
+        sys.stdout.write(table(resolution, names, dashboard) + "\n")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sls_access.cli._common import print_json
-from sls_access.dashboard.file import find_dashboard_file, load_dashboard_file
+from sls_access.dashboard.file import load_dashboard_file
 from sls_access.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,9 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _dashboard_path(args: argparse.Namespace) -> Path:
-    path = find_dashboard_file(args.dashboard)
-    if path is None:  # pragma: no cover - an explicit path is found or raises
-        raise ConfigError("dashboard file not found", key="dashboard")
+    path = Path(args.dashboard).expanduser()
+    if not path.is_file():
+        raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
     return path
 
 

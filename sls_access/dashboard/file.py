@@ -1,4 +1,6 @@
-"""The local dashboard file: find it, parse it strictly, look up a target's link.
+"""The local dashboard file: read it, parse it strictly, look up a target's link.
+
+Where it is found is :mod:`sls_access.dashboard.locate`'s concern.
 
 The format is described in ``docs/reference/dashboard-file.md``. Every problem is a
 :class:`~sls_access.ConfigError` naming the file and the dotted key. A lookup is strict
@@ -9,7 +11,6 @@ stage without a link of its own, are refused rather than left to fall through to
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -24,12 +25,14 @@ from sls_access.dashboard.model import DeploymentProfile, Link, LinkLevel
 from sls_access.errors import ConfigError
 
 __all__ = [
+    "MAX_BYTES",
     "PROTECTED_STAGE",
     "UNKNOWN_TARGET",
     "DashboardFile",
     "TargetError",
-    "find_dashboard_file",
     "load_dashboard_file",
+    "parse_dashboard_file",
+    "read_dashboard_bytes",
 ]
 
 MAX_BYTES = 1 << 20
@@ -160,28 +163,12 @@ class DashboardFile:
         return found
 
 
-def default_locations(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
-    """Return where the dashboard file is looked for when no path is given, in order."""
-    env = os.environ if environ is None else environ
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
-    return (Path("sls-access.toml"), Path(config_home) / "sls-access" / "dashboard.toml")
+def read_dashboard_bytes(path: Path) -> bytes:
+    """Return the bytes of the dashboard file at *path* (at most :data:`MAX_BYTES`).
 
-
-def find_dashboard_file(explicit: str | None) -> Path | None:
-    """Return the dashboard file to use: *explicit* (which must exist), else the first default."""
-    if explicit is not None:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
-        return path
-    for path in default_locations():
-        if path.is_file():
-            return path
-    return None
-
-
-def load_dashboard_file(path: Path) -> DashboardFile:
-    """Read and validate the dashboard file at *path*."""
+    Read once: a caller that checks the bytes (a project file's trust) parses the same
+    bytes with :func:`parse_dashboard_file`.
+    """
     where = str(path)
     try:
         with path.open("rb") as fh:
@@ -190,15 +177,25 @@ def load_dashboard_file(path: Path) -> DashboardFile:
         raise ConfigError(f"cannot read the dashboard file: {exc.strerror}", path=where) from None
     if len(raw) > MAX_BYTES:
         raise ConfigError(f"the dashboard file is larger than {MAX_BYTES} bytes", path=where)
+    return raw
+
+
+def parse_dashboard_file(raw: bytes, path: str) -> DashboardFile:
+    """Validate *raw*, the bytes of the dashboard file at *path* (named in errors)."""
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=where) from None
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=where) from None
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays/inline tables
-        raise ConfigError("not valid TOML: nested too deeply", path=where) from None
-    return _Parser(where).file(data)
+        raise ConfigError("not valid TOML: nested too deeply", path=path) from None
+    return _Parser(path).file(data)
+
+
+def load_dashboard_file(path: Path) -> DashboardFile:
+    """Read and validate the dashboard file at *path*."""
+    return parse_dashboard_file(read_dashboard_bytes(path), str(path))
 
 
 @attrs.define

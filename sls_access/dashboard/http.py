@@ -28,9 +28,10 @@ import attrs
 from sls_access._credentials import Credentials
 from sls_access._source import Skip
 from sls_access._target import Target
+from sls_access._values import ROLE_ARN
 from sls_access.errors import ConfigError, DashboardError
 
-__all__ = ["DashboardService", "is_service_url"]
+__all__ = ["DashboardService", "base_url", "is_service_url"]
 
 MAX_BODY = 64 * 1024
 MAX_DETAIL = 200  # characters of a service's code or message quoted in an error
@@ -69,7 +70,8 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(_NoRedirect)
 
 
-def _base_url(url: str) -> str:
+def base_url(url: str) -> str:
+    """Return the service's base URL (no trailing ``/``); a URL it may not be is a ConfigError."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
@@ -83,6 +85,15 @@ def _base_url(url: str) -> str:
         raise ConfigError("plain http:// is allowed only for a loopback host (127.0.0.1, ::1, localhost); "
                           "use https://", key="dashboard")
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _role_arn(value: object) -> str | None:
+    """Return the answer's ``RoleArn`` (shown by ``explain``): a role ARN, or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str) and ROLE_ARN.match(value):
+        return value
+    raise ValueError("RoleArn is not a role ARN")
 
 
 def _clean(value: object) -> str:
@@ -111,7 +122,7 @@ def _detail(body: dict[str, object]) -> str:
 class DashboardService:
     """A client of the dashboard service at *url*, authenticated with *access_key*."""
 
-    url: str = attrs.field(converter=_base_url)
+    url: str = attrs.field(converter=base_url)
     access_key: str = attrs.field(repr=False)
     timeout: float = 5.0
     deadline: float = 15.0
@@ -119,7 +130,8 @@ class DashboardService:
     def __attrs_post_init__(self) -> None:
         if not self.access_key or any(ch in self.access_key for ch in "\r\n"):
             raise ConfigError("a dashboard service needs an access key: set SERVERLESS_ACCESS_KEY "
-                              "(or the access_key option)", key="access_key")
+                              "(or the access_key option), or run 'sls-access login --dashboard URL'",
+                              key="access_key")
 
     def credentials_url(self, target: Target) -> str:
         """Return the URL of *target*'s credentials."""
@@ -191,6 +203,7 @@ class DashboardService:
             body = json.loads(raw)
             expiration = body.get("Expiration")
             region = body.get("Region")
+            role_arn = _role_arn(body.get("RoleArn"))
             return Credentials(
                 access_key_id=str(body["AccessKeyId"]),
                 secret_access_key=str(body["SecretAccessKey"]),
@@ -198,6 +211,7 @@ class DashboardService:
                 expiration=None if expiration is None else datetime.fromisoformat(str(expiration)),
                 source=source,
                 region=target.region or (str(region) if region else None),
+                role_arn=role_arn,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise DashboardError("the dashboard service sent a malformed credentials answer", url=url) from None

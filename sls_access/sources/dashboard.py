@@ -19,8 +19,11 @@ from sls_access._credentials import Credentials
 from sls_access._options import Options
 from sls_access._source import Skip
 from sls_access._target import Target
-from sls_access.dashboard.file import default_locations, find_dashboard_file, load_dashboard_file
-from sls_access.dashboard.http import DashboardService, is_service_url
+from sls_access.dashboard.http import DashboardService
+from sls_access.dashboard.locate import DashboardKind, DashboardLocation, locate_dashboard, nothing_found
+from sls_access.dashboard.login import stored_access_key
+from sls_access.dashboard.model import DeploymentProfile
+from sls_access.errors import AccessRoleError
 from sls_access.plugin import EnterRole, hookimpl
 
 __all__ = ["DashboardSource", "sls_access_sources"]
@@ -40,14 +43,17 @@ class DashboardSource:
         """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
         if self.options.use_local_credentials:
             raise Skip("use_local_credentials is set")
-        location = self.options.dashboard
-        if is_service_url(location):
-            return DashboardService(location, self.options.access_key or "").credentials(target)
-        path = find_dashboard_file(location)
-        if path is None:
-            looked = ", ".join(str(p) for p in default_locations())
-            raise Skip(f"no dashboard file (looked for {looked})")
-        dashboard = load_dashboard_file(path)
+        location = locate_dashboard(self.options)
+        if location is None:
+            raise Skip(nothing_found())
+        if location.kind is DashboardKind.SERVICE:
+            # The key: the option, else SERVERLESS_ACCESS_KEY (both in options), else the one
+            # `sls-access login` stored for this very URL.
+            key = self.options.access_key or stored_access_key(location.location) or ""
+            found = DashboardService(location.location, key).credentials(target)
+            return attrs.evolve(found, dashboard=str(location))
+        path = location.location
+        dashboard = location.load()
         link = dashboard.link(target)  # a slip of a name, or a protected stage unlinked: ConfigError
         if link is None:
             if target.org not in dashboard.orgs:
@@ -55,7 +61,19 @@ class DashboardSource:
             raise Skip(f"no deployment profile is linked to {target} in {path}")
         log.debug("%s: deployment profile %r linked at %s (%s); entering %s", target,
                   link.profile.name, link.key, link.level, link.profile.role_arn)
-        return self.enter_role(target, link.profile)
+        return _of_role(self.enter_role(target, link.profile), target, link.profile, location)
+
+
+def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,
+             location: DashboardLocation) -> Credentials:
+    """Stamp *found* with the role it is of and the dashboard that linked it.
+
+    A role-entry plugin that says it entered another role than the profile's fails closed.
+    """
+    if found.role_arn not in {None, profile.role_arn}:
+        raise AccessRoleError(f"the role entered is {found.role_arn}, not the deployment profile's",
+                              target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+    return attrs.evolve(found, role_arn=profile.role_arn, dashboard=str(location))
 
 
 @hookimpl

@@ -1,0 +1,188 @@
+"""Where the dashboard comes from: one answer, the same for the library, the CLI and ``explain``.
+
+In order, the first that is set wins:
+
+1. the ``dashboard`` option (``--dashboard``, ``SLS_ACCESS_DASHBOARD``): a file that must
+   exist, or a service URL;
+2. a **project file**, ``sls-access.toml`` in the current directory or the nearest parent
+   that has one (as git finds ``.git``), used only once trusted (``sls-access trust``,
+   :mod:`sls_access.dashboard.trust`): an untrusted or changed one is a
+   :class:`~sls_access.ConfigError`, never skipped;
+3. the user's own setting, stored by ``sls-access login`` (:mod:`sls_access.dashboard.login`):
+   a file that must still exist, or a service URL;
+4. ``$XDG_CONFIG_HOME/sls-access/dashboard.toml`` (default ``~/.config``), when it exists.
+
+None of these: :func:`locate_dashboard` returns None and the dashboard source is skipped,
+with :func:`nothing_found` as the reason. Fail closed: every file that is there but
+cannot be read, checked or trusted is an error, never a reason to look further.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from sls_access._options import Options
+from sls_access._userfiles import config_dir
+from sls_access.dashboard.file import DashboardFile, load_dashboard_file, parse_dashboard_file, read_dashboard_bytes
+from sls_access.dashboard.http import is_service_url
+from sls_access.dashboard.login import stored_dashboard
+from sls_access.dashboard.trust import PROJECT_FILE, check_trusted
+from sls_access.errors import ConfigError
+
+__all__ = [
+    "DashboardKind",
+    "DashboardLocation",
+    "FoundBy",
+    "default_file",
+    "find_project_file",
+    "locate_dashboard",
+    "nothing_found",
+]
+
+DEFAULT_FILE = "dashboard.toml"
+
+
+class DashboardKind(enum.StrEnum):
+    """A local dashboard file, or a dashboard service."""
+
+    FILE = "file"
+    SERVICE = "service"
+
+
+class FoundBy(enum.StrEnum):
+    """How the dashboard was found (see the module docstring for the order)."""
+
+    OPTION = "option"
+    PROJECT = "project"
+    LOGIN = "login"
+    DEFAULT = "default"
+
+
+_HOW = {
+    FoundBy.OPTION: "the dashboard option / --dashboard / SLS_ACCESS_DASHBOARD",
+    FoundBy.PROJECT: "trusted project file",
+    FoundBy.LOGIN: "stored by 'sls-access login'",
+    FoundBy.DEFAULT: "the default location",
+}
+
+
+@attrs.frozen(kw_only=True)
+class DashboardLocation:
+    """The dashboard in use: a file path (absolute) or a service URL, and how it was found.
+
+    :ivar content: for a project file, the bytes whose trust was checked; :meth:`load`
+        parses those bytes, not a second read of the file.
+    """
+
+    kind: DashboardKind
+    location: str
+    found_by: FoundBy
+    content: bytes | None = attrs.field(default=None, repr=False, eq=False)
+
+    def __str__(self) -> str:
+        return f"{self.location} ({_HOW[self.found_by]})"
+
+    def load(self) -> DashboardFile:
+        """Return the parsed dashboard file (a :class:`~sls_access.ConfigError` for a service)."""
+        if self.kind is not DashboardKind.FILE:
+            raise ConfigError("a dashboard service is not a file", key="dashboard")
+        if self.content is not None:
+            return parse_dashboard_file(self.content, self.location)
+        return load_dashboard_file(Path(self.location))
+
+    def to_json(self) -> dict[str, str]:
+        """Return the JSON form ``explain --json`` prints."""
+        return {"kind": str(self.kind), "location": self.location, "found_by": str(self.found_by)}
+
+
+def default_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Return ``$XDG_CONFIG_HOME/sls-access/dashboard.toml``, looked at last."""
+    return config_dir(environ) / DEFAULT_FILE
+
+
+def _cwd(cwd: str | os.PathLike[str] | None) -> Path:
+    if cwd is not None:
+        return Path(os.path.abspath(cwd))
+    try:
+        return Path(os.getcwd())  # the real directory: symlinks resolved by the kernel
+    except OSError as exc:
+        raise ConfigError(f"cannot look for a project dashboard file: the current directory is gone "
+                          f"({exc.strerror})", key="dashboard") from None
+
+
+def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return ``sls-access.toml`` in *cwd* (default: the current directory) or its nearest parent.
+
+    Any entry of that name counts, even a broken link or a directory (the read then
+    fails); a directory whose entries cannot be checked is a :class:`~sls_access.ConfigError`.
+    """
+    start = _cwd(cwd)
+    for directory in (start, *start.parents):
+        candidate = directory / PROJECT_FILE
+        try:
+            candidate.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot check for a project dashboard file: {exc.strerror}",
+                              path=str(candidate)) from None
+        return candidate
+    return None
+
+
+def _file(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(problem, path=str(path), key="dashboard")
+    return DashboardLocation(kind=DashboardKind.FILE, location=os.path.abspath(path), found_by=found_by)
+
+
+def _named(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
+    if is_service_url(value):
+        return DashboardLocation(kind=DashboardKind.SERVICE, location=value, found_by=found_by)
+    return _file(value, found_by, problem)
+
+
+def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLocation:
+    try:
+        resolved = candidate.resolve(strict=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the project dashboard file: {exc.strerror or exc}",
+                          path=str(candidate)) from None
+    content = read_dashboard_bytes(resolved)
+    check_trusted(str(resolved), content, environ)
+    return DashboardLocation(kind=DashboardKind.FILE, location=str(resolved), found_by=FoundBy.PROJECT,
+                             content=content)
+
+
+def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None,
+                     environ: Mapping[str, str] | None = None) -> DashboardLocation | None:
+    """Return the dashboard *options* and the user's files lead to, or None when there is none.
+
+    *cwd* (default: the current directory) is where the project file search starts;
+    *environ* (default ``os.environ``) gives the XDG directories.
+    """
+    if options.dashboard is not None:
+        return _named(options.dashboard, FoundBy.OPTION, "dashboard file not found")
+    candidate = find_project_file(cwd)
+    if candidate is not None:
+        return _project(candidate, environ)
+    stored = stored_dashboard(environ)
+    if stored is not None:
+        return _named(stored, FoundBy.LOGIN, "the dashboard file stored by 'sls-access login' does not exist; "
+                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'")
+    default = default_file(environ)
+    if os.path.lexists(default):
+        return DashboardLocation(kind=DashboardKind.FILE, location=str(default), found_by=FoundBy.DEFAULT)
+    return None
+
+
+def nothing_found(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Return the trail's reason when :func:`locate_dashboard` found no dashboard: where it looked."""
+    return (f"no dashboard (no dashboard option or SLS_ACCESS_DASHBOARD; no {PROJECT_FILE} in {_cwd(cwd)} "
+            f"or a parent; no 'sls-access login'; no {default_file(environ)})")

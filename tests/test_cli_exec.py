@@ -53,17 +53,52 @@ def exec_argv(dashboard: Path, *command: str, region: str | None = "eu-west-1") 
     return [*argv, "--", *command]
 
 
-def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+def env_keys_argv(dashboard: Path, *command: str) -> list[str]:
+    argv = exec_argv(dashboard, *command)
+    argv.insert(argv.index("--"), "--env-keys")
+    return argv
+
+
+def _parent_credentials(monkeypatch: pytest.MonkeyPatch, aws_env: Path) -> None:
     (aws_env / "aws-config").write_text("[profile parent-profile]\nregion = us-east-1\n")
     monkeypatch.setenv("AWS_PROFILE", "parent-profile")
     monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIAPARENTPROD000001")
     monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "parent-prod-secret")
     monkeypatch.setenv("AWS_PROD_PROFILE", "parent-prod-profile")
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/parent")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/parent")
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "parent-container-token")
     monkeypatch.setenv("SLS_TEST_KEEP", "kept")
+
+
+PARENT_ONLY = ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
+               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+
+
+def test_child_is_served_the_roles_credentials_and_gets_no_keys_in_its_environment(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    _parent_credentials(monkeypatch, aws_env)
     result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV),
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    env = json.loads(result.stdout)
+    assert env["identity"] == EU_ASSUMED  # the child's SDK reads the role's keys from the endpoint
+    for absent in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
+                   *PARENT_ONLY):
+        assert absent not in env
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] != "http://127.0.0.1:9/parent"
+    assert len(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]) >= 40
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert env["keep"] == "kept"
+    assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through
+    assert sts.calls["AssumeRole"] == 1  # the endpoint serves the keys exec resolved
+
+
+def test_env_keys_gives_the_child_the_roles_keys_and_none_of_the_parents(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    _parent_credentials(monkeypatch, aws_env)
+    result = subprocess.run(env_keys_argv(dashboard, sys.executable, "-c", SHOW_ENV),
                             capture_output=True, text=True, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     env = json.loads(result.stdout)
@@ -72,11 +107,9 @@ def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
     assert env["AWS_SESSION_TOKEN"]
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert env["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
-    for removed in ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
-                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+    for removed in (*PARENT_ONLY, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
         assert removed not in env
     assert env["keep"] == "kept"
-    assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through
     assert sts.calls["AssumeRole"] == 1
 
 
@@ -103,7 +136,7 @@ def test_every_stages_keys_and_profile_are_removed_whatever_the_stage_holds(dash
 
 
 def test_the_childs_own_keys_survive_the_removal(dashboard: Path, sts: StsProxy) -> None:
-    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), AWS_PROD_PROFILE="parent-prod")
+    env = child_env(env_keys_argv(dashboard, sys.executable, "-c", SHOW_ALL), AWS_PROD_PROFILE="parent-prod")
     assert list(sts.issued) == [env["AWS_ACCESS_KEY_ID"]]  # the role's, set after the parent's were removed
     assert {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"} <= set(env)
 

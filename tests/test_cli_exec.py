@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -252,3 +253,79 @@ def test_environment_removal_list_is_documented() -> None:
     for name in REMOVED_VARIABLES:
         assert f"`{name}`" in reference
     assert os.environ.get("SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE") is None
+
+
+# The child asks its endpoint without, with a wrong and with the right token, and another
+# path; prints the statuses, the keys' id and its URL.
+PROBE = """
+import json, os, urllib.request, urllib.error
+url, token = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+def status(target, auth):
+    request = urllib.request.Request(target, headers={} if auth is None else {"Authorization": auth})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+result = {"none": status(url, None)[0], "wrong": status(url, token + "x")[0],
+          "other": status(url + "x", token)[0]}
+result["ok"], body = status(url, token)
+result["key"], result["expiration"], result["url"] = body["AccessKeyId"], body["Expiration"], url
+print(json.dumps(result))
+"""
+
+
+def test_the_endpoint_answers_only_its_token_and_path_and_closes_with_the_child(dashboard: Path, sts: StsProxy) -> None:
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", PROBE), capture_output=True, text=True,
+                            check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    seen = json.loads(result.stdout)
+    assert (seen["none"], seen["wrong"], seen["other"], seen["ok"]) == (401, 401, 404, 200)
+    assert list(sts.issued) == [seen["key"]]
+    assert seen["expiration"].endswith("Z")
+    port = int(seen["url"].split(":")[2].split("/")[0])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+
+
+def test_the_token_and_keys_are_not_printed_even_with_debug(dashboard: Path, sts: StsProxy) -> None:
+    argv = exec_argv(dashboard, sys.executable, "-c", SHOW_ALL)
+    argv.insert(argv.index("--"), "--debug")
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert "serving acme/shop/prod" in result.stderr  # the debug log is on
+    token, url = env["AWS_CONTAINER_AUTHORIZATION_TOKEN"], env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    path = url.split("/", 3)[3]
+    for secret in (token, path, *sts.issued):
+        assert secret not in result.stderr
+
+
+def test_a_default_profile_with_keys_makes_exec_pass_environment_keys(dashboard: Path, aws_env: Path,
+                                                                      sts: StsProxy) -> None:
+    # Every SDK would take these before the endpoint: the child gets keys it cannot miss.
+    (aws_env / "aws-credentials").write_text("[default]\naws_access_key_id = AKIADEFAULT000000001\n"
+                                             "aws_secret_access_key = default-secret\n")
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert env["identity"] == EU_ASSUMED
+    assert env["AWS_ACCESS_KEY_ID"] == next(iter(sts.issued))
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
+    assert result.stderr.startswith("sls-access: warning: ")
+    assert "[default] has aws_access_key_id" in result.stderr
+    assert "default-secret" not in result.stderr
+
+
+def test_a_default_profile_without_credentials_does_not_change_the_mode(dashboard: Path, aws_env: Path) -> None:
+    (aws_env / "aws-config").write_text("[default]\nregion = eu-west-1\noutput = json\n")
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL))
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in env
+    assert "AWS_ACCESS_KEY_ID" not in env
+
+
+def test_the_frameworks_telemetry_and_notifications_are_off_unless_the_parent_says(dashboard: Path) -> None:
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), SLS_NOTIFICATIONS_MODE="upgrades-only")
+    assert env["SLS_TELEMETRY_DISABLED"] == "1"
+    assert env["SLS_NOTIFICATIONS_MODE"] == "upgrades-only"

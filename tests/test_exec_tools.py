@@ -40,9 +40,9 @@ def sls_exec(dashboard: Path, *command: str, region: str | None = None, stage: s
 
 
 def run(argv: list[str], *, cwd: Path | None = None, timeout: float = 300,
-        **env: str) -> subprocess.CompletedProcess[str]:
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, timeout=timeout,
-                          env={**os.environ, **QUIET, **env})
+                          env={**os.environ, **QUIET, **(env or {})})
 
 
 def npm_install(base: Path, packages: tuple[str, ...]) -> Path:
@@ -163,7 +163,7 @@ def terraform_dir(tmp_path: Path, sts: StsProxy) -> tuple[Path, dict[str, str]]:
     """))
     env = {"TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
            "TF_DATA_DIR": str(tmp_path / "tf-data")}
-    init = run([terraform, "init", "-no-color"], cwd=workdir, **env)
+    init = run([terraform, "init", "-no-color"], cwd=workdir, env=env)
     assert init.returncode == 0, init.stderr
     return workdir, env
 
@@ -171,9 +171,9 @@ def terraform_dir(tmp_path: Path, sts: StsProxy) -> tuple[Path, dict[str, str]]:
 def test_terraform_reads_the_served_credentials(terraform_dir: tuple[Path, dict[str, str]], dashboard: Path,
                                                 sts: StsProxy) -> None:
     workdir, env = terraform_dir
-    applied = run(sls_exec(dashboard, "terraform", "apply", "-auto-approve", "-no-color"), cwd=workdir, **env)
+    applied = run(sls_exec(dashboard, "terraform", "apply", "-auto-approve", "-no-color"), cwd=workdir, env=env)
     assert applied.returncode == 0, applied.stderr
-    output = run(["terraform", "output", "-raw", "arn"], cwd=workdir, **env)
+    output = run(["terraform", "output", "-raw", "arn"], cwd=workdir, env=env)
     assert output.stdout == PROD_ASSUMED
     assert sts.calls["AssumeRole"] == 1
     assert sts.calls["GetCallerIdentity"] >= 1  # the provider, with the served keys

@@ -329,3 +329,29 @@ def test_the_frameworks_telemetry_and_notifications_are_off_unless_the_parent_sa
     env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), SLS_NOTIFICATIONS_MODE="upgrades-only")
     assert env["SLS_TELEMETRY_DISABLED"] == "1"
     assert env["SLS_NOTIFICATIONS_MODE"] == "upgrades-only"
+
+
+def test_a_framework_service_with_provider_profile_gets_environment_keys(dashboard: Path, sts: StsProxy) -> None:
+    # The Framework takes provider.profile before container credentials, after environment keys.
+    (Path.cwd() / "serverless.yml").write_text("org: acme\napp: shop\nprovider: {name: aws, profile: old-keys}\n")
+    framework = Path.cwd() / "serverless"
+    framework.write_text(f"#!{sys.executable}\n{SHOW_ALL}\n")
+    framework.chmod(0o755)
+    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy"), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert env["AWS_ACCESS_KEY_ID"] == next(iter(sts.issued))
+    assert "serverless.yml sets provider.profile" in result.stderr
+
+
+def test_the_framework_told_aws_profile_does_not_run(dashboard: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    framework = Path.cwd() / "sls"
+    framework.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    framework.chmod(0o755)
+    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy", "--aws-profile", "old"),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "--aws-profile" in result.stderr
+    assert not marker.exists()

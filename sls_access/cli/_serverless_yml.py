@@ -31,7 +31,16 @@ import attrs
 
 from sls_access.errors import ConfigError
 
-__all__ = ["FILE_NAMES", "MAX_BYTES", "ServiceTarget", "read_service_target", "service_file"]
+__all__ = [
+    "FILE_NAMES",
+    "MAX_BYTES",
+    "ServiceTarget",
+    "framework_profile",
+    "is_framework",
+    "passes_aws_profile",
+    "read_service_target",
+    "service_file",
+]
 
 FILE_NAMES = ("serverless.yml", "serverless.yaml")
 MAX_BYTES = 4 * 1024 * 1024
@@ -137,7 +146,7 @@ def _org_or_app(path: Path, document: Mapping[str, Any], name: str) -> str:
     return next(iter(values.values()))
 
 
-def _is_framework(child: Sequence[str]) -> bool:
+def is_framework(child: Sequence[str]) -> bool:
     """Whether *child* runs the Serverless Framework (``serverless``, ``sls``, ``npx serverless``…)."""
     for word in child:
         if word.startswith("-"):
@@ -152,7 +161,7 @@ def child_option(child: Sequence[str], name: str, short: str) -> str | None:
 
     Given twice with different values is a :class:`ConfigError`: the target would be a guess.
     """
-    shorts = (f"-{short}",) if _is_framework(child) else ()
+    shorts = (f"-{short}",) if is_framework(child) else ()
     found: list[str] = []
     words = list(child)
     for index, word in enumerate(words):
@@ -164,6 +173,30 @@ def child_option(child: Sequence[str], name: str, short: str) -> str | None:
         raise ConfigError(f"the command passes --{name} more than once ({', '.join(sorted(set(found)))}); "
                           f"pass --{name} to sls-access")
     return found[0] if found else None
+
+
+def framework_profile(directory: Path, child: Sequence[str]) -> str | None:
+    """Return why the Framework run by *child* would use a profile of its own, or None.
+
+    The Serverless Framework v3 takes ``provider.profile`` before any credentials its SDK
+    would find itself, container credentials included; environment keys beat it.
+    """
+    if not is_framework(child):
+        return None
+    path = service_file(directory)
+    if path is None:
+        return None
+    try:
+        profile = _get(_load(path), "provider.profile")
+    except ConfigError:
+        return f"{path} cannot be read to check provider.profile"
+    return None if profile is None else f"{path} sets provider.profile"
+
+
+def passes_aws_profile(child: Sequence[str]) -> bool:
+    """Whether the Framework run by *child* is told ``--aws-profile``, which it uses before any other keys."""
+    return is_framework(child) and any(word == "--aws-profile" or word.startswith("--aws-profile=")
+                                       for word in child)
 
 
 def read_service_target(path: Path, *, org: str | None, app: str | None, stage: str | None, region: str | None,

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -45,6 +46,7 @@ from sls_access._resolver import Resolver
 from sls_access.cli._common import (
     EXIT_CANNOT_EXECUTE,
     EXIT_NOT_FOUND,
+    EXIT_USAGE,
     PROG,
     CliError,
     add_option_arguments,
@@ -53,6 +55,7 @@ from sls_access.cli._common import (
     resolve,
 )
 from sls_access.cli._container_server import ContainerEndpoint
+from sls_access.cli._serverless_yml import framework_profile, passes_aws_profile
 
 __all__ = [
     "FRAMEWORK_VARIABLES",
@@ -268,9 +271,15 @@ def _serve(command: list[str], resolver: Resolver, resolution: Resolution, crede
 def handle(args: argparse.Namespace) -> int:
     """Resolve the target, then run the command with its credentials (served, or in the environment)."""
     command = _command(args)
+    if passes_aws_profile(command):
+        # The Framework takes --aws-profile before environment keys too: nothing exec can
+        # give it would be used.
+        raise CliError("the command passes --aws-profile, which the Serverless Framework uses instead of "
+                       "the credentials sls-access gives it; remove it", code=EXIT_USAGE)
     resolver, resolution, credentials = resolve(args)
     if not args.env_keys:
-        shadow = default_profile_credentials(child_environment(os.environ, {}))
+        shadow = (framework_profile(Path.cwd(), command)
+                  or default_profile_credentials(child_environment(os.environ, {})))
         if shadow is None:
             return _serve(command, resolver, resolution, credentials)
         sys.stderr.write(f"{PROG}: warning: {shadow}, which AWS SDKs prefer over the credentials exec "

@@ -3,7 +3,10 @@
 The AWS CLI (its own virtual environment, see ``test_interop``), the AWS SDK for
 JavaScript v3 (npm, into pytest's cache directory), Terraform with the ``hashicorp/aws``
 provider from a filesystem mirror on this machine, and botocore across a key rotation.
-A missing tool fails its test: CI has the same tools.
+The Serverless Framework v3 (npm, ~40 s to install once) calls sts.amazonaws.com through
+``HTTPS_PROXY``: a CONNECT proxy that terminates TLS with a throwaway CA (trusted through
+``NODE_EXTRA_CA_CERTS``) sends it to the loopback STS, so it runs offline. A missing tool
+fails its test: CI has the same tools.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import StsProxy
+from support import StsProxy, TlsProxy, make_ca
 from test_interop import _locked, aws_cli  # noqa: F401 - aws_cli is a fixture, shared with test_interop
 
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
 JS_PACKAGES = ("@aws-sdk/client-sts@3", "@aws-sdk/credential-providers@3")
+FRAMEWORK_PACKAGES = ("serverless@3",)
 # Where an offline mirror of the hashicorp/aws provider may be (a filesystem_mirror layout).
 TF_MIRRORS = ("/opt/tf-plugins", "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins",
               "~/.terraform.d/plugins")
@@ -76,6 +80,13 @@ def aws_sdk_js(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
     base = cache_dir(pytestconfig, tmp_path_factory, "sls-access-aws-sdk-js") / "pkg"
     npm_install(base, JS_PACKAGES)
     return base
+
+
+@pytest.fixture(scope="session")
+def serverless_framework(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``serverless`` executable of the Serverless Framework v3."""
+    base = cache_dir(pytestconfig, tmp_path_factory, "sls-access-serverless") / "pkg"
+    return npm_install(base, FRAMEWORK_PACKAGES) / ".bin" / "serverless"
 
 
 def test_aws_cli_reads_the_served_credentials(aws_cli: Path, dashboard: Path, sts: StsProxy) -> None:  # noqa: F811
@@ -218,3 +229,40 @@ def test_a_child_that_keeps_calling_sts_across_a_key_rotation_keeps_working(
     assert set(seen["keys"]) <= set(sts.issued)
     assert seen["outcomes"] == ["arn:aws:sts::111111111111:assumed-role/sls-access-short/sls-acme.shop.long"]
     assert sts.calls["AssumeRole"] == 2
+
+
+SERVICE = """
+service: shop-api
+org: acme
+app: shop
+frameworkVersion: "3"
+provider:
+  name: aws
+  region: us-east-1
+custom:
+  account: ${aws:accountId}
+"""
+
+
+def test_the_serverless_framework_v3_resolves_aws_account_id_with_the_served_credentials(
+        serverless_framework: Path, dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    # No target flags: org and app from serverless.yml, the stage from the Framework's own flag.
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "serverless.yml").write_text(SERVICE)
+    ca, cert, key = make_ca(tmp_path, ["sts.amazonaws.com", "*.amazonaws.com", "*.us-east-1.amazonaws.com"])
+    proxy = TlsProxy(sts.url, cert, key)
+    try:
+        # Everything the Framework sends over HTTP(S) goes to the proxy, which forwards only
+        # tunnels, and only to the loopback STS: nothing leaves the machine.
+        env = {"HTTPS_PROXY": proxy.url, "https_proxy": proxy.url, "HTTP_PROXY": proxy.url, "http_proxy": proxy.url,
+               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "NODE_EXTRA_CA_CERTS": str(ca),
+               "SLS_ACCESS_DASHBOARD": str(dashboard), "CI": "1"}
+        result = run([sys.executable, "-m", "sls_access.cli", "exec", "--", str(serverless_framework), "print",
+                      "--stage", "prod"], cwd=service, env=env)
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert "account: '111111111111'" in result.stdout  # the prod link's role, not the base keys' account
+    assert set(proxy.hosts) == {"sts.amazonaws.com:443"}
+    assert (sts.calls["AssumeRole"], sts.calls["GetCallerIdentity"]) == (1, 1)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -21,6 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 # A fault is a function of the STS action that returns None (forward to moto),
 # (status, body) to answer instead, or "close" to drop the connection.
@@ -377,3 +384,99 @@ class PluginSite:
         """Unimport every module installed here."""
         for name in self.modules:
             sys.modules.pop(name, None)
+
+
+def make_ca(directory: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
+    """Write a throwaway CA and a certificate it signed for *hosts*; return the CA, cert and key paths."""
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sls-access test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+          .not_valid_after(now + timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_path, cert_path, key_path = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_path, cert_path, key_path
+
+class TlsProxy:
+    """An HTTPS proxy (CONNECT) that terminates TLS with *cert* and sends every request to *upstream*.
+
+    Lets a tool that cannot be pointed at another endpoint (the Serverless Framework's AWS
+    SDK v2 calls sts.amazonaws.com) talk to the loopback STS: it trusts the CA through
+    ``NODE_EXTRA_CA_CERTS``. Every host it was asked for is in :attr:`hosts`; a request
+    that is not CONNECT is refused, so nothing goes past it.
+    """
+
+    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert, key)
+        self.hosts: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        # A client that hangs up or fails the handshake ends its connection, not the test.
+        with contextlib.suppress(OSError, ValueError), conn:
+            self._tunnel(conn)
+
+    def _tunnel(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        line = reader.readline().decode()
+        while reader.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        method, target, _ = line.split(" ", 2)
+        if method != "CONNECT":
+            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        self.hosts.append(target)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        with self.context.wrap_socket(conn, server_side=True) as tls:
+            stream = tls.makefile("rb")
+            while True:
+                request = stream.readline()
+                if not request:
+                    return
+                method, path, _ = request.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = header.decode().partition(":")
+                    headers[name.strip()] = value.strip()
+                body = stream.read(int(headers.get("Content-Length") or headers.get("content-length") or 0))
+                upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
+                                                      timeout=30)
+                upstream.request(method, path, body=body, headers=headers)
+                resp = upstream.getresponse()
+                payload = resp.read()
+                upstream.close()
+                out = [f"HTTP/1.1 {resp.status} {resp.reason}"]
+                out += [f"{k}: {v}" for k, v in resp.getheaders()
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+                out += [f"Content-Length: {len(payload)}", "", ""]
+                tls.sendall("\r\n".join(out).encode() + payload)
+
+    def close(self) -> None:
+        self.sock.close()

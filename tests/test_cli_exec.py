@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,17 +54,52 @@ def exec_argv(dashboard: Path, *command: str, region: str | None = "eu-west-1") 
     return [*argv, "--", *command]
 
 
-def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+def env_keys_argv(dashboard: Path, *command: str) -> list[str]:
+    argv = exec_argv(dashboard, *command)
+    argv.insert(argv.index("--"), "--env-keys")
+    return argv
+
+
+def _parent_credentials(monkeypatch: pytest.MonkeyPatch, aws_env: Path) -> None:
     (aws_env / "aws-config").write_text("[profile parent-profile]\nregion = us-east-1\n")
     monkeypatch.setenv("AWS_PROFILE", "parent-profile")
     monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIAPARENTPROD000001")
     monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "parent-prod-secret")
     monkeypatch.setenv("AWS_PROD_PROFILE", "parent-prod-profile")
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/parent")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/parent")
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "parent-container-token")
     monkeypatch.setenv("SLS_TEST_KEEP", "kept")
+
+
+PARENT_ONLY = ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
+               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+
+
+def test_child_is_served_the_roles_credentials_and_gets_no_keys_in_its_environment(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    _parent_credentials(monkeypatch, aws_env)
     result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV),
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    env = json.loads(result.stdout)
+    assert env["identity"] == EU_ASSUMED  # the child's SDK reads the role's keys from the endpoint
+    for absent in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
+                   *PARENT_ONLY):
+        assert absent not in env
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] != "http://127.0.0.1:9/parent"
+    assert len(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]) >= 40
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert env["keep"] == "kept"
+    assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through
+    assert sts.calls["AssumeRole"] == 1  # the endpoint serves the keys exec resolved
+
+
+def test_env_keys_gives_the_child_the_roles_keys_and_none_of_the_parents(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    _parent_credentials(monkeypatch, aws_env)
+    result = subprocess.run(env_keys_argv(dashboard, sys.executable, "-c", SHOW_ENV),
                             capture_output=True, text=True, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     env = json.loads(result.stdout)
@@ -72,11 +108,9 @@ def test_child_gets_the_roles_keys_and_region_and_none_of_the_parents(
     assert env["AWS_SESSION_TOKEN"]
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert env["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
-    for removed in ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
-                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+    for removed in (*PARENT_ONLY, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
         assert removed not in env
     assert env["keep"] == "kept"
-    assert env["AWS_ENDPOINT_URL"] == sts.url  # non-credential AWS settings pass through
     assert sts.calls["AssumeRole"] == 1
 
 
@@ -103,7 +137,7 @@ def test_every_stages_keys_and_profile_are_removed_whatever_the_stage_holds(dash
 
 
 def test_the_childs_own_keys_survive_the_removal(dashboard: Path, sts: StsProxy) -> None:
-    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), AWS_PROD_PROFILE="parent-prod")
+    env = child_env(env_keys_argv(dashboard, sys.executable, "-c", SHOW_ALL), AWS_PROD_PROFILE="parent-prod")
     assert list(sts.issued) == [env["AWS_ACCESS_KEY_ID"]]  # the role's, set after the parent's were removed
     assert {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"} <= set(env)
 
@@ -219,3 +253,105 @@ def test_environment_removal_list_is_documented() -> None:
     for name in REMOVED_VARIABLES:
         assert f"`{name}`" in reference
     assert os.environ.get("SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE") is None
+
+
+# The child asks its endpoint without, with a wrong and with the right token, and another
+# path; prints the statuses, the keys' id and its URL.
+PROBE = """
+import json, os, urllib.request, urllib.error
+url, token = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+def status(target, auth):
+    request = urllib.request.Request(target, headers={} if auth is None else {"Authorization": auth})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+result = {"none": status(url, None)[0], "wrong": status(url, token + "x")[0],
+          "other": status(url + "x", token)[0]}
+result["ok"], body = status(url, token)
+result["key"], result["expiration"], result["url"] = body["AccessKeyId"], body["Expiration"], url
+print(json.dumps(result))
+"""
+
+
+def test_the_endpoint_answers_only_its_token_and_path_and_closes_with_the_child(dashboard: Path, sts: StsProxy) -> None:
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", PROBE), capture_output=True, text=True,
+                            check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+    seen = json.loads(result.stdout)
+    assert (seen["none"], seen["wrong"], seen["other"], seen["ok"]) == (401, 401, 404, 200)
+    assert list(sts.issued) == [seen["key"]]
+    assert seen["expiration"].endswith("Z")
+    port = int(seen["url"].split(":")[2].split("/")[0])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+
+
+def test_the_token_and_keys_are_not_printed_even_with_debug(dashboard: Path, sts: StsProxy) -> None:
+    argv = exec_argv(dashboard, sys.executable, "-c", SHOW_ALL)
+    argv.insert(argv.index("--"), "--debug")
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert "serving acme/shop/prod" in result.stderr  # the debug log is on
+    token, url = env["AWS_CONTAINER_AUTHORIZATION_TOKEN"], env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    path = url.split("/", 3)[3]
+    for secret in (token, path, *sts.issued):
+        assert secret not in result.stderr
+
+
+def test_a_default_profile_with_keys_makes_exec_pass_environment_keys(dashboard: Path, aws_env: Path,
+                                                                      sts: StsProxy) -> None:
+    # Every SDK would take these before the endpoint: the child gets keys it cannot miss.
+    (aws_env / "aws-credentials").write_text("[default]\naws_access_key_id = AKIADEFAULT000000001\n"
+                                             "aws_secret_access_key = default-secret\n")
+    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert env["identity"] == EU_ASSUMED
+    assert env["AWS_ACCESS_KEY_ID"] == next(iter(sts.issued))
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
+    assert result.stderr.startswith("sls-access: warning: ")
+    assert "[default] has aws_access_key_id" in result.stderr
+    assert "default-secret" not in result.stderr
+
+
+def test_a_default_profile_without_credentials_does_not_change_the_mode(dashboard: Path, aws_env: Path) -> None:
+    (aws_env / "aws-config").write_text("[default]\nregion = eu-west-1\noutput = json\n")
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL))
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in env
+    assert "AWS_ACCESS_KEY_ID" not in env
+
+
+def test_the_frameworks_telemetry_and_notifications_are_off_unless_the_parent_says(dashboard: Path) -> None:
+    env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), SLS_NOTIFICATIONS_MODE="upgrades-only")
+    assert env["SLS_TELEMETRY_DISABLED"] == "1"
+    assert env["SLS_NOTIFICATIONS_MODE"] == "upgrades-only"
+
+
+def test_a_framework_service_with_provider_profile_gets_environment_keys(dashboard: Path, sts: StsProxy) -> None:
+    # The Framework takes provider.profile before container credentials, after environment keys.
+    (Path.cwd() / "serverless.yml").write_text("org: acme\napp: shop\nprovider: {name: aws, profile: old-keys}\n")
+    framework = Path.cwd() / "serverless"
+    framework.write_text(f"#!{sys.executable}\n{SHOW_ALL}\n")
+    framework.chmod(0o755)
+    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy"), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0
+    env = json.loads(result.stdout)
+    assert env["AWS_ACCESS_KEY_ID"] == next(iter(sts.issued))
+    assert "serverless.yml sets provider.profile" in result.stderr
+
+
+def test_the_framework_told_aws_profile_does_not_run(dashboard: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    framework = Path.cwd() / "sls"
+    framework.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    framework.chmod(0o755)
+    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy", "--aws-profile", "old"),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "--aws-profile" in result.stderr
+    assert not marker.exists()

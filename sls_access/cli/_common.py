@@ -29,6 +29,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 from sls_access._credentials import Credentials
@@ -52,6 +53,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_NO_CREDENTIALS",
     "EXIT_USAGE",
+    "PROG",
     "CliError",
     "CliParser",
     "Handler",
@@ -81,6 +83,8 @@ EXIT_INTERRUPTED = 130
 Handler = Callable[[argparse.Namespace], int]
 
 PROG = "sls-access"
+
+log = logging.getLogger("sls_access.cli")
 
 
 class UsageError(Exception):
@@ -112,11 +116,14 @@ class CliParser(argparse.ArgumentParser):
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--org --app --stage [--region]``."""
-    group = parser.add_argument_group("target")
-    group.add_argument("--org", required=True, help="the dashboard org")
-    group.add_argument("--app", required=True, help="the app in that org")
-    group.add_argument("--stage", required=True, help="the stage, e.g. dev or prod")
+    """Add ``--org --app --stage [--region]``; those not given come from ``./serverless.yml`` (:func:`target_of`)."""
+    group = parser.add_argument_group(
+        "target", "Each flag not given is read from ./serverless.yml: org and app (or custom.slsAccess.org/app), "
+                  "the stage from the command's --stage, else provider.stage, else dev; the region from the "
+                  "command's --region, else provider.region.")
+    group.add_argument("--org", help="the dashboard org")
+    group.add_argument("--app", help="the app in that org")
+    group.add_argument("--stage", help="the stage, e.g. dev or prod")
     group.add_argument("--region", help="the AWS region (picks a stage + region link; set for the keys' users)")
 
 
@@ -153,8 +160,26 @@ def make_resolver(args: argparse.Namespace) -> Resolver:
 
 
 def target_of(args: argparse.Namespace) -> Target:
-    """Return the validated target of ``--org --app --stage --region``."""
-    return Target(org=args.org, app=args.app, stage=args.stage, region=args.region)
+    """Return the validated target of ``--org --app --stage --region``.
+
+    Flags not given are read from ``./serverless.yml`` (and, for ``exec``, the child's
+    ``--stage``/``--region``); without that file, a missing flag is a usage error.
+    """
+    org, app, stage, region = args.org, args.app, args.stage, args.region
+    if org is None or app is None or stage is None:
+        from sls_access.cli._serverless_yml import read_service_target, service_file  # noqa: PLC0415 - rarely used
+
+        path = service_file(Path.cwd())
+        if path is None:
+            missing = " ".join(f"--{name}" for name, value in (("org", org), ("app", app), ("stage", stage))
+                               if value is None)
+            raise UsageError(f"the target needs {missing} (or a serverless.yml in the current directory "
+                             "that names org and app)")
+        service = read_service_target(path, org=org, app=app, stage=stage, region=region,
+                                      child=getattr(args, "child", None) or ())
+        org, app, stage, region = service.org, service.app, service.stage, service.region
+        log.debug("target %s/%s/%s (region %s) from the flags and %s", org, app, stage, region, path)
+    return Target(org=org, app=app, stage=stage, region=region)
 
 
 def resolve(args: argparse.Namespace) -> tuple[Resolver, Resolution, Credentials]:

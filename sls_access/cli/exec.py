@@ -1,11 +1,22 @@
-"""``sls-access exec -- CMD [ARGS…]``: run a command with the target's keys in its environment.
+"""``sls-access exec -- CMD [ARGS…]``: run a command with the target's credentials.
 
-The child gets ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-``AWS_CREDENTIAL_EXPIRATION`` and, when the region is known, ``AWS_REGION`` and
-``AWS_DEFAULT_REGION``; the parent's other AWS credential variables (every stage's
-``AWS_<X>_*`` keys and profile, whatever ``<X>`` holds) and ``SERVERLESS_ACCESS_KEY`` are
-removed so that no SDK or tool in the child picks a different identity. The child's exit
-code is returned (128 + N when a signal N ended it).
+By default the child reads *refreshing* credentials: ``exec`` serves them on loopback
+for the child's lifetime (:mod:`sls_access.cli._container_server`) and gives the child
+``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and ``AWS_CONTAINER_AUTHORIZATION_TOKEN``, which
+every AWS SDK reads and refreshes from by itself, so a deploy that outlives one set of
+keys keeps working. With ``--env-keys`` the child gets static ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` and ``AWS_CREDENTIAL_EXPIRATION``
+instead (for tools that cannot read container credentials). Either way the child gets
+``AWS_REGION`` and ``AWS_DEFAULT_REGION`` when the region is known; the parent's other
+AWS credential variables (every stage's ``AWS_<X>_*`` keys and profile, whatever ``<X>``
+holds, and its own ``AWS_CONTAINER_*``) and ``SERVERLESS_ACCESS_KEY`` are removed so that
+no SDK or tool in the child picks a different identity. The child's exit code is
+returned (128 + N when a signal N ended it).
+
+Every SDK prefers a ``default`` profile with credentials in the AWS config or
+credentials file over container credentials; when the child's default profile holds
+any, ``exec`` gives the child environment keys instead (they win over profiles
+everywhere) and says so on stderr.
 
 Signals: SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to ``sls-access`` are passed on to the
 child. SIGINT and SIGQUIT are passed on too, except when ``sls-access`` runs in the
@@ -17,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -24,20 +36,38 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sls_access._credentials import Credentials
+from sls_access._resolution import Resolution
+from sls_access._resolver import Resolver
 from sls_access.cli._common import (
     EXIT_CANNOT_EXECUTE,
     EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    PROG,
     CliError,
     add_option_arguments,
     add_target_arguments,
     credential_variables,
     resolve,
 )
+from sls_access.cli._container_server import ContainerEndpoint
+from sls_access.cli._serverless_yml import framework_profile, passes_aws_profile
 
-__all__ = ["REMOVED_VARIABLES", "add_parser", "child_environment", "handle", "run_child"]
+__all__ = [
+    "FRAMEWORK_VARIABLES",
+    "REMOVED_VARIABLES",
+    "add_parser",
+    "child_environment",
+    "default_profile_credentials",
+    "handle",
+    "run_child",
+]
+
+log = logging.getLogger(__name__)
 
 # The parent's variables that never reach the child (besides every AWS_<X>_* key and
 # profile, see _STAGE_VARIABLE): anything that would let an SDK or tool in the child
@@ -65,6 +95,12 @@ REMOVED_VARIABLES = (
 # AWS_${stage.toUpperCase()}_* verbatim (AWS_PRE-PROD_ACCESS_KEY_ID) and prefers them over
 # AWS_*, so not only the current stage's [A-Z0-9_] spelling has to go. The plain
 # AWS_ACCESS_KEY_ID… do not match (the "_" before the suffix needs an "AWS_" before it).
+# Set in the child unless the parent sets them: the Serverless Framework's telemetry and
+# update notifications stay off (they call home on every command).
+FRAMEWORK_VARIABLES = {"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+# The keys that make an AWS SDK take its credentials from a profile.
+_PROFILE_CREDENTIAL_KEYS = ("aws_access_key_id", "credential_process", "sso_session", "sso_start_url", "role_arn",
+                            "web_identity_token_file", "credential_source", "login_session")
 _STAGE_VARIABLE = re.compile(r"AWS_.*_(?:ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)", re.DOTALL)
 
 _ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
@@ -75,17 +111,23 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``exec``."""
     parser = subparsers.add_parser(
         "exec",
-        help="run a command with the target's keys in its environment",
-        description="Run CMD with the target's keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
-                    "AWS_SESSION_TOKEN (and AWS_REGION/AWS_DEFAULT_REGION when the region is known). "
-                    "The parent's other AWS credential variables (AWS_PROFILE, every AWS_<X>_* key "
-                    "and profile, …) and SERVERLESS_ACCESS_KEY are removed. Exits with CMD's exit code; "
-                    "signals are passed on to CMD.",
-        usage="%(prog)s --org ORG --app APP --stage STAGE [options] -- CMD [ARGS ...]",
+        help="run a command with the target's credentials",
+        description="Run CMD with the target's credentials: by default served to it on loopback as "
+                    "refreshing container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN), with --env-keys as static AWS_ACCESS_KEY_ID, "
+                    "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; AWS_REGION/AWS_DEFAULT_REGION when the "
+                    "region is known. The parent's other AWS credential variables (AWS_PROFILE, every "
+                    "AWS_<X>_* key and profile, …) and SERVERLESS_ACCESS_KEY are removed. Without "
+                    "--org/--app/--stage, they are read from ./serverless.yml and CMD's --stage/--region. "
+                    "Exits with CMD's exit code; signals are passed on to CMD.",
+        usage="%(prog)s [--org ORG --app APP --stage STAGE] [options] -- CMD [ARGS ...]",
     )
     add_target_arguments(parser)
+    parser.add_argument("--env-keys", action="store_true",
+                        help="give CMD static keys in AWS_ACCESS_KEY_ID… instead of serving it refreshing "
+                             "credentials (for tools that cannot read container credentials)")
     add_option_arguments(parser)
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]",
+    parser.add_argument("child", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]",
                         help="the command to run, after '--'")
     parser.set_defaults(handler=handle)
 
@@ -97,8 +139,37 @@ def child_environment(parent: Mapping[str, str], variables: Mapping[str, str]) -
     """
     env = {name: value for name, value in parent.items()
            if name not in REMOVED_VARIABLES and not _STAGE_VARIABLE.fullmatch(name)}
+    for name, value in FRAMEWORK_VARIABLES.items():
+        env.setdefault(name, value)
     env.update(variables)
     return env
+
+
+def default_profile_credentials(env: Mapping[str, str]) -> str | None:
+    """Return where the ``default`` AWS profile seen with *env* holds credentials, or None.
+
+    An SDK whose environment has no keys and no ``AWS_PROFILE`` takes the ``default``
+    profile's credentials before container credentials: such a profile would shadow
+    the endpoint ``exec`` serves.
+    """
+    import botocore.configloader  # noqa: PLC0415 - botocore is loaded by the resolution already
+
+    files = (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", ("default",)),
+             ("AWS_CONFIG_FILE", "~/.aws/config", ("default", "profile default")))
+    for variable, fallback, sections in files:
+        path = os.path.expanduser(env.get(variable) or fallback)
+        if not os.path.isfile(path):
+            continue
+        try:
+            parsed = botocore.configloader.raw_config_parse(path, parse_subsections=False)
+        except Exception:  # noqa: BLE001 - a file the SDKs cannot read either shadows nothing
+            log.debug("cannot parse %s; it cannot shadow the endpoint", path)
+            continue
+        for section in sections:
+            found = [key for key in _PROFILE_CREDENTIAL_KEYS if key in parsed.get(section, {})]
+            if found:
+                return f"{path} [{section}] has {found[0]}"
+    return None
 
 
 def _in_terminal_foreground() -> bool:
@@ -171,15 +242,49 @@ def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def handle(args: argparse.Namespace) -> int:
-    """Resolve the target, then run the command with its keys."""
-    command = list(args.command)
+def _command(args: argparse.Namespace) -> list[str]:
+    command = list(args.child)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         raise CliError("exec needs a command after '--', e.g. "
                        "sls-access exec --org O --app A --stage S -- aws sts get-caller-identity", code=2)
-    _, resolution, credentials = resolve(args)
+    return command
+
+
+def _region_variables(region: str | None) -> dict[str, str]:
+    return {"AWS_REGION": region, "AWS_DEFAULT_REGION": region} if region else {}
+
+
+def _serve(command: list[str], resolver: Resolver, resolution: Resolution, credentials: Credentials) -> int:
+    target = resolution.target
+    endpoint = ContainerEndpoint(
+        lambda: resolver.credentials(target.org, target.app, target.stage, region=target.region),
+        clock=resolver.options.clock, source=credentials.source)
+    with endpoint:
+        env = child_environment(os.environ, {**endpoint.variables(), **_region_variables(resolution.region)})
+        log.debug("serving %s's credentials to the child on 127.0.0.1:%s", target, endpoint.port)
+        sys.stdout.flush()
+        return run_child(command, env)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Resolve the target, then run the command with its credentials (served, or in the environment)."""
+    command = _command(args)
+    if passes_aws_profile(command):
+        # The Framework takes --aws-profile before environment keys too: nothing exec can
+        # give it would be used.
+        raise CliError("the command passes --aws-profile, which the Serverless Framework uses instead of "
+                       "the credentials sls-access gives it; remove it", code=EXIT_USAGE)
+    resolver, resolution, credentials = resolve(args)
+    if not args.env_keys:
+        shadow = (framework_profile(Path.cwd(), command)
+                  or default_profile_credentials(child_environment(os.environ, {})))
+        if shadow is None:
+            return _serve(command, resolver, resolution, credentials)
+        sys.stderr.write(f"{PROG}: warning: {shadow}, which AWS SDKs prefer over the credentials exec "
+                         "serves; passing environment keys instead (see --env-keys)\n")
+        sys.stderr.flush()
     env = child_environment(os.environ, credential_variables(credentials, resolution.region))
     sys.stdout.flush()
     return run_child(command, env)

@@ -16,7 +16,6 @@ a third of their lifetime).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +26,10 @@ import attrs
 from cachetools import LRUCache
 
 from sls_access._cache import ExpiringCache
+from sls_access._container import container_json
 from sls_access._credentials import Credentials
 from sls_access._sts import RoleAssumer
 from sls_access._target import Target
-from sls_access._values import iso_utc
 from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile, Link
@@ -43,7 +42,6 @@ __all__ = [
     "Vended",
     "Vendor",
     "WatchedDashboard",
-    "container_json",
 ]
 
 SERVICE_ADVISORY = timedelta(minutes=20)
@@ -51,20 +49,6 @@ SERVICE_ADVISORY = timedelta(minutes=20)
 keys it vends are still fresh for the client's whole advisory window."""
 SERVICE_MANDATORY = timedelta(minutes=16)
 FAILURE_TTL = 5.0
-
-
-def container_json(creds: Credentials, role_arn: str) -> bytes:
-    """Return *creds* in the AWS container-credentials format (what ECS's agent serves)."""
-    body = {
-        "AccessKeyId": creds.access_key_id,
-        "SecretAccessKey": creds.secret_access_key,
-        "Token": creds.session_token,
-        "Expiration": None if creds.expiration is None else iso_utc(creds.expiration),
-        "RoleArn": role_arn,
-    }
-    if creds.region:
-        body["Region"] = creds.region
-    return json.dumps(body).encode()
 
 
 class WatchedDashboard:

@@ -1,0 +1,166 @@
+"""The loopback credentials endpoint ``exec`` serves: answers, refusals, failures, closing; over real HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import botocore.credentials
+import botocore.session
+import pytest
+from support import FakeClock, StsProxy
+
+from sls_access import AccessRoleError, Credentials, Resolver, Target
+from sls_access.cli._container_server import STATIC_EXPIRY, ContainerEndpoint
+
+SECRET = "endpoint-secret-0123456789abcdefghijklmnopq"
+TOKEN = "endpoint-token-FwoGZXIvYXdzEJr//////////wEaDM+/="
+ROLE_KEYS = Credentials(access_key_id="ASIAROLEKEY000000001", secret_access_key=SECRET, session_token=TOKEN,
+                        expiration=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), source="dashboard",
+                        region="eu-west-1")
+
+
+def get(endpoint: ContainerEndpoint, *, path: str | None = None, token: str | None = None,
+        method: str = "GET") -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=10)
+    headers = {} if token is None else {"Authorization": token}
+    conn.request(method, endpoint.path if path is None else path, headers=headers)
+    response = conn.getresponse()
+    raw = response.read()
+    conn.close()
+    return response.status, json.loads(raw) if raw else {}
+
+
+@pytest.fixture
+def endpoint(clock: FakeClock) -> Iterator[ContainerEndpoint]:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as started:
+        yield started
+
+
+def test_the_path_with_the_token_gets_the_keys_in_the_container_format(endpoint: ContainerEndpoint) -> None:
+    status, body = get(endpoint, token=endpoint.token)
+    assert status == 200
+    assert body == {"AccessKeyId": "ASIAROLEKEY000000001", "SecretAccessKey": SECRET, "Token": TOKEN,
+                    "Expiration": "2030-01-02T03:04:05Z", "Region": "eu-west-1"}
+
+
+def test_the_url_is_loopback_with_a_random_path(clock: FakeClock, endpoint: ContainerEndpoint) -> None:
+    url = urllib.parse.urlsplit(endpoint.variables()["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+    assert (url.scheme, url.hostname, url.port, url.path) == ("http", "127.0.0.1", endpoint.port, endpoint.path)
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as other:
+        assert (other.path, other.token) != (endpoint.path, endpoint.token)
+    assert len(endpoint.path) > 20
+    assert endpoint.variables()["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == endpoint.token
+
+
+def test_a_missing_token_is_401(endpoint: ContainerEndpoint) -> None:
+    status, body = get(endpoint)
+    assert (status, body["code"]) == (401, "unauthorized")
+
+
+def test_a_wrong_token_is_401_even_on_the_right_path(endpoint: ContainerEndpoint) -> None:
+    status, body = get(endpoint, token=endpoint.token[:-1] + "x")
+    assert status == 401
+    assert "AccessKeyId" not in body
+
+
+def test_a_wrong_token_on_another_path_is_401_too(endpoint: ContainerEndpoint) -> None:
+    # Without the token, a caller cannot even tell the right path from a wrong one.
+    assert get(endpoint, path="/other", token="nope")[0] == 401
+
+
+def test_another_path_with_the_token_is_404(endpoint: ContainerEndpoint) -> None:
+    status, body = get(endpoint, path=endpoint.path + "x", token=endpoint.token)
+    assert (status, body["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_only_get_is_answered(endpoint: ContainerEndpoint, method: str) -> None:
+    status, body = get(endpoint, token=endpoint.token, method=method)
+    assert (status, body["code"]) == (405, "method_not_allowed")
+
+
+def test_a_failing_resolution_is_503_with_a_json_error_and_no_keys(clock: FakeClock) -> None:
+    def load() -> Credentials:
+        raise AccessRoleError("AccessDenied: not trusted", target=Target(org="acme", app="shop", stage="prod"),
+                              deployment_profile="prod", role_arn="arn:aws:iam::111111111111:role/x")
+
+    with ContainerEndpoint(load, source="dashboard", clock=clock) as endpoint:
+        status, body = get(endpoint, token=endpoint.token)
+    assert status == 503
+    assert body["code"] == "resolution_failed"
+    assert "AccessDenied" in str(body["message"])
+    assert "AccessKeyId" not in body
+
+
+def test_an_unexpected_failure_is_503_without_its_message(clock: FakeClock) -> None:
+    def load() -> Credentials:
+        raise RuntimeError(f"something with {SECRET} in it")
+
+    with ContainerEndpoint(load, source="dashboard", clock=clock) as endpoint:
+        status, body = get(endpoint, token=endpoint.token)
+    assert status == 503
+    assert SECRET not in json.dumps(body)
+
+
+def test_keys_from_another_source_than_at_the_start_are_refused(
+        clock: FakeClock) -> None:
+    # The link was removed from the dashboard file while the child runs: env keys now apply.
+    env_keys = Credentials(access_key_id="AKIAENVKEY0000000001", secret_access_key="env-secret", source="env")
+    with ContainerEndpoint(lambda: env_keys, source="dashboard", clock=clock) as endpoint:
+        status, body = get(endpoint, token=endpoint.token)
+    assert (status, body["code"]) == (503, "source_changed")
+    assert "AKIAENVKEY0000000001" not in json.dumps(body)
+
+
+def test_keys_without_expiry_are_served_with_one(clock: FakeClock) -> None:
+    static = Credentials(access_key_id="AKIAENVKEY0000000001", secret_access_key="env-secret", source="env")
+    with ContainerEndpoint(lambda: static, source="env", clock=clock) as endpoint:
+        status, body = get(endpoint, token=endpoint.token)
+    assert status == 200
+    expected = (clock() + STATIC_EXPIRY).astimezone(UTC)
+    served = datetime.fromisoformat(str(body["Expiration"]).replace("Z", "+00:00"))
+    assert abs(served - expected) < timedelta(seconds=5)
+
+
+def test_the_endpoint_closes_when_the_block_ends(clock: FakeClock) -> None:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as endpoint:
+        port = endpoint.port
+        assert get(endpoint, token=endpoint.token)[0] == 200
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    with pytest.raises(ConnectionRefusedError):
+        conn.request("GET", "/")
+    assert endpoint.port is None
+
+
+def test_neither_token_nor_keys_are_logged(caplog: pytest.LogCaptureFixture, endpoint: ContainerEndpoint) -> None:
+    caplog.set_level(logging.DEBUG)
+    get(endpoint, token=endpoint.token)
+    get(endpoint, token="wrong")
+    assert "served ****0001 from dashboard" in caplog.text
+    for secret in (endpoint.token, endpoint.path, SECRET, TOKEN):
+        assert secret not in caplog.text
+    assert endpoint.token not in repr(endpoint)
+
+
+def test_botocore_reads_a_resolvers_role_keys_from_it(dashboard: Path, sts: StsProxy, clock: FakeClock,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = Resolver(dashboard=str(dashboard), clock=clock)
+    first = resolver.credentials("acme", "shop", "prod")
+    with ContainerEndpoint(lambda: resolver.credentials("acme", "shop", "prod"), clock=clock,
+                           source=first.source) as endpoint:
+        for name, value in endpoint.variables().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+        session = botocore.session.Session()
+        credentials = session.get_credentials()
+        assert isinstance(credentials, botocore.credentials.RefreshableCredentials)
+        assert credentials.method == "container-role"
+        assert credentials.get_frozen_credentials().access_key == first.access_key_id
+    assert sts.calls["AssumeRole"] == 1

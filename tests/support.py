@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -294,3 +297,62 @@ def in_threads(n: int, call: Callable[[], _T]) -> tuple[list[_T], list[BaseExcep
     for thread in threads:
         thread.join()
     return results, errors
+
+
+def console_script() -> Path:
+    """The installed ``sls-access`` console script of the Python running the tests."""
+    return Path(sys.executable).parent / "sls-access"
+
+
+class AgentProcesses:
+    """The agents of one test's agent directory: started, found by their lock file, killed.
+
+    An agent started on demand by ``credential-process`` is detached (its own session):
+    the test learns its pid from the lock file it holds (``agent.lock``).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "agent.sock"
+        self.started: list[subprocess.Popen[str]] = []
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``sls-access agent run ARGS`` (stderr piped) and wait until it listens."""
+        proc = subprocess.Popen([str(console_script()), "agent", "run", *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        self.started.append(proc)
+        self.wait_listening(proc)
+        return proc
+
+    def wait_listening(self, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError("the agent did not start")
+            time.sleep(0.02)
+
+    def pid(self) -> int | None:
+        """The pid of the agent holding the lock, or None when none holds it."""
+        lock = self.directory / "agent.lock"
+        if not lock.exists():
+            return None
+        with lock.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = handle.read().strip()
+                return int(text) if text else None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+
+    def stop_all(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()

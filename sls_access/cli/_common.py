@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from sls_access._credentials import Credentials
+from sls_access._options import OptionArgs
 from sls_access._resolution import Resolution
 from sls_access._resolver import Resolver
 from sls_access._target import Target
@@ -63,6 +64,8 @@ __all__ = [
     "fail",
     "iso_utc",
     "make_resolver",
+    "one_line",
+    "option_args",
     "print_json",
     "resolve",
     "run",
@@ -140,9 +143,9 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
                        help="log the resolution to stderr and show tracebacks")
 
 
-def make_resolver(args: argparse.Namespace) -> Resolver:
-    """Return a resolver for the option flags in *args*, merged over the environment."""
-    return Resolver(
+def option_args(args: argparse.Namespace) -> OptionArgs:
+    """Return the resolver options the flags in *args* give (None where a flag is absent)."""
+    return OptionArgs(
         dashboard=args.dashboard,
         use_local_credentials=args.use_local_credentials,
         require_role=args.require_role,  # None unless given: then SLS_ACCESS_REQUIRE_ROLE applies
@@ -150,6 +153,11 @@ def make_resolver(args: argparse.Namespace) -> Resolver:
         sources=args.sources,
         disable_plugins=args.disable_plugins,
     )
+
+
+def make_resolver(args: argparse.Namespace) -> Resolver:
+    """Return a resolver for the option flags in *args*, merged over the environment."""
+    return Resolver(**option_args(args))
 
 
 def target_of(args: argparse.Namespace) -> Target:
@@ -201,7 +209,8 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """Return the one-line message ``sls-access: error: …`` shows for *exc*."""
     if isinstance(exc, NoCredentialsError):
         tried = "; ".join(str(entry) for entry in exc.resolution.trail) or "no sources"
         return (f"no AWS credentials for {exc.resolution.target} (tried {tried}); "
@@ -216,7 +225,7 @@ def fail(exc: BaseException, *, debug: bool, code: int | None = None) -> int:
     """Report *exc* as one line on stderr (with its traceback first under ``--debug``); return its code."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    sys.stderr.write(f"{PROG}: error: {_one_line(exc)}\n")
+    sys.stderr.write(f"{PROG}: error: {one_line(exc)}\n")
     sys.stderr.flush()
     return exit_code(exc) if code is None else code
 

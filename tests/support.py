@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -297,6 +298,44 @@ def in_threads(n: int, call: Callable[[], _T]) -> tuple[list[_T], list[BaseExcep
     for thread in threads:
         thread.join()
     return results, errors
+
+
+AWSCLI = "awscli>=1.33"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on *path*: parallel runs build the AWS CLI's venv once."""
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_aws_cli(base: Path) -> Path:
+    """Return the ``aws`` of the AWS CLI v1 in ``base/venv``, installed there the first time.
+
+    A virtual environment of its own, so that its pinned botocore never meets ours. The
+    tests keep it in pytest's cache directory; the benchmarks use the same one.
+    """
+    venv = base / "venv"
+    aws = venv / "bin" / "aws"
+    ready = venv / "sls-access-ready"
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base / "lock"):
+        if not ready.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 AWSCLI],
+                capture_output=True, text=True, check=False)
+            if pip.returncode != 0:
+                raise RuntimeError(f"could not install {AWSCLI} into {venv}:\n{pip.stderr}")
+            ready.write_text(AWSCLI)
+    return aws
 
 
 def console_script() -> Path:

@@ -6,6 +6,13 @@ with the same steps the command runs in-process, for the caller's inputs: its ar
 list, its whole environment and its working directory. Keys stay in this process's
 memory; nothing is written to disk but the socket and a lock file.
 
+The request carries the caller's *whole* environment, not a list of the variables
+sls-access reads: plugins read their own (``sls-access-oidc`` reads whichever variable
+``SLS_ACCESS_OIDC_TOKEN_VAR`` names), and a plugin that did not see its variable in the
+agent would skip, letting the chain go on to the base keys: another account's keys,
+quietly. The steps themselves are the CLI's (:func:`sls_access.cli.credential_process.answer`,
+given to :func:`serve`), so that this package does not import the CLI.
+
 **One resolver per caller fingerprint.** The fingerprint is a SHA-256 of the caller's
 environment (less a few shell variables that cannot change a resolution, such as
 ``PWD`` and ``SHLVL``), its working directory, its option flags and the identity of the

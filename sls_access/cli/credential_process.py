@@ -3,6 +3,11 @@
 Point an AWS profile at it (``credential_process = sls-access credential-process --org …``)
 and the AWS CLI, Terraform, the Serverless Framework and every AWS SDK use the chain.
 Only the JSON goes to stdout; errors are one line on stderr.
+
+The ``sls-access`` entry point sends the command to the per-user agent first
+(:mod:`sls_access.agent`), which runs :func:`answer` with the caller's arguments,
+environment and working directory; :func:`handle` runs the same steps in this process
+when no agent can be used.
 """
 
 from __future__ import annotations

@@ -141,13 +141,17 @@ def test_a_request_keeps_the_agent_from_idling_out(agent: AgentProcesses, dashbo
     assert proc.wait(timeout=30) == 0
 
 
-def test_the_agent_counts_callers_and_cached_targets(agent: AgentProcesses, dashboard: Path, sts: StsProxy) -> None:
-    credential_process(dashboard)
+def test_the_agent_counts_callers_and_cached_targets_and_shows_no_secret(
+        agent: AgentProcesses, dashboard: Path, sts: StsProxy) -> None:
+    document = credential_process(dashboard)
     credential_process(dashboard, env={**os.environ, "AWS_ACCESS_KEY_ID": "AKIAOTHERBASEKEY0002"})
     code, answer = status()
     assert code == 0
     assert (answer["callers"], answer["cached_targets"]) == (2, 2)
     assert sts.calls["AssumeRole"] == 2
+    shown = json.dumps(answer)
+    for secret in (document["SecretAccessKey"], document["SessionToken"], os.environ["AWS_SECRET_ACCESS_KEY"]):
+        assert secret not in shown
 
 
 def test_keys_are_never_written_to_disk(agent: AgentProcesses, dashboard: Path, aws_env: Path,

@@ -72,7 +72,9 @@ class World:
 def world() -> Iterator[World]:
     """Set up an isolated environment (no real AWS files or keys) and a loopback STS."""
     saved = dict(os.environ)
-    with tempfile.TemporaryDirectory(prefix="sls-access-bench-") as tmp:
+    # The agent's socket lives in XDG_RUNTIME_DIR: a short path (Unix socket paths are short).
+    with tempfile.TemporaryDirectory(prefix="sls-access-bench-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="sab-", dir="/tmp") as runtime:
         root = Path(tmp)
         for var in list(os.environ):
             if var.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_")):
@@ -88,6 +90,7 @@ def world() -> Iterator[World]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": BASE_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": BASE_SECRET,
+            "XDG_RUNTIME_DIR": runtime,
         })
         try:
             with moto_server() as url:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import resource
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ import botocore.config
 import botocore.session
 from _setup import TARGET, FrozenClock, World
 from anchors import aarl_session, botocore_profile_session, botocore_refreshable, brs_session, frozen_key
-from support import in_threads
+from support import console_script, in_threads, install_aws_cli
 
 import sls_access
 import sls_access._sts
@@ -334,3 +335,88 @@ def memory(counts: tuple[int, ...] = (10_000, 100_000), cache_size: int = 4096) 
             "target": "bounded by the cache size", "headline": round(ratio, 3),
             "met": ratio <= 1.25 and all(row["cache_entries"] <= cache_size for row in rows),
             "unit": "KiB", "rows": rows}
+
+
+# -- across processes: the agent -------------------------------------------------------------
+
+def _credential_process_argv(w: World) -> list[str]:
+    return [str(console_script()), "credential-process", "--org", TARGET[0], "--app", TARGET[1],
+            "--stage", TARGET[2], "--dashboard", str(w.dashboard)]
+
+
+def _stop_agent() -> None:
+    subprocess.run([str(console_script()), "agent", "stop"], check=False, capture_output=True)
+
+
+def credential_process(w: World, repeats: int) -> Figure:
+    """Wall time of one ``sls-access credential-process`` (a new process), warm agent vs in-process."""
+    argv = _credential_process_argv(w)
+    with_agent = {name: value for name, value in os.environ.items() if name != "SLS_ACCESS_AGENT"}
+    in_process = {**with_agent, "SLS_ACCESS_AGENT": "off"}
+
+    def run(env: dict[str, str]) -> Callable[[], object]:
+        return lambda: subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    baseline = "sls-access credential-process, in-process (SLS_ACCESS_AGENT=off: today's path)"
+    _stop_agent()
+    try:
+        rows = side_by_side({
+            baseline: run(in_process),
+            "sls-access credential-process, answered by the warm agent": run(with_agent),
+            "python -c pass (the floor: starting Python)": lambda: subprocess.run([sys.executable, "-c", "pass"],
+                                                                                  check=True),
+        }, baseline, repeats=repeats, number=5)
+    finally:
+        _stop_agent()
+    headline = rows[1]["ratio"]
+    return {"figure": "sls-access credential-process, warm agent / in-process (wall, new process)",
+            "target": "<= 0.25", "headline": headline, "met": headline <= 0.25, "unit": "us per process",
+            "rows": rows}
+
+
+def _aws_cli() -> Path:
+    # The AWS CLI v1 in a virtual environment of its own: the one tests/test_interop.py uses.
+    return install_aws_cli(Path(__file__).resolve().parent.parent / ".pytest_cache" / "d" / "sls-access-awscli")
+
+
+def aws_cli_runs(w: World, runs: int = 20) -> Figure:
+    """AssumeRole calls and wall time of *runs* consecutive ``aws sts get-caller-identity``."""
+    aws = _aws_cli()
+    config = Path(os.environ["AWS_CONFIG_FILE"])
+    saved = config.read_text()
+    command = " ".join(_credential_process_argv(w))
+    config.write_text(f"{saved}\n[profile sls]\nregion = us-east-1\ncredential_process = {command}\n")
+    with_agent = {name: value for name, value in os.environ.items() if name != "SLS_ACCESS_AGENT"}
+    subjects = {
+        "aws CLI role profile (role_arn; the AWS CLI caches its keys in ~/.aws/cli/cache)": ("role", with_agent),
+        "sls-access credential_process profile, with the agent": ("sls", with_agent),
+        "sls-access credential_process profile, SLS_ACCESS_AGENT=off": ("sls", {**with_agent,
+                                                                             "SLS_ACCESS_AGENT": "off"}),
+    }
+    times: dict[str, list[float]] = {name: [] for name in subjects}
+    calls = dict.fromkeys(subjects, 0)
+    try:
+        _stop_agent()
+        w.sts.reset()
+        # Interleaved, run by run, so that load that comes and goes hits every subject alike;
+        # each run's AssumeRole calls are the counter's change across it.
+        for _ in range(runs):
+            for name, (profile, env) in subjects.items():
+                before = w.sts.calls["AssumeRole"]
+                start = time.perf_counter()
+                subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", profile], env=env, check=True,
+                               stdout=subprocess.DEVNULL)
+                times[name].append(time.perf_counter() - start)
+                calls[name] += w.sts.calls["AssumeRole"] - before
+    finally:
+        _stop_agent()
+        config.write_text(saved)
+    rows = [{"subject": name, "assume_role_calls": calls[name],
+             "median_us": round(statistics.median(times[name]) * 1e6, 1)} for name in subjects]
+    base = rows[0]["median_us"]
+    for row in rows:
+        row["ratio"] = round(row["median_us"] / base, 3)
+        row["baseline"] = row is rows[0]
+    headline = rows[1]["assume_role_calls"]
+    return {"figure": f"AssumeRole calls: {runs} consecutive 'aws sts get-caller-identity' runs",
+            "target": "= 1", "headline": headline, "met": headline == 1, "unit": "calls", "rows": rows}

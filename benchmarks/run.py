@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures
 from _setup import world
 
-FIGURES = ("warm", "client", "threads", "hours", "import", "memory", "down")
+FIGURES = ("warm", "client", "threads", "hours", "import", "memory", "down", "process", "awscli")
 PACKAGES = ("sls-access", "botocore", "boto3", "aws-assume-role-lib", "boto3-refresh-session", "moto")
 
 
@@ -49,6 +49,8 @@ def _version(name: str) -> str | None:
 
 
 def _value(row: dict[str, Any]) -> str:
+    if "median_us" in row and "assume_role_calls" in row:
+        return f"{row['median_us'] / 1000:.1f} ms a run, {row['assume_role_calls']} AssumeRole calls"
     if "median_us" in row:
         us = row["median_us"]
         return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.2f} us"
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             "import": lambda: figures.import_time(w, args.repeats),
             "memory": figures.memory,
             "down": lambda: figures.sts_down(w),
+            "process": lambda: figures.credential_process(w, args.repeats),
+            "awscli": lambda: figures.aws_cli_runs(w),
         }
         for name in FIGURES:
             if name in only:

@@ -78,3 +78,6 @@ class Credentials:
         if self.expiration is not None:
             env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(self.expiration)
         return env
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+Credentials.__module__ = "sls_access"

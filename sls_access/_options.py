@@ -145,3 +145,6 @@ class Options:
             clock=clock,
             sts_config=options.get("sts_config"),
         )
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+Options.__module__ = "sls_access"

@@ -59,3 +59,8 @@ class Resolution:
     def __str__(self) -> str:
         head = f"{self.target}: " + (f"credentials from {self.source}" if self.source else "no credentials")
         return "\n".join([head, *(f"  {entry}" for entry in self.trail)])
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+for _public in (Outcome, Resolution, TrailEntry):
+    _public.__module__ = "sls_access"
+del _public

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Self, Unpack
 
 from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
@@ -39,7 +39,7 @@ class Resolver:
         self._setup(Options.from_env(**options), cache_size)
 
     @classmethod
-    def from_options(cls, options: Options, *, cache_size: int = 4096) -> Resolver:
+    def from_options(cls, options: Options, *, cache_size: int = 4096) -> Self:
         """Return a resolver for already merged :class:`~sls_access.Options`."""
         resolver = cls.__new__(cls)
         resolver._setup(options, cache_size)
@@ -194,3 +194,6 @@ def _expiry(resolution: Resolution) -> datetime | None:
     """When a resolution's keys expire (it always has keys: failures raise, not stored)."""
     credentials = resolution.credentials
     return None if credentials is None else credentials.expiration
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+Resolver.__module__ = "sls_access"

@@ -48,3 +48,6 @@ def env_prefix(stage: str) -> str:
     becomes ``_``, so ``pre-prod`` reads ``AWS_PRE_PROD_ACCESS_KEY_ID``.
     """
     return "AWS_" + re.sub(r"[^A-Za-z0-9]", "_", stage).upper() + "_"
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+Target.__module__ = "sls_access"

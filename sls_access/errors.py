@@ -137,3 +137,8 @@ class DashboardError(SlsAccessError):
         self.url = url
         self.status = status
         super().__init__(message)
+
+# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
+for _public in (AccessRoleError, ConfigError, DashboardError, NoCredentialsError, SlsAccessError):
+    _public.__module__ = "sls_access"
+del _public

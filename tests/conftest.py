@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DashboardServer, FakeClock, PluginSite, StsProxy, moto_server
+from support import AgentProcesses, DashboardServer, FakeClock, PluginSite, StsProxy, moto_server
 
-import sls_access
+import sls_access._api
 
 BASE_KEY_ID = "AKIABASEKEY000000001"
 BASE_SECRET = "base-secret-0123456789abcdefghijklmnopqrstuv"
@@ -70,11 +72,22 @@ def sts(_proxy: StsProxy) -> StsProxy:
     return _proxy
 
 
+@pytest.fixture
+def _runtime_dir() -> Iterator[Path]:
+    """A short per-test XDG_RUNTIME_DIR: a Unix socket path must fit in 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="sa-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -> Path:
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy, _runtime_dir: Path) -> Path:
     """Isolate every test from the user's AWS setup; point botocore at the loopback STS.
 
-    Base keys (the caller that assumes roles) are in the plain AWS_* variables.
+    Base keys (the caller that assumes roles) are in the plain AWS_* variables. The
+    agent is off (``SLS_ACCESS_AGENT=off``: ``credential-process`` resolves in-process)
+    and its directory would be in a per-test XDG_RUNTIME_DIR; the ``agent`` fixture
+    turns it on.
     """
     for var in list(os.environ):
         if var.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_")):
@@ -91,6 +104,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _proxy: StsProxy) -
     monkeypatch.setenv("AWS_ENDPOINT_URL", _proxy.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", BASE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(_runtime_dir))
+    monkeypatch.setenv("SLS_ACCESS_AGENT", "off")
     _proxy.reset()
     sls_access._api.registry.clear()  # the module functions' shared resolvers
     work = tmp_path / "work"
@@ -142,3 +157,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginSite
     plugins = PluginSite(path)
     yield plugins
     plugins.forget()
+
+
+@pytest.fixture
+def agent(monkeypatch: pytest.MonkeyPatch, _runtime_dir: Path) -> Iterator[AgentProcesses]:
+    """The agent switched on for this test (``SLS_ACCESS_AGENT`` unset); every agent it starts is killed after."""
+    monkeypatch.delenv("SLS_ACCESS_AGENT")
+    agents = AgentProcesses(_runtime_dir / "sls-access")
+    yield agents
+    agents.stop_all()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -480,3 +483,100 @@ class TlsProxy:
 
     def close(self) -> None:
         self.sock.close()
+
+
+AWSCLI = "awscli>=1.33"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on *path*: parallel runs build the AWS CLI's venv once."""
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_aws_cli(base: Path) -> Path:
+    """Return the ``aws`` of the AWS CLI v1 in ``base/venv``, installed there the first time.
+
+    A virtual environment of its own, so that its pinned botocore never meets ours. The
+    tests keep it in pytest's cache directory; the benchmarks use the same one.
+    """
+    venv = base / "venv"
+    aws = venv / "bin" / "aws"
+    ready = venv / "sls-access-ready"
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base / "lock"):
+        if not ready.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 AWSCLI],
+                capture_output=True, text=True, check=False)
+            if pip.returncode != 0:
+                raise RuntimeError(f"could not install {AWSCLI} into {venv}:\n{pip.stderr}")
+            ready.write_text(AWSCLI)
+    return aws
+
+
+def console_script() -> Path:
+    """The installed ``sls-access`` console script of the Python running the tests."""
+    return Path(sys.executable).parent / "sls-access"
+
+
+class AgentProcesses:
+    """The agents of one test's agent directory: started, found by their lock file, killed.
+
+    An agent started on demand by ``credential-process`` is detached (its own session):
+    the test learns its pid from the lock file it holds (``agent.lock``).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "agent.sock"
+        self.started: list[subprocess.Popen[str]] = []
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``sls-access agent run ARGS`` (stderr piped) and wait until it listens."""
+        proc = subprocess.Popen([str(console_script()), "agent", "run", *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        self.started.append(proc)
+        self.wait_listening(proc)
+        return proc
+
+    def wait_listening(self, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError("the agent did not start")
+            time.sleep(0.02)
+
+    def pid(self) -> int | None:
+        """The pid of the agent holding the lock, or None when none holds it."""
+        lock = self.directory / "agent.lock"
+        if not lock.exists():
+            return None
+        with lock.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = handle.read().strip()
+                return int(text) if text else None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+
+    def stop_all(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()

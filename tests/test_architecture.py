@@ -126,6 +126,7 @@ def test_the_hook_spec_uses_public_types_only() -> None:
 
 
 def test_the_package_init_only_re_exports() -> None:
+    # Its module __getattr__/__dir__ (PEP 562) load the public names on first access.
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    defined = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
-    assert defined == []
+    defined = [node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    assert defined == ["__getattr__", "__dir__"]

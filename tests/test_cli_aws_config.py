@@ -14,8 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import StsProxy
-from test_interop import aws_cli, console_script
+from support import StsProxy, console_script
+from test_interop import aws_cli
 
 from sls_access.cli import aws_config, build_parser, main
 

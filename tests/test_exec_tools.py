@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import StsProxy, TlsProxy, make_ca
-from test_interop import _locked, aws_cli  # noqa: F401 - aws_cli is a fixture, shared with test_interop
+from support import StsProxy, TlsProxy, _locked, make_ca
+from test_interop import aws_cli  # noqa: F401 - aws_cli is a fixture, shared with test_interop
 
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
 JS_PACKAGES = ("@aws-sdk/client-sts@3", "@aws-sdk/credential-providers@3")

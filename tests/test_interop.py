@@ -7,40 +7,23 @@ so that its pinned botocore never meets ours. It lives in pytest's cache directo
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import shlex
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import botocore.session
 import pytest
-from support import StsProxy, sts_error
+from support import StsProxy, console_script, install_aws_cli, sts_error
 
 from sls_access.cli import main
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
-AWSCLI = "awscli>=1.33"
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
 PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on *path*: parallel test runs build the venv once."""
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
@@ -48,26 +31,10 @@ def aws_cli(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactor
     """The ``aws`` executable of the AWS CLI v1, in a virtual environment of its own."""
     cache: pytest.Cache | None = getattr(pytestconfig, "cache", None)  # None under -p no:cacheprovider
     base = cache.mkdir("sls-access-awscli") if cache is not None else tmp_path_factory.mktemp("awscli")
-    venv = base / "venv"
-    aws = venv / "bin" / "aws"
-    ready = venv / "sls-access-ready"
-    with _locked(base / "lock"):
-        if not ready.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            pip = subprocess.run(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 AWSCLI],
-                capture_output=True, text=True, check=False)
-            if pip.returncode != 0:
-                pytest.fail(f"could not install {AWSCLI} into {venv}:\n{pip.stderr}")
-            ready.write_text(AWSCLI)
-    return aws
-
-
-def console_script() -> Path:
-    """The installed ``sls-access`` console script of the Python running the tests."""
-    return Path(sys.executable).parent / "sls-access"
+    try:
+        return install_aws_cli(base)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def credential_process(dashboard: Path, stage: str = "prod") -> str:
@@ -98,6 +65,17 @@ def test_aws_cli_gets_the_assumed_role_through_credential_process(aws_cli: Path,
     assert identity["Account"] == "111111111111"
     assert sts.calls["AssumeRole"] == 1  # sls-access, for the AWS CLI
     assert sts.calls["GetCallerIdentity"] == 1  # the AWS CLI, with the role's keys
+
+
+@pytest.mark.usefixtures("profile", "agent")
+def test_aws_cli_runs_share_one_assume_role_through_the_agent(aws_cli: Path, sts: StsProxy) -> None:
+    for _ in range(3):
+        result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Arn"] == PROD_ASSUMED
+    assert sts.calls["AssumeRole"] == 1  # the agent's, shared by the three runs
+    assert sts.calls["GetCallerIdentity"] == 3
 
 
 @pytest.mark.usefixtures("profile")

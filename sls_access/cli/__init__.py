@@ -6,14 +6,19 @@ codes). Each command lives in its own module, listed in :data:`COMMANDS`, with a
 ``add_parser(subparsers)`` that registers it and sets its handler.
 
 Nothing here is imported by ``import sls_access``: argparse and the command modules
-load only when the CLI runs.
+load only when the CLI runs. ``credential-process`` asks the per-user agent first
+(:mod:`sls_access.agent.client`, standard library only) and loads the rest only when
+the agent cannot be used, so this module imports nothing at its top.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
+import sys
 
-from sls_access.cli._common import EXIT_USAGE, CliParser, UsageError, fail, run
+TYPE_CHECKING = False  # not typing's: the credential-process fast path does not import it
+if TYPE_CHECKING:
+    from sls_access.cli._common import CliParser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -31,12 +36,16 @@ COMMANDS: tuple[str, ...] = (
     "login",
     "serve",
     "keys",
+    "agent",
 )
 
 
 def build_parser() -> CliParser:
     """Return the ``sls-access`` parser with every command of :data:`COMMANDS`."""
+    import importlib  # noqa: PLC0415 - see the module docstring
+
     from sls_access._version import __version__  # noqa: PLC0415 - keep the CLI import light
+    from sls_access.cli._common import CliParser  # noqa: PLC0415
 
     parser = CliParser(
         prog="sls-access",
@@ -59,9 +68,20 @@ def build_parser() -> CliParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sls-access`` with *argv* (default ``sys.argv[1:]``) and return the exit code."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["credential-process"]:
+        from sls_access.agent.client import credential_process  # noqa: PLC0415 - standard library only
+
+        reply = credential_process(arguments[1:], os.environ)
+        if reply is not None:
+            sys.stdout.write(reply.stdout)
+            sys.stderr.write(reply.stderr)
+            return reply.code
+    from sls_access.cli._common import EXIT_USAGE, UsageError, fail, run  # noqa: PLC0415
+
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except UsageError as exc:
         return fail(exc, debug=False, code=EXIT_USAGE)
     except SystemExit as exc:  # --help and --version print and exit 0

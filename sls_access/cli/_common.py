@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sls_access._credentials import Credentials
+from sls_access._options import OptionArgs
 from sls_access._resolution import Resolution
 from sls_access._resolver import Resolver
 from sls_access._target import Target
@@ -65,6 +66,8 @@ __all__ = [
     "fail",
     "iso_utc",
     "make_resolver",
+    "one_line",
+    "option_args",
     "print_json",
     "resolve",
     "run",
@@ -147,9 +150,9 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
                        help="log the resolution to stderr and show tracebacks")
 
 
-def make_resolver(args: argparse.Namespace) -> Resolver:
-    """Return a resolver for the option flags in *args*, merged over the environment."""
-    return Resolver(
+def option_args(args: argparse.Namespace) -> OptionArgs:
+    """Return the resolver options the flags in *args* give (None where a flag is absent)."""
+    return OptionArgs(
         dashboard=args.dashboard,
         use_local_credentials=args.use_local_credentials,
         require_role=args.require_role,  # None unless given: then SLS_ACCESS_REQUIRE_ROLE applies
@@ -159,17 +162,23 @@ def make_resolver(args: argparse.Namespace) -> Resolver:
     )
 
 
-def target_of(args: argparse.Namespace) -> Target:
+def make_resolver(args: argparse.Namespace) -> Resolver:
+    """Return a resolver for the option flags in *args*, merged over the environment."""
+    return Resolver(**option_args(args))
+
+
+def target_of(args: argparse.Namespace, cwd: Path | None = None) -> Target:
     """Return the validated target of ``--org --app --stage --region``.
 
-    Flags not given are read from ``./serverless.yml`` (and, for ``exec``, the child's
-    ``--stage``/``--region``); without that file, a missing flag is a usage error.
+    Flags not given are read from ``serverless.yml`` in *cwd* (default: the current
+    directory; the agent passes its caller's) and, for ``exec``, the child's
+    ``--stage``/``--region``; without that file, a missing flag is a usage error.
     """
     org, app, stage, region = args.org, args.app, args.stage, args.region
     if org is None or app is None or stage is None:
         from sls_access.cli._serverless_yml import read_service_target, service_file  # noqa: PLC0415 - rarely used
 
-        path = service_file(Path.cwd())
+        path = service_file(Path.cwd() if cwd is None else cwd)
         if path is None:
             missing = " ".join(f"--{name}" for name, value in (("org", org), ("app", app), ("stage", stage))
                                if value is None)
@@ -226,7 +235,8 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """Return the one-line message ``sls-access: error: …`` shows for *exc*."""
     if isinstance(exc, NoCredentialsError):
         tried = "; ".join(str(entry) for entry in exc.resolution.trail) or "no sources"
         return (f"no AWS credentials for {exc.resolution.target} (tried {tried}); "
@@ -241,7 +251,7 @@ def fail(exc: BaseException, *, debug: bool, code: int | None = None) -> int:
     """Report *exc* as one line on stderr (with its traceback first under ``--debug``); return its code."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    sys.stderr.write(f"{PROG}: error: {_one_line(exc)}\n")
+    sys.stderr.write(f"{PROG}: error: {one_line(exc)}\n")
     sys.stderr.flush()
     return exit_code(exc) if code is None else code
 

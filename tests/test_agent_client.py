@@ -169,3 +169,39 @@ def test_two_clients_starting_at_once_start_one_agent_and_one_assume_role(
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
     assert len({json.loads(out)["AccessKeyId"] for out, _ in outputs}) == 1
     assert sts.calls["AssumeRole"] == 1
+
+
+def _project_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """credential-process run by a tool in *cwd*, with no --dashboard: the project file decides."""
+    return subprocess.run([str(console_script()), "credential-process", *args], cwd=cwd,
+                          capture_output=True, text=True, check=False, timeout=120, env=dict(os.environ))
+
+
+def test_the_agent_checks_trust_of_the_callers_project_file_on_every_request(
+        agent: AgentProcesses, dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "sls-access.toml").write_bytes(dashboard.read_bytes())
+    assert subprocess.run([str(console_script()), "trust"], cwd=project, capture_output=True,
+                          check=False).returncode == 0
+    warm = _project_run(project / "src", *TARGET, "--require-role")
+    assert warm.returncode == 0, warm.stderr
+    assert agent.pid() is not None
+    # Edited after it was trusted (a git pull, a planted change): the warm agent must not serve its keys.
+    (project / "sls-access.toml").write_text(dashboard.read_text().replace("111111111111", "999999999999"))
+    changed = _project_run(project / "src", *TARGET, "--require-role")
+    assert changed.returncode == 2
+    assert changed.stdout == ""
+    assert "sls-access trust" in changed.stderr
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_the_agent_reads_serverless_yml_in_the_callers_directory(
+        agent: AgentProcesses, dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "serverless.yml").write_text("org: acme\napp: shop\nservice: api\nprovider:\n  stage: prod\n")
+    result = _project_run(service, "--dashboard", str(dashboard))
+    assert result.returncode == 0, result.stderr
+    assert agent.pid() is not None
+    assert sts.requests[-1]["RoleArn"] == "arn:aws:iam::111111111111:role/sls-access-prod"

@@ -33,7 +33,6 @@ from anchors import aarl_session, botocore_profile_session, botocore_refreshable
 from support import console_script, in_threads, install_aws_cli
 
 import sls_access
-import sls_access._sts
 from sls_access import Resolver
 
 Row = dict[str, Any]
@@ -267,12 +266,10 @@ def sts_down(w: World) -> Figure:
     requests = 3 * 60 * 10  # ten a simulated second for three minutes, from minute 46
     clock = FrozenClock()
     rows = []
-    saved = sls_access._sts.CLIENT_CONFIG
-    sls_access._sts.CLIENT_CONFIG = ONE_ATTEMPT
     try:
         w.sts.reset()
         w.sts.clock = clock
-        resolver = Resolver(dashboard=str(w.dashboard), clock=clock)
+        resolver = Resolver(dashboard=str(w.dashboard), clock=clock, sts_config=ONE_ATTEMPT)
         botocore_creds = botocore_refreshable(clock, ONE_ATTEMPT)
         subjects: dict[str, Callable[[], str]] = {
             "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET).access_key_id,
@@ -299,7 +296,6 @@ def sts_down(w: World) -> Figure:
                              "sts_tries": w.sts.calls["AssumeRole"] - before,
                              "old_keys_served": served_old, "errors": errors})
     finally:
-        sls_access._sts.CLIENT_CONFIG = saved
         w.sts.reset()
     headline = rows[0]["sts_tries"]
     met = headline <= 10 and rows[0]["old_keys_served"] == requests

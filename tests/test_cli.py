@@ -317,11 +317,9 @@ ERRORS = [
     ("missing-stage", ["credentials", "--org", "a", "--app", "b"], (), 2, "--stage"),
     ("bad-format", ["credentials", *target(), "--format", "yaml"], (), 2, "invalid choice: 'yaml'"),
     ("unknown-command", ["nope"], (), 2, "invalid choice: 'nope'"),
-    ("no-command", [], (), 2, "required: COMMAND"),
     ("bad-name", ["credentials", "--org", "a/b", "--app", "b", "--stage", "c"], (), 2, "org"),
     ("bad-region", ["credentials", *target(), "--region", "Mars"], (), 2, "region"),
     ("unknown-source", ["explain", *target(), "--sources", "env,nope"], (), 2, "'nope'"),
-    ("exec-without-command", ["exec", *target()], (), 2, "exec needs a command"),
     ("broken-dashboard", ["credential-process", *target()], ("broken",), 2, "broken.toml"),
     ("no-credentials", ["credential-process", *target()], ("no_base_keys",), 3, "no AWS credentials for"),
     ("access-role", ["credential-process", *target()], ("dashboard", "denied"), 4, PROD_ROLE),
@@ -495,3 +493,40 @@ def test_dotenv_output_quotes_what_is_not_plain() -> None:
 
     assert _dotenv_quote("FQoGZXIvYXdzE+/abc==") == "FQoGZXIvYXdzE+/abc=="
     assert _dotenv_quote('to$k"en`x\\') == '"to\\$k\\"en\\`x\\\\"'
+
+
+def _binary(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True,
+                          check=False, timeout=60, env=env)
+
+
+def test_a_bare_sls_access_prints_the_help() -> None:
+    result = _binary()
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: sls-access")
+    assert "credential-process" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["credentials", "explain", "exec", "credential-process", "whoami"])
+def test_a_commands_help_has_one_options_heading(command: str) -> None:
+    result = _binary(command, "--help")
+    assert result.returncode == 0
+    assert [line for line in result.stdout.splitlines() if line == "options:"] == ["options:"]
+
+
+def test_an_unknown_flag_points_to_the_commands_own_help() -> None:
+    result = _binary("explain", "--org", "a", "--app", "b", "--stage", "c", "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("sls-access: error: unrecognized arguments: --bogus "
+                                     "(see 'sls-access explain --help')")
+
+
+def test_exec_without_a_command_starts_the_users_shell_with_the_credentials(tmp_path: Path, dashboard: Path) -> None:
+    shell = tmp_path / "fake-shell"
+    shell.write_text(f"#!{sys.executable}\nimport os, sys\n"
+                     "print('served' if os.environ.get('AWS_CONTAINER_CREDENTIALS_FULL_URI') else 'none')\n"
+                     "sys.exit(7)\n")
+    shell.chmod(0o755)
+    result = _binary("exec", *target(), "--dashboard", str(dashboard), env={**os.environ, "SHELL": str(shell)})
+    assert result.returncode == 7, result.stderr
+    assert result.stdout.strip() == "served"

@@ -13,6 +13,7 @@ the agent cannot be used, so this module imports nothing at its top.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -63,7 +64,17 @@ def build_parser() -> CliParser:
     subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"sls_access.cli.{name}").add_parser(subparsers)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command's arguments its own parser, as ``args.parser``, for error hints."""
+    parser.set_defaults(parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _remember_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     from sls_access.cli._common import EXIT_USAGE, UsageError, fail, run  # noqa: PLC0415
 
     parser = build_parser()
+    if not arguments:  # a bare `sls-access`: what it can do
+        parser.print_help()
+        return 0
     try:
-        args = parser.parse_args(arguments)
+        args, extras = parser.parse_known_args(arguments)
+        if extras:  # reported by the command's own parser, so the hint names the command's --help
+            command: argparse.ArgumentParser = getattr(args, "parser", parser)
+            command.error("unrecognized arguments: " + " ".join(extras))
     except UsageError as exc:
         return fail(exc, debug=False, code=EXIT_USAGE)
     except SystemExit as exc:  # --help and --version print and exit 0

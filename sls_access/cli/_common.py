@@ -133,7 +133,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the resolver options as flags (each wins over its environment variable), and ``--debug``."""
     group = parser.add_argument_group(
-        "options", "Each flag wins over its environment variable. The dashboard access key is read "
+        "resolver options", "Each flag wins over its environment variable. The dashboard access key is read "
                    "from SERVERLESS_ACCESS_KEY only, so that it never appears on a command line.")
     group.add_argument("--dashboard", metavar="FILE_OR_URL",
                        help="local dashboard file or https:// dashboard service (SLS_ACCESS_DASHBOARD)")

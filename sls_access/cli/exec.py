@@ -246,9 +246,9 @@ def _command(args: argparse.Namespace) -> list[str]:
     command = list(args.child)
     if command and command[0] == "--":
         command = command[1:]
-    if not command:
-        raise CliError("exec needs a command after '--', e.g. "
-                       "sls-access exec --org O --app A --stage S -- aws sts get-caller-identity", code=2)
+    if not command:  # as aws-vault does: a shell with the credentials
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        return [shell]
     return command
 
 

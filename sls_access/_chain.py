@@ -103,19 +103,18 @@ class Chain:
             trail.append(TrailEntry(source=source.name, outcome=Outcome.USED, reason=_describe(found)))
             log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))
             return Resolution(target=target, credentials=found, source=source.name,
-                              region=target.region or found.region, trail=tuple(trail))
+                              region=target.region or found.region, trail=tuple(trail), chain=self.names)
         trail.extend(TrailEntry(source=name, outcome=Outcome.SKIPPED,
                                 reason="not consulted: require_role is set (only an access role may apply)")
                      for name in self.excluded)
         return Resolution(target=target, credentials=None, source=None, region=target.region,
-                          trail=tuple(trail))
+                          trail=tuple(trail), chain=self.names)
 
-    @staticmethod
-    def _failed(target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
+    def _failed(self, target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
         trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))
         log.debug("%s: source %s failed: %s", target, name, error)
         return Resolution(target=target, credentials=None, source=None, region=target.region,
-                          trail=tuple(trail), error=error)
+                          trail=tuple(trail), error=error, chain=self.names)
 
 
 def _describe(creds: Credentials) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -13,7 +14,10 @@ from sls_access._target import Target
 if TYPE_CHECKING:
     from sls_access.errors import SlsAccessError
 
-__all__ = ["Outcome", "Resolution", "TrailEntry"]
+__all__ = ["NOT_TRIED", "Outcome", "Resolution", "TrailEntry"]
+
+NOT_TRIED = "not tried"
+"""The outcome shown for sources after the one that applied or failed."""
 
 
 class Outcome(enum.StrEnum):
@@ -47,6 +51,10 @@ class Resolution:
         the linked deployment profile's, else None (botocore's own configuration).
     :ivar trail: one :class:`TrailEntry` per source tried, in chain order.
     :ivar error: the error that ended the resolution, if one did.
+    :ivar chain: the names of the chain's sources, in order (those after the one that
+        applied or failed were not tried).
+
+    ``str()`` is the table ``sls-access explain`` prints (without its dashboard line).
     """
 
     target: Target
@@ -55,10 +63,51 @@ class Resolution:
     region: str | None = None
     trail: tuple[TrailEntry, ...] = ()
     error: SlsAccessError | None = attrs.field(default=None, eq=False)
+    chain: tuple[str, ...] = ()
+
+    def rows(self) -> list[tuple[str, str, str, bool]]:
+        """Return ``(source, outcome, reason, winner)`` for every source of the chain, in order.
+
+        Sources after the one that applied or failed have the outcome ``not tried``.
+        """
+        rows = [(entry.source, str(entry.outcome), entry.reason, entry.outcome is Outcome.USED)
+                for entry in self.trail]
+        tried = {entry.source for entry in self.trail}
+        why = "an earlier source failed" if self.error is not None else "an earlier source applied"
+        rows += [(name, NOT_TRIED, why, False) for name in self.chain if name not in tried]
+        return rows
+
+    @property
+    def role_arn(self) -> str | None:
+        """The access role the keys are of, or the one that could not be entered, if any."""
+        if self.credentials is not None:
+            return self.credentials.role_arn
+        return getattr(self.error, "role_arn", None)
+
+    def table(self, notes: Sequence[str] = ()) -> str:
+        """Return the resolution as ``sls-access explain`` prints it; *notes* go under the heading."""
+        if self.source:
+            head = f"{self.target}: credentials from {self.source}"
+            if self.region:
+                head += f" (region {self.region})"
+        elif self.error is not None:
+            head = f"{self.target}: FAILED ({type(self.error).__name__}); no credentials"
+        else:
+            head = f"{self.target}: no credentials (no source applied)"
+        lines = [head, *notes]
+        if self.role_arn is not None:
+            lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None else " (not entered)"))
+        cells = [("", "SOURCE", "OUTCOME", "WHY")]
+        cells += [("*" if winner else "", source, outcome, " ".join(reason.split()))
+                  for source, outcome, reason, winner in self.rows()]
+        width = [max(len(row[i]) for row in cells) for i in range(3)]
+        lines.append("")
+        lines += [f"{mark:<{width[0]}} {source:<{width[1]}}  {outcome:<{width[2]}}  {why}".rstrip()
+                  for mark, source, outcome, why in cells]
+        return "\n".join(lines)
 
     def __str__(self) -> str:
-        head = f"{self.target}: " + (f"credentials from {self.source}" if self.source else "no credentials")
-        return "\n".join([head, *(f"  {entry}" for entry in self.trail)])
+        return self.table()
 
 # Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
 for _public in (Outcome, Resolution, TrailEntry):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import BASE_KEY_ID
+from support import StsProxy, sts_error
 
 import sls_access
 from sls_access import ConfigError, NoCredentialsError, Outcome, Resolver
@@ -124,3 +126,23 @@ def test_require_role_still_enters_a_linked_role(dashboard: Path) -> None:
     creds = Resolver(dashboard=str(dashboard), require_role=True).credentials("acme", "shop", "prod")
     assert creds.source == "dashboard"
     assert creds.access_key_id != BASE_KEY_ID
+
+
+def test_str_of_explain_shows_the_cli_tables_rows(dashboard: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sls_access.cli import main  # noqa: PLC0415 - the CLI the text must agree with
+
+    text = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard)))
+    assert main(["explain", "--org", "acme", "--app", "shop", "--stage", "prod", "--dashboard", str(dashboard)]) == 0
+    printed = capsys.readouterr().out
+    def rows_of(table: str) -> list[str]:  # the two resolutions got different keys: hide the key hint
+        return [re.sub(r"\*{4}\w{4}", "****", line) for line in table.splitlines() if line.startswith(("*", " "))]
+
+    rows = rows_of(text)
+    assert rows_of(printed) == rows
+    assert any("not tried" in line for line in rows)  # env and profile, after the dashboard applied
+
+
+def test_str_of_a_failed_explain_says_failed_and_which_error(dashboard: Path, sts: StsProxy) -> None:
+    sts.fault = lambda action: sts_error("AccessDenied", "no") if action == "AssumeRole" else None
+    text = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard)))
+    assert text.splitlines()[0] == "acme/shop/prod: FAILED (AccessRoleError); no credentials"

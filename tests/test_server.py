@@ -203,8 +203,21 @@ def test_a_revoked_key_is_refused_at_once(dashboard_server: DashboardServer, sts
     assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 200
     revoked = cli("keys", "revoke", "--dashboard", str(dashboard_server.dashboard), "--org", "acme", "--name", "ci")
     assert revoked.returncode == 0, revoked.stderr
-    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 401
+    status, body = dashboard_server.credentials("acme", "shop", "prod", key)
+    assert (status, body["message"]) == (401, "revoked access key")
     assert dashboard_server.credentials("acme", "shop", "prod", other)[0] == 200
+
+
+def test_keys_list_all_shows_revoked_keys_with_when(dashboard: Path) -> None:
+    base = ("--dashboard", str(dashboard))
+    assert cli("keys", "create", *base, "--org", "acme", "--name", "ci").returncode == 0
+    assert cli("keys", "create", *base, "--org", "acme", "--name", "laptop").returncode == 0
+    assert cli("keys", "revoke", *base, "--org", "acme", "--name", "ci").returncode == 0
+    active = json.loads(cli("keys", "list", *base, "--json").stdout)
+    everything = json.loads(cli("keys", "list", *base, "--json", "--all").stdout)
+    assert [k["name"] for k in active] == ["laptop"]
+    assert {k["name"]: k["revoked"] is not None for k in everything} == {"ci": True, "laptop": False}
+    assert cli("keys", "create", *base, "--org", "acme", "--name", "ci").returncode == 0  # the name is free again
 
 
 def test_a_restart_loses_no_key(dashboard_server: DashboardServer, sts: StsProxy) -> None:

@@ -52,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     _common(listing)
     listing.add_argument("--org", help="only this org's keys")
     listing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    listing.add_argument("--all", action="store_true", help="also the revoked keys, with when they were revoked")
     listing.set_defaults(handler=handle_list)
     revoke = commands.add_parser("revoke", help="revoke a key: refused from the next request on")
     _common(revoke)
@@ -89,15 +90,15 @@ def handle_create(args: argparse.Namespace) -> int:
 
 
 def handle_list(args: argparse.Namespace) -> int:
-    """List the keys: org, name, id, creation time."""
-    records = _store(args).list(args.org)
+    """List the keys: org, name, id, creation time (and, with ``--all``, when revoked)."""
+    records = _store(args).list(args.org, revoked=args.all)
     if args.json:
-        print_json([{"org": r.org, "name": r.name, "id": r.id, "created": r.to_json()["created"]}
-                    for r in records])
+        print_json([{"org": r.org, "name": r.name, "id": r.id, "created": r.to_json()["created"],
+                     "revoked": r.to_json().get("revoked")} for r in records])
         return 0
-    rows = [("ORG", "NAME", "ID", "CREATED")]
-    rows += [(r.org, r.name, r.id, r.to_json()["created"]) for r in records]
-    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [("ORG", "NAME", "ID", "CREATED", "REVOKED")]
+    rows += [(r.org, r.name, r.id, r.to_json()["created"], r.to_json().get("revoked", "")) for r in records]
+    width = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)).rstrip() + "\n")
     return 0

@@ -244,12 +244,13 @@ class App:
             log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
-        if record is None:
+        if record is None or record.revoked is not None:
             delay = self.throttle.delay(client)
             self.throttle.failed(client)
             if delay:
                 await asyncio.sleep(delay)
-            message = "missing access key" if key is None else "unknown access key"
+            message = ("missing access key" if key is None else "unknown access key" if record is None
+                       else "revoked access key")
             raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
         if self.throttle.failures(client):
             self.throttle.succeeded(client)

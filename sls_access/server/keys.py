@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from sls_access._values import name_problem
+from sls_access._values import iso_utc, name_problem
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
@@ -82,11 +82,15 @@ class AccessKey:
     name: str
     created: datetime
     sha256: str = attrs.field(repr=False)
+    revoked: datetime | None = None
 
     def to_json(self) -> dict[str, str]:
         """Return the record as stored in the key file."""
-        return {"id": self.id, "org": self.org, "name": self.name,
-                "created": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"), "sha256": self.sha256}
+        record = {"id": self.id, "org": self.org, "name": self.name, "created": iso_utc(self.created),
+                  "sha256": self.sha256}
+        if self.revoked is not None:
+            record["revoked"] = iso_utc(self.revoked)
+        return record
 
 
 @attrs.frozen
@@ -118,9 +122,12 @@ def _parse(raw: bytes, where: str) -> KeyFile:
     keys: dict[str, AccessKey] = {}
     for index, item in enumerate(data["keys"]):
         try:
+            revoked = item.get("revoked")
             record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
                                created=datetime.strptime(item["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
-                               sha256=item["sha256"])
+                               sha256=item["sha256"],
+                               revoked=None if revoked is None else
+                               datetime.strptime(revoked, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
             ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.fullmatch(record.sha256)
                   and isinstance(record.org, str) and isinstance(record.name, str))
         except (KeyError, TypeError, ValueError):
@@ -241,7 +248,7 @@ class KeyStore:
         check_name(name, "name")
         with self._locked():
             keys = dict(self._read().keys)
-            if any(k.org == org and k.name == name for k in keys.values()):
+            if any(k.org == org and k.name == name and k.revoked is None for k in keys.values()):
                 raise ConfigError(f"org {org!r} already has a key named {name!r} "
                                   "(revoke it first, or pick another name)", path=str(self.path), key="name")
             key_id = secrets.token_hex(6)
@@ -254,19 +261,25 @@ class KeyStore:
             self._write(keys)
         return record, key
 
-    def list(self, org: str | None = None) -> list[AccessKey]:
-        """Return the key records (of *org* only, when given), oldest first."""
-        records = [k for k in self._read().keys.values() if org is None or k.org == org]
+    def list(self, org: str | None = None, *, revoked: bool = False) -> list[AccessKey]:
+        """Return the key records (of *org* only, when given), oldest first; revoked ones too with *revoked*."""
+        records = [k for k in self._read().keys.values()
+                   if (org is None or k.org == org) and (revoked or k.revoked is None)]
         return sorted(records, key=lambda k: (k.created, k.org, k.name))
 
-    def revoke(self, org: str, name: str) -> AccessKey:
-        """Delete the key *name* of *org*; a server refuses it from its next request on."""
+    def revoke(self, org: str, name: str, *, now: datetime | None = None) -> AccessKey:
+        """Revoke the key *name* of *org*; a server refuses it from its next request on.
+
+        The record stays (its hash only), marked with when it was revoked, so that the
+        service can say "revoked access key" and ``keys list --all`` can show it.
+        """
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         with self._locked():
             keys = dict(self._read().keys)
-            found = [k for k in keys.values() if k.org == org and k.name == name]
+            found = [k for k in keys.values() if k.org == org and k.name == name and k.revoked is None]
             if not found:
                 raise ConfigError(f"org {org!r} has no key named {name!r}", path=str(self.path), key="name")
             for record in found:
-                del keys[record.id]
+                keys[record.id] = attrs.evolve(record, revoked=when)
             self._write(keys)
-        return found[0]
+        return keys[found[0].id]

@@ -200,12 +200,8 @@ PIP_INSTALL = re.compile(r"pip install(?P<args>[^`#\n]*)")
 
 def _index_installs(text: str) -> list[str]:
     """Return the arguments of ``pip install`` commands that would fetch sls-access from an index."""
-    found = []
-    for match in PIP_INSTALL.finditer(text):
-        for arg in shlex.split(match["args"].replace("…", "")):
-            if re.fullmatch(r"sls-access(-oidc)?(\[[\w,]+\])?([<>=!~].*)?", arg):
-                found.append(arg)
-    return found
+    return [arg for match in PIP_INSTALL.finditer(text) for arg in shlex.split(match["args"].replace("…", ""))
+            if re.fullmatch(r"sls-access(-oidc)?(\[[\w,]+\])?([<>=!~].*)?", arg)]
 
 
 def test_index_installs_are_recognised() -> None:

@@ -264,6 +264,9 @@ class DashboardServer:
         return self.dashboard.with_name(f"{self.dashboard.stem}.keys.json")
 
     def start(self) -> DashboardServer:
+        """Start it (with an empty key file first when there is none: ``serve`` refuses a missing one)."""
+        if not self.keys_path.exists():
+            self.keys_path.write_text('{"version": 1, "keys": []}\n')
         self._starts += 1
         out = (self.workdir / f"server-{self._starts}.out").open("wb")
         err = (self.workdir / f"server-{self._starts}.err").open("wb")

@@ -192,3 +192,25 @@ def test_every_environment_variable_read_is_in_the_reference() -> None:
                                 source.read_text(encoding="utf-8")))
     assert found, "no variables found: the scan is broken"
     assert sorted(var for var in found if f"`{var}`" not in page) == []
+
+
+INSTALL_PAGES = [*PAGES, ROOT / "README.md", ROOT / "plugins" / "sls-access-oidc" / "README.md"]
+PIP_INSTALL = re.compile(r"pip install(?P<args>[^`#\n]*)")
+
+
+def _index_installs(text: str) -> list[str]:
+    """Return the arguments of ``pip install`` commands that would fetch sls-access from an index."""
+    return [arg for match in PIP_INSTALL.finditer(text) for arg in shlex.split(match["args"].replace("…", ""))
+            if re.fullmatch(r"sls-access(-oidc)?(\[[\w,]+\])?([<>=!~].*)?", arg)]
+
+
+def test_index_installs_are_recognised() -> None:
+    assert _index_installs("$ python -m pip install 'sls-access[boto3]' sls-access-oidc") == [
+        "sls-access[boto3]", "sls-access-oidc"]
+    assert _index_installs("pip install './sls-access[boto3]' dist/sls_access-0.1-py3-none-any.whl .") == []
+
+
+@pytest.mark.parametrize("page", INSTALL_PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_sls_access_is_installed_from_a_path_or_wheel_not_an_index(page: Path) -> None:
+    # sls-access and its OIDC plugin are not on a package index: `pip install sls-access` fails.
+    assert _index_installs(page.read_text(encoding="utf-8")) == []

@@ -293,6 +293,43 @@ def test_serve_with_a_broken_dashboard_fails_in_one_line(tmp_path: Path) -> None
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_serve_without_its_key_file_exits_2_naming_the_file_and_keys_create(tmp_path: Path) -> None:
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    result = cli("serve", "--dashboard", str(dashboard), "--port", "1")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert str(tmp_path / "dashboard.keys.json") in result.stderr
+    assert "sls-access keys create" in result.stderr
+    assert result.stdout == ""
+
+
+def test_serve_with_an_unreadable_key_file_exits_2_naming_it(tmp_path: Path) -> None:
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    keys = tmp_path / "given.keys.json"
+    keys.mkdir()  # unreadable as a file even for root (a mode-000 file is not, to root)
+    result = cli("serve", "--dashboard", str(dashboard), "--keys", str(keys), "--port", "1")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert str(keys) in result.stderr
+    assert "cannot read the key file" in result.stderr
+
+
+def test_serve_on_a_taken_port_exits_1_in_one_line(tmp_path: Path) -> None:
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr == f"sls-access: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stdout == ""
+
+
 @pytest.fixture(scope="module")
 def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DashboardServer, str]]:
     """One server for the hostile-request tests (they change nothing), and an acme key."""

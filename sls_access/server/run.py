@@ -9,14 +9,55 @@ per link per credential lifetime *per worker*.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
-from sls_access.errors import ConfigError
+from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.server._audit import LOGGER as AUDIT_LOGGER
 from sls_access.server.app import create_app
+from sls_access.server.keys import default_keys_path
 
-__all__ = ["log_config", "serve"]
+__all__ = ["PortInUseError", "log_config", "serve"]
+
+
+class PortInUseError(SlsAccessError):
+    """The address ``serve`` was told to listen on cannot be bound (taken, or not ours)."""
+
+
+def _check_key_file(path: Path, dashboard: Path) -> None:
+    """Raise :class:`~sls_access.ConfigError` unless the key file *path* exists and can be read.
+
+    The app treats a missing key file as "no keys yet" (``keys create`` may write it
+    later), which would answer every client 401; a server started that way is a mistake.
+    """
+    hint = f"create a key first: sls-access keys create --dashboard {dashboard} --org ORG --name NAME"
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ConfigError(f"key file not found ({hint})", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file: {exc.strerror}", path=str(path)) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Raise :class:`PortInUseError` unless *host*:*port* can be bound now, as uvicorn will bind it.
+
+    uvicorn logs a failed bind after the app has started and exits in a way that says
+    nothing on its last line; binding once first gives the one-line reason.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def log_config(level: str = "info") -> dict[str, Any]:
@@ -49,6 +90,9 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     :param forwarded_allow_ips: addresses of the TLS terminators whose
         ``X-Forwarded-For`` is trusted (the client address the throttle and the audit log
         use); None trusts none.
+    :raises ~sls_access.ConfigError: the dashboard file or the key file is missing, cannot
+        be read or is invalid.
+    :raises PortInUseError: *host*:*port* cannot be bound.
     :param http: uvicorn's HTTP implementation: ``auto`` (httptools when installed), ``h11``
         or ``httptools``.
     """
@@ -58,6 +102,8 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
     path = Path(dashboard).expanduser().resolve()
     create_app(path, keys=keys).vendor.close()  # fail now, in one line, on a bad dashboard or key file
+    _check_key_file(default_keys_path(path) if keys is None else Path(keys).expanduser(), path)
+    _check_port(host, port)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(Path(keys).expanduser().resolve())

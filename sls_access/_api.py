@@ -76,9 +76,10 @@ def credentials(
     return _default(options).credentials(org, app, stage, region=region)
 
 
-def explain(org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]) -> Resolution:
-    """Return how the target resolves, with the trail (see :meth:`Resolver.explain`)."""
-    return _default(options).explain(org, app, stage, region=region)
+def explain(org: str, app: str, stage: str, *, region: str | None = None, offline: bool = False,
+            **options: Unpack[OptionArgs]) -> Resolution:
+    """Return how the target resolves, with the trail; *offline*: the plan (see :meth:`Resolver.explain`)."""
+    return _default(options).explain(org, app, stage, region=region, offline=offline)
 
 
 def session(org: str, app: str, stage: str, *, region: str | None = None,

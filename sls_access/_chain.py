@@ -110,6 +110,36 @@ class Chain:
         return Resolution(target=target, credentials=None, source=None, region=target.region,
                           trail=tuple(trail), chain=self.names)
 
+    def plan(self, target: Target) -> Resolution:
+        """Walk the chain as :meth:`run` would, asking each source's ``plan`` instead: no network call.
+
+        A source without ``plan`` (a plugin's) is put on the trail as one that would be
+        asked, and the walk goes on. Failures are in ``Resolution.error``, not raised.
+        """
+        trail: list[TrailEntry] = []
+        for source in self.sources:
+            plan = getattr(source, "plan", None)
+            if plan is None:
+                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,
+                                        reason="would be asked (a plugin source is not called offline)"))
+                continue
+            try:
+                reason = plan(target)
+            except Skip as skip:
+                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED, reason=skip.reason))
+                continue
+            except SlsAccessError as exc:
+                failed = self._failed(target, trail, source.name, exc)
+                return attrs.evolve(failed, offline=True)
+            trail.append(TrailEntry(source=source.name, outcome=Outcome.PLANNED, reason=str(reason)))
+            return Resolution(target=target, credentials=None, source=source.name, region=target.region,
+                              trail=tuple(trail), chain=self.names, offline=True)
+        trail.extend(TrailEntry(source=name, outcome=Outcome.SKIPPED,
+                                reason="not consulted: require_role is set (only an access role may apply)")
+                     for name in self.excluded)
+        return Resolution(target=target, credentials=None, source=None, region=target.region,
+                          trail=tuple(trail), chain=self.names, offline=True)
+
     def _failed(self, target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
         trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))
         log.debug("%s: source %s failed: %s", target, name, error)

@@ -26,6 +26,8 @@ class Outcome(enum.StrEnum):
     USED = "used"
     SKIPPED = "skipped"
     FAILED = "failed"
+    PLANNED = "would be used"
+    """Only in an offline plan (``explain(offline=True)``): this source would give the keys."""
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +55,8 @@ class Resolution:
     :ivar error: the error that ended the resolution, if one did.
     :ivar chain: the names of the chain's sources, in order (those after the one that
         applied or failed were not tried).
+    :ivar offline: True for a plan made without any network call (``explain(offline=True)``):
+        ``source`` is the source that would give the keys, ``credentials`` is None.
 
     ``str()`` is the table ``sls-access explain`` prints (without its dashboard line).
     """
@@ -64,16 +68,18 @@ class Resolution:
     trail: tuple[TrailEntry, ...] = ()
     error: SlsAccessError | None = attrs.field(default=None, eq=False)
     chain: tuple[str, ...] = ()
+    offline: bool = False
 
     def rows(self) -> list[tuple[str, str, str, bool]]:
         """Return ``(source, outcome, reason, winner)`` for every source of the chain, in order.
 
         Sources after the one that applied or failed have the outcome ``not tried``.
         """
-        rows = [(entry.source, str(entry.outcome), entry.reason, entry.outcome is Outcome.USED)
+        rows = [(entry.source, str(entry.outcome), entry.reason, entry.outcome in {Outcome.USED, Outcome.PLANNED})
                 for entry in self.trail]
         tried = {entry.source for entry in self.trail}
-        why = "an earlier source failed" if self.error is not None else "an earlier source applied"
+        why = ("an earlier source failed" if self.error is not None
+               else "an earlier source would apply" if self.offline else "an earlier source applied")
         rows += [(name, NOT_TRIED, why, False) for name in self.chain if name not in tried]
         return rows
 
@@ -86,7 +92,12 @@ class Resolution:
 
     def table(self, notes: Sequence[str] = ()) -> str:
         """Return the resolution as ``sls-access explain`` prints it; *notes* go under the heading."""
-        if self.source:
+        if self.offline:
+            head = f"{self.target}: offline plan, nothing was asked: " + (
+                f"credentials would come from {self.source}" if self.source
+                else f"FAILED ({type(self.error).__name__})" if self.error is not None
+                else "no source would apply")
+        elif self.source:
             head = f"{self.target}: credentials from {self.source}"
             if self.region:
                 head += f" (region {self.region})"
@@ -96,7 +107,8 @@ class Resolution:
             head = f"{self.target}: no credentials (no source applied)"
         lines = [head, *notes]
         if self.role_arn is not None:
-            lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None else " (not entered)"))
+            lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None or self.offline
+                                                     else " (not entered)"))
         cells = [("", "SOURCE", "OUTCOME", "WHY")]
         cells += [("*" if winner else "", source, outcome, " ".join(reason.split()))
                   for source, outcome, reason, winner in self.rows()]

@@ -124,13 +124,20 @@ class Resolver:
         assert creds is not None  # noqa: S101 - resolution() raises instead
         return creds
 
-    def explain(self, org: str, app: str, stage: str, *, region: str | None = None) -> Resolution:
+    def explain(self, org: str, app: str, stage: str, *, region: str | None = None,
+                offline: bool = False) -> Resolution:
         """Return how the target resolves, with the trail; failures are in it, not raised.
 
         Only a bad target name or a resolver that cannot build its chain (a plugin that
         failed to load, a bad ``sources`` option) raises :class:`~sls_access.ConfigError`.
+
+        With *offline*, plan instead, with no network call (no STS, no dashboard service,
+        no profile's keys loaded) and no cache: which dashboard, link, deployment profile
+        and role would be used, and which sources would be tried (``Resolution.offline``).
         """
-        Target(org=org, app=app, stage=stage, region=region)
+        target = Target(org=org, app=app, stage=stage, region=region)
+        if offline:
+            return self.chain.plan(target)
         try:
             return self.resolution(org, app, stage, region=region)
         except SlsAccessError as exc:

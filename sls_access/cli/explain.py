@@ -35,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--offline", action="store_true",
+                        help="plan without any network call: which dashboard, link, deployment profile and "
+                             "role would be used, and which sources would be tried")
     add_option_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -62,6 +65,7 @@ def explanation(resolution: Resolution, dashboard: DashboardLocation | None = No
         "region": resolution.region,
         "dashboard": None if dashboard is None else dashboard.to_json(),
         "role_arn": resolution.role_arn,
+        "offline": resolution.offline,
         "error": None if resolution.error is None else {
             "type": type(resolution.error).__name__, "message": " ".join(str(resolution.error).split())},
         "trail": [{"source": source, "outcome": outcome, "reason": reason, "winner": winner}
@@ -78,7 +82,8 @@ def handle(args: argparse.Namespace) -> int:
     """Explain how the target resolves."""
     target = target_of(args)
     resolver = make_resolver(args)
-    resolution = resolver.explain(target.org, target.app, target.stage, region=target.region)
+    resolution = resolver.explain(target.org, target.app, target.stage, region=target.region,
+                                  offline=args.offline)
     names = resolver.chain.names
     dashboard = dashboard_in_use(resolver.options, names)
     if args.json:

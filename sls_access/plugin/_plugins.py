@@ -49,6 +49,12 @@ class PluginSource:
         """The wrapped source's name."""
         return self.source.name
 
+    @property
+    def plan(self) -> Callable[[Target], str] | None:
+        """The wrapped source's ``plan(target)`` (``explain --offline``), if it has one."""
+        plan: Callable[[Target], str] | None = getattr(self.source, "plan", None)
+        return plan
+
     def load(self, target: Target) -> Credentials | None:
         """Load from the wrapped source; an error (not :class:`Skip`) names the plugin."""
         try:

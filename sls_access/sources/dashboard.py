@@ -22,7 +22,7 @@ from sls_access._target import Target
 from sls_access.dashboard.http import DashboardService
 from sls_access.dashboard.locate import DashboardKind, DashboardLocation, locate_dashboard, nothing_found
 from sls_access.dashboard.login import stored_access_key
-from sls_access.dashboard.model import DeploymentProfile
+from sls_access.dashboard.model import DeploymentProfile, Link
 from sls_access.errors import AccessRoleError
 from sls_access.plugin import EnterRole, hookimpl
 
@@ -39,19 +39,17 @@ class DashboardSource:
     enter_role: EnterRole
     name: str = "dashboard"
 
-    def load(self, target: Target) -> Credentials:
-        """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
+    def _locate(self) -> DashboardLocation:
+        """Return the dashboard in use; raise :class:`Skip` when there is none or the user skips it."""
         if self.options.use_local_credentials:
             raise Skip("use_local_credentials is set")
         location = locate_dashboard(self.options)
         if location is None:
             raise Skip(nothing_found())
-        if location.kind is DashboardKind.SERVICE:
-            # The key: the option, else SERVERLESS_ACCESS_KEY (both in options), else the one
-            # `sls-access login` stored for this very URL.
-            key = self.options.access_key or stored_access_key(location.location) or ""
-            found = DashboardService(location.location, key).credentials(target)
-            return attrs.evolve(found, dashboard=str(location))
+        return location
+
+    def _link(self, target: Target, location: DashboardLocation) -> Link:
+        """Return the link for *target* in a dashboard file; raise :class:`Skip` when there is none."""
         path = location.location
         dashboard = location.load()
         link = dashboard.link(target)  # a slip of a name, or a protected stage unlinked: ConfigError
@@ -59,9 +57,30 @@ class DashboardSource:
             if target.org not in dashboard.orgs:
                 raise Skip(f"org {target.org!r} is not in {path}")
             raise Skip(f"no deployment profile is linked to {target} in {path}")
+        return link
+
+    def load(self, target: Target) -> Credentials:
+        """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
+        location = self._locate()
+        if location.kind is DashboardKind.SERVICE:
+            # The key: the option, else SERVERLESS_ACCESS_KEY (both in options), else the one
+            # `sls-access login` stored for this very URL.
+            key = self.options.access_key or stored_access_key(location.location) or ""
+            found = DashboardService(location.location, key).credentials(target)
+            return attrs.evolve(found, dashboard=str(location))
+        link = self._link(target, location)
         log.debug("%s: deployment profile %r linked at %s (%s); entering %s", target,
                   link.profile.name, link.key, link.level, link.profile.role_arn)
         return _of_role(self.enter_role(target, link.profile), target, link.profile, location)
+
+    def plan(self, target: Target) -> str:
+        """Say what :meth:`load` would do, with no network call (``explain --offline``)."""
+        location = self._locate()
+        if location.kind is DashboardKind.SERVICE:
+            return f"would ask the dashboard service {location} (not asked offline)"
+        link = self._link(target, location)
+        return (f"would enter role {link.profile.role_arn} of deployment profile {link.profile.name!r}, "
+                f"linked at {link.level} ({link.key}) in {location}")
 
 
 def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,

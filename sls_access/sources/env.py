@@ -64,6 +64,10 @@ class EnvSource:
                                   key=missing)
         raise Skip(f"neither {stage_prefix}ACCESS_KEY_ID nor AWS_ACCESS_KEY_ID is set")
 
+    def plan(self, target: Target) -> str:
+        """Say what :meth:`load` would give: it reads only the environment, so it is the same check."""
+        return f"would use keys {self.load(target).key_hint} from the environment"
+
 
 @hookimpl
 def sls_access_sources(options: Options) -> Iterable[EnvSource]:

@@ -55,8 +55,12 @@ class ProfileSource:
                 return name, origin
         return "default", None
 
-    def load(self, target: Target) -> Credentials:
-        """Return the profile's keys; raise :class:`Skip` when there is no such profile."""
+    def _session(self, target: Target) -> tuple[botocore.session.Session, str, str | None]:
+        """Return a session of the target's profile, its name and where it came from.
+
+        Reads the AWS config files only. A profile named explicitly that does not exist is a
+        :class:`~sls_access.ConfigError`; a missing ``default`` is :class:`Skip`.
+        """
         name, origin = self.pick(target)
         session = botocore.session.Session(profile=name)
         try:
@@ -68,6 +72,11 @@ class ProfileSource:
                 raise ConfigError(f"AWS profile {name!r} is not in the AWS config or credentials files",
                                   key=origin if origin.isupper() else "profile")
             raise Skip("no AWS profile named 'default' (set AWS_PROFILE or the profile option)")
+        return session, name, origin
+
+    def load(self, target: Target) -> Credentials:
+        """Return the profile's keys; raise :class:`Skip` when there is no such profile."""
+        session, name, _ = self._session(target)
         resolver = session.get_component("credential_provider")
         for method in _NOT_PROFILE_PROVIDERS:
             resolver.remove(method)
@@ -86,6 +95,11 @@ class ProfileSource:
             source=self.name,
             region=session.get_config_variable("region"),
         )
+
+    def plan(self, target: Target) -> str:
+        """Say which profile :meth:`load` would use, without loading its keys (SSO, credential_process…)."""
+        _, name, origin = self._session(target)
+        return f"would use AWS profile {name!r} (from {origin or 'the default'}; its keys are not loaded offline)"
 
 
 @hookimpl

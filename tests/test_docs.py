@@ -28,6 +28,7 @@ from pathlib import Path
 import attrs
 import pytest
 from conftest import DEMO_DASHBOARD
+from support import PluginSite
 
 from sls_access import cli
 from sls_access.dashboard import file as dashboard_file
@@ -214,3 +215,19 @@ def test_index_installs_are_recognised() -> None:
 def test_sls_access_is_installed_from_a_path_or_wheel_not_an_index(page: Path) -> None:
     # sls-access and its OIDC plugin are not on a package index: `pip install sls-access` fails.
     assert _index_installs(page.read_text(encoding="utf-8")) == []
+
+
+def test_the_plugin_how_tos_example_keeps_stderr_to_sls_accesss_one_line(site: PluginSite, tmp_path: Path) -> None:
+    fence = "`" * 3
+    text = (ROOT / "docs" / "how-to" / "write-a-plugin.md").read_text()
+    example = next(block for block in text.split(fence + "python\n")[1:] if block.startswith("# sls_access_audit.py"))
+    site.install("audit", example.split(fence)[0], dist="sls-access-audit", module="sls_access_audit")
+    env = {**os.environ, "PYTHONPATH": str(site.path)}
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(var, None)
+    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "credential-process", "--org", "nobody",
+                             "--app", "app", "--stage", "dev"], capture_output=True, text=True, check=False,
+                            timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 3  # no credentials: the failure observer ran
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("sls-access: error: no AWS credentials")

@@ -37,6 +37,7 @@ __all__ = [
     "client_config",
     "credentials_from_response",
     "describe_failure",
+    "error_text",
 ]
 
 DEFAULT_REGION = "us-east-1"
@@ -95,6 +96,18 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
         return StsFailure(f"STS could not be reached: {type(exc).__name__}: "
                           f"{_redact.redact(str(exc))[:_MAX_MESSAGE]}")
     return None
+
+
+def error_text(exc: BaseException) -> str:
+    """Return what *exc* says, safe to show in an error, a trail or a log line.
+
+    botocore's errors as :func:`describe_failure` puts them (a response body is never
+    quoted), any other as ``Type: message`` with secret-bearing values redacted.
+    """
+    failure = describe_failure(exc)
+    if failure is not None:
+        return failure.message
+    return f"{type(exc).__name__}: {_redact.redact(str(exc))[:_MAX_MESSAGE]}"
 
 
 def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,

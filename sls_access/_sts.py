@@ -16,13 +16,14 @@ import botocore.config
 import botocore.exceptions
 import botocore.parsers
 import botocore.session
+from cachetools import LRUCache
 
 from sls_access import _redact
 from sls_access._credentials import Credentials
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
-from sls_access._values import MIN_LIFETIME, account_of_arn
-from sls_access.errors import AccessRoleError
+from sls_access._values import MIN_LIFETIME, account_of_arn, region_problem
+from sls_access.errors import AccessRoleError, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -154,16 +155,25 @@ class RoleAssumer:
     """Calls AssumeRole with base credentials from botocore's default chain.
 
     One STS client per region, created on first use and shared (botocore clients are
-    thread-safe; their creation is not, hence the lock).
+    thread-safe; their creation is not, hence the lock). Only regions botocore knows are
+    accepted (else :class:`~sls_access.ConfigError`), and at most *max_clients* clients are
+    kept, the least recently used dropped first: no caller can grow the memory without bound.
 
     :param config: the botocore client configuration (default :func:`client_config`).
+    :param max_clients: how many regions' clients are kept.
     """
 
-    def __init__(self, config: botocore.config.Config | None = None) -> None:
+    def __init__(self, config: botocore.config.Config | None = None, *, max_clients: int = 32) -> None:
         self.config = client_config() if config is None else config
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
-        self._clients: dict[str, STSClient] = {}
+        self._clients: LRUCache[str, STSClient] = LRUCache(maxsize=max_clients)
+
+    @property
+    def client_count(self) -> int:
+        """How many STS clients are kept now (at most *max_clients*)."""
+        with self._lock:
+            return len(self._clients)
 
     def _client(self, region: str | None) -> STSClient:
         with self._lock:
@@ -171,10 +181,14 @@ class RoleAssumer:
                 _redact.install()
                 self._session = botocore.session.Session()
             name = region or self._session.get_config_variable("region") or DEFAULT_REGION
-            if name not in self._clients:
-                client = self._session.create_client("sts", region_name=name, config=self.config)
-                self._clients[name] = cast("STSClient", client)
-            return self._clients[name]
+            client = self._clients.get(name)
+            if client is None:
+                problem = region_problem(name)
+                if problem is not None:
+                    raise ConfigError(problem, key="region")
+                client = self._clients[name] = cast("STSClient", self._session.create_client(
+                    "sts", region_name=name, config=self.config))
+            return client
 
     def assume(self, target: Target, profile: DeploymentProfile, *, source: str | None,
                now: datetime | None = None, session_name: str | None = None,

@@ -20,6 +20,7 @@ from cachetools import LRUCache
 
 from sls_access import _redact
 from sls_access._credentials import Credentials
+from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
 from sls_access._values import MIN_LIFETIME, account_of_arn, region_problem
@@ -42,6 +43,11 @@ __all__ = [
 ]
 
 DEFAULT_REGION = "us-east-1"
+DEADLINE = 50.0
+"""Seconds one ``AssumeRole`` may take in all, retries included (:func:`client_config`'s
+bounds come to about 48 s, but only between bytes: a trickled answer is cut off here)."""
+MAX_CALLS = 16
+"""How many STS calls one assumer may have running at once, stuck ones included."""
 _MAX_MESSAGE = 300
 
 
@@ -159,12 +165,21 @@ class RoleAssumer:
     accepted (else :class:`~sls_access.ConfigError`), and at most *max_clients* clients are
     kept, the least recently used dropped first: no caller can grow the memory without bound.
 
+    Each call is bounded in all by *deadline* seconds (socket timeouts bound only the
+    wait between bytes) and at most *max_calls* run at once: when that many are stuck on
+    an STS that trickles its answers, the next call fails at once.
+
     :param config: the botocore client configuration (default :func:`client_config`).
     :param max_clients: how many regions' clients are kept.
+    :param deadline: seconds one ``AssumeRole`` may take, retries included.
+    :param max_calls: how many calls may be running at once.
     """
 
-    def __init__(self, config: botocore.config.Config | None = None, *, max_clients: int = 32) -> None:
+    def __init__(self, config: botocore.config.Config | None = None, *, max_clients: int = 32,
+                 deadline: float = DEADLINE, max_calls: int = MAX_CALLS) -> None:
         self.config = client_config() if config is None else config
+        self.deadline = deadline
+        self._calls = BoundedCalls(max_calls, "sls-access-sts")
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
         self._clients: LRUCache[str, STSClient] = LRUCache(maxsize=max_clients)
@@ -216,9 +231,21 @@ class RoleAssumer:
             return AccessRoleError(message, target=target, deployment_profile=profile.name,
                                    role_arn=profile.role_arn, code=code)
 
+        region = target.region or profile.region
         try:
-            response = self._client(target.region or profile.region).assume_role(**kwargs)
-            result = credentials_from_response(response, source=source, region=target.region or profile.region,
+            response = self._calls.run(lambda: self._client(region).assume_role(**kwargs), self.deadline)
+        except DeadlinePassed:
+            raise error(f"STS did not answer within {self.deadline:g} s") from None
+        except TooManyCalls:
+            raise error(f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
+                        f"waiting for it, so no other is started") from None
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure is None:
+                raise
+            raise error(failure.message, failure.code) from None
+        try:
+            result = credentials_from_response(response, source=source, region=region,
                                                account_id=profile.account_id, role_arn=profile.role_arn)
         except Exception as exc:
             failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)

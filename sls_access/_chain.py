@@ -1,4 +1,8 @@
-"""The chain: sources in order, the first that applies wins, every try on the trail."""
+"""The chain: sources in order, the first that applies wins, every try on the trail.
+
+Every source's error passes through one redaction here (:meth:`SlsAccessError.redacted`,
+:func:`~sls_access._sts.error_text`) before it reaches the trail, a log line or the caller.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import attrs
 from sls_access._credentials import Credentials
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access._source import Skip, Source
+from sls_access._sts import error_text
 from sls_access._target import Target
 from sls_access._values import MIN_LIFETIME
 from sls_access.errors import ConfigError, SlsAccessError
@@ -78,10 +83,10 @@ class Chain:
                 trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED, reason=skip.reason))
                 continue
             except SlsAccessError as exc:
-                return self._failed(target, trail, source.name, exc)
+                return self._failed(target, trail, source.name, exc.redacted())
             except Exception as exc:  # noqa: BLE001 - a source's failure is a failure
-                error = SlsAccessError(f"source {source.name!r} failed: {type(exc).__name__}: {exc}")
-                error.__cause__ = exc  # a new error, not yet raised
+                # Not chained: its text may quote a response body (botocore's parser errors do).
+                error = SlsAccessError(f"source {source.name!r} failed: {error_text(exc)}")
                 return self._failed(target, trail, source.name, error)
             if found is None:
                 trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,

@@ -16,13 +16,15 @@ import botocore.config
 import botocore.exceptions
 import botocore.parsers
 import botocore.session
+from cachetools import LRUCache
 
 from sls_access import _redact
 from sls_access._credentials import Credentials
+from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
-from sls_access._values import MIN_LIFETIME, account_of_arn
-from sls_access.errors import AccessRoleError
+from sls_access._values import MIN_LIFETIME, account_of_arn, region_problem
+from sls_access.errors import AccessRoleError, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -37,9 +39,15 @@ __all__ = [
     "client_config",
     "credentials_from_response",
     "describe_failure",
+    "error_text",
 ]
 
 DEFAULT_REGION = "us-east-1"
+DEADLINE = 50.0
+"""Seconds one ``AssumeRole`` may take in all, retries included (:func:`client_config`'s
+bounds come to about 48 s, but only between bytes: a trickled answer is cut off here)."""
+MAX_CALLS = 16
+"""How many STS calls one assumer may have running at once, stuck ones included."""
 _MAX_MESSAGE = 300
 
 
@@ -97,6 +105,18 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
     return None
 
 
+def error_text(exc: BaseException) -> str:
+    """Return what *exc* says, safe to show in an error, a trail or a log line.
+
+    botocore's errors as :func:`describe_failure` puts them (a response body is never
+    quoted), any other as ``Type: message`` with secret-bearing values redacted.
+    """
+    failure = describe_failure(exc)
+    if failure is not None:
+        return failure.message
+    return f"{type(exc).__name__}: {_redact.redact(str(exc))[:_MAX_MESSAGE]}"
+
+
 def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,
                               region: str | None = None, account_id: str | None = None,
                               role_arn: str | None = None) -> Credentials:
@@ -141,16 +161,34 @@ class RoleAssumer:
     """Calls AssumeRole with base credentials from botocore's default chain.
 
     One STS client per region, created on first use and shared (botocore clients are
-    thread-safe; their creation is not, hence the lock).
+    thread-safe; their creation is not, hence the lock). Only regions botocore knows are
+    accepted (else :class:`~sls_access.ConfigError`), and at most *max_clients* clients are
+    kept, the least recently used dropped first: no caller can grow the memory without bound.
+
+    Each call is bounded in all by *deadline* seconds (socket timeouts bound only the
+    wait between bytes) and at most *max_calls* run at once: when that many are stuck on
+    an STS that trickles its answers, the next call fails at once.
 
     :param config: the botocore client configuration (default :func:`client_config`).
+    :param max_clients: how many regions' clients are kept.
+    :param deadline: seconds one ``AssumeRole`` may take, retries included.
+    :param max_calls: how many calls may be running at once.
     """
 
-    def __init__(self, config: botocore.config.Config | None = None) -> None:
+    def __init__(self, config: botocore.config.Config | None = None, *, max_clients: int = 32,
+                 deadline: float = DEADLINE, max_calls: int = MAX_CALLS) -> None:
         self.config = client_config() if config is None else config
+        self.deadline = deadline
+        self._calls = BoundedCalls(max_calls, "sls-access-sts")
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
-        self._clients: dict[str, STSClient] = {}
+        self._clients: LRUCache[str, STSClient] = LRUCache(maxsize=max_clients)
+
+    @property
+    def client_count(self) -> int:
+        """How many STS clients are kept now (at most *max_clients*)."""
+        with self._lock:
+            return len(self._clients)
 
     def _client(self, region: str | None) -> STSClient:
         with self._lock:
@@ -158,10 +196,14 @@ class RoleAssumer:
                 _redact.install()
                 self._session = botocore.session.Session()
             name = region or self._session.get_config_variable("region") or DEFAULT_REGION
-            if name not in self._clients:
-                client = self._session.create_client("sts", region_name=name, config=self.config)
-                self._clients[name] = cast("STSClient", client)
-            return self._clients[name]
+            client = self._clients.get(name)
+            if client is None:
+                problem = region_problem(name)
+                if problem is not None:
+                    raise ConfigError(problem, key="region")
+                client = self._clients[name] = cast("STSClient", self._session.create_client(
+                    "sts", region_name=name, config=self.config))
+            return client
 
     def assume(self, target: Target, profile: DeploymentProfile, *, source: str | None,
                now: datetime | None = None, session_name: str | None = None,
@@ -189,9 +231,21 @@ class RoleAssumer:
             return AccessRoleError(message, target=target, deployment_profile=profile.name,
                                    role_arn=profile.role_arn, code=code)
 
+        region = target.region or profile.region
         try:
-            response = self._client(target.region or profile.region).assume_role(**kwargs)
-            result = credentials_from_response(response, source=source, region=target.region or profile.region,
+            response = self._calls.run(lambda: self._client(region).assume_role(**kwargs), self.deadline)
+        except DeadlinePassed:
+            raise error(f"STS did not answer within {self.deadline:g} s") from None
+        except TooManyCalls:
+            raise error(f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
+                        f"waiting for it, so no other is started") from None
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure is None:
+                raise
+            raise error(failure.message, failure.code) from None
+        try:
+            result = credentials_from_response(response, source=source, region=region,
                                                account_id=profile.account_id, role_arn=profile.role_arn)
         except Exception as exc:
             failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)

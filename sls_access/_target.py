@@ -6,7 +6,7 @@ import re
 
 import attrs
 
-from sls_access._values import REGION, name_problem
+from sls_access._values import name_problem, region_problem
 from sls_access.errors import ConfigError
 
 __all__ = ["Target", "env_prefix"]
@@ -19,8 +19,8 @@ def _check_name(instance: Target, attribute: attrs.Attribute[str], value: str) -
 
 
 def _check_region(instance: Target, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not REGION.fullmatch(value)):
-        raise ConfigError(f"{value!r} is not an AWS region name like 'eu-west-1'", key="region")
+    if value is not None and (problem := region_problem(value)) is not None:
+        raise ConfigError(problem, key="region")
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)

@@ -7,9 +7,12 @@ service and the library can never disagree about what is valid.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+
+import botocore.loaders
 
 __all__ = [
     "ACCESS_KEY_ID",
@@ -21,8 +24,10 @@ __all__ = [
     "SECRET_TEXT",
     "account_of_arn",
     "iso_utc",
+    "known_regions",
     "name_problem",
     "near_name",
+    "region_problem",
     "session_field_problem",
 ]
 
@@ -37,6 +42,29 @@ _PARTITION = "|".join(re.escape(name) for name in PARTITIONS)
 
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 """An AWS region name like ``eu-west-1`` (use ``fullmatch``)."""
+
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's endpoint data (read once, on first use)."""
+    data = botocore.loaders.create_loader().load_data("endpoints")
+    return frozenset(name for partition in data["partitions"] for name in partition.get("regions", {}))
+
+
+def region_problem(value: object) -> str | None:
+    """Return why *value* is not a region sls-access accepts, or None when it is.
+
+    A region is a name like ``eu-west-1`` that botocore's endpoint data knows: a region
+    botocore does not know yet needs a newer botocore. Unknown names are refused so that
+    no caller (a dashboard service's ``?region=``) can make one STS client per made-up name.
+    """
+    if not isinstance(value, str) or not REGION.fullmatch(value):
+        return f"{value!r} is not an AWS region name like 'eu-west-1'"
+    if value not in known_regions():
+        return f"{value!r} is not an AWS region botocore knows (a new region needs a newer botocore)"
+    return None
+
 
 ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
 """An AWS account id: twelve digits (use ``fullmatch``)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from sls_access import _redact
+
 if TYPE_CHECKING:
     from sls_access._resolution import Resolution
     from sls_access._target import Target
@@ -49,6 +51,15 @@ class SlsAccessError(Exception):
             return self
         head, *rest = self.args or ("",)
         return self._copy((f"{head} (plugin {plugin!r})", *rest), plugin=plugin)
+
+    def redacted(self) -> Self:
+        """Return a copy whose message has every secret-bearing value redacted, or this error if none.
+
+        Every error that leaves the chain passes through here: a source may quote a
+        response body (botocore's parser errors do) holding a secret key or token.
+        """
+        args = tuple(_redact.redact(arg) if isinstance(arg, str) else arg for arg in self.args)
+        return self if args == self.args else self._copy(args)
 
     def with_resolution(self, resolution: Resolution) -> Self:
         """Return a copy that carries *resolution* (the trail that ended in this error)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -18,6 +19,7 @@ import pytest
 from conftest import BASE_KEY_ID
 from mypy_boto3_sts import STSClient
 from support import DashboardServer, LoopbackHTTP, StsProxy, free_port, sts_error
+from trickle import Trickler
 
 import sls_access
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
@@ -282,3 +284,15 @@ def test_a_loopback_service_is_reached_directly_even_with_a_proxy_set(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
     client = DashboardService(dashboard_server.url, new_key(dashboard_server))
     assert client.credentials(Target(org="acme", app="shop", stage="prod")).source == "dashboard"
+
+
+def test_trickled_headers_are_cut_off_at_the_deadline() -> None:
+    trickler = Trickler()
+    try:
+        service = DashboardService(trickler.url, "k", timeout=2, deadline=3)
+        started = time.monotonic()
+        with pytest.raises(DashboardError, match="did not answer within 3 s"):
+            service.credentials(Target(org="acme", app="shop", stage="prod"))
+        assert 3 <= time.monotonic() - started < 5
+    finally:
+        trickler.close()

@@ -30,7 +30,10 @@ from support import FakeClock, StsProxy, sts_error
 
 import sls_access
 from sls_access import AccessRoleError, ConfigError, Options, Resolver, SlsAccessError
+from sls_access._chain import Chain
+from sls_access._target import Target
 from sls_access.dashboard.file import load_dashboard_file
+from sls_access.plugin._plugins import PluginSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -325,3 +328,52 @@ def test_debug_logs_never_carry_the_external_id(dashboard: Path, sts: StsProxy,
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "AssumeRole" in text  # botocore did log the request...
     assert "acme-7f3c" not in text  # ...without the external ID
+
+
+def test_a_role_profile_answered_with_a_truncated_body_keeps_its_secrets_out_of_every_error(
+        sts: StsProxy, gate: Gate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # botocore's ResponseParserError quotes the body: the profile source's error must not.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    (tmp_path / "home" / "aws-credentials").write_text(
+        f"[base]\naws_access_key_id = AKIAPROFILELEAK00001\naws_secret_access_key = {PROFILE_SECRET}\n")
+    (tmp_path / "home" / "aws-config").write_text(
+        "[profile deploy]\nrole_arn = arn:aws:iam::666666666666:role/deployer\nsource_profile = base\n")
+    inject("malformed", sts, gate, FakeClock())
+    scan = Scan()
+    target = ["--org", "acme", "--app", "shop", "--stage", "prod", "--sources", "profile", "--profile", "deploy"]
+    for args in (["credentials", *target], ["explain", *target], ["explain", "--json", *target]):
+        done = run_cli(*args)
+        assert "malformed" in done.stdout + done.stderr  # it did fail, on the truncated answer
+        scan.add(f"{args} stdout", done.stdout)
+        scan.add(f"{args} stderr", done.stderr)
+    with pytest.raises(SlsAccessError) as caught:
+        Resolver(sources=["profile"], profile="deploy").credentials("acme", "shop", "prod")
+    scan.add_error("library", caught.value)
+    scan.assert_clean({TRUNCATED_SECRET, TRUNCATED_TOKEN, PROFILE_SECRET})
+
+
+@attrs.define
+class QuotingSource:
+    """A source whose errors quote an answer, as a careless plugin's would."""
+
+    error: Exception
+    name: str = "quoting"
+
+    def load(self, target: Target) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [
+    SlsAccessError(f"the vault said <SecretAccessKey>{TRUNCATED_SECRET}</SecretAccessKey>"),
+    RuntimeError(f'bad answer {{"SessionToken": "{TRUNCATED_TOKEN}"}}'),
+], ids=["sls-access-error", "other-error"])
+def test_the_chain_redacts_every_source_error(error: Exception, clock: FakeClock) -> None:
+    for source in (QuotingSource(error), PluginSource(QuotingSource(error), "quoting")):
+        resolution = Chain([source], clock).run(Target(org="acme", app="shop", stage="prod"))
+        assert resolution.error is not None
+        scan = Scan()
+        scan.add_error("error", resolution.error)
+        scan.add("trail", resolution.trail)
+        assert "<redacted>" in str(resolution.error)
+        scan.assert_clean({TRUNCATED_SECRET, TRUNCATED_TOKEN})

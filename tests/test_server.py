@@ -371,6 +371,16 @@ HOSTILE_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("region", ["xx-fake-9", "eu-fake-1", "EU"])
+def test_a_region_botocore_does_not_know_is_400_bad_region(shared_server: tuple[DashboardServer, str], sts: StsProxy,
+                                                           region: str) -> None:
+    server, key = shared_server
+    status, _, body = server.get(f"/v1/orgs/acme/apps/shop/stages/prod/credentials?region={region}",
+                                 {"Authorization": key})
+    assert (status, json.loads(body)["code"]) == (400, "bad_region")
+    assert sts.calls["AssumeRole"] == 0
+
+
 @pytest.mark.parametrize(("path", "expected"), HOSTILE_PATHS, ids=[p[:40] for p, _ in HOSTILE_PATHS])
 def test_hostile_paths_are_4xx(shared_server: tuple[DashboardServer, str], path: str, expected: set[int]) -> None:
     server, key = shared_server

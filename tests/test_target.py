@@ -51,3 +51,14 @@ def test_env_prefix_upper_cases_and_replaces_non_alphanumerics(stage: str, prefi
 def test_a_region_is_matched_whole_and_in_ascii(region: str) -> None:
     with pytest.raises(ConfigError, match="region"):
         Target(org="acme", app="shop", stage="prod", region=region)
+
+
+@pytest.mark.parametrize("region", ["xx-fake-9", "eu-fake-1", "us-east-99"])
+def test_a_well_formed_region_botocore_does_not_know_is_a_config_error(region: str) -> None:
+    with pytest.raises(ConfigError, match="region botocore knows"):
+        Target(org="acme", app="shop", stage="prod", region=region)
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1", "eu-central-2"])
+def test_regions_of_every_partition_are_accepted(region: str) -> None:
+    assert Target(org="acme", app="shop", stage="prod", region=region).region == region

@@ -8,7 +8,8 @@ lets the chain go on; any other 404 (a proxy's page, a wrong base path), a refus
 (401/403), a server error, a timeout, a redirect or an unreachable service is a
 :class:`~sls_access.DashboardError`.
 Each request is bounded: ``timeout`` seconds per socket operation and ``deadline``
-seconds in all. Redirects are never followed (they would carry the key elsewhere).
+seconds in all, headers included (the request runs on a thread that is waited for at
+most ``deadline`` seconds; at most 16 run at once). Redirects are never followed (they would carry the key elsewhere).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import IO, TypeGuard
 import attrs
 
 from sls_access._credentials import Credentials
+from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._source import Skip
 from sls_access._target import Target
 from sls_access._values import ROLE_ARN
@@ -35,6 +37,7 @@ __all__ = ["DashboardService", "base_url", "is_service_url"]
 
 MAX_BODY = 64 * 1024
 MAX_DETAIL = 200  # characters of a service's code or message quoted in an error
+MAX_CALLS = 16  # requests one client may have running at once, stuck ones included
 NO_LINK = "no_link"  # the code of the service's one no-link answer
 USER_AGENT = "sls-access"
 
@@ -126,6 +129,8 @@ class DashboardService:
     access_key: str = attrs.field(repr=False)
     timeout: float = 5.0
     deadline: float = 15.0
+    _calls: BoundedCalls = attrs.field(factory=lambda: BoundedCalls(MAX_CALLS, "sls-access-dashboard"),
+                                       init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.access_key or any(ch in self.access_key for ch in "\r\n"):
@@ -148,7 +153,15 @@ class DashboardService:
         url = self.credentials_url(target)
         request = urllib.request.Request(url, headers={  # noqa: S310 - the scheme is checked above
             "Authorization": f"Bearer {self.access_key}", "Accept": "application/json", "User-Agent": USER_AGENT})
-        status, raw = self._fetch(request, url)
+        try:
+            status, raw = self._calls.run(lambda: self._fetch(request, url), self.deadline)
+        except DeadlinePassed:
+            raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s",
+                                 url=url) from None
+        except TooManyCalls:
+            raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s: "
+                                 f"{self._calls.limit} requests are still waiting for it, so no other is "
+                                 "started", url=url) from None
         if status == 200:
             return self._parse(raw, url, target, source)
         body = _error_body(raw)

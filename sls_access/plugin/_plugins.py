@@ -20,6 +20,7 @@ from sls_access._options import Options
 from sls_access._resolution import Resolution
 from sls_access._role_session import RoleSession, default_session_name
 from sls_access._source import Skip, Source
+from sls_access._sts import error_text
 from sls_access._target import Target
 from sls_access._values import session_field_problem
 from sls_access.dashboard.model import DeploymentProfile
@@ -62,12 +63,16 @@ class PluginSource:
         except Skip:
             raise
         except SlsAccessError as exc:
+            safe = exc.redacted()
+            if safe is not exc:  # the original quotes a secret: not chained either
+                raise safe.from_plugin(self.plugin) from None
             if exc.plugin is not None:  # named already (a role entered through another plugin)
                 raise
             raise exc.from_plugin(self.plugin) from exc
-        except Exception as exc:
-            raise SlsAccessError(f"source {self.name!r} failed: {type(exc).__name__}: {exc} "
-                                 f"(plugin {self.plugin!r})") from exc
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin's source is its failure
+            # Not chained: its text may quote a response body (botocore's parser errors do).
+            raise SlsAccessError(f"source {self.name!r} failed: {error_text(exc)} "
+                                 f"(plugin {self.plugin!r})") from None
 
 
 class Plugins:

@@ -118,6 +118,8 @@ def _parse_target(raw_path: str, query: str) -> Target:
         return Target(org=_segment(parts[3], "org"), app=_segment(parts[5], "app"),
                       stage=_segment(parts[7], "stage"), region=region)
     except ConfigError as exc:
+        if exc.key == "region":  # a malformed region, or one botocore does not know
+            raise _Reject(400, "bad_region", "the region is not an AWS region botocore knows") from None
         raise _Reject(400, "bad_request", f"invalid {exc.key}") from None
 
 

@@ -12,8 +12,6 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-import botocore.loaders
-
 __all__ = [
     "ACCESS_KEY_ID",
     "ACCOUNT_ID",
@@ -48,6 +46,8 @@ REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 @functools.cache
 def known_regions() -> frozenset[str]:
     """Every region of every partition in botocore's endpoint data (read once, on first use)."""
+    import botocore.loaders  # noqa: PLC0415 - only when a region is checked: the value rules stay light
+
     data = botocore.loaders.create_loader().load_data("endpoints")
     return frozenset(name for partition in data["partitions"] for name in partition.get("regions", {}))
 

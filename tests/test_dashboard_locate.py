@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_DASHBOARD
 
-from sls_access import ConfigError, Options, Target
+from sls_access import ConfigError, Options, Resolver, Target
 from sls_access.dashboard.locate import (
     DashboardKind,
     FoundBy,
@@ -205,3 +205,12 @@ def test_a_location_names_the_file_and_how_it_was_found() -> None:
     location = locate_dashboard(Options())
     assert str(location) == f"{Path.cwd() / 'sls-access.toml'} (trusted project file)"
     assert "content" not in repr(location)
+
+
+def test_an_access_key_put_in_the_dashboard_option_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sls_0123456789ab_" + "S" * 43
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", key)
+    with pytest.raises(ConfigError, match="looks like a dashboard access key") as raised:
+        Resolver().credentials("acme", "shop", "prod")
+    assert key not in str(raised.value)
+    assert "S" * 43 not in repr(raised.value)

@@ -294,3 +294,13 @@ def test_temporary_files_left_by_a_crashed_writer_are_removed(tmp_path: Path) ->
 def test_key_names_are_matched_whole_and_in_ascii(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError, match="not a valid name"):
         KeyStore(tmp_path / "keys.json").create("acme", name)
+
+
+def test_the_server_extra_requires_an_h11_without_the_chunked_smuggling_bug() -> None:
+    import tomllib  # noqa: PLC0415
+
+    extra = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert "h11>=0.16" in extra["project"]["optional-dependencies"]["server"]
+    import h11  # noqa: PLC0415 - what `serve --http h11` runs on here
+
+    assert tuple(int(part) for part in h11.__version__.split(".")[:2]) >= (0, 16)

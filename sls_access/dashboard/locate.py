@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -135,9 +136,16 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
+# A dashboard access key (``sls_<id>_<secret>``) put where a file name belongs, by mistake.
+_ACCESS_KEY = re.compile(r"sls_[0-9a-f]{12}_", re.ASCII)
+
+
 def _file(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
     path = Path(value).expanduser()
     if not path.is_file():
+        if _ACCESS_KEY.search(value):  # never echo it: it is a secret, not a file name
+            raise ConfigError(f"{problem}: the value looks like a dashboard access key, which belongs in "
+                              "SERVERLESS_ACCESS_KEY (it is not shown)", key="dashboard")
         raise ConfigError(problem, path=str(path), key="dashboard")
     return DashboardLocation(kind=DashboardKind.FILE, location=os.path.abspath(path), found_by=found_by)
 

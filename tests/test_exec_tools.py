@@ -28,8 +28,10 @@ PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.
 JS_PACKAGES = ("@aws-sdk/client-sts@3", "@aws-sdk/credential-providers@3")
 FRAMEWORK_PACKAGES = ("serverless@3",)
 # Where an offline mirror of the hashicorp/aws provider may be (a filesystem_mirror layout).
-TF_MIRRORS = ("/opt/tf-plugins", "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins",
-              "~/.terraform.d/plugins")
+# Where an offline filesystem mirror of the hashicorp/aws provider may be: TF_PLUGIN_MIRROR
+# when set, else Terraform's own plugin directories, else any directory directly under /opt.
+TF_MIRRORS = ("~/.terraform.d/plugins", "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins",
+              "/opt/*")
 QUIET = {"CHECKPOINT_DISABLE": "1", "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
          "NO_UPDATE_NOTIFIER": "1", "npm_config_update_notifier": "false", "npm_config_fund": "false",
          "npm_config_audit": "false"}
@@ -125,10 +127,12 @@ def test_the_aws_sdk_for_javascript_v3_reads_the_served_credentials(aws_sdk_js: 
 
 
 def terraform_mirror() -> Path:
-    for candidate in TF_MIRRORS:
-        path = Path(candidate).expanduser()
-        if (path / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return path
+    explicit = os.environ.get("TF_PLUGIN_MIRROR")
+    patterns = (explicit,) if explicit else TF_MIRRORS
+    for pattern in patterns:
+        for path in sorted(Path("/").glob(str(Path(pattern).expanduser()).lstrip("/"))):
+            if (path / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+                return path
     pytest.fail(f"no filesystem mirror of registry.terraform.io/hashicorp/aws in {', '.join(TF_MIRRORS)}")
 
 

@@ -109,9 +109,7 @@ class Chain:
             log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))
             return Resolution(target=target, credentials=found, source=source.name,
                               region=target.region or found.region, trail=tuple(trail), chain=self.names)
-        trail.extend(TrailEntry(source=name, outcome=Outcome.SKIPPED,
-                                reason="not consulted: require_role is set (only an access role may apply)")
-                     for name in self.excluded)
+        trail.extend(self._not_consulted())
         return Resolution(target=target, credentials=None, source=None, region=target.region,
                           trail=tuple(trail), chain=self.names)
 
@@ -139,11 +137,14 @@ class Chain:
             trail.append(TrailEntry(source=source.name, outcome=Outcome.PLANNED, reason=str(reason)))
             return Resolution(target=target, credentials=None, source=source.name, region=target.region,
                               trail=tuple(trail), chain=self.names, offline=True)
-        trail.extend(TrailEntry(source=name, outcome=Outcome.SKIPPED,
-                                reason="not consulted: require_role is set (only an access role may apply)")
-                     for name in self.excluded)
+        trail.extend(self._not_consulted())
         return Resolution(target=target, credentials=None, source=None, region=target.region,
                           trail=tuple(trail), chain=self.names, offline=True)
+
+    def _not_consulted(self) -> list[TrailEntry]:
+        return [TrailEntry(source=name, outcome=Outcome.SKIPPED,
+                           reason="not consulted: require_role is set (only an access role may apply)")
+                for name in self.excluded]
 
     def _failed(self, target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
         trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))

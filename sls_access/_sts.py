@@ -247,10 +247,7 @@ class RoleAssumer:
         try:
             result = credentials_from_response(response, source=source, region=region,
                                                account_id=profile.account_id, role_arn=profile.role_arn)
-        except Exception as exc:
-            failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
-            if failure is None:
-                raise
+        except StsFailure as failure:
             raise error(failure.message, failure.code) from None
         expiration = result.expiration
         if now is not None and expiration is not None and expiration - now < MIN_LIFETIME:

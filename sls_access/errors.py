@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from sls_access import _redact
-
 if TYPE_CHECKING:
     from sls_access._resolution import Resolution
     from sls_access._target import Target
@@ -58,6 +56,8 @@ class SlsAccessError(Exception):
         Every error that leaves the chain passes through here: a source may quote a
         response body (botocore's parser errors do) holding a secret key or token.
         """
+        from sls_access import _redact  # noqa: PLC0415 - its patterns cost import time
+
         args = tuple(_redact.redact(arg) if isinstance(arg, str) else arg for arg in self.args)
         return self if args == self.args else self._copy(args)
 

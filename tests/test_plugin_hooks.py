@@ -48,6 +48,16 @@ def sls_access_enter_role(target):
                        role_arn="arn:aws:iam::999999999999:role/other")
 '''
 
+RAISES_NAMED = HEADER + '''
+from sls_access.plugin import AccessRoleError
+
+
+@hookimpl
+def sls_access_enter_role(target, deployment_profile):
+    raise AccessRoleError("the broker said no", target=target, deployment_profile=deployment_profile.name,
+                          role_arn=deployment_profile.role_arn).from_plugin("broker")
+'''
+
 RAISES = HEADER + '''
 @hookimpl
 def sls_access_enter_role(target):
@@ -421,3 +431,15 @@ def test_a_plugin_named_like_a_builtin_is_not_loaded(site: PluginSite) -> None:
         names = resolver.chain.names
     assert names == ("dashboard", "env", "profile")
     assert "sls_access_test_env" not in sys.modules
+
+
+def test_an_error_that_names_its_plugin_already_is_raised_as_it_is(site: PluginSite, dashboard: Path) -> None:
+    site.install("vaultrole", RAISES_NAMED)
+    with pytest.raises(AccessRoleError, match=r"the broker said no \(plugin 'broker'\)") as info:
+        Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
+    seen = set()
+    error: BaseException | None = info.value
+    while error is not None:  # a finite chain: no error is its own cause
+        assert id(error) not in seen
+        seen.add(id(error))
+        error = error.__cause__

@@ -283,8 +283,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         try:
             check_peer(peer_uid(request))
         except (AgentUnavailable, OSError):
-            with self.agent._lock:
-                self.agent.refused += 1
+            self.agent.count_refused()
             return False
         return True
 

@@ -69,6 +69,7 @@ __all__ = [
     "one_line",
     "option_args",
     "print_json",
+    "region_variables",
     "resolve",
     "run",
     "target_of",
@@ -207,12 +208,14 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def region_variables(region: str | None) -> dict[str, str]:
+    """Return ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` (AWS CLI v1 reads only the latter) for *region*."""
+    return {"AWS_REGION": region, "AWS_DEFAULT_REGION": region} if region else {}
+
+
 def credential_variables(credentials: Credentials, region: str | None) -> dict[str, str]:
     """Return the ``AWS_*`` variables that carry *credentials* (and *region*, when known)."""
-    env = credentials.to_env()
-    if region:
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
-    return env
+    return {**credentials.to_env(), **region_variables(region)}
 
 
 def print_json(value: object) -> None:

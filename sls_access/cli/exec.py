@@ -52,6 +52,7 @@ from sls_access.cli._common import (
     add_option_arguments,
     add_target_arguments,
     credential_variables,
+    region_variables,
     resolve,
 )
 from sls_access.cli._container_server import ContainerEndpoint
@@ -252,17 +253,13 @@ def _command(args: argparse.Namespace) -> list[str]:
     return command
 
 
-def _region_variables(region: str | None) -> dict[str, str]:
-    return {"AWS_REGION": region, "AWS_DEFAULT_REGION": region} if region else {}
-
-
 def _serve(command: list[str], resolver: Resolver, resolution: Resolution, credentials: Credentials) -> int:
     target = resolution.target
     endpoint = ContainerEndpoint(
         lambda: resolver.credentials(target.org, target.app, target.stage, region=target.region),
         clock=resolver.options.clock, source=credentials.source)
     with endpoint:
-        env = child_environment(os.environ, {**endpoint.variables(), **_region_variables(resolution.region)})
+        env = child_environment(os.environ, {**endpoint.variables(), **region_variables(resolution.region)})
         log.debug("serving %s's credentials to the child on 127.0.0.1:%s", target, endpoint.port)
         sys.stdout.flush()
         return run_child(command, env)

@@ -103,6 +103,8 @@ class Plugins:
                 error = on_error(impl.plugin_name, exc)
                 if error is None:
                     continue
+                if error is exc:  # it names its plugin already: raised as it is, not as its own cause
+                    raise
                 raise error from exc
             yield impl.plugin_name, result
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from sls_access._atomic import replace_file
 from sls_access.errors import ConfigError
 
 __all__ = ["config_dir", "read_private", "remove", "state_dir", "write_private"]
@@ -48,17 +48,7 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.parent.name == APP_DIR:
         path.parent.chmod(0o700)  # ours alone, also when an older version or umask made it wider
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(path, data, mode=mode, keep_owner=False)
 
 
 def read_private(path: Path, *, secret: bool = False, limit: int = 1 << 20) -> bytes | None:

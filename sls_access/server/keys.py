@@ -21,8 +21,6 @@ import json
 import os
 import re
 import secrets
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from sls_access._atomic import OwnerError, remove_orphans, replace_file
 from sls_access._values import iso_utc, name_problem
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
@@ -138,21 +137,6 @@ def _parse(raw: bytes, where: str) -> KeyFile:
     return KeyFile(keys)
 
 
-_TEMP_PREFIX = ".tmp-"
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename in *path* durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - not POSIX
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class KeyStore:
     """Reads (and for the CLI, writes) the key file; cheap to ask on every request.
 
@@ -201,46 +185,21 @@ class KeyStore:
                 return
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                self._remove_orphans()
+                remove_orphans(self.path)  # left by a writer that crashed mid-write
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _remove_orphans(self) -> None:
-        """Remove temporary files a writer that crashed mid-write left (we hold the lock)."""
-        for orphan in self.path.parent.glob(f"{_TEMP_PREFIX}{self.path.name}.*"):
-            with contextlib.suppress(OSError):
-                orphan.unlink()
 
     def _write(self, keys: Mapping[str, AccessKey]) -> None:
         """Replace the key file atomically, keeping an existing file's owner, group and mode."""
         body: dict[str, Any] = {"version": FORMAT_VERSION, "keys": [k.to_json() for k in keys.values()]}
         try:
-            before: os.stat_result | None = os.stat(self.path)
-        except FileNotFoundError:
-            before = None
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(body, fh, indent=2)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600 if before is None else stat.S_IMODE(before.st_mode))
-            if before is not None and (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.chown(tmp, before.st_uid, before.st_gid)
-                except PermissionError:
-                    raise ConfigError(
-                        f"cannot keep the key file's owner (uid {before.st_uid}, gid {before.st_gid}): run "
-                        "'sls-access keys' as that user, so that the service can still read the file",
-                        path=str(self.path)) from None
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_directory(self.path.parent)
+            replace_file(self.path, (json.dumps(body, indent=2) + "\n").encode())
+        except OwnerError as exc:
+            raise ConfigError(
+                f"cannot keep the key file's owner (uid {exc.uid}, gid {exc.gid}): run "
+                "'sls-access keys' as that user, so that the service can still read the file",
+                path=str(self.path)) from None
 
     def create(self, org: str, name: str, *, now: datetime | None = None) -> tuple[AccessKey, str]:
         """Create a key for *org* named *name*; return its record and the key (shown once)."""

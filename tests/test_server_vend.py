@@ -7,6 +7,7 @@ not check ``SourceIdentity`` or tag values, so the tests check them against STS'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ import pytest
 from support import StsProxy
 from test_server_app import call
 
+from sls_access import AccessRoleError, Target
 from sls_access.server import App, KeyStore, create_app
 from sls_access.server.keys import hash_key
 
@@ -192,3 +194,13 @@ def test_a_revoked_key_is_refused_and_its_session_not_served_again(per_key: Path
     assert "AccessKeyId" not in body
     assert call(app, PROD, alice)[0] == 200
     assert sts.calls["AssumeRole"] == 2
+
+
+def test_a_per_key_profile_is_never_vended_without_an_access_key(per_key: Path, sts: StsProxy) -> None:
+    app = create_app(per_key)
+    target = Target(org="acme", app="shop", stage="prod")
+    link = app.dashboard.link(target)
+    assert link is not None
+    with pytest.raises(AccessRoleError, match="only to an access key"):
+        asyncio.run(app.vendor.vend(target, link.profile))
+    assert sts.calls["AssumeRole"] == 0

@@ -191,8 +191,9 @@ def session_field(raw: str) -> str:
     A valid value (2-64 characters of ``[\w+=,.@-]``, ASCII) is returned as it is. Any
     other has each character outside that set replaced by ``-``, is cut to fit, and ends
     with ``-`` and 10 hex characters of the SHA-256 of *raw*: deterministic, and two
-    names that differ stay different. The result never starts with ``aws:`` (``:`` is
-    not in the set). :func:`session_field_problem` holds for every result.
+    names that differ get different values (short of a 40-bit hash collision, or a valid
+    name typed to equal another's changed one). The result never starts with ``aws:``
+    (``:`` is not in the set). :func:`session_field_problem` holds for every result.
     """
     if _SESSION_FIELD.fullmatch(raw):
         return raw

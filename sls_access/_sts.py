@@ -48,6 +48,8 @@ DEADLINE = 50.0
 bounds come to about 48 s, but only between bytes: a trickled answer is cut off here)."""
 MAX_CALLS = 16
 """How many STS calls one assumer may have running at once, stuck ones included."""
+MAX_CALLERS = 64
+"""How many base access key ids' ``GetCallerIdentity`` ARNs one assumer remembers."""
 _MAX_MESSAGE = 300
 
 
@@ -183,6 +185,7 @@ class RoleAssumer:
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
         self._clients: LRUCache[str, STSClient] = LRUCache(maxsize=max_clients)
+        self._callers: LRUCache[str, str] = LRUCache(maxsize=MAX_CALLERS)
 
     @property
     def client_count(self) -> int:
@@ -191,23 +194,72 @@ class RoleAssumer:
             return len(self._clients)
 
     def _client(self, region: str | None) -> STSClient:
+        session = self._base_session()
         with self._lock:
-            if self._session is None:
-                _redact.install()
-                self._session = botocore.session.Session()
-            name = region or self._session.get_config_variable("region") or DEFAULT_REGION
+            name = region or session.get_config_variable("region") or DEFAULT_REGION
             client = self._clients.get(name)
             if client is None:
                 problem = region_problem(name)
                 if problem is not None:
                     raise ConfigError(problem, key="region")
-                client = self._clients[name] = cast("STSClient", self._session.create_client(
+                client = self._clients[name] = cast("STSClient", session.create_client(
                     "sts", region_name=name, config=self.config))
             return client
 
+    def caller_arn(self, target: Target, profile: DeploymentProfile) -> str:
+        """Return the ARN the base credentials act as (STS ``GetCallerIdentity``), for *profile*'s role.
+
+        Remembered per base access key id (at most :data:`MAX_CALLERS`, the least recently
+        used dropped first), so that it costs one STS call per base key, not one per role
+        entry. Any failure is an :class:`AccessRoleError` that names this step: a
+        ``per_key`` profile's role is never entered without the caller's identity.
+        """
+        def error(message: str, code: str | None = None) -> AccessRoleError:
+            return AccessRoleError(f"could not tell who the caller is (STS GetCallerIdentity), which a "
+                                   f"per_key deployment profile's SourceIdentity needs: {message}",
+                                   target=target, deployment_profile=profile.name, role_arn=profile.role_arn,
+                                   code=code)
+
+        try:
+            arn = self._caller_arn(target.region or profile.region)
+        except (DeadlinePassed, TooManyCalls):
+            raise error(f"STS did not answer within {self.deadline:g} s") from None
+        except StsFailure as found:
+            raise error(found.message, found.code) from None
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure is None:
+                raise
+            raise error(failure.message, failure.code) from None
+        return arn
+
+    def _caller_arn(self, region: str | None) -> str:
+        client = self._client(region)
+        base = self._base_session().get_credentials()
+        key_id = None if base is None else base.get_frozen_credentials().access_key
+        if not key_id:
+            raise StsFailure("no base AWS credentials (botocore's default chain found none)")
+        with self._lock:
+            arn = self._callers.get(key_id)
+        if arn is not None:
+            return arn
+        arn = self._calls.run(client.get_caller_identity, self.deadline).get("Arn")
+        if not isinstance(arn, str) or account_of_arn(arn) is None:
+            raise StsFailure("STS's answer names no caller ARN")
+        with self._lock:
+            self._callers[key_id] = arn
+        return arn
+
+    def _base_session(self) -> botocore.session.Session:
+        with self._lock:
+            if self._session is None:
+                _redact.install()
+                self._session = botocore.session.Session()
+            return self._session
+
     def assume(self, target: Target, profile: DeploymentProfile, *, source: str | None,
                now: datetime | None = None, session_name: str | None = None,
-               source_identity: str | None = None) -> Credentials:
+               source_identity: str | None = None, tags: Mapping[str, str] | None = None) -> Credentials:
         """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`.
 
         *now* is the resolver's current time: keys that expire less than
@@ -216,6 +268,8 @@ class RoleAssumer:
         response's ``AssumedRoleUser.Arn``) are refused too. *session_name*
         (default :func:`~sls_access._role_session.default_session_name`) and
         *source_identity* come from the ``sls_access_role_session`` hook, already checked.
+        *tags* are session tags (already valid, see
+        :func:`~sls_access._role_session.key_session_tags`); none is transitive.
         """
         kwargs: dict[str, Any] = {
             "RoleArn": profile.role_arn,
@@ -226,6 +280,9 @@ class RoleAssumer:
             kwargs["ExternalId"] = profile.external_id
         if source_identity is not None:
             kwargs["SourceIdentity"] = source_identity
+        if tags:
+            # No TransitiveTagKeys: the tags do not follow a role chained from this session.
+            kwargs["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
 
         def error(message: str, code: str | None = None) -> AccessRoleError:
             return AccessRoleError(message, target=target, deployment_profile=profile.name,

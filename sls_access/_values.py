@@ -8,7 +8,9 @@ service and the library can never disagree about what is valid.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +28,10 @@ __all__ = [
     "name_problem",
     "near_name",
     "region_problem",
+    "session_field",
     "session_field_problem",
+    "session_tag_value",
+    "source_identity_of_arn",
 ]
 
 MIN_LIFETIME = timedelta(seconds=60)
@@ -84,6 +89,12 @@ an environment file or a header."""
 
 # STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
 _SESSION_FIELD = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_SESSION_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_SESSION_MAX = 64
+# STS: a session tag's value is 0..256 characters of [\p{L}\p{Z}\p{N}_.:/=+\-@].
+_TAG_VALUE_MAX = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_DIGEST = 10
 
 
 def name_problem(value: object) -> str | None:
@@ -168,6 +179,61 @@ def session_field_problem(what: str, value: object) -> str | None:
     if value.lower().startswith("aws:"):
         return f"{what} must not start with 'aws:'"
     return None
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST]
+
+
+def session_field(raw: str) -> str:
+    r"""Return *raw* as a ``RoleSessionName``/``SourceIdentity`` STS accepts (the one sanitising rule).
+
+    A valid value (2-64 characters of ``[\w+=,.@-]``, ASCII) is returned as it is. Any
+    other has each character outside that set replaced by ``-``, is cut to fit, and ends
+    with ``-`` and 10 hex characters of the SHA-256 of *raw*: deterministic, and two
+    names that differ get different values (short of a 40-bit hash collision, or a valid
+    name typed to equal another's changed one). The result never starts with ``aws:``
+    (``:`` is not in the set). :func:`session_field_problem` holds for every result.
+    """
+    if _SESSION_FIELD.fullmatch(raw):
+        return raw
+    clean = _SESSION_INVALID.sub("-", raw)
+    return f"{clean[: _SESSION_MAX - _DIGEST - 1]}-{_digest(raw)}"
+
+
+def _tag_character(ch: str) -> bool:
+    # Stricter than STS's pattern on purpose: of \p{Z} only spaces (Zs; no line or paragraph
+    # separators), and no character outside the BMP (STS counts UTF-16 units, not characters).
+    if ch in _TAG_PUNCTUATION:
+        return True
+    category = unicodedata.category(ch)
+    return ord(ch) <= 0xFFFF and (category[0] in "LN" or category == "Zs")
+
+
+def session_tag_value(raw: str) -> str:
+    r"""Return *raw* as a session tag value STS accepts: at most 256 of ``[\p{L}\p{Z}\p{N}_.:/=+\-@]``.
+
+    A valid value is returned as it is; any other has each character outside the set
+    replaced by ``_``, is cut to fit, and ends with ``-`` and 10 hex characters of the
+    SHA-256 of *raw* (as :func:`session_field` does).
+    """
+    if len(raw) <= _TAG_VALUE_MAX and all(_tag_character(ch) for ch in raw):
+        return raw
+    clean = "".join(ch if _tag_character(ch) else "_" for ch in raw)
+    return f"{clean[: _TAG_VALUE_MAX - _DIGEST - 1]}-{_digest(raw)}"
+
+
+def source_identity_of_arn(arn: str) -> str:
+    """Return the ``SourceIdentity`` that names the caller *arn* (a ``GetCallerIdentity`` ARN).
+
+    The last ``/`` part of the ARN's resource: an IAM user's name
+    (``arn:aws:iam::1…:user/ops/alice`` → ``alice``), a role session's name
+    (``…:assumed-role/AWSReservedSSO_Admin_0a1b/alice@example.com`` → ``alice@example.com``,
+    ``…:assumed-role/ci/i-0abc`` → ``i-0abc``), a federated user's name; ``root`` for an
+    account's root user. Made valid with :func:`session_field`.
+    """
+    resource = arn.split(":", 5)[-1]
+    return session_field(resource.rsplit("/", 1)[-1])
 
 
 def account_of_arn(arn: str) -> str | None:

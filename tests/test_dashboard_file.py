@@ -10,7 +10,7 @@ import pytest
 
 from sls_access import ConfigError, Target
 from sls_access.dashboard.file import TargetError, load_dashboard_file
-from sls_access.dashboard.model import LinkLevel
+from sls_access.dashboard.model import LinkLevel, Sessions
 
 HEAD = """
 [orgs.acme.deployment_profiles.p]
@@ -57,6 +57,12 @@ def test_profile_fields_are_parsed_with_defaults(dashboard: Path) -> None:
     assert profiles["prod"].duration_seconds == 3600
     assert profiles["prod"].external_id is None
     assert profiles["prod"].account_id is None
+    assert profiles["prod"].sessions is Sessions.SHARED
+
+
+def test_a_profile_may_ask_for_per_key_sessions(tmp_path: Path) -> None:
+    profile = load_dashboard_file(write(tmp_path, HEAD + "sessions = 'per_key'\n")).orgs["acme"].profiles["p"]
+    assert profile.sessions is Sessions.PER_KEY
 
 
 def test_account_id_is_kept_when_the_role_is_in_it(tmp_path: Path) -> None:
@@ -180,6 +186,10 @@ def test_a_far_away_name_still_takes_the_defaults(tmp_path: Path) -> None:
          "in account 222222222222, not in the profile's account_id 111111111111"),
         (HEAD + "account_id = 222222222222\n", "orgs.acme.deployment_profiles.p.account_id", "quoted"),
         (HEAD + "account_id = '2222'\n", "orgs.acme.deployment_profiles.p.account_id", "12 digits"),
+        (HEAD + "sessions = 'per-key'\n", "orgs.acme.deployment_profiles.p.sessions", "did you mean 'per_key'"),
+        (HEAD + "sessions = 'Shared'\n", "orgs.acme.deployment_profiles.p.sessions", "did you mean 'shared'"),
+        (HEAD + "sessions = 'per_request'\n", "orgs.acme.deployment_profiles.p.sessions", "not a session mode"),
+        (HEAD + "sessions = true\n", "orgs.acme.deployment_profiles.p.sessions", "must be a string"),
         ("[orgs.acme]\nprotected_stages = 'prod'\n", "orgs.acme.protected_stages", "array of stage names"),
         ("[orgs.acme]\nprotected_stages = ['prod', 3]\n", "orgs.acme.protected_stages", "must be a string"),
         ("[orgs.acme]\nprotected_stages = ['']\n", "orgs.acme.protected_stages", "must not be empty"),

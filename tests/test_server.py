@@ -440,3 +440,36 @@ def test_forwarded_for_is_used_only_from_trusted_proxies(dashboard: Path, tmp_pa
         assert server.audit()[-1]["client"] == client
     finally:
         server.stop()
+
+
+PER_KEY_DASHBOARD = """
+[orgs.acme.deployment_profiles.prod]
+role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"
+sessions = "per_key"
+
+[orgs.acme.apps.shop.stages.prod]
+deployment_profile = "prod"
+"""
+
+
+def test_the_audit_line_names_the_aws_key_each_client_received_and_its_session(tmp_path: Path,
+                                                                               sts: StsProxy) -> None:
+    dashboard = tmp_path / "per-key.toml"
+    dashboard.write_text(PER_KEY_DASHBOARD)
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    server = DashboardServer(dashboard, workdir).start()
+    try:
+        received = {}
+        for name in ("ci", "alice"):
+            key = new_key(server, name=name)
+            creds = Resolver(dashboard=server.url, access_key=key).credentials("acme", "shop", "prod")
+            received[name] = creds.access_key_id
+        lines = [line for line in server.audit() if line["outcome"] == "vended"]
+    finally:
+        server.stop()
+    assert {line["key"]: line["aws_key_id"] for line in lines} == received
+    assert received["ci"] != received["alice"]
+    requests = [r for r in sts.requests if r.get("Action") == "AssumeRole"]
+    assert [(line["session"], line["source_identity"]) for line in lines] == [
+        (r["RoleSessionName"], r["SourceIdentity"]) for r in requests]

@@ -1,12 +1,22 @@
-"""The value rules of ``sls_access._values``: here, what counts as a slip of a known name."""
+"""The value rules of ``sls_access._values``: what counts as a slip of a known name; STS session values."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sls_access._values import _distance_within, near_name
+from sls_access._values import (
+    _distance_within,
+    near_name,
+    session_field,
+    session_field_problem,
+    session_tag_value,
+    source_identity_of_arn,
+)
 
 
 def reference_distance(a: str, b: str) -> int:
@@ -75,3 +85,79 @@ def test_letter_case_beats_a_one_letter_slip() -> None:
 def test_the_banded_distance_agrees_with_the_whole_table(a: str, b: str, limit: int) -> None:
     expected = reference_distance(a, b)
     assert _distance_within(a, b, limit) == (expected if expected <= limit else None)
+
+
+# -- STS role session values: made valid, never passed through ------------------------------
+
+STS_SESSION_FIELD = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
+"""STS's rule for RoleSessionName and SourceIdentity, written out here independently."""
+
+
+def sts_accepts_tag_value(value: str) -> bool:
+    """STS's rule for a session tag value: up to 256 of [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@] (UTF-16 units)."""
+    return len(value.encode("utf-16-le")) // 2 <= 256 and all(
+        ch in "_.:/=+-@" or unicodedata.category(ch)[0] in "LZN" for ch in value)
+
+
+@given(st.text(max_size=300))
+def test_a_session_field_always_satisfies_sts(raw: str) -> None:
+    value = session_field(raw)
+    assert STS_SESSION_FIELD.fullmatch(value), value
+    assert not value.lower().startswith("aws:")
+    assert session_field_problem("SourceIdentity", value) is None
+
+
+@given(st.from_regex(STS_SESSION_FIELD, fullmatch=True).filter(lambda s: not s.lower().startswith("aws:")))
+def test_a_valid_session_field_is_kept_as_it_is(raw: str) -> None:
+    assert session_field(raw) == raw
+
+
+@given(st.text(max_size=200), st.text(max_size=200))
+def test_two_different_names_never_get_one_session_field(one: str, two: str) -> None:
+    assume(one != two)
+    assert session_field(one) != session_field(two)
+
+
+@pytest.mark.parametrize("raw", ["x" * 65, "aws:ci", "AWS:ci", "ci déploy", "alice smith", "ops/alice", "a",
+                                 "", "ci\nadmin", "é"])
+def test_names_sts_would_reject_are_changed_with_a_hash_of_the_original(raw: str) -> None:
+    value = session_field(raw)
+    assert value != raw
+    assert STS_SESSION_FIELD.fullmatch(value)
+    assert re.search(r"-[0-9a-f]{10}$", value)
+    assert session_field(raw) == value  # deterministic
+
+
+@given(st.text(max_size=400))
+def test_a_session_tag_value_always_satisfies_sts(raw: str) -> None:
+    assert sts_accepts_tag_value(session_tag_value(raw))
+
+
+@given(st.text(st.characters(categories=("L", "N", "Zs")), max_size=256))
+def test_a_valid_session_tag_value_is_kept_as_it_is(raw: str) -> None:
+    assume(all(ord(ch) <= 0xFFFF for ch in raw))
+    assert session_tag_value(raw) == raw
+
+
+@pytest.mark.parametrize("raw", ["x" * 257, "a;b", "tab\there", "emoji\U0001f600", "line\u2028break"])
+def test_tag_values_sts_would_reject_are_changed(raw: str) -> None:
+    value = session_tag_value(raw)
+    assert value != raw
+    assert sts_accepts_tag_value(value)
+
+
+@pytest.mark.parametrize(("arn", "identity"), [
+    ("arn:aws:iam::111111111111:user/ops/alice", "alice"),
+    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0a1b/alice@example.com", "alice@example.com"),
+    ("arn:aws:sts::111111111111:assumed-role/ci/i-0abc", "i-0abc"),
+    ("arn:aws:sts::111111111111:federated-user/bob", "bob"),
+    ("arn:aws:iam::111111111111:root", "root"),
+])
+def test_the_source_identity_of_a_caller_is_the_last_part_of_its_arn(arn: str, identity: str) -> None:
+    assert source_identity_of_arn(arn) == identity
+
+
+@given(st.text(max_size=200))
+def test_the_source_identity_of_any_arn_satisfies_sts(tail: str) -> None:
+    value = source_identity_of_arn(f"arn:aws:sts::111111111111:assumed-role/r/{tail}")
+    assert STS_SESSION_FIELD.fullmatch(value)

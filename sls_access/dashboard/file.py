@@ -21,7 +21,7 @@ import attrs
 
 from sls_access._target import Target
 from sls_access._values import ACCOUNT_ID, REGION, ROLE_ARN, account_of_arn, name_problem, near_name
-from sls_access.dashboard.model import DeploymentProfile, Link, LinkLevel
+from sls_access.dashboard.model import DeploymentProfile, Link, LinkLevel, Sessions
 from sls_access.errors import ConfigError
 
 __all__ = [
@@ -39,7 +39,7 @@ MAX_BYTES = 1 << 20
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 _ORG_KEYS = ("deployment_profile", "deployment_profiles", "apps", "protected_stages")
-_PROFILE_KEYS = ("role_arn", "external_id", "duration_seconds", "region", "account_id")
+_PROFILE_KEYS = ("role_arn", "external_id", "duration_seconds", "region", "account_id", "sessions")
 _APP_KEYS = ("deployment_profile", "stages", "protected_stages")
 _STAGE_KEYS = ("deployment_profile", "regions")
 _REGION_KEYS = ("deployment_profile",)
@@ -286,7 +286,18 @@ class _Parser:
             region=None if region is None else self.string(region, f"{key}.region", REGION,
                                                            "an AWS region like eu-west-1"),
             account_id=self.account_id(body.get("account_id"), key, role_arn),
+            sessions=self.sessions(body.get("sessions", Sessions.SHARED.value), f"{key}.sessions"),
         )
+
+    def sessions(self, value: object, key: str) -> Sessions:
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, not {_kind(value)}")
+        allowed = [mode.value for mode in Sessions]
+        if value not in allowed:
+            near = difflib.get_close_matches(value.lower().replace("-", "_"), allowed, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"valid values: {', '.join(map(repr, allowed))}"
+            raise self.fail(key, f"{value[:80]!r} is not a session mode; {hint}")
+        return Sessions(value)
 
     def account_id(self, value: object, key: str, role_arn: str) -> str | None:
         if value is None:

@@ -6,7 +6,7 @@ import enum
 
 import attrs
 
-__all__ = ["DeploymentProfile", "Link", "LinkLevel"]
+__all__ = ["DeploymentProfile", "Link", "LinkLevel", "Sessions"]
 
 
 class LinkLevel(enum.StrEnum):
@@ -18,12 +18,23 @@ class LinkLevel(enum.StrEnum):
     ORG = "org"
 
 
+class Sessions(enum.StrEnum):
+    """How many role sessions a deployment profile's role is entered with."""
+
+    SHARED = "shared"
+    """One session per link, shared by every caller (the default)."""
+    PER_KEY = "per_key"
+    """One session per caller, named after it (``SourceIdentity``; in the dashboard
+    service, per access key, with session tags)."""
+
+
 @attrs.frozen(kw_only=True)
 class DeploymentProfile:
     """An AWS access role and how to enter it.
 
     :ivar account_id: the AWS account the role must be in, when the dashboard pins one:
         the ``role_arn``'s and the assumed role's account must both be this one.
+    :ivar sessions: :attr:`Sessions.SHARED` (default) or :attr:`Sessions.PER_KEY`.
     """
 
     name: str
@@ -32,6 +43,7 @@ class DeploymentProfile:
     duration_seconds: int = 3600
     region: str | None = None
     account_id: str | None = None
+    sessions: Sessions = Sessions.SHARED
 
 
 @attrs.frozen(kw_only=True)

@@ -24,7 +24,7 @@ A source that reads keys from a vault, in ``my_vault_plugin.py``::
 
 Everything a plugin needs is imported from ``sls_access.plugin``: the marker, the
 types every hook passes (:class:`Target`, :class:`Credentials`, :class:`Options`,
-:class:`DeploymentProfile`, :class:`RoleSession`, :class:`TrailEntry`), :class:`Skip`
+:class:`DeploymentProfile` and its :class:`Sessions`, :class:`RoleSession`, :class:`TrailEntry`), :class:`Skip`
 and the :class:`Source` protocol; :mod:`sls_access.plugin.sts` has the STS client
 configuration, error mapping and response reading the built-in ``AssumeRole`` uses.
 
@@ -53,7 +53,7 @@ from sls_access._resolution import Outcome, TrailEntry
 from sls_access._role_session import RoleSession
 from sls_access._source import Skip, Source
 from sls_access._target import Target
-from sls_access.dashboard.model import DeploymentProfile
+from sls_access.dashboard.model import DeploymentProfile, Sessions
 from sls_access.errors import AccessRoleError, ConfigError, SlsAccessError
 from sls_access.plugin._manager import PluginInfo, PluginLoadWarning
 from sls_access.plugin._names import NAME, hookimpl
@@ -71,6 +71,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadWarning",
     "RoleSession",
+    "Sessions",
     "Skip",
     "SlsAccessError",
     "Source",
@@ -81,7 +82,7 @@ __all__ = [
 ]
 
 # Shown, documented and pickled under the path plugin authors import them from (as httpx does).
-for _type in (DeploymentProfile, PluginInfo, PluginLoadWarning, RoleSession, Skip, Source):
+for _type in (DeploymentProfile, PluginInfo, PluginLoadWarning, RoleSession, Sessions, Skip, Source):
     _type.__module__ = __name__
 del _type
 

@@ -3,8 +3,11 @@
 Fields: ``time``, ``client``, ``method``, ``path`` (without the query, cut at 256
 characters), ``status``, ``outcome``, ``org``, ``app``, ``stage``, ``region``, ``key``
 (the access key's name), ``key_id`` (its public id), ``role`` (the role ARN vended or
-tried) and ``ms``. Never a key, a secret key or a session token: the Authorization header
-is not read into the record at all.
+tried), ``aws_key_id`` (the temporary AWS access key id vended, ``ASIA…``: what CloudTrail
+records as the event's ``accessKeyId``), ``session`` (the role session's name) and
+``source_identity`` (its ``SourceIdentity``, None for a shared session) and ``ms``. Never
+a key, a secret key or a session token: the Authorization header is not read into the
+record at all, and an AWS access key id is not a secret.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ class Audit:
         self.fields: dict[str, Any] = {
             "time": None, "client": client, "method": method[:16], "path": path[:256], "status": None,
             "outcome": None, "org": None, "app": None, "stage": None, "region": None,
-            "key": None, "key_id": None, "role": None, "ms": None,
+            "key": None, "key_id": None, "role": None, "aws_key_id": None, "session": None,
+            "source_identity": None, "ms": None,
         }
 
     def emit(self, status: int, outcome: str, ms: float) -> None:

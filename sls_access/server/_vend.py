@@ -11,6 +11,15 @@ server's own identity).
 Windows: keys are fresh until 20 minutes before expiry and never handed out with less
 than 16 minutes left (for a deployment profile of at least 48 minutes; shorter ones keep
 a third of their lifetime).
+
+Sessions: a deployment profile's role is entered once per target and key lifetime
+(``sessions = "shared"``, the default: every access key gets the same keys), or, with
+``sessions = "per_key"``, once per (target, access key) and key lifetime, the session named
+after the access key (:func:`~sls_access._role_session.key_session`, session tags
+``sls-org``/``sls-app``/``sls-stage``/``sls-key``). Never once per request. The caches hold at
+most *maxsize* entries each (the least recently stored dropped first: a dropped entry
+costs one more ``AssumeRole``, never memory without bound). A revoked key never gets here:
+the app refuses it before it asks for keys.
 """
 
 from __future__ import annotations
@@ -28,17 +37,19 @@ from cachetools import LRUCache
 from sls_access._cache import ExpiringCache
 from sls_access._container import container_json
 from sls_access._credentials import Credentials
+from sls_access._role_session import RoleSession, default_session_name, key_session, key_session_tags
 from sls_access._sts import RoleAssumer
 from sls_access._target import Target
 from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file
-from sls_access.dashboard.model import DeploymentProfile, Link
+from sls_access.dashboard.model import DeploymentProfile, Link, Sessions
 from sls_access.errors import AccessRoleError
 
 __all__ = [
     "FAILURE_TTL",
     "SERVICE_ADVISORY",
     "SERVICE_MANDATORY",
+    "Caller",
     "Vended",
     "Vendor",
     "WatchedDashboard",
@@ -77,10 +88,30 @@ class WatchedDashboard:
 
 @attrs.frozen
 class Vended:
-    """A vend's result: the response body and its keys' expiry."""
+    """A vend's result: the response body, its keys' expiry, and what CloudTrail will show of them.
+
+    :ivar access_key_id: the temporary access key id in *body* (``ASIA…``; not a secret).
+    :ivar session: the role session's name (``RoleSessionName``).
+    :ivar source_identity: the session's ``SourceIdentity``, or None.
+    """
 
     body: bytes = attrs.field(repr=False)
     expiration: datetime | None
+    access_key_id: str | None = None
+    session: str | None = None
+    source_identity: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Caller:
+    """The access key a request was made with (what a per-key session is named after)."""
+
+    id: str
+    name: str
+
+
+_Key = tuple[Target, DeploymentProfile, Caller | None]
+"""A cache key: the caller is None for a shared session."""
 
 
 class Vendor:
@@ -96,8 +127,8 @@ class Vendor:
         self._cache: ExpiringCache[Credentials] = ExpiringCache(
             clock, lambda creds: creds.expiration, maxsize=maxsize, advisory=SERVICE_ADVISORY,
             mandatory=SERVICE_MANDATORY)
-        self._hot: LRUCache[tuple[Target, DeploymentProfile], tuple[float, Vended]] = LRUCache(maxsize)
-        self._failed: LRUCache[tuple[Target, DeploymentProfile], tuple[float, AccessRoleError]] = LRUCache(maxsize)
+        self._hot: LRUCache[_Key, tuple[float, Vended]] = LRUCache(maxsize)
+        self._failed: LRUCache[_Key, tuple[float, AccessRoleError]] = LRUCache(maxsize)
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
 
@@ -107,13 +138,19 @@ class Vendor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    async def vend(self, target: Target, profile: DeploymentProfile) -> Vended:
+    async def vend(self, target: Target, profile: DeploymentProfile, caller: Caller | None = None) -> Vended:
         """Return the keys of *profile*'s role for *target*; raise :class:`AccessRoleError`.
 
+        *caller* is the access key asking: with ``sessions = "per_key"`` the role is
+        entered in a session of its own (a per-key profile without a caller is refused).
         A failure is remembered for a few seconds, so that a broken link does not turn
         every request into an STS call.
         """
-        key = (target, profile)
+        per_key = profile.sessions is Sessions.PER_KEY
+        if per_key and caller is None:
+            raise AccessRoleError("a per_key deployment profile's keys are vended only to an access key",
+                                  target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+        key: _Key = (target, profile, caller if per_key else None)
         now = self._clock().timestamp()
         hot = self._hot.get(key)
         if hot is not None and now < hot[0]:
@@ -124,13 +161,20 @@ class Vendor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="sls-access-sts")
         loop = asyncio.get_running_loop()
+        if key[2] is None:
+            session, tags = RoleSession(name=default_session_name(target)), None
+        else:
+            session, tags = key_session(key[2].name, key[2].id), key_session_tags(target, key[2].name)
         try:
-            creds = await loop.run_in_executor(self._pool, self._cache.get, key,
-                                               partial(self._assumer.assume, target, profile, source="dashboard"))
+            creds = await loop.run_in_executor(self._pool, self._cache.get, key, partial(
+                self._assumer.assume, target, profile, source="dashboard", session_name=session.name,
+                source_identity=session.source_identity, tags=tags))
         except AccessRoleError as exc:
             self._failed[key] = (self._clock().timestamp() + FAILURE_TTL, exc)
             raise
-        vended = Vended(body=container_json(creds, profile.role_arn), expiration=creds.expiration)
+        vended = Vended(body=container_json(creds, profile.role_arn), expiration=creds.expiration,
+                        access_key_id=creds.access_key_id, session=session.name,
+                        source_identity=session.source_identity)
         if creds.expiration is not None:
             self._hot[key] = (creds.expiration.timestamp() - SERVICE_ADVISORY.total_seconds(), vended)
         self._failed.pop(key, None)

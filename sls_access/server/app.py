@@ -41,7 +41,7 @@ from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetErr
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.server._audit import Audit
 from sls_access.server._throttle import Throttle
-from sls_access.server._vend import Vendor, WatchedDashboard
+from sls_access.server._vend import Caller, Vendor, WatchedDashboard
 from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
 
 __all__ = ["App", "create_app", "from_env"]
@@ -230,10 +230,12 @@ class App:
             raise _Reject(404, "no_link", f"no deployment profile is linked to {target}")
         audit.fields["role"] = link.profile.role_arn
         try:
-            vended = await self.vendor.vend(target, link.profile)
+            vended = await self.vendor.vend(target, link.profile, Caller(id=record.id, name=record.name))
         except AccessRoleError as exc:
             code = f" ({exc.code})" if exc.code else ""
             raise _Reject(502, "role_error", f"the access role could not be assumed{code}") from None
+        audit.fields.update(aws_key_id=vended.access_key_id, session=vended.session,
+                            source_identity=vended.source_identity)
         return 200, "vended", vended.body
 
     async def _authenticate(self, client: str, key: str | None) -> AccessKey:

@@ -1,4 +1,4 @@
-"""The value rules of ``sls_access._values``: here, what counts as a slip of a known name."""
+"""The value rules of ``sls_access._values``: what counts as a slip of a known name; caller principals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sls_access._values import _distance_within, near_name
+from sls_access._values import _distance_within, caller_principal, near_name
 
 
 def reference_distance(a: str, b: str) -> int:
@@ -75,3 +75,26 @@ def test_letter_case_beats_a_one_letter_slip() -> None:
 def test_the_banded_distance_agrees_with_the_whole_table(a: str, b: str, limit: int) -> None:
     expected = reference_distance(a, b)
     assert _distance_within(a, b, limit) == (expected if expected <= limit else None)
+
+
+@pytest.mark.parametrize(("arn", "principal"), [
+    ("arn:aws:sts::123456789012:assumed-role/Deployer/alice@example.com",
+     "arn:aws:iam::123456789012:role/Deployer"),
+    ("arn:aws-cn:sts::123456789012:assumed-role/ci/run-7", "arn:aws-cn:iam::123456789012:role/ci"),
+    ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+    ("arn:aws:iam::123456789012:role/path/ci", "arn:aws:iam::123456789012:role/path/ci"),
+    ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
+    ("arn:aws:sts::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),  # moto's answer
+])
+def test_caller_principal_is_what_a_trust_policy_names(arn: str, principal: str) -> None:
+    assert caller_principal(arn) == principal
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:sts::123456789012:federated-user/bob",
+    "arn:aws:iam::123456789012:group/admins",
+    "arn:aws:iam::12345678901:user/short",
+    "not an arn",
+])
+def test_caller_principal_is_none_for_what_a_trust_policy_cannot_name(arn: str) -> None:
+    assert caller_principal(arn) is None

@@ -193,13 +193,18 @@ def backup_path(path: Path) -> Path:
 
 
 def check_writable(path: Path) -> None:
-    """Refuse, before any change, a dashboard file (or, for a new one, a directory) that cannot be written."""
-    target = path if path.exists() else path.parent
-    if not os.access(target, os.W_OK) or (path.exists() and not os.access(path.parent, os.W_OK)):
-        what = "the dashboard file is read-only" if path.exists() and not os.access(path, os.W_OK) \
-            else f"the directory {path.parent} is not writable"
-        raise ConfigError(f"{what}: nothing was changed (make it writable, or use --dashboard FILE)",
-                          path=str(path))
+    """Refuse, before any change, a dashboard file (or the directory of a new one) that cannot be written.
+
+    A file without any write permission bit is read-only for sls-access even to root:
+    someone made it so on purpose.
+    """
+    if path.exists():
+        mode = path.stat().st_mode
+        if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError("the dashboard file is read-only: nothing was changed (make it writable, or "
+                              "use --dashboard FILE)", path=str(path))
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"the directory {path.parent} is not writable: nothing was changed", path=str(path))
 
 
 def write_atomically(path: Path, text: str, *, previous: bytes | None) -> Path | None:

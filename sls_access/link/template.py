@@ -173,6 +173,17 @@ def template(spec: RoleSpec) -> dict[str, Yaml]:
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# Plain words YAML 1.1 reads as booleans or null.
+_RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+# What YAML does not allow raw in a double-quoted scalar (its non-printables, and line
+# breaks, which would be folded): written as \uXXXX, which YAML and JSON read the same.
+_ESCAPE = re.compile("[^\x09\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]")
+
+
+def _quoted(text: str) -> str:
+    """Return *text* as a YAML double-quoted scalar (JSON's escapes; other characters as they are)."""
+    inner = json.dumps(text, ensure_ascii=False)[1:-1]
+    return '"' + _ESCAPE.sub(lambda match: f"\\u{ord(match.group()):04x}", inner) + '"'
 
 
 def _scalar(value: Yaml) -> str:
@@ -181,7 +192,7 @@ def _scalar(value: Yaml) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+        return _quoted(value)
     if isinstance(value, Mapping):
         return "{}"  # only ever empty here
     return "[]"
@@ -192,7 +203,8 @@ def _is_block(value: Yaml) -> bool:
 
 
 def _key(key: str) -> str:
-    return key if _PLAIN_KEY.fullmatch(key) else json.dumps(key)
+    plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _RESERVED
+    return key if plain else _quoted(key)
 
 
 def _block(value: Yaml, indent: int) -> list[str]:
@@ -219,5 +231,5 @@ def _block(value: Yaml, indent: int) -> list[str]:
 
 
 def to_yaml(value: Mapping[str, Yaml]) -> str:
-    """Return *value* as block-style YAML; every string double-quoted (JSON's escapes), keys plain when safe."""
+    """Return *value* as block-style YAML; every string double-quoted, keys plain when safe."""
     return "\n".join(_block(value, 0)) + "\n"

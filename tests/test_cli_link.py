@@ -379,3 +379,65 @@ def test_unlink_delete_stack_removes_the_stack_the_role_and_the_profile(
     assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"
     with pytest.raises(boto3.client("iam").exceptions.NoSuchEntityException):
         boto3.client("iam").get_role(RoleName=f"sls-access-{org}-prod")
+
+
+def test_a_stack_still_in_progress_after_the_timeout_is_an_error(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    stack = f"sls-access-{org}-prod"
+    created: list[str] = []
+
+    def stuck(action: str) -> tuple[int, bytes] | None:
+        # Stub: moto's stacks are complete as soon as they are created.
+        if action == "CreateStack":
+            created.append(action)
+        if created and action == "DescribeStacks":
+            return _stack_xml("DescribeStacks", f"<Stacks><member><StackName>{stack}</StackName><StackId>id-{stack}"
+                                                "</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>"
+                                                "<StackStatus>CREATE_IN_PROGRESS</StackStatus></member></Stacks>")
+        return None
+
+    sts.fault = stuck
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy", "--timeout", "0"))
+    assert (code, out) == (1, "")
+    assert error_line(err).startswith(f"sls-access: error: stack {stack} is still CREATE_IN_PROGRESS after 0 s; ")
+    assert digest(file) == before
+
+
+def test_a_role_whose_keys_are_in_another_account_is_refused(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assumed: list[str] = []
+    other = f"arn:aws:sts::999999999999:assumed-role/sls-access-{org}-prod/s"
+
+    def elsewhere(action: str) -> tuple[int, bytes] | None:
+        # Stub: no real STS answers a role's keys with another account's identity.
+        if action == "AssumeRole":
+            assumed.append(action)
+        if assumed and action == "GetCallerIdentity":
+            return 200, ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                         f"<GetCallerIdentityResult><Arn>{other}</Arn><UserId>AROA:s</UserId>"
+                         "<Account>999999999999</Account></GetCallerIdentityResult>"
+                         "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+                         "</GetCallerIdentityResponse>").encode()
+        return None
+
+    sts.fault = elsewhere
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    assert error_line(err) == (f"sls-access: error: STS says the new role's keys are in account 999999999999 "
+                               f"({other}), not in {ACCOUNT}: refused, the dashboard file is unchanged")
+    assert digest(file) == before
+
+
+@pytest.mark.parametrize("command", ["link", "unlink"])
+def test_the_cli_reference_documents_every_flag(command: str) -> None:
+    import argparse  # noqa: PLC0415
+
+    from sls_access.cli import build_parser  # noqa: PLC0415
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    assert f"### `{command}`" in reference
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = [flag for action in subparsers.choices[command]._actions for flag in action.option_strings
+             if flag not in ("-h", "--help", "--debug")]
+    assert [flag for flag in flags if f"{flag}" not in reference.split(f"### `{command}`")[1]] == []

@@ -105,10 +105,12 @@ def deploy_policy() -> dict[str, Yaml]:
     """Return the inline policy for CloudFormation-based deploys (the Serverless Framework's needs).
 
     CloudFormation itself; the deployment buckets; the functions' IAM roles (create,
-    change, pass to Lambda only); Lambda, CloudWatch Logs, API Gateway and EventBridge.
+    change, pass to Lambda only); Lambda, CloudWatch Logs, API Gateway and EventBridge
+    rules in every region; the Framework v4's SSM parameters under ``/serverless-framework/``.
     Documented in ``docs/how-to/link-aws-account.md``; narrow it with ``--policy``.
     """
-    account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}"
+    # Every region: the role is global, and one account's stages deploy to several regions.
+    account = "arn:${AWS::Partition}:{service}:*:${AWS::AccountId}"
     buckets = ("arn:${AWS::Partition}:s3:::*serverlessdeploymentbucket*",
                "arn:${AWS::Partition}:s3:::serverless-framework-deployments-*")
     return {
@@ -132,9 +134,12 @@ def deploy_policy() -> dict[str, Yaml]:
             {"Sid": "ApiGateway", "Effect": "Allow",
              "Action": ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH",
                         "apigateway:DELETE"],
-             "Resource": _sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/*")},
+             "Resource": _sub("arn:${AWS::Partition}:apigateway:*::/*")},
             {"Sid": "EventRules", "Effect": "Allow", "Action": ["events:*"],
              "Resource": _sub(account.replace("{service}", "events") + ":rule/*")},
+            {"Sid": "FrameworkParameters", "Effect": "Allow",
+             "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+             "Resource": _sub(account.replace("{service}", "ssm") + ":parameter/serverless-framework/*")},
         ],
     }
 

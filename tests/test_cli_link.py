@@ -441,3 +441,37 @@ def test_the_cli_reference_documents_every_flag(command: str) -> None:
     flags = [flag for action in subparsers.choices[command]._actions for flag in action.option_strings
              if flag not in ("-h", "--help", "--debug")]
     assert [flag for flag in flags if f"{flag}" not in reference.split(f"### `{command}`")[1]] == []
+
+
+def test_a_trusted_project_file_stays_trusted_with_the_links_change(
+        run: Run, org: str, sts: StsProxy) -> None:
+    project = Path.cwd() / "sls-access.toml"
+    project.write_text(COMMENTED)
+    assert run("trust")[0] == 0
+    code, out, _ = run("link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--app", "shop",
+                       "--stage", "prod", "--deploy")
+    assert code == 0
+    assert out.splitlines()[-1].startswith(f"trusted the new content of {project.resolve()}")
+    code, out, _ = run("whoami", "--org", org, "--app", "shop", "--stage", "prod")
+    assert code == 0
+    assert f"assumed-role/sls-access-{org}-prod/" in out
+
+
+def test_an_untrusted_project_file_is_edited_but_stays_untrusted(run: Run, org: str, sts: StsProxy) -> None:
+    project = Path.cwd() / "sls-access.toml"
+    project.write_text(COMMENTED)
+    code, out, _ = run("link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--app", "shop",
+                       "--stage", "prod", "--deploy")
+    assert code == 0
+    assert not [line for line in out.splitlines() if line.startswith("trusted")]
+    code, _, err = run("whoami", "--org", org, "--app", "shop", "--stage", "prod")
+    assert code == 2
+    assert "is not trusted" in err
+
+
+def test_unlink_deletes_the_stack_in_the_profiles_region(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--region", "eu-west-1", "--deploy"))[0] == 0
+    code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert code == 0, err
+    assert f"deleting stack sls-access-{org}-prod (eu-west-1)" in err
+    assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"

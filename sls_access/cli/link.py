@@ -112,6 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     unlink.add_argument("--org", required=True, help="the dashboard org")
     unlink.add_argument("--profile", required=True, metavar="NAME", help="the deployment profile to remove")
     unlink.add_argument("--delete-stack", action="store_true", help="delete the profile's stack (and role) first")
+    unlink.add_argument("--region", help="the stack's region (default: the profile's region, else botocore's)")
     _dashboard_flag(unlink)
     unlink.set_defaults(handler=handle_unlink)
 
@@ -131,27 +132,34 @@ def _event(event: StackEvent) -> None:
 
 
 def _dashboard_path(args: argparse.Namespace) -> tuple[Path, bool]:
-    """Return the dashboard file to edit, and whether it is a project file trusted as it is now."""
+    """Return the dashboard file to edit, and whether it is the project file."""
     from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - loaded when linking
     from sls_access.dashboard.locate import default_file, find_project_file  # noqa: PLC0415
     from sls_access.dashboard.login import stored_dashboard  # noqa: PLC0415
-    from sls_access.dashboard.trust import check_trusted  # noqa: PLC0415
 
     named = args.dashboard or os.environ.get("SLS_ACCESS_DASHBOARD") or None
     if named is None:
         project = find_project_file()
         if project is not None:
-            path = project.resolve()
-            try:
-                check_trusted(str(path), path.read_bytes())
-            except (ConfigError, OSError):
-                return path, False
-            return path, True
+            return project.resolve(), True
         named = stored_dashboard()
     if named is not None and is_service_url(named):
         raise ConfigError("link edits a local dashboard file; a dashboard service's file is edited on its "
                           "host (--dashboard FILE)", key="dashboard")
     return (Path(named).expanduser().absolute() if named is not None else default_file()), False
+
+
+def _trusted(path: Path, project: bool, content: bytes | None) -> bool:
+    """Return whether *content* is the trusted content of the project file *path*."""
+    from sls_access.dashboard.trust import check_trusted  # noqa: PLC0415
+
+    if not project or content is None:
+        return False
+    try:
+        check_trusted(str(path), content)
+    except ConfigError:
+        return False
+    return True
 
 
 def _read(path: Path) -> bytes | None:
@@ -223,12 +231,14 @@ def handle_link(args: argparse.Namespace) -> int:
     region = args.region or session.get_config_variable("region") or FALLBACK_REGION
     path: Path | None = None
     previous: bytes | None = None
+    trusted = False
     if args.deploy:
         _require_tomlkit()
         from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
 
-        path, trusted = _dashboard_path(args)
+        path, project = _dashboard_path(args)
         previous = _read(path)
+        trusted = _trusted(path, project, previous)  # judged on the bytes that are edited
         if not args.dry_run:
             edit.check_writable(path)
     if args.trust:
@@ -322,26 +332,30 @@ def handle_unlink(args: argparse.Namespace) -> int:
     """Remove the deployment profile (refused while links use it); with --delete-stack, its stack first."""
     _require_tomlkit()
     from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
+    from sls_access.dashboard.file import parse_dashboard_file  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
     from sls_access.link.stack import Stack  # noqa: PLC0415
 
-    path, trusted = _dashboard_path(args)
+    path, project = _dashboard_path(args)
     previous = _read(path)
     if previous is None:
         raise ConfigError("the dashboard file does not exist", path=str(path))
+    trusted = _trusted(path, project, previous)
     text = edit.unlink_profile(previous.decode("utf-8"), str(path), org=args.org, name=args.profile)
     edit.validate(text, str(path))
     edit.check_writable(path)
     if args.delete_stack:
         session = botocore.session.Session()
-        region = session.get_config_variable("region") or FALLBACK_REGION
+        # link deploys the stack in the profile's region (--region), else botocore's.
+        profile_region = parse_dashboard_file(previous, str(path)).orgs[args.org].profiles[args.profile].region
+        region = args.region or profile_region or session.get_config_variable("region") or FALLBACK_REGION
         name = args.stack_name or stack_name(args.org, args.profile)
         client = session.create_client("cloudformation", region_name=region, config=client_config())
         _progress(f"deleting stack {name} ({region})")
         if Stack(client=client, name=name, on_event=_event, timeout=args.timeout).delete():
             sys.stdout.write(f"deleted stack {name}\n")
         else:
-            sys.stdout.write(f"no stack {name} (nothing to delete)\n")
+            sys.stdout.write(f"no stack {name} in {region} (nothing to delete)\n")
     backup = edit.write_atomically(path, text, previous=previous)
     if trusted:
         trust(path)

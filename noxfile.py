@@ -40,7 +40,7 @@ def _group(name: str) -> list[str]:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite against a loopback STS (moto's server, started by the tests)."""
-    session.install("-e", ".[boto3,server,serverless]", *_group("test"))
+    session.install("-e", ".[boto3,server,serverless,link]", *_group("test"))
     # The OIDC plugin, installed with pip as a user would (tests/test_plugin_oidc.py).
     session.install("./plugins/sls-access-oidc")
     session.run("pytest", *session.posargs)
@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Type-check the package and the tests with mypy --strict."""
-    session.install("-e", ".[boto3,server,serverless]", *_group("typecheck"), *_group("test"))
+    session.install("-e", ".[boto3,server,serverless,link]", *_group("typecheck"), *_group("test"))
     session.run("mypy", *session.posargs)
 
 

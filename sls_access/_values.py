@@ -17,12 +17,14 @@ from datetime import UTC, datetime, timedelta
 __all__ = [
     "ACCESS_KEY_ID",
     "ACCOUNT_ID",
+    "EXTERNAL_ID",
     "MIN_LIFETIME",
     "PARTITIONS",
     "REGION",
     "ROLE_ARN",
     "SECRET_TEXT",
     "account_of_arn",
+    "caller_principal",
     "iso_utc",
     "known_regions",
     "name_problem",
@@ -76,6 +78,16 @@ ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
 
 ROLE_ARN = re.compile(rf"arn:(?:{_PARTITION}):iam::([0-9]{{12}}):role/[\w+=,.@/-]{{1,512}}", re.ASCII)
 """An IAM role ARN; group 1 is its account id (use ``fullmatch``)."""
+
+EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+"""An STS ``ExternalId``: 2-1224 characters of ``[\\w+=,.@:/-]`` (use ``fullmatch``)."""
+
+_ASSUMED_ROLE = re.compile(rf"arn:({_PARTITION}):sts::([0-9]{{12}}):assumed-role/([\w+=,.@-]{{1,64}})/[^/]+",
+                           re.ASCII)
+# moto's GetCallerIdentity names an IAM user arn:aws:sts::ACCOUNT:user/NAME: the same user.
+_STS_USER = re.compile(rf"arn:({_PARTITION}):sts::([0-9]{{12}}):user/([\w+=,.@/-]{{1,512}})", re.ASCII)
+_PRINCIPAL = re.compile(rf"arn:(?:{_PARTITION}):iam::[0-9]{{12}}:(?:user|role)/[\w+=,.@/-]{{1,512}}"
+                        rf"|arn:(?:{_PARTITION}):iam::[0-9]{{12}}:root", re.ASCII)
 
 _ARN_ACCOUNT = re.compile(rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):", re.ASCII)
 
@@ -240,6 +252,25 @@ def account_of_arn(arn: str) -> str | None:
     """Return the account id of an IAM or STS ARN, or None when *arn* is not one."""
     match = _ARN_ACCOUNT.match(arn)
     return match.group(1) if match else None
+
+
+def caller_principal(arn: str) -> str | None:
+    """Return the IAM principal ARN a trust policy names for the caller *arn*, or None when it has none.
+
+    ``GetCallerIdentity`` answers an assumed role as ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``;
+    a trust policy names the role, ``arn:aws:iam::ACCOUNT:role/ROLE`` (a role with a path is
+    named here without it: STS drops the path from the assumed-role ARN, so re-check it).
+    IAM user, role and root ARNs are returned as they are; anything else (a federated user) is None.
+    """
+    assumed = _ASSUMED_ROLE.fullmatch(arn)
+    if assumed is not None:
+        partition, account, role = assumed.groups()
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    user = _STS_USER.fullmatch(arn)
+    if user is not None:
+        partition, account, name = user.groups()
+        return f"arn:{partition}:iam::{account}:user/{name}"
+    return arn if _PRINCIPAL.fullmatch(arn) else None
 
 
 def iso_utc(value: datetime) -> str:

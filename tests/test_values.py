@@ -1,4 +1,4 @@
-"""The value rules of ``sls_access._values``: what counts as a slip of a known name; STS session values."""
+"""The value rules of ``sls_access._values``: slips of a known name; STS session values; caller principals."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sls_access._values import (
     _distance_within,
+    caller_principal,
     near_name,
     session_field,
     session_field_problem,
@@ -161,3 +162,26 @@ def test_the_source_identity_of_a_caller_is_the_last_part_of_its_arn(arn: str, i
 def test_the_source_identity_of_any_arn_satisfies_sts(tail: str) -> None:
     value = source_identity_of_arn(f"arn:aws:sts::111111111111:assumed-role/r/{tail}")
     assert STS_SESSION_FIELD.fullmatch(value)
+
+
+@pytest.mark.parametrize(("arn", "principal"), [
+    ("arn:aws:sts::123456789012:assumed-role/Deployer/alice@example.com",
+     "arn:aws:iam::123456789012:role/Deployer"),
+    ("arn:aws-cn:sts::123456789012:assumed-role/ci/run-7", "arn:aws-cn:iam::123456789012:role/ci"),
+    ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+    ("arn:aws:iam::123456789012:role/path/ci", "arn:aws:iam::123456789012:role/path/ci"),
+    ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
+    ("arn:aws:sts::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),  # moto's answer
+])
+def test_caller_principal_is_what_a_trust_policy_names(arn: str, principal: str) -> None:
+    assert caller_principal(arn) == principal
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:sts::123456789012:federated-user/bob",
+    "arn:aws:iam::123456789012:group/admins",
+    "arn:aws:iam::12345678901:user/short",
+    "not an arn",
+])
+def test_caller_principal_is_none_for_what_a_trust_policy_cannot_name(arn: str) -> None:
+    assert caller_principal(arn) is None

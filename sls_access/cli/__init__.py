@@ -38,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
     "serve",
     "keys",
     "agent",
+    "link",
     "completion",
 )
 

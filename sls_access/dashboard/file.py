@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from sls_access._target import Target
-from sls_access._values import ACCOUNT_ID, REGION, ROLE_ARN, account_of_arn, name_problem, near_name
+from sls_access._values import ACCOUNT_ID, EXTERNAL_ID, REGION, ROLE_ARN, account_of_arn, name_problem, near_name
 from sls_access.dashboard.model import DeploymentProfile, Link, LinkLevel, Sessions
 from sls_access.errors import ConfigError
 
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 MAX_BYTES = 1 << 20
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 _ORG_KEYS = ("deployment_profile", "deployment_profiles", "apps", "protected_stages")
 _PROFILE_KEYS = ("role_arn", "external_id", "duration_seconds", "region", "account_id", "sessions")
@@ -281,7 +280,7 @@ class _Parser:
             name=name,
             role_arn=role_arn,
             external_id=None if external_id is None else self.string(
-                external_id, f"{key}.external_id", _EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False),
+                external_id, f"{key}.external_id", EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False),
             duration_seconds=duration,
             region=None if region is None else self.string(region, f"{key}.region", REGION,
                                                            "an AWS region like eu-west-1"),

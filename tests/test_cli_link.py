@@ -1,0 +1,477 @@
+"""``sls-access link``/``unlink`` end to end against moto's CloudFormation, IAM and STS on loopback.
+
+The rollback and the AccessDenied are answered by the loopback proxy in front of moto
+(stubs: moto creates a stack synchronously and enforces no IAM policy, so it produces
+neither); everything else is moto's own answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from conftest import BASE_SECRET
+from support import PluginSite, StsProxy
+
+from sls_access.cli import main
+
+ACCOUNT = "123456789012"  # moto's account
+CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"
+COMMENTED = textwrap.dedent("""\
+    # The acme dashboard: every change is reviewed.
+    [orgs.acme.deployment_profiles.sandbox]   # the sandbox account
+    role_arn = "arn:aws:iam::222222222222:role/sandbox"   # made by hand
+    """)
+CFN_NS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def org() -> str:
+    """An org name of this test's own: the tests share one moto, where role names are global."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def file(tmp_path: Path) -> Path:
+    path = tmp_path / "dashboard.toml"
+    path.write_text(COMMENTED)
+    return path
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    def call(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return call
+
+
+def link_args(org: str, file: Path, *extra: str) -> list[str]:
+    return ["link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--dashboard", str(file), *extra]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def error_line(err: str) -> str:
+    """The error: the last line of stderr (progress lines come before it), and the only error line."""
+    lines = err.splitlines()
+    assert [line for line in lines if line.startswith("sls-access: error:")] == lines[-1:]
+    return lines[-1]
+
+
+def test_deploy_creates_the_role_and_writes_exactly_the_profile_and_link(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, out, err = run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy"))
+    assert code == 0, err
+    role_name = f"sls-access-{org}-prod"
+    role = boto3.client("iam").get_role(RoleName=role_name)["Role"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    external_id = statement["Condition"]["StringEquals"]["sts:ExternalId"]
+    assert statement["Principal"] == {"AWS": [CALLER]}
+    assert role["MaxSessionDuration"] == 3600
+    new = file.read_text()
+    assert new.startswith(COMMENTED)  # comments and layout kept
+    assert [line for line in new[len(COMMENTED):].splitlines() if line] == [
+        f"[orgs.{org}.deployment_profiles.prod]",
+        f'role_arn = "arn:aws:iam::{ACCOUNT}:role/{role_name}"',
+        f'external_id = "{external_id}"',
+        f'account_id = "{ACCOUNT}"',
+        "duration_seconds = 3600",
+        f"[orgs.{org}.apps.shop.stages.prod]",
+        'deployment_profile = "prod"',
+    ]
+    assert (file.parent / "dashboard.toml.bak").read_text() == COMMENTED
+    assert out.splitlines()[0] == f"deployment profile 'prod' of org '{org}' -> arn:aws:iam::{ACCOUNT}:role/{role_name}"
+
+
+def test_deploy_shows_each_stack_event_and_the_role_check(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, _, err = run(*link_args(org, file, "--deploy"))
+    assert code == 0
+    progress = err.splitlines()
+    assert progress[0].startswith(f"sls-access: deploying stack sls-access-{org}-prod in {ACCOUNT}")
+    assert [line.split()[3] for line in progress if line.startswith("sls-access: stack:")] == [
+        "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    assert progress[-1] == (f"sls-access: checked: AssumeRole with the external ID gives "
+                            f"arn:aws:sts::{ACCOUNT}:assumed-role/sls-access-{org}-prod/sls-{org}.-.-")
+
+
+def test_the_role_is_checked_with_the_external_id_written(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    (assume,) = [request for request in sts.requests if request.get("Action") == "AssumeRole"]
+    assert f'external_id = "{assume["ExternalId"]}"' in file.read_text()
+    assert sts.calls["GetCallerIdentity"] == 2  # who links, then who the new role's keys are
+
+
+def test_whoami_afterwards_shows_the_role(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy"))[0] == 0
+    code, out, _ = run("whoami", "--org", org, "--app", "shop", "--stage", "prod", "--dashboard", str(file))
+    assert code == 0
+    assert f"arn:aws:sts::{ACCOUNT}:assumed-role/sls-access-{org}-prod/sls-{org}.shop.prod" in out
+
+
+def test_no_secret_reaches_the_output(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert code == 0
+    for secret in (BASE_SECRET, "SecretAccessKey", "SessionToken", "ASIA"):
+        assert secret not in out + err
+    external_id = file.read_text().split('external_id = "')[1].split('"')[0]
+    assert external_id not in out + err
+
+
+def test_linking_again_updates_the_stack_and_rotates_the_external_id(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    first = file.read_text()
+    code, _, err = run(*link_args(org, file, "--deploy"))
+    assert code == 0, err
+    assert "UPDATE_COMPLETE" in err
+    assert file.read_text() != first
+    assert file.read_text().count("[orgs.") == first.count("[orgs.")
+
+
+def test_template_prints_yaml_and_changes_nothing(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--trust", "arn:aws:iam::999999999999:role/ci", "--template"))
+    assert (code, err) == (0, "")
+    body = yaml.safe_load(out)
+    properties = body["Resources"]["AccessRole"]["Properties"]
+    assert properties["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "AWS": ["arn:aws:iam::999999999999:role/ci"]}
+    assert sum(sts.calls.values()) == 0  # --trust given: no AWS call at all
+    assert digest(file) == before
+
+
+def test_template_trusts_the_callers_own_identity_by_default(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, out, _ = run(*link_args(org, file, "--template"))
+    assert code == 0
+    statement = yaml.safe_load(out)["Resources"]["AccessRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"][0]
+    assert statement["Principal"] == {"AWS": [CALLER]}
+    assert sts.calls["CreateStack"] == 0
+
+
+ROLE_SESSION_PLUGIN = """
+from sls_access.plugin import RoleSession, hookimpl
+
+@hookimpl
+def sls_access_role_session(target, deployment_profile, options):
+    return RoleSession(name="sls-who", source_identity="alice")
+"""
+
+
+def test_a_plugin_setting_a_source_identity_adds_set_source_identity(
+        run: Run, org: str, file: Path, site: PluginSite) -> None:
+    site.install("whoami-plugin", ROLE_SESSION_PLUGIN)
+    code, out, _ = run(*link_args(org, file, "--template"))
+    assert code == 0
+    statement = yaml.safe_load(out)["Resources"]["AccessRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"][0]
+    assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+
+
+def test_per_key_sessions_add_both_session_actions(run: Run, org: str, file: Path) -> None:
+    code, out, _ = run(*link_args(org, file, "--per-key-sessions", "--template"))
+    assert code == 0
+    statement = yaml.safe_load(out)["Resources"]["AccessRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"][0]
+    assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
+
+
+def test_per_key_sessions_are_written_into_the_profile(run: Run, org: str, file: Path) -> None:
+    # The strict parser learns `sessions` with per-key role sessions (merged separately): text only here.
+    code, out, _ = run(*link_args(org, file, "--per-key-sessions", "--deploy", "--dry-run"))
+    assert code == 0
+    assert '+sessions = "per_key"' in out.splitlines()
+
+
+def test_dry_run_prints_the_diff_and_deploys_and_writes_nothing(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy", "--dry-run"))
+    assert (code, err) == (0, "")
+    added = [line[1:] for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert f"[orgs.{org}.apps.shop.stages.prod]" in added
+    assert f'role_arn = "arn:aws:iam::{ACCOUNT}:role/sls-access-{org}-prod"' in added
+    assert not [line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
+    assert (sts.calls["CreateStack"], sts.calls["AssumeRole"]) == (0, 0)
+    assert digest(file) == before
+    assert not (file.parent / "dashboard.toml.bak").exists()
+
+
+# -- failures leave the file as it was, byte for byte ------------------------------------
+
+
+def _stack_xml(action: str, inner: str) -> tuple[int, bytes]:
+    return 200, (f'<{action}Response xmlns="{CFN_NS}"><{action}Result>{inner}</{action}Result>'
+                 f"<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></{action}Response>").encode()
+
+
+def _event(stack: str, number: int, logical: str, kind: str, status: str, reason: str = "") -> str:
+    why = f"<ResourceStatusReason>{reason}</ResourceStatusReason>" if reason else ""
+    return (f"<member><EventId>e{number}</EventId><StackName>{stack}</StackName><StackId>id-{stack}</StackId>"
+            f"<LogicalResourceId>{logical}</LogicalResourceId><ResourceType>{kind}</ResourceType>"
+            f"<Timestamp>2026-01-01T00:00:0{number}Z</Timestamp><ResourceStatus>{status}</ResourceStatus>{why}"
+            "</member>")
+
+
+def test_a_stack_that_rolls_back_prints_the_failing_resources_reason(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    stack = f"sls-access-{org}-prod"
+    created: list[str] = []
+    events = [
+        _event(stack, 4, stack, "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE"),
+        _event(stack, 3, stack, "AWS::CloudFormation::Stack", "ROLLBACK_IN_PROGRESS",
+               "The following resource(s) failed to create: [AccessRole]."),
+        _event(stack, 2, "AccessRole", "AWS::IAM::Role", "CREATE_FAILED",
+               "MaxSessionDuration must be between 3600 and 43200"),
+        _event(stack, 1, stack, "AWS::CloudFormation::Stack", "CREATE_IN_PROGRESS", "User Initiated"),
+    ]
+
+    def rollback(action: str) -> tuple[int, bytes] | None:
+        # Stub: moto creates stacks synchronously and never rolls back; after the real
+        # CreateStack, describe the stack as a failed create would leave it.
+        if action == "CreateStack":
+            created.append(action)
+            return None
+        if created and action == "DescribeStacks":
+            return _stack_xml("DescribeStacks", f"<Stacks><member><StackName>{stack}</StackName><StackId>id-{stack}"
+                                                "</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>"
+                                                "<StackStatus>ROLLBACK_COMPLETE</StackStatus></member></Stacks>")
+        if created and action == "DescribeStackEvents":
+            return _stack_xml("DescribeStackEvents", f"<StackEvents>{''.join(events)}</StackEvents>")
+        return None
+
+    sts.fault = rollback
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    assert error_line(err) == (f"sls-access: error: stack {stack} ended ROLLBACK_COMPLETE: AccessRole "
+                               "(AWS::IAM::Role) CREATE_FAILED: MaxSessionDuration must be between 3600 and 43200")
+    assert [line.split()[3] for line in err.splitlines() if line.startswith("sls-access: stack:")] == [
+        "CREATE_IN_PROGRESS", "CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
+    assert sts.calls["AssumeRole"] == 0
+    assert digest(file) == before
+
+
+def test_access_denied_by_cloudformation_leaves_the_file_unchanged(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    def denied(action: str) -> tuple[int, bytes] | None:
+        # Stub: moto enforces no IAM policy, so it never refuses CreateStack.
+        if action != "CreateStack":
+            return None
+        return 403, (f'<ErrorResponse xmlns="{CFN_NS}"><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+                     "<Message>User: arn:aws:iam::123456789012:user/moto is not authorized to perform: "
+                     "cloudformation:CreateStack</Message></Error><RequestId>1</RequestId></ErrorResponse>").encode()
+
+    sts.fault = denied
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    assert error_line(err) == (f"sls-access: error: CloudFormation create_stack of stack sls-access-{org}-prod: "
+                               "AWS said AccessDenied: User: arn:aws:iam::123456789012:user/moto is not "
+                               "authorized to perform: cloudformation:CreateStack")
+    assert digest(file) == before
+
+
+def test_a_role_name_taken_already_fails_the_stack_and_leaves_the_file_unchanged(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    boto3.client("iam").create_role(RoleName=f"sls-access-{org}-prod", AssumeRolePolicyDocument="{}")
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    assert error_line(err).startswith(f"sls-access: error: CloudFormation create_stack of stack "
+                                      f"sls-access-{org}-prod: AWS said EntityAlreadyExists: ")
+    assert digest(file) == before
+
+
+def test_an_existing_profile_with_another_role_is_refused_before_any_change(
+        run: Run, file: Path, sts: StsProxy) -> None:
+    before = digest(file)
+    code, out, err = run("link", "--org", "acme", "--profile", "sandbox", "--account", ACCOUNT,
+                         "--dashboard", str(file), "--deploy")
+    assert (code, out) == (2, "")
+    assert error_line(err) == (f"sls-access: error: {file}: orgs.acme.deployment_profiles.sandbox: deployment "
+                               "profile 'sandbox' exists with another role (arn:aws:iam::222222222222:role/sandbox); "
+                               "pass --replace to replace it")
+    assert sts.calls["CreateStack"] == 0
+    assert digest(file) == before
+
+
+def test_a_read_only_dashboard_file_is_refused_before_any_change(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    file.chmod(0o444)
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (2, "")
+    assert error_line(err) == (f"sls-access: error: {file}: the dashboard file is read-only: nothing was changed "
+                               "(make it writable, or use --dashboard FILE)")
+    assert sum(sts.calls.values()) == 0
+    assert digest(file) == before
+
+
+def test_credentials_of_another_account_are_refused_before_deploying(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    before = digest(file)
+    code, out, err = run("link", "--org", org, "--profile", "prod", "--account", "210987654321",
+                         "--dashboard", str(file), "--deploy")
+    assert (code, out) == (1, "")
+    assert error_line(err).startswith(f"sls-access: error: your credentials are in account {ACCOUNT}, "
+                                      "not 210987654321: ")
+    assert sts.calls["CreateStack"] == 0
+    assert digest(file) == before
+
+
+def test_without_tomlkit_link_says_which_extra_to_install(
+        run: Run, org: str, file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tomlkit", None)  # as if not installed: find_spec() says None
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (2, "")
+    assert err == "sls-access: error: editing the dashboard file needs tomlkit: pip install 'sls-access[link]'\n"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--account", "12345"], "--account '12345' is not an AWS account id (12 digits)"),
+    (["--duration", "60"], "--duration 60 is outside 900..43200"),
+    (["--app", "shop"], "--app and --stage go together"),
+    (["--trust", "arn:aws:iam::123456789012:group/admins"], "is not an IAM user, role or root ARN"),
+    (["--policy", "AdministratorAccess"], "is not an IAM managed policy ARN"),
+])
+def test_bad_flags_are_usage_errors(run: Run, org: str, file: Path, sts: StsProxy, flags: list[str],
+                                    message: str) -> None:
+    code, out, err = run(*link_args(org, file, "--deploy"), *flags)
+    assert (code, out) == (2, "")
+    assert message in error_line(err)
+    assert sum(sts.calls.values()) == 0
+
+
+# -- unlink ---------------------------------------------------------------------------------
+
+
+def test_unlink_is_refused_while_links_use_the_profile_and_lists_them(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy"))[0] == 0
+    before = digest(file)
+    code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert (code, out) == (2, "")
+    assert f"'prod' is still linked from orgs.{org}.apps.shop.stages.prod; " in error_line(err)
+    assert sts.calls["DeleteStack"] == 0
+    assert digest(file) == before
+
+
+def test_unlink_delete_stack_removes_the_stack_the_role_and_the_profile(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert code == 0, err
+    assert file.read_text().rstrip() == COMMENTED.rstrip()  # a blank line link added may stay
+    assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"
+    with pytest.raises(boto3.client("iam").exceptions.NoSuchEntityException):
+        boto3.client("iam").get_role(RoleName=f"sls-access-{org}-prod")
+
+
+def test_a_stack_still_in_progress_after_the_timeout_is_an_error(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    stack = f"sls-access-{org}-prod"
+    created: list[str] = []
+
+    def stuck(action: str) -> tuple[int, bytes] | None:
+        # Stub: moto's stacks are complete as soon as they are created.
+        if action == "CreateStack":
+            created.append(action)
+        if created and action == "DescribeStacks":
+            return _stack_xml("DescribeStacks", f"<Stacks><member><StackName>{stack}</StackName><StackId>id-{stack}"
+                                                "</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime>"
+                                                "<StackStatus>CREATE_IN_PROGRESS</StackStatus></member></Stacks>")
+        return None
+
+    sts.fault = stuck
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy", "--timeout", "0"))
+    assert (code, out) == (1, "")
+    assert error_line(err).startswith(f"sls-access: error: stack {stack} is still CREATE_IN_PROGRESS after 0 s; ")
+    assert digest(file) == before
+
+
+def test_a_role_whose_keys_are_in_another_account_is_refused(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assumed: list[str] = []
+    other = f"arn:aws:sts::999999999999:assumed-role/sls-access-{org}-prod/s"
+
+    def elsewhere(action: str) -> tuple[int, bytes] | None:
+        # Stub: no real STS answers a role's keys with another account's identity.
+        if action == "AssumeRole":
+            assumed.append(action)
+        if assumed and action == "GetCallerIdentity":
+            return 200, ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                         f"<GetCallerIdentityResult><Arn>{other}</Arn><UserId>AROA:s</UserId>"
+                         "<Account>999999999999</Account></GetCallerIdentityResult>"
+                         "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+                         "</GetCallerIdentityResponse>").encode()
+        return None
+
+    sts.fault = elsewhere
+    before = digest(file)
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    assert error_line(err) == (f"sls-access: error: STS says the new role's keys are in account 999999999999 "
+                               f"({other}), not in {ACCOUNT}: refused, the dashboard file is unchanged")
+    assert digest(file) == before
+
+
+@pytest.mark.parametrize("command", ["link", "unlink"])
+def test_the_cli_reference_documents_every_flag(command: str) -> None:
+    import argparse  # noqa: PLC0415
+
+    from sls_access.cli import build_parser  # noqa: PLC0415
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    assert f"### `{command}`" in reference
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = [flag for action in subparsers.choices[command]._actions for flag in action.option_strings
+             if flag not in ("-h", "--help", "--debug")]
+    assert [flag for flag in flags if f"{flag}" not in reference.split(f"### `{command}`")[1]] == []
+
+
+def test_a_trusted_project_file_stays_trusted_with_the_links_change(
+        run: Run, org: str, sts: StsProxy) -> None:
+    project = Path.cwd() / "sls-access.toml"
+    project.write_text(COMMENTED)
+    assert run("trust")[0] == 0
+    code, out, _ = run("link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--app", "shop",
+                       "--stage", "prod", "--deploy")
+    assert code == 0
+    assert out.splitlines()[-1].startswith(f"trusted the new content of {project.resolve()}")
+    code, out, _ = run("whoami", "--org", org, "--app", "shop", "--stage", "prod")
+    assert code == 0
+    assert f"assumed-role/sls-access-{org}-prod/" in out
+
+
+def test_an_untrusted_project_file_is_edited_but_stays_untrusted(run: Run, org: str, sts: StsProxy) -> None:
+    project = Path.cwd() / "sls-access.toml"
+    project.write_text(COMMENTED)
+    code, out, _ = run("link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--app", "shop",
+                       "--stage", "prod", "--deploy")
+    assert code == 0
+    assert not [line for line in out.splitlines() if line.startswith("trusted")]
+    code, _, err = run("whoami", "--org", org, "--app", "shop", "--stage", "prod")
+    assert code == 2
+    assert "is not trusted" in err
+
+
+def test_unlink_deletes_the_stack_in_the_profiles_region(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--region", "eu-west-1", "--deploy"))[0] == 0
+    code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert code == 0, err
+    assert f"deleting stack sls-access-{org}-prod (eu-west-1)" in err
+    assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"

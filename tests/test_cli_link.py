@@ -20,7 +20,10 @@ import yaml
 from conftest import BASE_SECRET
 from support import PluginSite, StsProxy
 
+from sls_access._target import Target
 from sls_access.cli import main
+from sls_access.dashboard.file import parse_dashboard_file
+from sls_access.dashboard.model import Sessions
 
 ACCOUNT = "123456789012"  # moto's account
 CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"
@@ -189,11 +192,17 @@ def test_per_key_sessions_add_both_session_actions(run: Run, org: str, file: Pat
     assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
 
 
-def test_per_key_sessions_are_written_into_the_profile(run: Run, org: str, file: Path) -> None:
-    # The strict parser learns `sessions` with per-key role sessions (merged separately): text only here.
-    code, out, _ = run(*link_args(org, file, "--per-key-sessions", "--deploy", "--dry-run"))
-    assert code == 0
-    assert '+sessions = "per_key"' in out.splitlines()
+def test_per_key_sessions_are_written_into_the_profile_and_used(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, _, err = run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--per-key-sessions", "--deploy"))
+    assert code == 0, err
+    link = parse_dashboard_file(file.read_bytes(), str(file)).link(Target(org=org, app="shop", stage="prod"))
+    assert link is not None
+    assert link.profile.sessions is Sessions.PER_KEY
+    code, _, err = run("whoami", "--org", org, "--app", "shop", "--stage", "prod", "--dashboard", str(file))
+    assert code == 0, err
+    entering = [request for request in sts.requests if request.get("Action") == "AssumeRole"][-1]
+    assert entering["SourceIdentity"] == "moto"  # the caller's own identity, as a per_key profile asks
 
 
 def test_dry_run_prints_the_diff_and_deploys_and_writes_nothing(

@@ -219,8 +219,6 @@ def _session_actions(args: argparse.Namespace, target: Target | None, role_arn: 
     actions = []
     if session.source_identity is not None:
         actions.append("sts:SetSourceIdentity")
-    if getattr(session, "tags", None):
-        actions.append("sts:TagSession")
     return tuple(actions)
 
 
@@ -266,17 +264,17 @@ def handle_link(args: argparse.Namespace) -> int:
     old_text = "" if previous is None else previous.decode("utf-8")
     link = None if target is None else edit.LinkSpec(app=target.app, stage=target.stage, region=target.region)
 
-    def new_text(role_arn: str, *, sessions: bool) -> str:
+    def new_text(role_arn: str) -> str:
         profile = edit.ProfileSpec(role_arn=role_arn, external_id=spec.external_id, account_id=args.account,
                                    duration_seconds=args.duration, region=args.region,
-                                   sessions="per_key" if sessions and args.per_key_sessions else None)
+                                   sessions="per_key" if args.per_key_sessions else None)
         return edit.link_profile(old_text, str(path), org=args.org, name=args.profile, profile=profile,
                                  link=link, replace=args.replace)
 
     # Checked before any AWS change: the conflicts --replace settles, and the file's validity.
-    edit.validate(new_text(spec.role_arn, sessions=False), str(path))
+    edit.validate(new_text(spec.role_arn), str(path))
     if args.dry_run:
-        sys.stdout.write(edit.diff(old_text, new_text(spec.role_arn, sessions=True), str(path)) or "no change\n")
+        sys.stdout.write(edit.diff(old_text, new_text(spec.role_arn), str(path)) or "no change\n")
         return 0
     if args.trust:
         account, _ = _caller(session, region)
@@ -314,8 +312,8 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
     verified = verify_role(session, role_arn=role_arn, external_id=spec.external_id, account_id=args.account,
                            duration_seconds=args.duration, role_session=role_session, region=region)
     _progress(f"checked: AssumeRole with the external ID gives {verified.arn}")
-    text = new_text(role_arn, sessions=True)
-    edit.validate(new_text(role_arn, sessions=False), str(path))
+    text = new_text(role_arn)
+    edit.validate(text, str(path))
     backup = edit.write_atomically(path, text, previous=previous)
     lines = [f"deployment profile {args.profile!r} of org {args.org!r} -> {role_arn}"]
     if target is not None:

@@ -10,17 +10,16 @@ then renamed over the old one (its mode kept); the previous content is kept as
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import attrs
 import tomlkit  # the "link" extra: the CLI names it when it is missing
 
+from sls_access._atomic import replace_file
 from sls_access.dashboard.file import parse_dashboard_file
 from sls_access.errors import ConfigError
 
@@ -224,27 +223,6 @@ def write_atomically(path: Path, text: str, *, previous: bytes | None) -> Path |
     backup = None
     if previous is not None:
         backup = backup_path(path)
-        _write(backup, previous, mode)
-    _write(path, text.encode("utf-8"), mode)
+        replace_file(backup, previous, mode=mode)
+    replace_file(path, text.encode("utf-8"), new_mode=mode)  # an existing file keeps its mode and owner
     return backup
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself, on file systems that support it
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)

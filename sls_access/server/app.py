@@ -42,7 +42,7 @@ from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.server._audit import Audit
 from sls_access.server._throttle import Throttle
 from sls_access.server._vend import Vendor, WatchedDashboard
-from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
+from sls_access.server.keys import AccessKey, KeyStore, default_keys_path, key_id
 
 __all__ = ["App", "create_app", "from_env"]
 
@@ -237,26 +237,26 @@ class App:
         return 200, "vended", vended.body
 
     async def _authenticate(self, client: str, key: str | None) -> AccessKey:
-        if self.throttle.locked_out(client):
-            raise _Reject(429, "throttled", "too many failed authentications; try again later",
-                          [(b"retry-after", b"60")])
         try:
             keys = self.keys.current()
         except ConfigError as exc:
             log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
-        if record is None or record.revoked is not None:
-            delay = self.throttle.delay(client)
-            self.throttle.failed(client)
-            if delay:
-                await asyncio.sleep(delay)
-            message = ("missing access key" if key is None else "unknown access key" if record is None
-                       else "revoked access key")
-            raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
-        if self.throttle.failures(client):
-            self.throttle.succeeded(client)
-        return record
+        if record is not None and record.revoked is None:
+            return record  # a valid key is never throttled, and clears no failure
+        # Counted against the address and the key id tried, before the answer waits, so that
+        # concurrent failures queue behind each other.
+        presented = key_id(key) if key is not None else None
+        penalty = self.throttle.failed([f"addr:{client}"] + ([f"key:{presented}"] if presented else []))
+        if penalty.hold:
+            await asyncio.sleep(penalty.hold)
+        if penalty.refused:
+            raise _Reject(429, "throttled", "too many failed authentications; try again later",
+                          [(b"retry-after", b"60")])
+        message = ("missing access key" if key is None else "unknown access key" if record is None
+                   else "revoked access key")
+        raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
 
 
 def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None,

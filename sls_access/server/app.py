@@ -1,8 +1,9 @@
 """The dashboard service as a plain ASGI application (no framework).
 
-``create_app(dashboard)`` returns the app; ``from_env()`` is the same for servers that take
-a factory, e.g. ``SLS_ACCESS_DASHBOARD=/etc/sls-access/dashboard.toml uvicorn --factory
-sls_access.server.app:from_env``. Routes (see ``docs/reference/http-api.md``):
+``create_app(dashboard)`` returns the app; ``from_env()`` is the factory each worker of
+``sls-access serve`` calls (:mod:`sls_access.server.run`), which is the one way to run
+the service: it sets up the audit log, the proxy trust and the connection limits that a
+bare ``uvicorn --factory`` launch would lack. Routes (see ``docs/reference/http-api.md``):
 
 - ``GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials[?region=R]`` with
   ``Authorization: <key>`` or ``Authorization: Bearer <key>``: the linked access role's
@@ -278,7 +279,11 @@ def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str
 
 
 def from_env() -> App:
-    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional)."""
+    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional).
+
+    The factory ``sls-access serve`` hands its workers (it sets both variables); not a
+    launch path of its own.
+    """
     dashboard = os.environ.get("SLS_ACCESS_DASHBOARD")
     if not dashboard or dashboard.startswith(("https://", "http://")):
         raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",

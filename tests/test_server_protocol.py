@@ -39,23 +39,64 @@ def read_all(sock: socket.socket) -> bytes:
 def test_headers_not_complete_in_time_are_answered_408_and_closed(server: DashboardServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        started = time.monotonic()
-        sock.settimeout(1)
-        answer = b""
-        while time.monotonic() - started < 25:  # one header byte a second: never complete
-            try:
-                sock.sendall(b"X")
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            answer += chunk
-        elapsed = time.monotonic() - started
+        answer, elapsed = trickle_until_answered(sock, 25)  # one header byte a second: never complete
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read one whole answer (head and Content-Length body), leaving the connection open."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def trickle_until_answered(sock: socket.socket, bound: float) -> tuple[bytes, float]:
+    """Send one header byte a second until the server answers or closes; return what came and when."""
+    started = time.monotonic()
+    sock.settimeout(1)
+    answer = b""
+    while time.monotonic() - started < bound:
+        try:
+            sock.sendall(b"X")
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        answer += chunk
+    return answer, time.monotonic() - started
+
+
+def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = read_response(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        answer, elapsed = trickle_until_answered(sock, 25)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_15_s(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_response(sock)
+        started = time.monotonic()
+        rest = read_all(sock)
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert rest == b""
+    assert 14 <= elapsed <= 19
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: DashboardServer) -> None:

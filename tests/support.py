@@ -248,8 +248,10 @@ class DashboardServer:
     """
 
     def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], object] | None = None) -> None:
         self.dashboard = dashboard
+        self.preexec_fn = preexec_fn
         self.extra_args = extra_args or []
         self.env = env
         self.workdir = workdir
@@ -274,6 +276,7 @@ class DashboardServer:
             [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(self.dashboard),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
             stdout=out, stderr=err, env=dict(os.environ) if self.env is None else self.env,
+            preexec_fn=self.preexec_fn,  # noqa: PLW1509 - only sets a resource limit
         )
         out.close()
         err.close()

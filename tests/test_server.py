@@ -473,3 +473,18 @@ def test_the_audit_line_names_the_aws_key_each_client_received_and_its_session(t
     requests = [r for r in sts.requests if r.get("Action") == "AssumeRole"]
     assert [(line["session"], line["source_identity"]) for line in lines] == [
         (r["RoleSessionName"], r["SourceIdentity"]) for r in requests]
+
+
+def test_serve_writes_one_audit_line_per_request_from_every_worker(dashboard: Path, tmp_path: Path,
+                                                                  sts: StsProxy) -> None:
+    # `sls-access serve` is the one launch path: its workers log every request at INFO.
+    server = DashboardServer(dashboard, tmp_path, workers=2).start()
+    try:
+        key = new_key(server)
+        before = len(server.audit())
+        statuses = [server.credentials("acme", "shop", "prod", key)[0] for _ in range(61)]
+        lines = server.audit()[before:]
+    finally:
+        server.stop()
+    assert statuses == [200] * 61
+    assert [(line["status"], line["key"]) for line in lines] == [(200, "ci")] * 61

@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,27 +47,94 @@ def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.
     return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, json.loads(body["body"]))
 
 
-def test_repeated_failures_are_slowed_then_locked_out(dashboard: Path, sts: StsProxy) -> None:
+def test_repeated_failures_are_slowed_then_refused(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=2, lockout=5, base_delay=0.001, max_delay=0.002)
+    app = create_app(dashboard, throttle=throttle)
+    statuses = [call(app, CREDENTIALS, "wrong")[0] for _ in range(5)]
+    assert statuses == [401] * 5
+    assert throttle.delay("addr:198.51.100.7") > 0
+    status, headers, body = call(app, CREDENTIALS, "wrong")
+    assert (status, body["code"]) == (429, "throttled")
+    assert "retry-after" in headers
+
+
+def test_a_valid_key_is_answered_from_a_locked_out_address(dashboard: Path, sts: StsProxy) -> None:
+    # Everyone behind a shared address (a NAT, a proxy) must not be locked out by one guesser.
     throttle = Throttle(free=2, lockout=5, base_delay=0.001, max_delay=0.002)
     app = create_app(dashboard, throttle=throttle)
     _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
-    statuses = [call(app, CREDENTIALS, "wrong")[0] for _ in range(5)]
-    assert statuses == [401] * 5
-    assert throttle.delay("198.51.100.7") > 0
-    status, headers, body = call(app, CREDENTIALS, key)
-    assert (status, body["code"]) == (429, "throttled")
-    assert "retry-after" in headers
-    assert call(app, CREDENTIALS, key, client="198.51.100.8")[0] == 200  # other clients are not affected
+    for _ in range(6):
+        call(app, CREDENTIALS, "wrong")
+    assert call(app, CREDENTIALS, "wrong")[0] == 429
+    assert call(app, CREDENTIALS, key)[0] == 200
 
 
-def test_a_success_clears_a_clients_failures(dashboard: Path, sts: StsProxy) -> None:
+def test_a_success_clears_no_failure(dashboard: Path, sts: StsProxy) -> None:
     throttle = Throttle(free=1, lockout=3, base_delay=0.001, max_delay=0.001)
     app = create_app(dashboard, throttle=throttle)
     _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
     call(app, CREDENTIALS, "wrong")
     call(app, CREDENTIALS, "wrong")
     assert call(app, CREDENTIALS, key)[0] == 200
-    assert throttle.failures("198.51.100.7") == 0
+    assert throttle.failures("addr:198.51.100.7") == 2
+
+
+def test_interleaving_a_valid_key_does_not_allow_unlimited_guesses(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=5, lockout=50, base_delay=0.0001, max_delay=0.0002)
+    app = create_app(dashboard, throttle=throttle)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    wrong: list[int] = []
+    for _ in range(300):
+        assert call(app, CREDENTIALS, key)[0] == 200
+        wrong.append(call(app, CREDENTIALS, "wrong")[0])
+    assert wrong[:50] == [401] * 50
+    assert wrong[50:] == [429] * 250
+
+
+def test_guesses_at_one_key_id_are_counted_across_addresses(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=2, lockout=5, base_delay=0.0001, max_delay=0.0002)
+    app = create_app(dashboard, throttle=throttle)
+    record, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    guess = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    statuses = [call(app, CREDENTIALS, guess, client=f"198.51.100.{n}")[0] for n in range(1, 8)]
+    assert statuses == [401] * 5 + [429] * 2
+    assert throttle.failures(f"key:{record.id}") == 7
+    assert call(app, CREDENTIALS, key, client="198.51.100.99")[0] == 200
+
+
+def test_concurrent_failures_each_pay_their_delay(dashboard: Path, sts: StsProxy) -> None:
+    # 20 wrong keys at once: held one after another (0.05 s each past the first), not side by side.
+    app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.05, max_delay=0.05))
+
+    async def ask() -> int:
+        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS,
+                                 "raw_path": CREDENTIALS.encode(), "query_string": b"",
+                                 "headers": [(b"authorization", b"wrong")], "client": ("198.51.100.7", 1)}
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> MutableMapping[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    async def all_at_once() -> list[int]:
+        return list(await asyncio.gather(*(ask() for _ in range(20))))
+
+    started = time.monotonic()
+    statuses = asyncio.run(all_at_once())
+    assert statuses == [401] * 20
+    assert time.monotonic() - started >= 19 * 0.05
+
+
+def test_a_full_queue_is_refused_after_the_longest_hold() -> None:
+    now = [0.0]
+    throttle = Throttle(free=0, lockout=1000, base_delay=1, max_delay=1, max_wait=3, timer=lambda: now[0])
+    penalties = [throttle.failed(["addr:c"]) for _ in range(5)]
+    assert [(p.hold, p.refused) for p in penalties] == [(0, False), (1, False), (2, False), (3, False), (1, True)]
 
 
 def test_throttle_delays_double_up_to_the_cap() -> None:
@@ -75,9 +143,10 @@ def test_throttle_delays_double_up_to_the_cap() -> None:
     delays = []
     for _ in range(7):
         delays.append(throttle.delay("c"))
-        throttle.failed("c")
+        throttle.failed(["c"])
+        now[0] += 10  # past the previous hold: no queue
     assert delays == [0, 0, 0, 0.5, 1, 2, 3]
-    now[0] = 61
+    now[0] += 61
     assert throttle.delay("c") == 0
 
 
@@ -191,7 +260,7 @@ SOLO_PROD = "/v1/orgs/solo/apps/api/stages/prod/credentials"
 def _locked_out(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
     for _ in range(3):
         call(app, CREDENTIALS, "wrong")
-    return call(app, CREDENTIALS, keys["acme"])
+    return call(app, CREDENTIALS, "wrong")
 
 
 def _role_refused(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:

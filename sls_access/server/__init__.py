@@ -1,9 +1,9 @@
 """The self-hosted dashboard service: access-role keys over HTTP for any AWS SDK.
 
 Install with ``pip install 'sls-access[server]'`` and run ``sls-access serve --dashboard
-FILE``, or deploy the ASGI app your own way: :func:`~sls_access.server.app.create_app`
-(a factory taking the dashboard file) or ``uvicorn --factory
-sls_access.server.app:from_env``. Keys are managed with ``sls-access keys`` or
+FILE``: the one launch path, with the audit log, the proxy trust and the connection
+limits (:mod:`sls_access.server.run`). :func:`~sls_access.server.app.create_app` returns
+the bare ASGI app, for tests. Keys are managed with ``sls-access keys`` or
 :class:`~sls_access.server.keys.KeyStore`. Nothing is imported from here by ``import
 sls_access``.
 """

@@ -1,8 +1,9 @@
 """The dashboard service as a plain ASGI application (no framework).
 
-``create_app(dashboard)`` returns the app; ``from_env()`` is the same for servers that take
-a factory, e.g. ``SLS_ACCESS_DASHBOARD=/etc/sls-access/dashboard.toml uvicorn --factory
-sls_access.server.app:from_env``. Routes (see ``docs/reference/http-api.md``):
+``create_app(dashboard)`` returns the app; ``from_env()`` is the factory each worker of
+``sls-access serve`` calls (:mod:`sls_access.server.run`), which is the one way to run
+the service: it sets up the audit log, the proxy trust and the connection limits that a
+bare ``uvicorn --factory`` launch would lack. Routes (see ``docs/reference/http-api.md``):
 
 - ``GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials[?region=R]`` with
   ``Authorization: <key>`` or ``Authorization: Bearer <key>``: the linked access role's
@@ -42,7 +43,7 @@ from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.server._audit import Audit
 from sls_access.server._throttle import Throttle
 from sls_access.server._vend import Caller, Vendor, WatchedDashboard
-from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
+from sls_access.server.keys import AccessKey, KeyStore, default_keys_path, key_id
 
 __all__ = ["App", "create_app", "from_env"]
 
@@ -239,26 +240,26 @@ class App:
         return 200, "vended", vended.body
 
     async def _authenticate(self, client: str, key: str | None) -> AccessKey:
-        if self.throttle.locked_out(client):
-            raise _Reject(429, "throttled", "too many failed authentications; try again later",
-                          [(b"retry-after", b"60")])
         try:
             keys = self.keys.current()
         except ConfigError as exc:
             log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
-        if record is None or record.revoked is not None:
-            delay = self.throttle.delay(client)
-            self.throttle.failed(client)
-            if delay:
-                await asyncio.sleep(delay)
-            message = ("missing access key" if key is None else "unknown access key" if record is None
-                       else "revoked access key")
-            raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
-        if self.throttle.failures(client):
-            self.throttle.succeeded(client)
-        return record
+        if record is not None and record.revoked is None:
+            return record  # a valid key is never throttled, and clears no failure
+        # Counted against the address and the key id tried, before the answer waits, so that
+        # concurrent failures queue behind each other.
+        presented = key_id(key) if key is not None else None
+        penalty = self.throttle.failed([f"addr:{client}"] + ([f"key:{presented}"] if presented else []))
+        if penalty.hold:
+            await asyncio.sleep(penalty.hold)
+        if penalty.refused:
+            raise _Reject(429, "throttled", "too many failed authentications; try again later",
+                          [(b"retry-after", b"60")])
+        message = ("missing access key" if key is None else "unknown access key" if record is None
+                   else "revoked access key")
+        raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
 
 
 def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None,
@@ -280,7 +281,11 @@ def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str
 
 
 def from_env() -> App:
-    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional)."""
+    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional).
+
+    The factory ``sls-access serve`` hands its workers (it sets both variables); not a
+    launch path of its own.
+    """
     dashboard = os.environ.get("SLS_ACCESS_DASHBOARD")
     if not dashboard or dashboard.startswith(("https://", "http://")):
         raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",

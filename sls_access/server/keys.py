@@ -33,7 +33,7 @@ from sls_access._values import iso_utc, name_problem
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
-__all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key"]
+__all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key", "key_id"]
 
 FORMAT_VERSION = 1
 MAX_BYTES = 4 << 20
@@ -47,6 +47,12 @@ def default_keys_path(dashboard: str | os.PathLike[str]) -> Path:
     """Return the key file that belongs to the dashboard file *dashboard*."""
     path = Path(dashboard)
     return path.with_name(f"{path.stem}.keys.json")
+
+
+def key_id(key: str) -> str | None:
+    """Return the public id of *key* when it has the form of an access key, else None (no check)."""
+    found = _KEY.fullmatch(key)
+    return found.group(1) if found else None
 
 
 def hash_key(key: str) -> str:

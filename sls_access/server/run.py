@@ -1,5 +1,9 @@
 """Running the service on uvicorn: workers, logging (the audit log on stdout), limits.
 
+The one way to launch the service: uvicorn run any other way (``uvicorn --factory``)
+would have neither the audit log at INFO, nor the proxy trust given here, nor the
+header and connection limits of :mod:`sls_access.server._protocol`.
+
 Used by ``sls-access serve``. Workers are separate processes (uvicorn's supervisor) that
 share the listening socket; each builds the app from the environment
 (:func:`~sls_access.server.app.from_env`), so each has its own cache: expect one STS call
@@ -9,6 +13,7 @@ per link per credential lifetime *per worker*.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,14 @@ from sls_access.server._audit import LOGGER as AUDIT_LOGGER
 from sls_access.server.app import create_app
 from sls_access.server.keys import default_keys_path
 
-__all__ = ["PortInUseError", "log_config", "serve"]
+__all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
+
+DEFAULT_MAX_CONNECTIONS = 1000
+"""Open connections per worker (``--max-connections``)."""
+BACKLOG = 256
+"""The listen backlog; also how many connections one wake-up may accept at once."""
+_SPARE_DESCRIPTORS = 64
+"""Descriptors a worker needs besides its connections: STS, the files, logging."""
 
 
 class PortInUseError(SlsAccessError):
@@ -60,6 +72,21 @@ def _check_port(host: str, port: int) -> None:
             raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def _ensure_descriptors(max_connections: int) -> None:
+    """Raise the soft descriptor limit so that *max_connections* (and an accept burst) fit, or raise.
+
+    Past the limit, accepting fails and clients are refused at random; the connection
+    limit only holds if every connection it allows gets a descriptor.
+    """
+    needed = max_connections + BACKLOG + _SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise ConfigError(f"--max-connections {max_connections} needs {needed} file descriptors per worker, "
+                              f"but the limit is {hard} (ulimit -n): lower --max-connections or raise the limit")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def log_config(level: str = "info") -> dict[str, Any]:
     """Return the logging setup: audit lines alone on stdout, everything else on stderr."""
     return {
@@ -84,7 +111,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
 
 def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           keys: str | os.PathLike[str] | None = None, log_level: str = "info",
-          forwarded_allow_ips: str | None = None, http: str = "auto") -> None:
+          forwarded_allow_ips: str | None = None, http: str = "auto",
+          max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
     """Serve *dashboard* until interrupted.
 
     :param forwarded_allow_ips: addresses of the TLS terminators whose
@@ -94,7 +122,10 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         be read or is invalid.
     :raises PortInUseError: *host*:*port* cannot be bound.
     :param http: uvicorn's HTTP implementation: ``auto`` (httptools when installed), ``h11``
-        or ``httptools``.
+        or ``httptools``; either runs with the header deadline and size cap of
+        :mod:`sls_access.server._protocol`.
+    :param max_connections: open connections per worker; past it, the connection that has
+        waited longest for its request's headers is closed.
     """
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
@@ -104,6 +135,10 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     create_app(path, keys=keys).vendor.close()  # fail now, in one line, on a bad dashboard or key file
     _check_key_file(default_keys_path(path) if keys is None else Path(keys).expanduser(), path)
     _check_port(host, port)
+    from sls_access.server import _protocol  # noqa: PLC0415 - imports uvicorn
+
+    _protocol.check(http)
+    _ensure_descriptors(max_connections)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(Path(keys).expanduser().resolve())
@@ -121,7 +156,10 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
         date_header=False,
-        http=http,
+        http=_protocol.protocol_path(http),
+        # Read by the guard as "at most max_connections open"; uvicorn answers 503 past it.
+        limit_concurrency=max_connections + 1,
+        backlog=BACKLOG,
         timeout_keep_alive=15,
-        h11_max_incomplete_event_size=16384,
+        h11_max_incomplete_event_size=_protocol.MAX_HEADER_BYTES,
     )

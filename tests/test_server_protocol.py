@@ -1,0 +1,176 @@
+"""The service's connection limits, against the real ``sls-access serve`` over loopback sockets.
+
+Slow and greedy peers are plain sockets in the test; each test is bounded in time. The
+header deadline is 10 s (``_protocol.HEADER_TIMEOUT``), so two of these tests take ~10 s.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import DashboardServer, free_port
+
+from sls_access import ConfigError
+from sls_access.server import _protocol
+from sls_access.server.run import BACKLOG
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def server(request: pytest.FixtureRequest, dashboard: Path, tmp_path: Path) -> Iterator[DashboardServer]:
+    running = DashboardServer(dashboard, tmp_path, extra_args=["--http", request.param]).start()
+    yield running
+    running.stop()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_headers_not_complete_in_time_are_answered_408_and_closed(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        answer, elapsed = trickle_until_answered(sock, 25)  # one header byte a second: never complete
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read one whole answer (head and Content-Length body), leaving the connection open."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def trickle_until_answered(sock: socket.socket, bound: float) -> tuple[bytes, float]:
+    """Send one header byte a second until the server answers or closes; return what came and when."""
+    started = time.monotonic()
+    sock.settimeout(1)
+    answer = b""
+    while time.monotonic() - started < bound:
+        try:
+            sock.sendall(b"X")
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        answer += chunk
+    return answer, time.monotonic() - started
+
+
+def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = read_response(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        answer, elapsed = trickle_until_answered(sock, 25)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_15_s(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_response(sock)
+        started = time.monotonic()
+        rest = read_all(sock)
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert rest == b""
+    assert 14 <= elapsed <= 19
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        started = time.monotonic()
+        assert read_all(sock) == b""
+        elapsed = time.monotonic() - started
+    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+    assert server.get("/healthz")[0] == 200
+
+
+def test_an_endless_header_is_cut_off_before_it_is_buffered(server: DashboardServer) -> None:
+    # 40 MiB of one header line that never ends: the server must close long before reading it all.
+    chunk = b"a" * 65536
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        try:
+            while sent < 40 << 20:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # EPIPE or ECONNRESET once the server has closed
+            pass
+    assert sent < 8 << 20
+    assert server.get("/healthz")[0] == 200
+
+
+def test_a_header_over_the_cap_is_answered_431(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (_protocol.MAX_HEADER_BYTES + 1))
+        assert read_all(sock).startswith(b"HTTP/1.1 431 ")
+
+
+def test_slow_sockets_do_not_starve_a_normal_client(dashboard: Path, tmp_path: Path) -> None:
+    # Descriptors for 20 connections and one accept burst; 400 slow sockets would need more.
+    limit = 20 + BACKLOG + 64
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    server = DashboardServer(dashboard, tmp_path, extra_args=["--max-connections", "20"],
+                             preexec_fn=low_limit).start()
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(400):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
+            slow.append(sock)
+        time.sleep(0.5)
+        statuses = [server.get("/healthz", timeout=5)[0] for _ in range(5)]
+    finally:
+        for sock in slow:
+            sock.close()
+        server.stop()
+    assert statuses == [200] * 5
+    assert "Too many open files" not in server.stderr()
+
+
+def test_a_uvicorn_without_what_the_guard_uses_fails_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_protocol, "_NEEDED", (*_protocol._NEEDED, "header_deadline_task"))
+    with pytest.raises(ConfigError, match="header_deadline_task"):
+        _protocol.check("h11")
+
+
+def test_serve_refuses_more_connections_than_descriptors(dashboard: Path) -> None:
+    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
+                             "--port", str(free_port()), "--max-connections", "1000"],
+                            capture_output=True, text=True, timeout=60, check=False,
+                            preexec_fn=low_limit)
+    assert result.returncode == 2
+    assert "--max-connections 1000 needs 1320 file descriptors" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -174,3 +174,18 @@ def test_serve_refuses_more_connections_than_descriptors(dashboard: Path) -> Non
     assert result.returncode == 2
     assert "--max-connections 1000 needs 1320 file descriptors" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_default_connection_limit_is_lowered_to_what_the_descriptors_fit(dashboard: Path) -> None:
+    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (600, 600))
+
+    with subprocess.Popen([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
+                           "--port", str(free_port())],
+                          stderr=subprocess.PIPE, text=True, preexec_fn=low_limit) as server:  # noqa: PLW1509
+        assert server.stderr is not None
+        first = server.stderr.readline()
+        server.terminate()
+    assert "fits 280 connections per worker, not 1000: serving with --max-connections 280" in first

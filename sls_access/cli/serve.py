@@ -27,9 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--forwarded-allow-ips", metavar="ADDRS",
                         help="comma-separated addresses of proxies whose X-Forwarded-For is trusted")
-    parser.add_argument("--max-connections", type=int, default=1000, metavar="N",
+    parser.add_argument("--max-connections", type=int, default=None, metavar="N",
                         help="open connections per worker; past it, the one that has waited longest for its "
-                             "request is closed (default: 1000)")
+                             "request is closed (default: 1000, or what the file descriptor limit fits)")
     parser.add_argument("--http", default="auto", choices=("auto", "httptools", "h11"),
                         help="uvicorn's HTTP parser (default: auto, httptools when installed)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
@@ -45,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError(f"--port {args.port} is not a TCP port", code=EXIT_USAGE)
     if args.workers < 1:
         raise CliError("--workers must be at least 1", code=EXIT_USAGE)
-    if args.max_connections < 1:
+    if args.max_connections is not None and args.max_connections < 1:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
     from sls_access.server.run import serve  # noqa: PLC0415 - keep the CLI import light
 

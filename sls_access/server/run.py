@@ -12,6 +12,7 @@ per link per credential lifetime *per worker*.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import socket
@@ -25,8 +26,12 @@ from sls_access.server.keys import default_keys_path
 
 __all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_CONNECTIONS = 1000
-"""Open connections per worker (``--max-connections``)."""
+"""Open connections per worker (``--max-connections``), lowered to what the descriptor limit fits."""
+MIN_CONNECTIONS = 64
+"""The fewest connections per worker the default is lowered to; below it ``serve`` refuses to start."""
 BACKLOG = 256
 """The listen backlog; also how many connections one wake-up may accept at once."""
 _SPARE_DESCRIPTORS = 64
@@ -72,19 +77,29 @@ def _check_port(host: str, port: int) -> None:
             raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def _ensure_descriptors(max_connections: int) -> None:
-    """Raise the soft descriptor limit so that *max_connections* (and an accept burst) fit, or raise.
+def _ensure_descriptors(max_connections: int | None) -> int:
+    """Raise the soft descriptor limit so that the connections (and an accept burst) fit; return the limit.
 
-    Past the limit, accepting fails and clients are refused at random; the connection
-    limit only holds if every connection it allows gets a descriptor.
+    Past the descriptor limit, accepting fails and clients are refused at random; the
+    connection limit only holds if every connection it allows gets a descriptor. An
+    explicit *max_connections* that cannot fit is a :class:`~sls_access.ConfigError`; the
+    default (None: :data:`DEFAULT_MAX_CONNECTIONS`) is lowered to what fits, with a warning.
     """
-    needed = max_connections + BACKLOG + _SPARE_DESCRIPTORS
+    wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
+    overhead = BACKLOG + _SPARE_DESCRIPTORS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise ConfigError(f"--max-connections {max_connections} needs {needed} file descriptors per worker, "
+    if soft == resource.RLIM_INFINITY or soft >= wanted + overhead:
+        return wanted
+    if hard != resource.RLIM_INFINITY and hard < wanted + overhead:
+        fits = hard - overhead
+        if max_connections is not None or fits < MIN_CONNECTIONS:
+            raise ConfigError(f"--max-connections {wanted} needs {wanted + overhead} file descriptors per worker, "
                               f"but the limit is {hard} (ulimit -n): lower --max-connections or raise the limit")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        log.warning("the file descriptor limit (ulimit -n %d) fits %d connections per worker, not %d: "
+                    "serving with --max-connections %d", hard, fits, wanted, fits)
+        wanted = fits
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted + overhead, hard))
+    return wanted
 
 
 def log_config(level: str = "info") -> dict[str, Any]:
@@ -112,7 +127,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
 def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           keys: str | os.PathLike[str] | None = None, log_level: str = "info",
           forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+          max_connections: int | None = None) -> None:
     """Serve *dashboard* until interrupted.
 
     :param forwarded_allow_ips: addresses of the TLS terminators whose
@@ -125,7 +140,8 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         or ``httptools``; either runs with the header deadline and size cap of
         :mod:`sls_access.server._protocol`.
     :param max_connections: open connections per worker; past it, the connection that has
-        waited longest for its request's headers is closed.
+        waited longest for its request's headers is closed. None: :data:`DEFAULT_MAX_CONNECTIONS`,
+        or fewer when the file descriptor limit cannot be raised that far (with a warning).
     """
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
@@ -138,7 +154,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     from sls_access.server import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
-    _ensure_descriptors(max_connections)
+    max_connections = _ensure_descriptors(max_connections)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(Path(keys).expanduser().resolve())

@@ -235,8 +235,13 @@ class RoleAssumer:
 
     def _caller_arn(self, region: str | None) -> str:
         client = self._client(region)
-        base = self._base_session().get_credentials()
-        key_id = None if base is None else base.get_frozen_credentials().access_key
+        session = self._base_session()
+
+        def base_key_id() -> str | None:
+            base = session.get_credentials()  # may refresh (SSO, a role profile): bounded like the call
+            return None if base is None else base.get_frozen_credentials().access_key
+
+        key_id = self._calls.run(base_key_id, self.deadline)
         if not key_id:
             raise StsFailure("no base AWS credentials (botocore's default chain found none)")
         with self._lock:

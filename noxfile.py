@@ -86,6 +86,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench_server(session: nox.Session) -> None:
-    """Load-test the dashboard service: cached vends/s, p50/p99, STS calls (wrk when installed)."""
+    """Load-test the dashboard service against the bare stack; first vend after start (wrk when installed)."""
     session.install("-e", ".[server]", "moto[server]")
     session.run("python", "benchmarks/server_load.py", *session.posargs)

@@ -21,12 +21,14 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.session
 from _setup import TARGET, FrozenClock, World
 from anchors import aarl_session, botocore_profile_session, botocore_refreshable, brs_session, frozen_key
@@ -85,9 +87,30 @@ def _quiet(*loggers: str):  # type: ignore[no-untyped-def]
 
 # -- timings --------------------------------------------------------------------------------
 
-def warm_credentials(w: World, repeats: int) -> Figure:
+def _utc_refreshable(resolver: Resolver) -> Any:
+    """botocore's RefreshableCredentials holding the resolver's keys, on a UTC clock.
+
+    botocore's default clock is ``datetime.now(tzlocal())``, most of its cost; code that
+    injects a UTC clock (``time_fetcher``) pays about a tenth of it. This is the honest floor.
+    """
+    creds = resolver.credentials(*TARGET)
+    assert creds.expiration is not None
+
+    def refresh() -> dict[str, Any]:
+        fresh = resolver.credentials(*TARGET)
+        assert fresh.expiration is not None
+        return {"access_key": fresh.access_key_id, "secret_key": fresh.secret_access_key,
+                "token": fresh.session_token, "expiry_time": fresh.expiration.isoformat()}
+
+    return botocore.credentials.RefreshableCredentials(
+        creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expiration,
+        refresh_using=refresh, method="assume-role", time_fetcher=partial(datetime.now, UTC))
+
+
+def warm_credentials(w: World, repeats: int) -> list[Figure]:
     resolver = Resolver(dashboard=str(w.dashboard))
     resolver.credentials(*TARGET)
+    utc_creds = _utc_refreshable(resolver)
     profile_creds = botocore_profile_session().get_credentials()
     aarl_creds = aarl_session().get_credentials()
     brs_creds = brs_session().get_credentials()
@@ -97,32 +120,43 @@ def warm_credentials(w: World, repeats: int) -> Figure:
     assert brs_creds
     assert session_creds
     dashboard = str(w.dashboard)
-    baseline = "botocore RefreshableCredentials.get_frozen_credentials() (role profile)"
+    baseline = "botocore RefreshableCredentials.get_frozen_credentials(), UTC clock (time_fetcher)"
+    resolver_row = "sls-access Resolver.credentials()"
+    module_row = "sls-access sls_access.credentials() (module function: finds its resolver per call)"
     rows = side_by_side({
-        baseline: profile_creds.get_frozen_credentials,
-        "sls-access Resolver.credentials()": lambda: resolver.credentials(*TARGET),
-        "sls-access sls_access.credentials() (module function: reads the option variables per call)":
-            lambda: sls_access.credentials(*TARGET, dashboard=dashboard),
+        baseline: utc_creds.get_frozen_credentials,
+        resolver_row: lambda: resolver.credentials(*TARGET),
+        module_row: lambda: sls_access.credentials(*TARGET, dashboard=dashboard),
+        "botocore RefreshableCredentials.get_frozen_credentials(), default clock (role profile)":
+            profile_creds.get_frozen_credentials,
         "sls-access session: its botocore get_frozen_credentials()": session_creds.get_frozen_credentials,
         "aws-assume-role-lib: get_frozen_credentials()": aarl_creds.get_frozen_credentials,
         "boto3-refresh-session: get_frozen_credentials()": brs_creds.get_frozen_credentials,
     }, baseline, repeats=repeats, number=20_000)
-    headline = rows[1]["ratio"]
-    return {"figure": "warm Resolver.credentials() / botocore get_frozen_credentials()",
-            "target": "<= 0.5", "headline": headline, "met": headline <= 0.5, "unit": "us per call",
-            "rows": rows}
+    first, second = rows[1]["ratio"], rows[2]["ratio"]
+    return [
+        {"figure": "warm Resolver.credentials() / botocore get_frozen_credentials() (UTC clock)",
+         "target": "<= 0.35", "headline": first, "met": first <= 0.35, "unit": "us per call", "rows": rows},
+        {"figure": "warm sls_access.credentials(org, app, stage) / botocore get_frozen_credentials() (UTC clock)",
+         "target": "<= 1.0", "headline": second, "met": second <= 1.0, "unit": "us per call",
+         "rows": [rows[0], rows[2]]},
+    ]
 
 
-def create_client(w: World, repeats: int) -> Figure:
+def create_client(w: World, repeats: int) -> list[Figure]:
     resolver = Resolver(dashboard=str(w.dashboard))
     resolver.credentials(*TARGET)
     parent = boto3.Session()
     aarl_cache: dict[str, Any] = {}
-    baseline = "botocore.session.Session().create_client('sts')"
+    reused = botocore.session.Session()
+    dashboard = str(w.dashboard)
+    baseline = "reused botocore session: session.create_client('sts') (botocore's pattern, boto3.client())"
+    session_row = "sls-access Resolver.session(...).create_client('sts')"
     rows = side_by_side({
-        baseline: lambda: botocore.session.Session().create_client("sts"),
-        "sls-access Resolver.session(...).create_client('sts')":
-            lambda: resolver.session(*TARGET).create_client("sts"),
+        baseline: lambda: reused.create_client("sts"),
+        session_row: lambda: resolver.session(*TARGET).create_client("sts"),
+        "botocore.session.Session().create_client('sts') (a fresh session each time)":
+            lambda: botocore.session.Session().create_client("sts"),
         "botocore role profile: Session(profile=...).create_client('sts')":
             lambda: botocore_profile_session().create_client("sts"),
         "aws-assume-role-lib: assume_role(parent, arn).client('sts')":
@@ -130,9 +164,22 @@ def create_client(w: World, repeats: int) -> Figure:
         "boto3-refresh-session: RefreshableSession(...).client('sts')": lambda: brs_session().client("sts"),
     }, baseline, repeats=repeats, number=3)
     headline = rows[1]["ratio"]
-    return {"figure": "warm Resolver.session(...).create_client('sts') / Session().create_client('sts')",
-            "target": "<= 0.2", "headline": headline, "met": headline <= 0.2, "unit": "us per call",
-            "rows": rows}
+    s3_baseline = "reused botocore session: session.create_client('s3', region_name='us-east-1')"
+    s3_rows = side_by_side({
+        s3_baseline: lambda: reused.create_client("s3", region_name="us-east-1"),
+        "sls-access sls_access.client(org, app, stage, 's3', region='us-east-1') (cached)":
+            lambda: sls_access.client(*TARGET, "s3", region="us-east-1", dashboard=dashboard),
+        "sls-access Resolver.client(org, app, stage, 's3', region='us-east-1') (cached)":
+            lambda: resolver.client(*TARGET, "s3", region="us-east-1"),
+    }, s3_baseline, repeats=repeats, number=3)
+    client_ratio = s3_rows[1]["ratio"]
+    return [
+        {"figure": "Resolver.session(...).create_client('sts') / a reused session's create_client('sts')",
+         "target": "<= 1.2", "headline": headline, "met": headline <= 1.2, "unit": "us per call", "rows": rows},
+        {"figure": "sls_access.client(..., 's3', region=...) / a reused session's create_client('s3')",
+         "target": "<= 0.05", "headline": client_ratio, "met": client_ratio <= 0.05, "unit": "us per call",
+         "rows": s3_rows},
+    ]
 
 
 def import_time(w: World, repeats: int) -> Figure:
@@ -142,6 +189,10 @@ def import_time(w: World, repeats: int) -> Figure:
     cwd = w.root
     subjects = {
         "python -c 'import botocore.session'": "import botocore.session",
+        # What a process that resolves pays before its first resolution: the import, the
+        # plugins' discovery (entry points) and the chain they build (botocore comes with it).
+        "python -c 'import sls_access; sls_access.Resolver().chain' (import + plugin discovery + first chain)":
+            "import sls_access; sls_access.Resolver().chain",
         "python -c 'import sls_access'": "import sls_access",
         # botocore waits for the first session or STS call; this row is the cost that
         # sls-access adds for code that uses botocore anyway.
@@ -182,8 +233,9 @@ def import_time(w: World, repeats: int) -> Figure:
              "cpu_ratio": round(ratio(cpu, name), 3),
              "baseline": name == baseline} for name in names]
     headline = rows[1]["ratio"]
-    return {"figure": "import sls_access / import botocore.session (wall, new process)",
-            "target": "<= 1.15", "headline": headline, "met": headline <= 1.15, "unit": "us per process",
+    return {"figure": "import sls_access + plugin discovery + first chain / import botocore.session "
+                      "(wall, new process)",
+            "target": "<= 1.10", "headline": headline, "met": headline <= 1.10, "unit": "us per process",
             "rows": rows}
 
 
@@ -306,30 +358,62 @@ def sts_down(w: World) -> Figure:
 
 # -- memory --------------------------------------------------------------------------------------
 
-def memory(counts: tuple[int, ...] = (10_000, 100_000), cache_size: int = 4096) -> Figure:
+def _retained(resolver: Resolver, targets: list[tuple[str, str, str]]) -> int:
+    """Bytes that *resolver* keeps after resolving *targets* (tracemalloc, after a collection)."""
+    gc.collect()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for target in targets:
+        resolver.credentials(*target)
+    gc.collect()
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return current - base
+
+
+def memory(w: World, counts: tuple[int, ...] = (10_000, 100_000), cache_size: int = 4096,
+           role_counts: tuple[int, int] = (200, 600)) -> Figure:
+    """Memory retained as distinct targets grow: bounded by the cache size, and per cached entry."""
     rows = []
     retained = {}
     for count in counts:
-        gc.collect()
-        tracemalloc.start()
         resolver = Resolver(sources="env", cache_size=cache_size)
         resolver.credentials("org", "app", "warmup")  # plugins and chain: not per target
-        gc.collect()
-        base, _ = tracemalloc.get_traced_memory()
-        for n in range(count):
-            resolver.credentials("org", "app", f"stage-{n}")
-        gc.collect()
-        current, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        retained[count] = current - base
+        retained[count] = _retained(resolver, [("org", "app", f"stage-{n}") for n in range(count)])
         rows.append({"subject": f"sls-access Resolver(cache_size={cache_size}): {count:,} distinct targets",
-                     "retained_kib": round((current - base) / 1024), "cache_entries": len(resolver._cache)})
+                     "retained_kib": round(retained[count] / 1024), "cache_entries": len(resolver._cache)})
         del resolver
     small, large = counts
     ratio = retained[large] / retained[small]
-    return {"figure": f"memory retained: {large:,} vs {small:,} distinct targets (env source)",
+    # Per cached entry, the cache raised above the counts, and measured on a second batch of
+    # targets, so that what is built once (plugins, chain, STS client) is not counted.
+    env = Resolver(sources="env", cache_size=4 * small)
+    env.credentials("org", "app", "warmup")
+    # The first batch pays for what is built once; the second is entries alone. Static keys
+    # are kept 10 s: batches small enough to be resolved well within that, and the bytes
+    # divided by the entries the cache holds more after the batch, not by the targets asked.
+    _retained(env, [("org", "app", f"e-{n}") for n in range(small)])
+    held = len(env._cache)
+    per_env = _retained(env, [("org", "app", f"e-{n}") for n in range(small, 3 * small)]) / (len(env._cache) - held)
+    rows.append({"subject": f"per cached entry, env keys ({2 * small:,} targets after {small:,})",
+                 "retained_kib": round(per_env / 1024, 2), "cache_entries": len(env._cache),
+                 "bytes_per_entry": round(per_env)})
+    role_small, role_large = role_counts
+    world_dashboard = w.dashboard.with_name("dashboard-many.toml")
+    stages = "\n".join(f"[orgs.acme.apps.shop.stages.s{n}]\ndeployment_profile = \"prod\"\n"
+                       for n in range(role_small + role_large))
+    world_dashboard.write_text(w.dashboard.read_text() + "\n" + stages)
+    role = Resolver(dashboard=str(world_dashboard), cache_size=4 * role_large)
+    role.credentials(*TARGET)
+    first = _retained(role, [("acme", "shop", f"s{n}") for n in range(role_small)])
+    second = _retained(role, [("acme", "shop", f"s{n}") for n in range(role_small, role_small + role_large)])
+    per_role = second / role_large
+    rows.append({"subject": f"per cached entry, AssumeRole keys ({role_large:,} linked targets after {role_small:,})",
+                 "retained_kib": round(per_role / 1024, 2), "cache_entries": len(role._cache),
+                 "bytes_per_entry": round(per_role), "first_batch_kib": round(first / 1024)})
+    return {"figure": f"memory retained: {large:,} vs {small:,} distinct targets (env source); per cached entry",
             "target": "bounded by the cache size", "headline": round(ratio, 3),
-            "met": ratio <= 1.25 and all(row["cache_entries"] <= cache_size for row in rows),
+            "met": ratio <= 1.25 and all(row["cache_entries"] <= cache_size for row in rows[:2]),
             "unit": "KiB", "rows": rows}
 
 

@@ -41,6 +41,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def _version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
@@ -48,7 +52,7 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _value(row: dict[str, Any]) -> str:
+def _value(row: dict[str, Any]) -> str:  # noqa: PLR0911 - one return per kind of row
     if "median_us" in row and "assume_role_calls" in row:
         return f"{row['median_us'] / 1000:.1f} ms a run, {row['assume_role_calls']} AssumeRole calls"
     if "median_us" in row:
@@ -66,6 +70,8 @@ def _value(row: dict[str, Any]) -> str:
     if "sts_tries" in row:
         return (f"{row['sts_tries']} tries / {row['requests']} req, "
                 f"{row['old_keys_served']} old keys, {row['errors']} errors")
+    if "bytes_per_entry" in row:
+        return f"{row['bytes_per_entry']:,} bytes an entry, {row['cache_entries']} entries"
     if "retained_kib" in row:
         return f"{row['retained_kib']} KiB, {row['cache_entries']} entries"
     return ""
@@ -75,7 +81,9 @@ def table(results: list[dict[str, Any]]) -> str:
     lines = []
     for fig in results:
         verdict = "met" if fig["met"] else "NOT met" if fig["met"] is not None else ""
-        lines.append(f"## {fig['figure']}  -> {fig['headline']} (target {fig['target']}: {verdict})")
+        load = fig.get("load_1min") or {}
+        lines.append(f"## {fig['figure']}  -> {fig['headline']} (target {fig['target']}: {verdict}; "
+                     f"load {load.get('before')} -> {load.get('after')})")
         width = max(len(row["subject"]) for row in fig["rows"])
         for row in fig["rows"]:
             ratio = ""
@@ -83,7 +91,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 ratio = "  (baseline)" if row["baseline"] else f"  x{row['ratio']:.3f}"
                 if "min_ratio" in row and not row["baseline"]:
                     ratio += f"  (fastest x{row['min_ratio']:.3f}, CPU x{row['cpu_ratio']:.3f})"
-            lines.append(f"  {row['subject']:<{width}}  {_value(row)}{ratio}")
+            lines.append(f"  {row['subject']:<{width}}  {_value(row)}{ratio}  [load {row.get('load_1min')}]")
         lines.append("")
     return "\n".join(lines)
 
@@ -110,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": lambda: figures.cold_threads(w),
             "hours": lambda: figures.eight_hours(w),
             "import": lambda: figures.import_time(w, args.repeats),
-            "memory": figures.memory,
+            "memory": lambda: figures.memory(w),
             "down": lambda: figures.sts_down(w),
             "process": lambda: figures.credential_process(w, args.repeats),
             "awscli": lambda: figures.aws_cli_runs(w),
@@ -118,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         for name in FIGURES:
             if name in only:
                 print(f"measuring {name} ...", file=sys.stderr, flush=True)
-                results.append(runs[name]())
+                before = _load()
+                measured = runs[name]()
+                after = _load()
+                for fig in measured if isinstance(measured, list) else [measured]:
+                    # The machine's load for every figure (others may share it): the 1-minute
+                    # load average before and after it, on the figure and on each of its rows.
+                    fig["load_1min"] = {"before": before, "after": after}
+                    for row in fig["rows"]:
+                        row["load_1min"] = after
+                    results.append(fig)
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["nox -s bench", *(["--", *passed] if (passed := argv if argv is not None

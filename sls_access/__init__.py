@@ -18,7 +18,7 @@ from __future__ import annotations
 # Type checkers treat any constant of this name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from sls_access._api import boto3_session, credentials, explain, register, session
+    from sls_access._api import boto3_session, client, credentials, explain, register, session
     from sls_access._credentials import Credentials
     from sls_access._options import OptionArgs, Options
     from sls_access._resolution import Outcome, Resolution, TrailEntry
@@ -49,6 +49,7 @@ __all__ = [
     "TrailEntry",
     "__version__",
     "boto3_session",
+    "client",
     "credentials",
     "explain",
     "register",

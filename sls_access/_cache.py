@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -153,6 +153,11 @@ class ExpiringCache(Generic[V]):
         self._lock = threading.Lock()
         self._entries: _Bounded[V] = _Bounded(maxsize, self._now)
         self._index = self._entries.index
+        self.index: Mapping[Hashable, _Entry[V]] = self._index
+        """The entries by key, for a caller's own warm path: read-only, safe without the lock.
+        An entry's ``value`` may be served while ``now() < entry.fresh_until``."""
+        self.now = self._now
+        """The cache's clock, in seconds since the epoch."""
         self._key_locks: weakref.WeakValueDictionary[Hashable, _KeyLock] = weakref.WeakValueDictionary()
 
     def _clock_seconds(self) -> float:

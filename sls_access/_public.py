@@ -13,7 +13,7 @@ def load(namespace: dict[str, Any]) -> dict[str, Any]:
     Each public class sets its own ``__module__`` to ``sls_access`` where it is defined,
     so that it shows its public path whichever module imports it first.
     """
-    from sls_access._api import boto3_session, credentials, explain, register, session  # noqa: PLC0415
+    from sls_access._api import boto3_session, client, credentials, explain, register, session  # noqa: PLC0415
     from sls_access._credentials import Credentials  # noqa: PLC0415
     from sls_access._options import OptionArgs, Options  # noqa: PLC0415
     from sls_access._resolution import Outcome, Resolution, TrailEntry  # noqa: PLC0415
@@ -33,7 +33,8 @@ def load(namespace: dict[str, Any]) -> dict[str, Any]:
         "DashboardError": DashboardError, "NoCredentialsError": NoCredentialsError, "OptionArgs": OptionArgs,
         "Options": Options, "Outcome": Outcome, "Resolution": Resolution, "Resolver": Resolver,
         "SlsAccessError": SlsAccessError, "Target": Target, "TrailEntry": TrailEntry, "__version__": __version__,
-        "boto3_session": boto3_session, "credentials": credentials, "explain": explain, "register": register,
+        "boto3_session": boto3_session, "client": client, "credentials": credentials, "explain": explain,
+        "register": register,
         "session": session,
     })
     return namespace

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Self, Unpack
+from functools import partial
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
@@ -16,6 +17,8 @@ from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
 
 if TYPE_CHECKING:
     import boto3
+    import botocore.client
+    import botocore.config
     import botocore.session
 
     from sls_access._chain import Chain
@@ -23,7 +26,10 @@ if TYPE_CHECKING:
     from sls_access.plugin import PluginInfo
     from sls_access.plugin._plugins import Plugins
 
-__all__ = ["Resolver"]
+__all__ = ["MAX_CLIENTS", "Resolver"]
+
+MAX_CLIENTS = 64
+"""The most clients :meth:`Resolver.client` keeps per resolver (the least recently made go first)."""
 
 
 class Resolver:
@@ -48,9 +54,16 @@ class Resolver:
     def _setup(self, options: Options, cache_size: int) -> None:
         self.options = options
         self._cache: ExpiringCache[Resolution] = ExpiringCache(self.options.clock, _expiry, maxsize=cache_size)
+        # The warm path reads the cache's index and clock directly (see credentials()).
+        self._fresh = self._cache.index
+        self._now = self._cache.now
         self._lock = threading.Lock()
         self._chain: Chain | None = None
         self._plugins: Plugins | None = None
+        # Clients by (org, app, stage, service, region, config): read without a lock (one
+        # dict read), made and evicted under _client_lock (sessions are not thread-safe).
+        self._clients: dict[tuple[Any, ...], botocore.client.BaseClient] = {}
+        self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Resolver({self.options!r})"
@@ -115,11 +128,20 @@ class Resolver:
     def resolution(self, org: str, app: str, stage: str, *, region: str | None = None) -> Resolution:
         """Return the (cached) resolution for a target; raise when no source applies or one fails."""
         key = (org, app, stage, region)
-        return self._cache.get(key, lambda: self._resolve(Target(org=org, app=app, stage=stage,
-                                                                  region=region)))
+        entry = self._fresh.get(key)
+        if entry is not None and self._now() < entry.fresh_until:
+            return entry.value
+        return self._cache.get(key, partial(self._resolve_target, org, app, stage, region))
+
+    def _resolve_target(self, org: str, app: str, stage: str, region: str | None) -> Resolution:
+        return self._resolve(Target(org=org, app=app, stage=stage, region=region))
 
     def credentials(self, org: str, app: str, stage: str, *, region: str | None = None) -> Credentials:
         """Return credentials for the target: cached while fresh, refreshed ahead of expiry."""
+        # The warm path: one tuple, one dict read, one clock read; no closure, no lock.
+        entry = self._fresh.get((org, app, stage, region))
+        if entry is not None and self._now() < entry.fresh_until:
+            return entry.value.credentials  # type: ignore[return-value] # stored resolutions have keys
         creds = self.resolution(org, app, stage, region=region).credentials
         assert creds is not None  # noqa: S101 - resolution() raises instead
         return creds
@@ -175,6 +197,33 @@ class Resolver:
         if resolution.region:
             session.set_config_variable("region", resolution.region)
         return session
+
+    def client(self, org: str, app: str, stage: str, service: str, *, region: str | None = None,
+               config: botocore.config.Config | None = None) -> botocore.client.BaseClient:
+        """Return a botocore client for *service* whose credentials come from this resolver.
+
+        One client per (target, service, region, config object), made on first use and
+        returned again after (botocore clients are thread-safe: share it across threads).
+        Its credentials refresh through this resolver like a :meth:`session`'s, so a
+        client kept for hours signs with fresh keys, and fails closed when the target no
+        longer resolves. At most :data:`MAX_CLIENTS` clients are kept per resolver, the
+        least recently made dropped first. The first call for a key resolves now, so that
+        a bad target or a failing link raises here.
+        """
+        key = (org, app, stage, service, region, config)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        with self._client_lock:
+            client = self._clients.get(key)
+            if client is None:
+                # The session is used here, under the lock, and then only through the client.
+                client = self.session(org, app, stage, region=region).create_client(
+                    service, region_name=region, config=config)
+                while len(self._clients) >= MAX_CLIENTS:
+                    del self._clients[next(iter(self._clients))]
+                self._clients[key] = client
+            return client
 
     def boto3_session(self, org: str, app: str, stage: str, *, region: str | None = None) -> boto3.Session:
         """Return a boto3 session around :meth:`session` (needs the ``boto3`` extra)."""

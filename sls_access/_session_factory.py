@@ -8,9 +8,11 @@ session. :func:`new_session` builds a normal, independent session but
 - gives it a data loader shared by every session made here with the same
   ``data_path`` (a ``Loader`` only caches parsed files by name; a race loads a file
   twice, harmlessly);
-- gives it a copy of a template event emitter that already holds botocore's built-in
-  handlers (``copy.copy`` of an emitter is what botocore itself does for every client;
-  the template is built once, under a lock, and never changed after).
+- gives it a template event emitter that already holds botocore's built-in handlers,
+  copied on write: the session reads the template until a handler is registered on it
+  or removed from it, and then gets its own copy first (``copy.copy`` of an emitter is
+  what botocore itself does for every client, and a client of the session gets such a
+  copy either way). The template is built once, under a lock, and never changed after.
 
 Everything else (configuration, credentials, event registrations made later, clients)
 belongs to the new session alone, so callers may use or change it as they would any
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import botocore.credentials
 import botocore.handlers
@@ -72,6 +76,50 @@ def _loader(data_path: str | None) -> botocore.loaders.Loader:
     return loader
 
 
+class _CopyOnWrite(botocore.hooks.BaseEventHooks):
+    """An emitter that is *template* until it is changed, and then a copy of it.
+
+    Copying one (as botocore does for each client) copies what it is now.
+    """
+
+    def __init__(self, template: botocore.hooks.HierarchicalEmitter) -> None:
+        self._emitter = template
+        self._own = False
+
+    def _writable(self) -> botocore.hooks.HierarchicalEmitter:
+        if not self._own:
+            self._emitter = copy.copy(self._emitter)
+            self._own = True
+        return self._emitter
+
+    def emit(self, event_name: str, **kwargs: object) -> list[tuple[Any, Any]]:
+        responses: list[tuple[Any, Any]] = self._emitter.emit(event_name, **kwargs)
+        return responses
+
+    def emit_until_response(self, event_name: str, **kwargs: object) -> tuple[Any, Any]:
+        response: tuple[Any, Any] = self._emitter.emit_until_response(event_name, **kwargs)
+        return response
+
+    def register(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
+                 unique_id_uses_count: bool = False) -> None:
+        self._writable().register(event_name, handler, unique_id, unique_id_uses_count)
+
+    def register_first(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
+                       unique_id_uses_count: bool = False) -> None:
+        self._writable().register_first(event_name, handler, unique_id, unique_id_uses_count)
+
+    def register_last(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
+                      unique_id_uses_count: bool = False) -> None:
+        self._writable().register_last(event_name, handler, unique_id, unique_id_uses_count)
+
+    def unregister(self, event_name: str, handler: Callable[..., None] | None = None, unique_id: str | None = None,
+                   unique_id_uses_count: bool = False) -> None:
+        self._writable().unregister(event_name, handler, unique_id, unique_id_uses_count)
+
+    def __copy__(self) -> botocore.hooks.HierarchicalEmitter:
+        return copy.copy(self._emitter)
+
+
 def new_session(provider: botocore.credentials.CredentialProvider | None = None) -> botocore.session.Session:
     """Return a new botocore session, as ``botocore.session.Session()`` would, built cheaply.
 
@@ -79,7 +127,7 @@ def new_session(provider: botocore.credentials.CredentialProvider | None = None)
     default chain is then neither built nor consulted: no silent fallback to other keys).
     """
     session = botocore.session.Session(
-        event_hooks=copy.copy(_template_emitter()), include_builtin_handlers=False
+        event_hooks=_CopyOnWrite(_template_emitter()), include_builtin_handlers=False
     )
     session.register_component("data_loader", _loader(session.get_config_variable("data_path")))
     if provider is not None:

@@ -193,6 +193,13 @@ class RoleAssumer:
         with self._lock:
             return len(self._clients)
 
+    def prepare(self, region: str | None = None) -> None:
+        """Create the client for *region* (default: the configured one) now, not on the first call.
+
+        :raises ~sls_access.ConfigError: for a region botocore does not know.
+        """
+        self._client(region)
+
     def _client(self, region: str | None) -> STSClient:
         session = self._base_session()
         with self._lock:

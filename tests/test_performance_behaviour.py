@@ -5,13 +5,16 @@ Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import botocore.config
 import pytest
 from support import FakeClock, StsProxy, in_threads, sts_error
 
+import sls_access
 from sls_access import Resolver
 from sls_access._cache import BACKOFF_BASE
 
@@ -120,3 +123,66 @@ def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
     assert errors == []
     assert keys == [current] * 64  # nobody waits for, or fails with, the refresh
     assert sts.calls["AssumeRole"] == 2  # the cold load, then one refresh try for all 64
+
+
+# --- the warm paths: no lock, no resolution, no environment scan --------------------------------
+
+class Forbidden:
+    """A lock that fails the test when taken."""
+
+    def __enter__(self) -> None:
+        raise AssertionError("the warm path took a lock")
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def acquire(self, *_: object, **__: object) -> bool:
+        raise AssertionError("the warm path took a lock")
+
+
+def test_a_warm_read_takes_no_lock_and_does_not_resolve(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    first = resolver.credentials(*TARGET)
+    monkeypatch.setattr(resolver._cache, "_lock", Forbidden())
+    monkeypatch.setattr(resolver, "_lock", Forbidden())
+
+    def no_resolution(*_: object) -> None:
+        raise AssertionError("the warm path resolved")
+
+    monkeypatch.setattr(resolver, "_resolve", no_resolution)
+    assert resolver.credentials(*TARGET) is first
+
+
+def test_the_module_functions_warm_call_raises_no_key_error_in_os_environ(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Six missing variables read through os.environ.get: six KeyErrors raised and caught.
+    sls_access.credentials(*TARGET, dashboard=str(dashboard))
+    sls_access.credentials(*TARGET, dashboard=str(dashboard))
+    environ_type = type(os.environ)
+    reads: list[str] = []
+    getitem = environ_type.__getitem__
+
+    def counting(self: Any, key: str) -> str:
+        reads.append(key)
+        return getitem(self, key)
+
+    monkeypatch.setattr(environ_type, "__getitem__", counting)
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
+    assert reads == []
+
+
+def test_the_module_function_sees_a_variable_set_and_unset_after_warm_calls(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(3):
+        assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
+    monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "1")
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "env"
+    monkeypatch.delenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS")
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
+
+
+def test_the_module_function_tells_options_apart_after_warm_calls(dashboard: Path) -> None:
+    for _ in range(3):
+        assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard), sources="env").source == "env"
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"

@@ -6,6 +6,7 @@ The app is called the way uvicorn calls it (scope, receive, send); STS is the lo
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.metadata
 import json
 import os
@@ -373,3 +374,29 @@ def test_the_server_extra_requires_an_h11_without_the_chunked_smuggling_bug() ->
     assert "h11>=0.16" in extra["project"]["optional-dependencies"]["server"]
     installed = importlib.metadata.version("h11")  # what `serve --http h11` runs on here
     assert tuple(int(part) for part in installed.split(".")[:2]) >= (0, 16)
+
+
+def lifespan_startup(app: App) -> list[str]:
+    """Run the app's lifespan startup (as uvicorn does) and return the messages it sent."""
+    sent: list[str] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message["type"])
+
+    try:
+        asyncio.run(app({"type": "lifespan"}, receive, send))
+    finally:
+        gc.unfreeze()  # the startup freezes what is loaded: not this test process's objects
+    return sent
+
+
+def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path, sts: StsProxy) -> None:
+    app = create_app(dashboard)
+    assert app.vendor._assumer.client_count == 0
+    assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert app.vendor._assumer.client_count == 1
+    assert sts.calls == {}  # made, not called: no STS request at startup

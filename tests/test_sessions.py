@@ -49,6 +49,21 @@ def test_a_handler_registered_on_one_session_does_not_reach_another(dashboard: P
     assert seen == ["before-call.sts.GetCallerIdentity"]
 
 
+def test_a_handler_unregistered_from_one_session_stays_in_the_others(dashboard: Path) -> None:
+    # Sessions read one template emitter until they change theirs (copy on write).
+    resolver = Resolver(dashboard=str(dashboard))
+    mine, other = resolver.session(*TARGET), resolver.session(*TARGET)
+    seen, handler = counter()
+    for session in (mine, other):
+        session.register("before-call.sts.GetCallerIdentity", handler, unique_id="count")
+    mine.unregister("before-call.sts.GetCallerIdentity", unique_id="count")
+    sts_client(mine).get_caller_identity()
+    assert seen == []
+    sts_client(other).get_caller_identity()
+    sts_client(resolver.session(*TARGET)).get_caller_identity()
+    assert seen == ["before-call.sts.GetCallerIdentity"]
+
+
 def test_configuration_changed_on_one_session_stays_there(dashboard: Path) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     mine, other = resolver.session(*TARGET), resolver.session(*TARGET)

@@ -132,6 +132,15 @@ class Vendor:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
 
+    def prepare(self) -> None:
+        """Create the STS client of the server's region and the thread pool now, at startup.
+
+        So that the first vend does not pay for them.
+        """
+        self._assumer.prepare()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="sls-access-sts")
+
     def close(self) -> None:
         """Stop the thread pool (running calls finish)."""
         if self._pool is not None:

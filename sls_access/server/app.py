@@ -171,6 +171,11 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The STS client is made now, not by the first vend (tens of milliseconds).
+                try:
+                    self.vendor.prepare()
+                except Exception as exc:  # noqa: BLE001 - the first vend tries again and answers for it
+                    log.warning("cannot create the STS client at startup: %s", exc)
                 # What was loaded so far (botocore, the dashboard) lives as long as the process:
                 # keep it out of the garbage collector's scans, which would otherwise add
                 # pauses of milliseconds to the latency tail.

@@ -1,0 +1,102 @@
+"""The audit line: one JSON message per request on ``sls_access.audit``, whatever handlers are attached."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from sls_access.server._audit import LOGGER, Audit
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def audit_logger() -> Iterator[logging.Logger]:
+    """The audit logger with no handler and no propagation; restored afterwards."""
+    logger = logging.getLogger(LOGGER)
+    saved = (logger.handlers[:], logger.filters[:], logger.propagate, logger.level)
+    logger.handlers, logger.filters, logger.propagate = [], [], False
+    logger.setLevel(logging.INFO)
+    yield logger
+    logger.handlers, logger.filters, logger.propagate = saved[0], saved[1], saved[2]
+    logger.setLevel(saved[3])
+
+
+def vended() -> Audit:
+    audit = Audit("198.51.100.7", "GET", '/v1/orgs/acme/apps/sh"op/stages/prod/credentials')
+    audit.fields.update(org="acme", app='sh"op', stage="prod", key="ci", key_id="k1")
+    return audit
+
+
+def test_a_handler_a_user_attaches_gets_one_record_with_the_json_line(audit_logger: logging.Logger) -> None:
+    handler = Records()
+    audit_logger.addHandler(handler)
+    audit = vended()
+    audit.emit(200, "vended", 1.234)
+    (record,) = handler.records
+    assert record.name == LOGGER
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == json.dumps(audit.fields)
+    assert json.loads(record.getMessage())["app"] == 'sh"op'
+
+
+def test_a_server_failure_is_logged_at_warning(audit_logger: logging.Logger) -> None:
+    handler = Records()
+    audit_logger.addHandler(handler)
+    vended().emit(500, "internal_error", 1.0)
+    assert [record.levelno for record in handler.records] == [logging.WARNING]
+
+
+def test_the_serve_stream_handler_gets_the_same_line_as_json_dumps(audit_logger: logging.Logger) -> None:
+    # The setup of `sls-access serve` (server/run.py log_config): a plain stream, message only.
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_logger.addHandler(handler)
+    audit = vended()
+    audit.emit(200, "vended", 0.5)
+    audit.emit(401, "unauthorized", 0.25)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[1] == json.dumps(audit.fields)
+    assert [json.loads(line)["status"] for line in lines] == [200, 401]
+
+
+def test_a_filter_on_the_logger_still_applies(audit_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_logger.addHandler(handler)
+    audit_logger.addFilter(lambda record: "unauthorized" not in record.getMessage())
+    vended().emit(401, "unauthorized", 0.25)
+    vended().emit(200, "vended", 0.25)
+    assert [json.loads(line)["outcome"] for line in stream.getvalue().splitlines()] == ["vended"]
+
+
+def test_a_formatter_with_more_than_the_message_is_used(audit_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("audit %(levelname)s %(message)s"))
+    audit_logger.addHandler(handler)
+    audit = vended()
+    audit.emit(200, "vended", 0.5)
+    assert stream.getvalue() == f"audit INFO {json.dumps(audit.fields)}\n"
+
+
+def test_nothing_is_written_below_the_loggers_level(audit_logger: logging.Logger) -> None:
+    handler = Records()
+    audit_logger.addHandler(handler)
+    audit_logger.setLevel(logging.WARNING)
+    vended().emit(200, "vended", 0.5)
+    assert handler.records == []

@@ -465,6 +465,26 @@ def test_unlink_delete_stack_removes_the_stack_the_role_and_the_profile(
         boto3.client("iam").get_role(RoleName=f"sls-access-{org}-prod")
 
 
+def test_a_file_edited_while_the_stack_is_deleted_is_kept_and_the_error_says_so(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    edited = file.read_text() + "# saved by an editor meanwhile\n"
+
+    def editor(action: str) -> tuple[int, bytes] | None:
+        # Stub of a race, not of AWS: an editor saves the file while the stack is deleted.
+        if action == "DeleteStack":
+            file.write_text(edited)
+        return None
+
+    sts.fault = editor
+    code, _, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert code == 1
+    line = error_line(err)
+    assert "the stack WAS deleted, with its role, and deployment profile 'prod' still names it" in line
+    assert line.endswith(f"sls-access unlink --org {org} --profile prod --dashboard {file.resolve()}")
+    assert file.read_text() == edited
+
+
 def test_a_stack_still_in_progress_after_the_timeout_is_an_error(
         run: Run, org: str, file: Path, sts: StsProxy) -> None:
     stack = f"sls-access-{org}-prod"

@@ -414,7 +414,16 @@ def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
             sys.stdout.write(f"deleted stack {name}\n")
         else:
             sys.stdout.write(f"no stack {name} in {region} (nothing to delete)\n")
-    backup = edit.write_atomically(path, text, previous=previous)
+    try:
+        backup = edit.write_atomically(path, text, previous=previous)
+    except edit.FileChanged:
+        if not args.delete_stack:
+            raise
+        raise LinkError(f"{path}: the dashboard file changed while unlinking (edited meanwhile), so nothing was "
+                        f"written to it; but the stack WAS deleted, with its role, and deployment profile "
+                        f"{args.profile!r} still names it. Remove the profile: sls-access unlink --org "
+                        f"{shlex.quote(args.org)} --profile {shlex.quote(args.profile)} --dashboard "
+                        f"{shlex.quote(str(path))}") from None
     if trusted:
         trust(path, content=text.encode("utf-8"))
     sys.stdout.write(f"removed deployment profile {args.profile!r} of org {args.org!r} from {path} "

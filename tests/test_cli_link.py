@@ -8,6 +8,7 @@ neither); everything else is moto's own answer.
 from __future__ import annotations
 
 import hashlib
+import stat
 import sys
 import textwrap
 import uuid
@@ -219,6 +220,80 @@ def test_dry_run_prints_the_diff_and_deploys_and_writes_nothing(
     assert not (file.parent / "dashboard.toml.bak").exists()
 
 
+def test_dry_run_prints_no_existing_external_id(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    neighbour = f'[orgs.{org}.deployment_profiles.next]\nrole_arn = "arn:aws:iam::{ACCOUNT}:role/n"\n'
+    file.write_text(COMMENTED + neighbour + 'external_id = "sls-neighbour00"\n')
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    existing = file.read_text().split('external_id = "')[2].split('"')[0]
+    code, out, err = run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy", "--dry-run"))
+    assert code == 0, err
+    assert existing not in out + err
+    assert "sls-neighbour00" not in out + err
+    assert '-external_id = "…"' in out.splitlines()  # the current one, masked; the new one is a placeholder
+
+
+def test_per_key_sessions_check_the_role_with_source_identity_and_session_tags(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    code, _, err = run(*link_args(org, file, "--per-key-sessions", "--deploy"))
+    assert code == 0, err
+    (check,) = [request for request in sts.requests if request.get("Action") == "AssumeRole"]
+    assert check["SourceIdentity"] == "moto"  # the caller's, by the SDK's rule
+    tags = {check[f"Tags.member.{n}.Key"]: check[f"Tags.member.{n}.Value"] for n in range(1, 5)}
+    assert tags == {"sls-org": org, "sls-app": "-", "sls-stage": "-", "sls-key": "link-check"}
+    assert "Tags.member.5.Key" not in check
+
+
+def test_a_symlinked_dashboard_file_is_updated_where_it_lives(
+        run: Run, org: str, file: Path, sts: StsProxy, tmp_path: Path) -> None:
+    link = tmp_path / "linked.toml"
+    link.symlink_to(file)
+    code, _, err = run(*link_args(org, link, "--deploy"))
+    assert code == 0, err
+    assert link.is_symlink()
+    assert f"[orgs.{org}.deployment_profiles.prod]" in file.read_text()
+    assert (file.parent / "dashboard.toml.bak").read_text() == COMMENTED
+
+
+def test_a_first_link_makes_the_default_file_and_its_private_directory(
+        run: Run, org: str, aws_env: Path, sts: StsProxy) -> None:
+    directory = aws_env / ".config" / "sls-access"
+    assert not directory.parent.exists()  # a fresh XDG_CONFIG_HOME
+    code, _, err = run("link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--deploy")
+    assert code == 0, err
+    assert f"[orgs.{org}.deployment_profiles.prod]" in (directory / "dashboard.toml").read_text()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_file_edited_during_the_deploy_is_kept_and_the_error_says_aws_changed(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    edited = COMMENTED + "# saved by an editor meanwhile\n"
+
+    def editor(action: str) -> tuple[int, bytes] | None:
+        # Stub of a race, not of AWS: an editor saves the file while the new role is checked.
+        if action == "AssumeRole":
+            file.write_text(edited)
+        return None
+
+    sts.fault = editor
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (1, "")
+    line = error_line(err)
+    assert line.startswith(f"sls-access: error: {file.resolve()}: the dashboard file changed while linking")
+    assert f"stack sls-access-{org}-prod WAS deployed: role arn:aws:iam::{ACCOUNT}:role/sls-access-{org}-prod " \
+           "now takes a new external ID" in line
+    assert line.endswith(f"sls-access link --org {org} --profile prod --account {ACCOUNT} "
+                         f"--dashboard {file.resolve()} --deploy")
+    assert file.read_text() == edited
+
+
+def test_a_dashboard_file_that_is_not_utf8_is_one_error_line(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    file.write_bytes(b"# caf\xe9\n")
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert (code, out) == (2, "")
+    assert error_line(err) == f"sls-access: error: {file.resolve()}: not UTF-8 text (byte 5); nothing was changed"
+    assert sts.calls["CreateStack"] == 0
+
+
 # -- failures leave the file as it was, byte for byte ------------------------------------
 
 
@@ -388,6 +463,26 @@ def test_unlink_delete_stack_removes_the_stack_the_role_and_the_profile(
     assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"
     with pytest.raises(boto3.client("iam").exceptions.NoSuchEntityException):
         boto3.client("iam").get_role(RoleName=f"sls-access-{org}-prod")
+
+
+def test_a_file_edited_while_the_stack_is_deleted_is_kept_and_the_error_says_so(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    edited = file.read_text() + "# saved by an editor meanwhile\n"
+
+    def editor(action: str) -> tuple[int, bytes] | None:
+        # Stub of a race, not of AWS: an editor saves the file while the stack is deleted.
+        if action == "DeleteStack":
+            file.write_text(edited)
+        return None
+
+    sts.fault = editor
+    code, _, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
+    assert code == 1
+    line = error_line(err)
+    assert "the stack WAS deleted, with its role, and deployment profile 'prod' still names it" in line
+    assert line.endswith(f"sls-access unlink --org {org} --profile prod --dashboard {file.resolve()}")
+    assert file.read_text() == edited
 
 
 def test_a_stack_still_in_progress_after_the_timeout_is_an_error(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,11 @@ from sls_access.dashboard.edit import (
     LinkSpec,
     ProfileSpec,
     check_writable,
+    decode,
     diff,
     link_profile,
     links_using,
+    locked,
     unlink_profile,
     validate,
     write_atomically,
@@ -33,7 +37,7 @@ PROFILE = ProfileSpec(role_arn=ROLE, external_id="sls-0123456789", account_id="1
 
 
 def added_lines(old: str, new: str) -> list[str]:
-    lines = diff(old, new, "f").splitlines()[2:]
+    lines = diff(old, new, "f", shown=(PROFILE.external_id,)).splitlines()[2:]
     assert not [line for line in lines if line.startswith("-")]  # nothing removed or changed
     return [line[1:] for line in lines if line.startswith("+")]
 
@@ -88,7 +92,33 @@ def test_the_same_role_again_updates_the_profile_without_replace() -> None:
     again = ProfileSpec(role_arn=ROLE, external_id="sls-rotated000", account_id="123456789012")
     twice = link_profile(once, "f", org="acme", name="prod", profile=again, link=None, replace=False)
     profile = parse_dashboard_file(twice.encode(), "f").orgs["acme"].profiles["prod"]
-    assert (profile.external_id, profile.region) == ("sls-rotated000", None)
+    assert (profile.external_id, profile.region) == ("sls-rotated000", "eu-west-1")
+
+
+TUNED = textwrap.dedent("""\
+    [orgs.acme.deployment_profiles.prod]
+    role_arn = "arn:aws:iam::123456789012:role/sls-access-acme-prod"
+    external_id = "sls-old0000000"
+    account_id = "123456789012"
+    region = "eu-west-1"   # prod lives in Ireland
+    sessions = "per_key"
+    """)
+
+
+def test_linking_the_same_role_again_keeps_the_keys_not_given_and_their_comments() -> None:
+    again = ProfileSpec(role_arn=ROLE, external_id="sls-rotated000", account_id="123456789012")
+    new = link_profile(TUNED, "f", org="acme", name="prod", profile=again, link=None, replace=False)
+    assert 'region = "eu-west-1"   # prod lives in Ireland\n' in new
+    assert 'sessions = "per_key"\n' in new
+    assert 'external_id = "sls-rotated000"\n' in new
+
+
+def test_replacing_the_role_drops_the_old_roles_other_keys() -> None:
+    other = ProfileSpec(role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-rotated000",
+                        account_id="123456789012")
+    new = link_profile(TUNED, "f", org="acme", name="prod", profile=other, link=None, replace=True)
+    assert "region" not in new
+    assert "sessions" not in new
 
 
 def test_a_stage_linked_to_another_profile_is_refused_without_replace() -> None:
@@ -127,6 +157,66 @@ def test_unlink_removes_an_unused_profile_and_nothing_else() -> None:
 def test_unlink_of_a_missing_profile_is_an_error() -> None:
     with pytest.raises(ConfigError, match="no such deployment profile"):
         unlink_profile(COMMENTED, "f", org="acme", name="nope")
+
+
+def test_diff_masks_every_external_id_on_both_sides() -> None:
+    other = ProfileSpec(role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-new0000000",
+                        account_id="123456789012")
+    neighbour = ('\n[orgs.acme.deployment_profiles.next]\nrole_arn = "arn:aws:iam::1:role/n"\n'
+                 'external_id = "sls-next000000"\n')
+    old = TUNED + neighbour
+    shown = diff(old, link_profile(old, "f", org="acme", name="prod", profile=other, link=None, replace=True), "f")
+    assert "sls-old0000000" not in shown
+    assert "sls-new0000000" not in shown
+    assert "sls-next000000" not in shown
+    assert ' external_id = "…"' in shown.splitlines()  # context: the same line, masked on both sides
+
+
+def test_diff_shows_an_external_id_named_as_no_secret() -> None:
+    again = ProfileSpec(role_arn=ROLE, external_id="placeholder", account_id="123456789012")
+    new = link_profile(TUNED, "f", org="acme", name="prod", profile=again, link=None, replace=False)
+    assert '+external_id = "placeholder"' in diff(TUNED, new, "f", shown=("placeholder",)).splitlines()
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^f: not UTF-8 text \(byte 1\); nothing was changed$"):
+        decode(b"#\xff\n", "f")
+
+
+def test_a_missing_directory_under_a_writable_one_is_writable(tmp_path: Path) -> None:
+    check_writable(tmp_path / "config" / "sls-access" / "dashboard.toml")  # no error
+
+
+def test_a_new_file_in_a_missing_directory_makes_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "config" / "sls-access" / "dashboard.toml"
+    write_atomically(path, COMMENTED, previous=None)
+    assert path.read_text() == COMMENTED
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_the_lock_makes_a_second_writer_wait(tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.toml"
+    entered = threading.Event()
+
+    def second() -> None:
+        with locked(path):
+            entered.set()
+
+    with locked(path):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(0.3)  # flock: another open of the lock file waits
+    assert entered.wait(5)
+    thread.join()
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.toml"
+    elsewhere = tmp_path / "elsewhere"
+    os.symlink(elsewhere, tmp_path / "dashboard.toml.lock")
+    with pytest.raises(ConfigError, match="cannot open the dashboard file's lock"), locked(path):
+        pass
+    assert not elsewhere.exists()
 
 
 def test_write_keeps_the_mode_and_the_previous_content_as_a_backup(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from conftest import DEMO_DASHBOARD
 
 from sls_access import ConfigError
-from sls_access.dashboard.trust import digest, load_trusted, revoke, trust, trust_path, trust_problem
+from sls_access.dashboard.trust import check_trusted, digest, load_trusted, revoke, trust, trust_path, trust_problem
 
 
 @pytest.fixture
@@ -31,6 +31,15 @@ def test_trust_records_the_resolved_path_and_sha256(project: Path) -> None:
     assert path == str(project.resolve())
     assert sha256 == hashlib.sha256(project.read_bytes()).hexdigest()
     assert json.loads(trust_path().read_text()) == {"version": 1, "files": {path: sha256}}
+
+
+def test_trust_of_given_content_records_those_bytes_not_the_files(project: Path) -> None:
+    written = project.read_bytes()
+    project.write_bytes(written + b"# changed after the write\n")
+    path, sha256 = trust(project, content=written)
+    assert sha256 == digest(written)
+    with pytest.raises(ConfigError, match="has changed since you trusted it"):
+        check_trusted(path, project.read_bytes())
 
 
 def test_the_state_file_is_0600_in_a_0700_directory(aws_env: Path, project: Path) -> None:

@@ -18,18 +18,21 @@ import argparse
 import importlib.util
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import attrs
 import botocore.exceptions
 import botocore.session
 
 from sls_access._options import Options
+from sls_access._role_session import key_session_tags
 from sls_access._sts import client_config
 from sls_access._target import Target
-from sls_access._values import ACCOUNT_ID, caller_principal, region_problem
+from sls_access._values import ACCOUNT_ID, caller_principal, region_problem, source_identity_of_arn
 from sls_access.cli._common import EXIT_USAGE, CliError, UsageError
 from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import ConfigError
@@ -56,6 +59,8 @@ FALLBACK_REGION = "us-east-1"
 DRY_RUN_EXTERNAL_ID = "sls-generated-when-deployed"
 _POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:aws|[0-9]{12}):policy/[\w+=,.@/-]{1,512}", re.ASCII)
 INSTALL_HINT = "pip install 'sls-access[link]'"
+CHECK_KEY_NAME = "link-check"
+"""The access key name in the session tags of ``link --per-key-sessions``'s check of the role."""
 
 
 def _dashboard_flag(parser: argparse.ArgumentParser) -> None:
@@ -132,7 +137,7 @@ def _event(event: StackEvent) -> None:
 
 
 def _dashboard_path(args: argparse.Namespace) -> tuple[Path, bool]:
-    """Return the dashboard file to edit, and whether it is the project file."""
+    """Return the dashboard file to edit (symlinks resolved), and whether it is the project file."""
     from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - loaded when linking
     from sls_access.dashboard.locate import default_file, find_project_file  # noqa: PLC0415
     from sls_access.dashboard.login import stored_dashboard  # noqa: PLC0415
@@ -146,7 +151,8 @@ def _dashboard_path(args: argparse.Namespace) -> tuple[Path, bool]:
     if named is not None and is_service_url(named):
         raise ConfigError("link edits a local dashboard file; a dashboard service's file is edited on its "
                           "host (--dashboard FILE)", key="dashboard")
-    return (Path(named).expanduser().absolute() if named is not None else default_file()), False
+    # Resolved: a symlinked file is edited where it lives (os.replace would replace the link).
+    return (Path(named).expanduser() if named is not None else default_file()).resolve(), False
 
 
 def _trusted(path: Path, project: bool, content: bytes | None) -> bool:
@@ -223,30 +229,42 @@ def _session_actions(args: argparse.Namespace, target: Target | None, role_arn: 
 
 
 def handle_link(args: argparse.Namespace) -> int:
-    """Print the template, or deploy it, check the role and write the dashboard file."""
+    """Print the template, or deploy it, check the role and write the dashboard file.
+
+    A write holds the dashboard file's lock from the read to the write, so that concurrent
+    ``link`` runs take turns.
+    """
     target = _checked_args(args)
+    if not args.deploy:
+        return _link(args, target, None, project=False)
+    _require_tomlkit()
+    from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
+
+    path, project = _dashboard_path(args)
+    if args.dry_run:
+        return _link(args, target, path, project=project)
+    edit.check_writable(path)
+    with edit.locked(path):
+        return _link(args, target, path, project=project)
+
+
+def _link(args: argparse.Namespace, target: Target | None, path: Path | None, *, project: bool) -> int:
     session = botocore.session.Session()
     region = args.region or session.get_config_variable("region") or FALLBACK_REGION
-    path: Path | None = None
     previous: bytes | None = None
     trusted = False
-    if args.deploy:
-        _require_tomlkit()
-        from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
-
-        path, project = _dashboard_path(args)
+    if path is not None:
         previous = _read(path)
         trusted = _trusted(path, project, previous)  # judged on the bytes that are edited
-        if not args.dry_run:
-            edit.check_writable(path)
+    caller_arn: str | None = None
     if args.trust:
         trust = tuple(dict.fromkeys(args.trust))
     else:
-        account, arn = _caller(session, region)
-        principal = caller_principal(arn)
+        account, caller_arn = _caller(session, region)
+        principal = caller_principal(caller_arn)
         if principal is None:
-            raise LinkError(f"your identity {arn} cannot be named in a trust policy; name who may enter the "
-                            "role with --trust PRINCIPAL_ARN")
+            raise LinkError(f"your identity {caller_arn} cannot be named in a trust policy; name who may enter "
+                            "the role with --trust PRINCIPAL_ARN")
         trust = (principal,)
     probe_arn = RoleSpec(org=args.org, profile=args.profile, account_id=args.account, trust=trust,
                          external_id=DRY_RUN_EXTERNAL_ID).role_arn
@@ -258,10 +276,10 @@ def handle_link(args: argparse.Namespace) -> int:
     if args.template:
         sys.stdout.write(body)
         return 0
-    assert path is not None  # noqa: S101 - set for --deploy above
+    assert path is not None  # noqa: S101 - given for --deploy
     from sls_access.dashboard import edit  # noqa: PLC0415
 
-    old_text = "" if previous is None else previous.decode("utf-8")
+    old_text = "" if previous is None else edit.decode(previous, str(path))
     link = None if target is None else edit.LinkSpec(app=target.app, stage=target.stage, region=target.region)
 
     def new_text(role_arn: str) -> str:
@@ -274,21 +292,40 @@ def handle_link(args: argparse.Namespace) -> int:
     # Checked before any AWS change: the conflicts --replace settles, and the file's validity.
     edit.validate(new_text(spec.role_arn), str(path))
     if args.dry_run:
-        sys.stdout.write(edit.diff(old_text, new_text(spec.role_arn), str(path)) or "no change\n")
+        # External IDs are masked (the current ones are secrets); the placeholder is not one.
+        sys.stdout.write(edit.diff(old_text, new_text(spec.role_arn), str(path), shown=(DRY_RUN_EXTERNAL_ID,))
+                         or "no change\n")
         return 0
     if args.trust:
-        account, _ = _caller(session, region)
+        account, caller_arn = _caller(session, region)
+    assert caller_arn is not None  # noqa: S101 - asked above in either case
     if account != args.account:
         raise LinkError(f"your credentials are in account {account}, not {args.account}: CloudFormation would "
                         f"create the role in {account}. Deploy with credentials of {args.account}, or hand "
                         "the --template to someone who has them")
     return _deploy(args, session=session, region=region, spec=spec, body=body, path=path, previous=previous,
-                   trusted=trusted, new_text=new_text, target=target)
+                   trusted=trusted, new_text=new_text, target=target, caller_arn=caller_arn)
+
+
+def _rerun(args: argparse.Namespace, path: Path) -> str:
+    """Return the ``sls-access link`` command that runs *args* again (on the resolved *path*)."""
+    argv = ["sls-access", "link", "--org", args.org, "--profile", args.profile, "--account", args.account]
+    for flag, value in (("--app", args.app), ("--stage", args.stage), ("--region", args.region),
+                        ("--stack-name", args.stack_name)):
+        if value is not None:
+            argv += [flag, value]
+    for flag, values in (("--trust", args.trust), ("--policy", args.policy)):
+        for value in dict.fromkeys(values):
+            argv += [flag, value]
+    if args.duration != 3600:  # the flag's default
+        argv += ["--duration", str(args.duration)]
+    argv += ["--per-key-sessions"] * args.per_key_sessions + ["--replace"] * args.replace
+    return shlex.join([*argv, "--dashboard", str(path), "--deploy"])
 
 
 def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, region: str, spec: RoleSpec,
             body: str, path: Path, previous: bytes | None, trusted: bool, new_text: Callable[..., str],
-            target: Target | None) -> int:
+            target: Target | None, caller_arn: str) -> int:
     from sls_access.dashboard import edit  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
     from sls_access.link.stack import Stack  # noqa: PLC0415
@@ -309,18 +346,31 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
     profile = DeploymentProfile(name=args.profile, role_arn=role_arn, account_id=args.account,
                                 duration_seconds=args.duration, external_id=spec.external_id)
     role_session = Plugins.load(options.disable_plugins).role_session(probe, profile, options)
+    tags = None
+    if args.per_key_sessions:
+        # Entered as a per-key session will enter it: the caller's SourceIdentity (the SDK's
+        # rule) and the four session tags, so that sts:TagSession is checked as well.
+        role_session = attrs.evolve(role_session, source_identity=source_identity_of_arn(caller_arn))
+        tags = key_session_tags(probe, CHECK_KEY_NAME)
     verified = verify_role(session, role_arn=role_arn, external_id=spec.external_id, account_id=args.account,
-                           duration_seconds=args.duration, role_session=role_session, region=region)
+                           duration_seconds=args.duration, role_session=role_session, region=region, tags=tags)
     _progress(f"checked: AssumeRole with the external ID gives {verified.arn}")
     text = new_text(role_arn)
     edit.validate(text, str(path))
-    backup = edit.write_atomically(path, text, previous=previous)
+    try:
+        backup = edit.write_atomically(path, text, previous=previous)
+    except edit.FileChanged:
+        # AWS was changed already: say so, and how to get the file in line with it.
+        raise LinkError(f"{path}: the dashboard file changed while linking (edited meanwhile), so nothing was "
+                        f"written to it; but stack {name} WAS deployed: role {role_arn} now takes a new "
+                        f"external ID, and deployment profile {args.profile!r} (if the file has it) no longer "
+                        f"enters it. Write the profile again: {_rerun(args, path)}", stack_name=name) from None
     lines = [f"deployment profile {args.profile!r} of org {args.org!r} -> {role_arn}"]
     if target is not None:
         lines.append(f"linked {target} to it")
     lines.append(f"wrote {path}" + (f" (previous content in {backup})" if backup else ""))
     if trusted:
-        trust(path)
+        trust(path, content=text.encode("utf-8"))  # what was written, not what the file holds by now
         lines.append(f"trusted the new content of {path} (the old one was trusted; the change is the link's)")
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     return 0
@@ -330,16 +380,26 @@ def handle_unlink(args: argparse.Namespace) -> int:
     """Remove the deployment profile (refused while links use it); with --delete-stack, its stack first."""
     _require_tomlkit()
     from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
+
+    path, project = _dashboard_path(args)
+    if not path.exists():
+        raise ConfigError("the dashboard file does not exist", path=str(path))
+    edit.check_writable(path)
+    with edit.locked(path):  # held from the read to the write, as link does
+        return _unlink(args, path, project=project)
+
+
+def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
+    from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
     from sls_access.dashboard.file import parse_dashboard_file  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
     from sls_access.link.stack import Stack  # noqa: PLC0415
 
-    path, project = _dashboard_path(args)
     previous = _read(path)
     if previous is None:
         raise ConfigError("the dashboard file does not exist", path=str(path))
     trusted = _trusted(path, project, previous)
-    text = edit.unlink_profile(previous.decode("utf-8"), str(path), org=args.org, name=args.profile)
+    text = edit.unlink_profile(edit.decode(previous, str(path)), str(path), org=args.org, name=args.profile)
     edit.validate(text, str(path))
     edit.check_writable(path)
     if args.delete_stack:
@@ -354,9 +414,18 @@ def handle_unlink(args: argparse.Namespace) -> int:
             sys.stdout.write(f"deleted stack {name}\n")
         else:
             sys.stdout.write(f"no stack {name} in {region} (nothing to delete)\n")
-    backup = edit.write_atomically(path, text, previous=previous)
+    try:
+        backup = edit.write_atomically(path, text, previous=previous)
+    except edit.FileChanged:
+        if not args.delete_stack:
+            raise
+        raise LinkError(f"{path}: the dashboard file changed while unlinking (edited meanwhile), so nothing was "
+                        f"written to it; but the stack WAS deleted, with its role, and deployment profile "
+                        f"{args.profile!r} still names it. Remove the profile: sls-access unlink --org "
+                        f"{shlex.quote(args.org)} --profile {shlex.quote(args.profile)} --dashboard "
+                        f"{shlex.quote(str(path))}") from None
     if trusted:
-        trust(path)
+        trust(path, content=text.encode("utf-8"))
     sys.stdout.write(f"removed deployment profile {args.profile!r} of org {args.org!r} from {path} "
                      f"(previous content in {backup})\n")
     return 0

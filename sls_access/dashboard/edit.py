@@ -5,14 +5,19 @@ TOML library: the file's comments, order and spacing survive), then the *new* te
 checked with the strict parser of :mod:`sls_access.dashboard.file` before anything is
 written. The write is atomic: a temporary file in the same directory, flushed to disk,
 then renamed over the old one (its mode kept); the previous content is kept as
-``FILE.bak``. A file that cannot be written is refused before any change.
+``FILE.bak`` (one backup: each write replaces it, atomically too). A file that cannot be
+written is refused before any change. Writers serialise on the side file ``FILE.lock``
+(:func:`locked`), held from the read to the write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import re
 import stat
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +29,27 @@ from sls_access.dashboard.file import parse_dashboard_file
 from sls_access.errors import ConfigError
 
 __all__ = [
+    "MASK",
+    "FileChanged",
     "LinkSpec",
     "ProfileSpec",
     "backup_path",
     "check_writable",
+    "decode",
     "diff",
     "link_profile",
     "links_using",
+    "locked",
+    "make_directory",
     "unlink_profile",
     "validate",
     "write_atomically",
 ]
+
+
+class FileChanged(ConfigError):
+    """The dashboard file changed after it was read (an editor, another writer): nothing was written."""
+
 
 @attrs.frozen(kw_only=True)
 class ProfileSpec:
@@ -117,8 +132,10 @@ def link_profile(text: str, path: str, *, org: str, name: str, profile: ProfileS
                  replace: bool) -> str:
     """Return *text* with the deployment profile *name* of *org* set to *profile* (and *link* made).
 
-    An existing profile with another ``role_arn``, or a stage link to another profile, is a
-    :class:`~sls_access.ConfigError` unless *replace*.
+    An existing profile with the same ``role_arn`` gets the keys of *profile* (``region`` and
+    ``sessions`` only when set) and keeps its other keys and comments. An existing profile
+    with another ``role_arn``, or a stage link to another profile, is a
+    :class:`~sls_access.ConfigError` unless *replace* (then the profile is *profile* alone).
     """
     doc = _parse(text, path)
     profiles = _child(_child(_child(doc, "orgs"), org), "deployment_profiles")
@@ -131,8 +148,12 @@ def link_profile(text: str, path: str, *, org: str, name: str, profile: ProfileS
         if existing.get("role_arn") != profile.role_arn and not replace:
             raise ConfigError(f"deployment profile {name!r} exists with another role "
                               f"({existing.get('role_arn')}); pass --replace to replace it", path=path, key=key)
-        for stale in [k for k in existing if k not in values]:
-            del existing[stale]
+        if existing.get("role_arn") != profile.role_arn:
+            # --replace: another role, so the old role's other settings go with it.
+            for stale in [k for k in existing if k not in values]:
+                del existing[stale]
+        # The same role: only the keys given change; the others (region, sessions, ...) and
+        # their comments stay as the user wrote them.
         for field, value in values.items():
             existing[field] = value
     if link is not None:
@@ -180,10 +201,34 @@ def validate(text: str, path: str) -> None:
     parse_dashboard_file(text.encode("utf-8"), path)
 
 
-def diff(old: str, new: str, path: str) -> str:
-    """Return the unified diff from *old* to *new* (empty when equal)."""
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+_EXTERNAL_ID = re.compile(r"""^(\s*["']?external_id["']?\s*=\s*)("[^"\n]*"|'[^'\n]*')""", re.MULTILINE)
+MASK = '"…"'
+"""What :func:`diff` shows instead of an external ID."""
+
+
+def _masked(text: str, shown: Collection[str]) -> str:
+    def mask(match: re.Match[str]) -> str:
+        return match.group(0) if match.group(2)[1:-1] in shown else match.group(1) + MASK
+    return _EXTERNAL_ID.sub(mask, text)
+
+
+def diff(old: str, new: str, path: str, *, shown: Collection[str] = ()) -> str:
+    """Return the unified diff from *old* to *new* (empty when equal), external IDs masked.
+
+    Every ``external_id`` value, on both sides, is shown as ``"…"`` unless it is one of
+    *shown* (a placeholder that is no secret).
+    """
+    return "".join(difflib.unified_diff(_masked(old, shown).splitlines(keepends=True),
+                                        _masked(new, shown).splitlines(keepends=True),
                                         fromfile=f"{path} (now)", tofile=f"{path} (after link)"))
+
+
+def decode(content: bytes, path: str) -> str:
+    """Return the dashboard file's *content* as text; not UTF-8 is a :class:`~sls_access.ConfigError`."""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}); nothing was changed", path=path) from None
 
 
 def backup_path(path: Path) -> Path:
@@ -191,35 +236,79 @@ def backup_path(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
 
+def _nearest_existing(directory: Path) -> Path:
+    while not directory.exists() and directory.parent != directory:
+        directory = directory.parent
+    return directory
+
+
 def check_writable(path: Path) -> None:
     """Refuse, before any change, a dashboard file (or the directory of a new one) that cannot be written.
 
     A file without any write permission bit is read-only for sls-access even to root:
-    someone made it so on purpose.
+    someone made it so on purpose. For a directory that does not exist yet, the nearest
+    existing parent must be writable (the write creates the rest).
     """
     if path.exists():
         mode = path.stat().st_mode
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             raise ConfigError("the dashboard file is read-only: nothing was changed (make it writable, or "
                               "use --dashboard FILE)", path=str(path))
-    if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"the directory {path.parent} is not writable: nothing was changed", path=str(path))
+    directory = _nearest_existing(path.parent)
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"the directory {directory} is not writable: nothing was changed", path=str(path))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the writers' lock of the dashboard file *path*: an exclusive ``flock`` of ``FILE.lock``.
+
+    The directory is made (0700) when missing. The lock file is opened with ``O_NOFOLLOW``:
+    a lock file planted as a symlink must not make sls-access create or open a file elsewhere.
+    """
+    make_directory(path.parent)
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot open the dashboard file's lock: {exc.strerror}", path=str(lock_path)) from None
+    with os.fdopen(fd, "r+") as lock:
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only; elsewhere writers are not serialised
+        except ImportError:  # pragma: no cover
+            yield
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def make_directory(directory: Path) -> None:
+    """Make the directory of a new dashboard file: the last level 0700 (parents as the umask says)."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the directory {directory}: {exc.strerror}; nothing was changed",
+                          path=str(directory)) from None
 
 
 def write_atomically(path: Path, text: str, *, previous: bytes | None) -> Path | None:
     """Replace *path* with *text* atomically, keeping its mode; return the backup of *previous*.
 
     The file must still hold *previous* (None: must not exist yet); a file changed since it
-    was read is refused, so that no concurrent edit is lost.
+    was read is refused (:class:`FileChanged`), so that no concurrent edit is lost.
     """
     try:
         now: bytes | None = path.read_bytes()
     except FileNotFoundError:
         now = None
     if now != previous:
-        raise ConfigError("the dashboard file changed while linking; nothing was written (run link again)",
+        raise FileChanged("the dashboard file changed while linking; nothing was written (run link again)",
                           path=str(path))
     mode = stat.S_IMODE(path.stat().st_mode) if previous is not None else 0o600
+    make_directory(path.parent)
     backup = None
     if previous is not None:
         backup = backup_path(path)

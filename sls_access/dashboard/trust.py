@@ -112,19 +112,23 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
 
-def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *,
+          content: bytes | None = None) -> tuple[str, str]:
     """Record the project file at *path* as trusted; return its resolved path and SHA-256.
 
     Only a file named :data:`PROJECT_FILE` that parses as a dashboard file is trusted: a
     broken file is refused (:class:`~sls_access.ConfigError`), and the hash recorded is
-    that of the very bytes checked.
+    that of the very bytes checked. *content*, when given, is those bytes instead of the
+    file's: a writer (``link``) trusts what it wrote, so that a change made to the file
+    after its write is not trusted with it.
     """
     resolved = _resolved(path)
     if resolved.name != PROJECT_FILE:
         raise ConfigError(f"only project files named {PROJECT_FILE} are looked up (and need trust); use "
                           "the dashboard option (--dashboard, SLS_ACCESS_DASHBOARD) or "
                           "'sls-access login --dashboard FILE' for a file named otherwise", path=str(resolved))
-    content = read_dashboard_bytes(resolved)
+    if content is None:
+        content = read_dashboard_bytes(resolved)
     parse_dashboard_file(content, str(resolved))
     records = load_trusted(environ)
     records[str(resolved)] = digest(content)

@@ -1,13 +1,15 @@
 """Check a new access role for real: enter it as sls-access will, and ask STS who that is.
 
 ``AssumeRole`` with the external ID, the profile's duration and the role session the
-installed plugins give; then ``GetCallerIdentity`` with those keys must name the role in
-the expected account. Anything else is a :class:`~sls_access.link.LinkError` (fail closed:
-the dashboard file is not changed).
+installed plugins give (for a ``per_key`` profile: the caller's ``SourceIdentity`` and a
+per-key session's tags, so that ``sts:TagSession`` is checked too); then
+``GetCallerIdentity`` with those keys must name the role in the expected account. Anything
+else is a :class:`~sls_access.link.LinkError` (fail closed: the dashboard file is not changed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -39,8 +41,11 @@ def _failed(what: str, exc: BaseException) -> LinkError:
 
 
 def verify_role(session: botocore.session.Session, *, role_arn: str, external_id: str, account_id: str,
-                duration_seconds: int, role_session: RoleSession, region: str) -> Verified:
+                duration_seconds: int, role_session: RoleSession, region: str,
+                tags: Mapping[str, str] | None = None) -> Verified:
     """Enter *role_arn* with *session*'s credentials and check the identity STS reports.
+
+    *tags* are session tags to send (none transitive), as a per-key session does.
 
     :raises LinkError: STS refused, or the identity is not the role in *account_id*.
     """
@@ -50,6 +55,8 @@ def verify_role(session: botocore.session.Session, *, role_arn: str, external_id
                               "ExternalId": external_id, "DurationSeconds": duration_seconds}
     if role_session.source_identity is not None:
         kwargs["SourceIdentity"] = role_session.source_identity
+    if tags:
+        kwargs["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
     try:
         client = cast("STSClient", session.create_client("sts", region_name=region, config=config))
         answer = client.assume_role(**kwargs)

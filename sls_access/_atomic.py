@@ -4,7 +4,7 @@ The new bytes go to a temporary file in the same directory (named ``.tmp-NAME.*`
 flushed and fsynced, get the mode (and, where it can be kept, the owner and group) of the
 file they replace, and are renamed over it; the directory is then fsynced so that the
 rename survives a crash. A temporary file left by a writer that crashed can be removed
-with :func:`remove_orphans` by the next writer (under the caller's own lock).
+with :func:`remove_orphans` by the next writer, under the writers' lock (:func:`writers_lock`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMP_PREFIX", "OwnerError", "fsync_directory", "remove_orphans", "replace_file"]
+__all__ = ["TEMP_PREFIX", "OwnerError", "fsync_directory", "remove_orphans", "replace_file", "writers_lock"]
 
 TEMP_PREFIX = ".tmp-"
 
@@ -89,3 +90,31 @@ def replace_file(path: Path, data: bytes, *, new_mode: int = 0o600, mode: int | 
             os.unlink(temporary)
         raise
     fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def writers_lock(path: Path) -> Iterator[None]:
+    """Hold the writers' lock of *path*: an exclusive ``flock`` of the side file ``PATH.lock``.
+
+    Writers that read, change and replace *path* hold it from the read to the replace, so
+    that none loses another's change; temporary files a crashed writer left are removed
+    once it is held. The lock file is made 0600 and opened with ``O_NOFOLLOW``: a lock file
+    planted as a symlink must not make a writer create or open a file elsewhere. It stays
+    (removing a lock file races with the next writer). Where there is no ``flock`` (not
+    POSIX), writers are not serialised.
+
+    :raises OSError: the lock file cannot be opened.
+    """
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "r+") as lock:
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only
+        except ImportError:  # pragma: no cover
+            yield
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            remove_orphans(path)
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

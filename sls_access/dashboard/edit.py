@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import tomlkit  # the "link" extra: the CLI names it when it is missing
 
-from sls_access._atomic import replace_file
+from sls_access._atomic import replace_file, writers_lock
 from sls_access.dashboard.file import parse_dashboard_file
 from sls_access.errors import ConfigError
 
@@ -261,28 +261,18 @@ def check_writable(path: Path) -> None:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold the writers' lock of the dashboard file *path*: an exclusive ``flock`` of ``FILE.lock``.
+    """Hold the writers' lock of the dashboard file *path*: ``FILE.lock``, from the read to the write.
 
-    The directory is made (0700) when missing. The lock file is opened with ``O_NOFOLLOW``:
-    a lock file planted as a symlink must not make sls-access create or open a file elsewhere.
+    See :func:`~sls_access._atomic.writers_lock`. The directory is made (0700) when missing.
     """
     make_directory(path.parent)
-    lock_path = path.with_name(path.name + ".lock")
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with writers_lock(path):
+            yield
     except OSError as exc:
-        raise ConfigError(f"cannot open the dashboard file's lock: {exc.strerror}", path=str(lock_path)) from None
-    with os.fdopen(fd, "r+") as lock:
-        try:
-            import fcntl  # noqa: PLC0415 - POSIX only; elsewhere writers are not serialised
-        except ImportError:  # pragma: no cover
-            yield
-            return
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        if exc.filename != str(path) + ".lock":
+            raise
+        raise ConfigError(f"cannot open the dashboard file's lock: {exc.strerror}", path=exc.filename) from None
 
 
 def make_directory(directory: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from sls_access._atomic import OwnerError, remove_orphans, replace_file
+from sls_access._atomic import OwnerError, replace_file, writers_lock
 from sls_access._values import iso_utc, name_problem
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
@@ -176,25 +176,13 @@ class KeyStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            # O_NOFOLLOW: a lock file planted as a symlink must not make us create or open
-            # a file elsewhere.
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with writers_lock(self.path):
+                yield
         except OSError as exc:
-            raise ConfigError(f"cannot open the key file's lock: {exc.strerror}", path=str(lock_path)) from None
-        with os.fdopen(fd, "r+") as lock:
-            try:
-                import fcntl  # noqa: PLC0415 - POSIX only; elsewhere writers are not serialised
-            except ImportError:  # pragma: no cover
-                yield
-                return
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                remove_orphans(self.path)  # left by a writer that crashed mid-write
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            if exc.filename != str(self.path) + ".lock":
+                raise
+            raise ConfigError(f"cannot open the key file's lock: {exc.strerror}", path=exc.filename) from None
 
     def _write(self, keys: Mapping[str, AccessKey]) -> None:
         """Replace the key file atomically, keeping an existing file's owner, group and mode."""

@@ -22,6 +22,7 @@ from support import FakeClock, StsProxy, sts_error
 from sls_access import ConfigError
 from sls_access.server import App, KeyStore, create_app
 from sls_access.server._throttle import Penalty, Throttle
+from sls_access.server.app import from_env
 from sls_access.server.keys import hash_key
 
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
@@ -171,6 +172,13 @@ def test_held_answers_are_bounded_across_subjects() -> None:
     throttle.release(["addr:0"])
     assert (throttle.held(), throttle.held("addr:0")) == (1, 0)
     assert throttle.failed(["addr:2"]) == Penalty(hold=1, refused=False)  # its refusal queued nothing
+
+
+def test_the_service_holds_at_most_a_quarter_of_its_connection_limit(dashboard: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    monkeypatch.setenv("SLS_ACCESS_MAX_CONNECTIONS", "64")  # as serve --max-connections 64 sets it
+    assert from_env().throttle.max_held == 16
 
 
 def test_a_locked_out_subject_is_refused_without_a_hold() -> None:

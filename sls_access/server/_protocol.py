@@ -93,10 +93,11 @@ class _HeaderGuard(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Count a request's header bytes as they reach the parser; refuse past the cap.
 
-        The parser is never fed more than :data:`MAX_HEADER_BYTES` of a request whose header
-        is not complete. What arrives while an answer is in flight (a body, pipelined
-        requests) is no such thing: it is not counted, and uvicorn's flow control buffers
-        it (past the cap, reading pauses until the answer is complete).
+        Between answers, the parser is never fed more than :data:`MAX_HEADER_BYTES` of a
+        request whose header is not complete. What arrives while an answer is in flight (a
+        body, pipelined requests) is not counted: uvicorn's flow control buffers it, and past
+        the cap reading pauses until the answer is complete, when the count starts anew (so
+        a request begun during an answer may have up to twice the cap, plus one read, buffered).
         """
         while data:
             if self._guard_busy():

@@ -32,6 +32,8 @@ from sls_access.server.keys import KeyStore
 # The AWS CLI v1 in a virtual environment of its own, built once (see test_interop).
 aws_cli = test_interop.aws_cli
 
+CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
+
 
 def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:
     return KeyStore(server.keys_path).create(org, name)[1]
@@ -488,3 +490,40 @@ def test_serve_writes_one_audit_line_per_request_from_every_worker(dashboard: Pa
         server.stop()
     assert statuses == [200] * 61
     assert [(line["status"], line["key"]) for line in lines] == [(200, "ci")] * 61
+
+
+def test_a_flood_of_failing_requests_that_hang_up_does_not_turn_away_a_valid_key(
+        dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    # Wrong keys sent on fresh connections that are closed at once, ~200 a second for 3 s:
+    # their held answers must not fill the 64-connection limit (uvicorn counts running
+    # handlers against it) so that a valid key meets 503, nor lock the address out for it.
+    server = DashboardServer(dashboard, tmp_path, extra_args=["--max-connections", "64"]).start()
+    try:
+        key = new_key(server)
+        request = f"GET {CREDENTIALS} HTTP/1.1\r\nHost: x\r\nAuthorization: wrong\r\n\r\n".encode()
+        stop = threading.Event()
+        sent = [0]
+
+        def flood() -> None:
+            while not stop.is_set():
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                    sock.sendall(request)
+                sent[0] += 1
+                stop.wait(0.005)
+
+        floods = [threading.Thread(target=flood) for _ in range(2)]
+        for thread in floods:
+            thread.start()
+        statuses: list[int] = []
+        try:
+            for _ in range(12):
+                stop.wait(0.25)
+                statuses.append(server.get(CREDENTIALS, {"Authorization": key})[0])
+        finally:
+            stop.set()
+            for thread in floods:
+                thread.join(10)
+    finally:
+        server.stop()
+    assert sent[0] > 200
+    assert statuses == [200] * 12

@@ -22,7 +22,8 @@ from support import FakeClock, StsProxy, sts_error
 
 from sls_access import ConfigError
 from sls_access.server import App, KeyStore, create_app
-from sls_access.server._throttle import Throttle
+from sls_access.server._throttle import Penalty, Throttle
+from sls_access.server.app import from_env
 from sls_access.server.keys import hash_key
 
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
@@ -46,6 +47,27 @@ def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.
     asyncio.run(app(scope, receive, send))
     start, body = sent
     return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, json.loads(body["body"]))
+
+
+async def ask_with_headers(app: App, key: str, client: str = "198.51.100.7") -> tuple[int, dict[str, str]]:
+    """Ask *app* for CREDENTIALS with *key*, in the running event loop; return the status and headers."""
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS, "raw_path": CREDENTIALS.encode(),
+                             "query_string": b"", "headers": [(b"authorization", key.encode())],
+                             "client": (client, 40000)}
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"]), {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+
+
+async def ask(app: App, key: str) -> int:
+    return (await ask_with_headers(app, key))[0]
 
 
 def test_repeated_failures_are_slowed_then_refused(dashboard: Path, sts: StsProxy) -> None:
@@ -80,7 +102,7 @@ def test_a_success_clears_no_failure(dashboard: Path, sts: StsProxy) -> None:
     assert throttle.failures("addr:198.51.100.7") == 2
 
 
-def test_interleaving_a_valid_key_does_not_allow_unlimited_guesses(dashboard: Path, sts: StsProxy) -> None:
+def test_interleaving_a_valid_key_does_not_reset_the_failure_count(dashboard: Path, sts: StsProxy) -> None:
     throttle = Throttle(free=5, lockout=50, base_delay=0.0001, max_delay=0.0002)
     app = create_app(dashboard, throttle=throttle)
     _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
@@ -90,6 +112,89 @@ def test_interleaving_a_valid_key_does_not_allow_unlimited_guesses(dashboard: Pa
         wrong.append(call(app, CREDENTIALS, "wrong")[0])
     assert wrong[:50] == [401] * 50
     assert wrong[50:] == [429] * 250
+
+
+def test_interleaving_a_valid_key_does_not_allow_unlimited_guesses(dashboard: Path, sts: StsProxy) -> None:
+    # 8 clients behind one address, each sending its valid key and a wrong one in turn for
+    # 0.6 s: past the 3 free failures every wrong key answered 401 waits its 0.05 s turn in
+    # the queue, so at most 3 + 0.6 / 0.05 are, plus the 4 held when time is up; the others
+    # are refused (429) at once, and every valid key is answered 200.
+    app = create_app(dashboard, throttle=Throttle(free=2, lockout=10**9, base_delay=0.05, max_delay=0.05))
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    valid: list[int] = []
+    wrong: list[int] = []
+
+    async def client(deadline: float) -> None:
+        while time.monotonic() < deadline:
+            valid.append(await ask(app, key))
+            wrong.append(await ask(app, "wrong"))
+            await asyncio.sleep(0)  # an answer at once may not have yielded: let the held ones run
+
+    async def clients() -> None:
+        deadline = time.monotonic() + 0.6
+        await asyncio.gather(*(client(deadline) for _ in range(8)))
+
+    asyncio.run(clients())
+    assert set(valid) == {200}
+    assert set(wrong) == {401, 429}
+    assert wrong.count(401) <= 3 + 12 + 4
+
+
+def test_at_most_four_failing_answers_per_subject_are_held_the_rest_refused_at_once(dashboard: Path,
+                                                                                    sts: StsProxy) -> None:
+    app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.2, max_delay=0.2))
+    answered: list[tuple[int, float, dict[str, str]]] = []
+
+    async def timed() -> None:
+        started = time.monotonic()
+        status, headers = await ask_with_headers(app, "wrong")
+        answered.append((status, time.monotonic() - started, headers))
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(timed() for _ in range(10)))
+
+    asyncio.run(all_at_once())
+    held = sorted(elapsed for status, elapsed, _ in answered if status == 401)
+    refused = [(elapsed, headers) for status, elapsed, headers in answered if status == 429]
+    assert len(held) == 1 + 4  # the first failure (free), then four held ones
+    assert held[-1] >= 4 * 0.2
+    assert len(refused) == 5
+    assert all(elapsed < 0.1 and headers["connection"] == "close" for elapsed, headers in refused)
+
+
+def test_held_answers_are_bounded_across_subjects() -> None:
+    now = [0.0]
+    throttle = Throttle(free=0, lockout=1000, base_delay=1, max_delay=1, max_held=2, timer=lambda: now[0])
+    first = [throttle.failed([f"addr:{n}"]) for n in range(3)]  # one free failure each
+    second = [throttle.failed([f"addr:{n}"]) for n in range(3)]
+    assert [p.hold for p in first] == [0, 0, 0]
+    assert [(p.hold, p.refused) for p in second] == [(1, False), (1, False), (0, True)]
+    assert throttle.held() == 2
+    throttle.release(["addr:0"])
+    assert (throttle.held(), throttle.held("addr:0")) == (1, 0)
+    assert throttle.failed(["addr:2"]) == Penalty(hold=1, refused=False)  # its refusal queued nothing
+
+
+def test_the_service_holds_at_most_a_quarter_of_its_connection_limit(dashboard: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    monkeypatch.setenv("SLS_ACCESS_MAX_CONNECTIONS", "64")  # as serve --max-connections 64 sets it
+    assert from_env().throttle.max_held == 16
+
+
+def test_a_locked_out_subject_is_refused_without_a_hold() -> None:
+    throttle = Throttle(free=0, lockout=3, base_delay=1, max_delay=1, timer=lambda: 0.0)
+    for _ in range(3):
+        throttle.failed(["addr:c"])
+    assert throttle.failed(["addr:c"]) == Penalty(hold=0, refused=True)
+
+
+def test_a_hold_gives_back_its_place_when_the_client_is_answered(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=0, lockout=1000, base_delay=0.01, max_delay=0.01)
+    app = create_app(dashboard, throttle=throttle)
+    statuses = [call(app, CREDENTIALS, "wrong")[0] for _ in range(6)]
+    assert statuses == [401] * 6
+    assert throttle.held() == 0
 
 
 def test_guesses_at_one_key_id_are_counted_across_addresses(dashboard: Path, sts: StsProxy) -> None:
@@ -105,7 +210,8 @@ def test_guesses_at_one_key_id_are_counted_across_addresses(dashboard: Path, sts
 
 def test_concurrent_failures_each_pay_their_delay(dashboard: Path, sts: StsProxy) -> None:
     # 20 wrong keys at once: held one after another (0.05 s each past the first), not side by side.
-    app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.05, max_delay=0.05))
+    app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.05, max_delay=0.05,
+                                                  max_held_per_subject=20, max_held=20))
 
     async def ask() -> int:
         scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS,
@@ -131,11 +237,11 @@ def test_concurrent_failures_each_pay_their_delay(dashboard: Path, sts: StsProxy
     assert time.monotonic() - started >= 19 * 0.05
 
 
-def test_a_full_queue_is_refused_after_the_longest_hold() -> None:
+def test_a_full_queue_is_refused_at_once() -> None:
     now = [0.0]
     throttle = Throttle(free=0, lockout=1000, base_delay=1, max_delay=1, max_wait=3, timer=lambda: now[0])
     penalties = [throttle.failed(["addr:c"]) for _ in range(5)]
-    assert [(p.hold, p.refused) for p in penalties] == [(0, False), (1, False), (2, False), (3, False), (1, True)]
+    assert [(p.hold, p.refused) for p in penalties] == [(0, False), (1, False), (2, False), (3, False), (0, True)]
 
 
 def test_throttle_delays_double_up_to_the_cap() -> None:

@@ -130,6 +130,47 @@ def test_a_header_over_the_cap_is_answered_431(server: DashboardServer) -> None:
         assert read_all(sock).startswith(b"HTTP/1.1 431 ")
 
 
+def test_200_pipelined_requests_all_get_their_answers(server: DashboardServer) -> None:
+    # ~24 KiB of small requests at once, more than the header cap, most of it arriving while
+    # earlier answers are in flight: none of it is header bytes of an unfinished request.
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 80 + b"\r\n\r\n"
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request * 200)
+        deadline = time.monotonic() + 10
+        while answer.count(b'{"status":"ok"}') < 200 and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert 200 * len(request) > _protocol.MAX_HEADER_BYTES
+    assert answer.count(b"HTTP/1.1 200 ") == 200
+    assert answer.endswith(b'{"status":"ok"}')  # the last answer whole
+
+
+def test_pipelined_requests_behind_a_held_answer_do_not_cut_it_off(server: DashboardServer) -> None:
+    # The first request is a wrong key past the free failures (held 0.25 s); the 200
+    # requests behind it arrive while it is in flight.
+    credentials = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
+    for _ in range(6):
+        assert server.get(credentials, {"Authorization": "wrong"})[0] == 401
+    held = f"GET {credentials} HTTP/1.1\r\nHost: x\r\nAuthorization: wrong\r\n\r\n".encode()
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 80 + b"\r\n\r\n"
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(held)
+        time.sleep(0.05)
+        sock.sendall(request * 200)
+        deadline = time.monotonic() + 10
+        while answer.count(b'{"status":"ok"}') < 200 and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert answer.count(b"HTTP/1.1 200 ") == 200
+
+
 def test_slow_sockets_do_not_starve_a_normal_client(dashboard: Path, tmp_path: Path) -> None:
     # Descriptors for 20 connections and one accept burst; 400 slow sockets would need more.
     limit = 20 + BACKLOG + 64

@@ -10,7 +10,9 @@ any size; every accepted socket holds a descriptor. The classes here are uvicorn
   request (answering 408 when part of a request came; idle keep-alive connections are
   closed by uvicorn's ``timeout_keep_alive``);
 - answers 431 and closes as soon as more than :data:`MAX_HEADER_BYTES` arrive without a
-  complete header, before the parser buffers them;
+  complete header, before the parser buffers them; bytes that arrive while an answer is
+  in flight (pipelined requests) are not counted: uvicorn buffers them under its flow
+  control, and the count starts anew when the answer is complete;
 - keeps at most ``limit_concurrency - 1`` connections open per worker (``serve`` sets
   ``limit_concurrency`` to ``--max-connections`` + 1, which is how the number reaches
   worker processes): a connection beyond that closes the one that has waited longest
@@ -53,7 +55,8 @@ log = logging.getLogger("sls_access.server")
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 # What the guard uses of uvicorn's protocol instances (checked by check()).
-_NEEDED = ("connections", "cycle", "limit_concurrency", "loop", "transport", "client", "on_response_complete")
+_NEEDED = ("connections", "cycle", "limit_concurrency", "loop", "transport", "client", "on_response_complete",
+           "flow")
 
 
 def _answer(status: int, code: str, message: str) -> bytes:
@@ -72,9 +75,11 @@ class _HeaderGuard(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop
         transport: asyncio.Transport
         client: tuple[str, int] | None
+        flow: Any
 
     _guard_timer: asyncio.TimerHandle | None = None
     _guard_bytes = 0
+    _guard_later = 0
     _guard_cycle: object = None
     _guard_since = 0.0
 
@@ -86,22 +91,43 @@ class _HeaderGuard(asyncio.Protocol):
         self._guard_limit()
 
     def data_received(self, data: bytes) -> None:
-        """Count header bytes before the parser sees them; refuse past the cap."""
-        self._guard_bytes += len(data)
-        if self._guard_bytes > MAX_HEADER_BYTES:
-            self._guard_refuse(431, "too_large", "request headers too large")
-            return
-        super().data_received(data)
-        if self.cycle is not self._guard_cycle:
-            self._guard_progress()
-        elif self._guard_timer is None:  # the first bytes of a request that is not complete yet
-            self._guard_arm()
+        """Count a request's header bytes as they reach the parser; refuse past the cap.
+
+        Between answers, the parser is never fed more than :data:`MAX_HEADER_BYTES` of a
+        request whose header is not complete. What arrives while an answer is in flight (a
+        body, pipelined requests) is not counted: uvicorn's flow control buffers it, and past
+        the cap reading pauses until the answer is complete, when the count starts anew (so
+        a request begun during an answer may have up to twice the cap, plus one read, buffered).
+        """
+        while data:
+            if self._guard_busy():
+                self._guard_later += len(data)
+                super().data_received(data)
+                if self._guard_later > MAX_HEADER_BYTES and self._guard_busy():
+                    self.flow.pause_reading()  # resumed by uvicorn when the answer is complete
+                return
+            room = MAX_HEADER_BYTES - self._guard_bytes
+            if room <= 0:
+                self._guard_refuse(431, "too_large", "request headers too large")
+                return
+            head, data = data[:room], data[room:]
+            self._guard_bytes += len(head)
+            super().data_received(head)
+            if self.transport.is_closing():
+                return
+            if self.cycle is not self._guard_cycle:  # a request's headers are complete: count the next anew
+                self._guard_progress()
+            elif self._guard_timer is None:  # the first bytes of a request that is not complete yet
+                self._guard_arm()
 
     def on_response_complete(self) -> None:
         """After an answer: a pipelined request may have started (h11 parses it now)."""
         cast("Any", super()).on_response_complete()
         self._guard_since = self.loop.time()
+        later, self._guard_later = self._guard_later, 0
         self._guard_progress()
+        if later and not self._guard_busy() and self._guard_timer is None:
+            self._guard_arm()  # part of a request came during the answer: its header time starts now
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the deadline."""

@@ -6,8 +6,14 @@ from many addresses are counted together). Per subject: the first ``free`` failu
 ``window`` seconds cost nothing; each failure after that is held twice as long as the one
 before (up to ``max_delay``). Holds queue up: a failing answer is released only after the
 subject's previous held answers, so concurrent attempts pay the sum of their delays, not
-the longest one. A queue longer than ``max_wait`` is not extended: the attempt is held
-``max_delay`` and refused (429), as is every failing attempt past ``lockout`` failures.
+the longest one.
+
+Holding an answer keeps a request handler running, and the server counts running
+handlers against its connection limit; so holds are bounded too. An attempt is *refused*
+(answered 429 at once, never held) when its subject has ``lockout`` failures, when its
+queue would exceed ``max_wait`` seconds, when ``max_held_per_subject`` of its subject's
+answers are already held, or when ``max_held`` answers are held in all (``serve`` sets it
+to a quarter of the connection limit). Refused attempts still count as failures.
 
 Only failing attempts are penalised: a valid key is answered however many failures its
 address has, and a success clears nothing (failures age out of the window, which restarts
@@ -29,7 +35,11 @@ __all__ = ["Penalty", "Throttle"]
 
 @attrs.frozen(kw_only=True)
 class Penalty:
-    """What one failed attempt costs: hold its answer *hold* seconds, then 401, or 429 if *refused*."""
+    """What one failed attempt costs: 429 at once if *refused*, else hold its answer *hold* seconds, then 401.
+
+    A hold above zero takes a place among the held answers: give it back with
+    :meth:`Throttle.release` when the hold ends, however it ends.
+    """
 
     hold: float
     refused: bool
@@ -40,21 +50,32 @@ class Throttle:
 
     def __init__(self, *, free: int = 5, lockout: int = 50, window: float = 300.0,
                  base_delay: float = 0.25, max_delay: float = 5.0, max_wait: float = 30.0,
+                 max_held_per_subject: int = 4, max_held: int = 16,
                  maxsize: int = 65536, timer: Callable[[], float] = time.monotonic) -> None:
         self.free = free
         self.lockout = lockout
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_wait = max_wait
+        self.max_held_per_subject = max_held_per_subject
+        self.max_held = max_held
         self._timer = timer
         self._lock = threading.Lock()
         # subject -> (failures, when its last held answer is released)
         self._records: TTLCache[str, tuple[int, float]] = TTLCache(maxsize=maxsize, ttl=window, timer=timer)
+        # subject -> answers held now (no entry at zero); at most max_held in all
+        self._held: dict[str, int] = {}
+        self._held_total = 0
 
     def failures(self, subject: str) -> int:
         """Return *subject*'s recent failures."""
         with self._lock:
             return self._records.get(subject, (0, 0.0))[0]
+
+    def held(self, subject: str | None = None) -> int:
+        """Return how many answers are held now: *subject*'s, or all of them."""
+        with self._lock:
+            return self._held_total if subject is None else self._held.get(subject, 0)
 
     def delay(self, subject: str) -> float:
         """Return how long *subject*'s next failure is held, queueing aside (0 for the first few)."""
@@ -69,17 +90,35 @@ class Throttle:
     def failed(self, subjects: Sequence[str]) -> Penalty:
         """Record a failed attempt against every one of *subjects*; return what it costs.
 
-        The count and the place in the queue are taken at once, under the lock, so that
-        concurrent failures each see the ones before them.
+        The count, the place in the queue and the place among the held answers are taken
+        at once, under the lock, so that concurrent failures each see the ones before them.
         """
         with self._lock:
             now = self._timer()
             records = [self._records.get(subject, (0, now)) for subject in subjects]
             failures = max((count for count, _ in records), default=0)
             release = max([now, *(released for _, released in records)]) + self._delay_for(failures)
-            full = release - now > self.max_wait
+            hold = release - now
+            refused = failures >= self.lockout or hold > self.max_wait or (hold > 0 and (
+                self._held_total >= self.max_held
+                or any(self._held.get(subject, 0) >= self.max_held_per_subject for subject in subjects)))
             for subject, (count, released) in zip(subjects, records, strict=True):
-                self._records[subject] = (count + 1, released if full else max(released, release))
-        if full:
-            return Penalty(hold=self.max_delay, refused=True)
-        return Penalty(hold=release - now, refused=failures >= self.lockout)
+                self._records[subject] = (count + 1, released if refused else max(released, release))
+            if refused:
+                return Penalty(hold=0.0, refused=True)
+            if hold > 0:
+                self._held_total += 1
+                for subject in subjects:
+                    self._held[subject] = self._held.get(subject, 0) + 1
+        return Penalty(hold=hold, refused=False)
+
+    def release(self, subjects: Sequence[str]) -> None:
+        """Give back the place among the held answers that :meth:`failed` took for *subjects*."""
+        with self._lock:
+            self._held_total -= 1
+            for subject in subjects:
+                left = self._held.get(subject, 0) - 1
+                if left > 0:
+                    self._held[subject] = left
+                else:
+                    self._held.pop(subject, None)

@@ -256,12 +256,16 @@ class App:
         # Counted against the address and the key id tried, before the answer waits, so that
         # concurrent failures queue behind each other.
         presented = key_id(key) if key is not None else None
-        penalty = self.throttle.failed([f"addr:{client}"] + ([f"key:{presented}"] if presented else []))
-        if penalty.hold:
-            await asyncio.sleep(penalty.hold)
-        if penalty.refused:
+        subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
+        penalty = self.throttle.failed(subjects)
+        if penalty.refused:  # at once: a held answer keeps a handler running, which the server counts
             raise _Reject(429, "throttled", "too many failed authentications; try again later",
-                          [(b"retry-after", b"60")])
+                          [(b"retry-after", b"60"), (b"connection", b"close")])
+        if penalty.hold:
+            try:
+                await asyncio.sleep(penalty.hold)
+            finally:
+                self.throttle.release(subjects)
         message = ("missing access key" if key is None else "unknown access key" if record is None
                    else "revoked access key")
         raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
@@ -288,6 +292,9 @@ def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str
 def from_env() -> App:
     """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional).
 
+    ``SLS_ACCESS_MAX_CONNECTIONS`` (``serve``'s ``--max-connections``) bounds the failing
+    answers the throttle holds at once to a quarter of it.
+
     The factory ``sls-access serve`` hands its workers (it sets both variables); not a
     launch path of its own.
     """
@@ -295,4 +302,8 @@ def from_env() -> App:
     if not dashboard or dashboard.startswith(("https://", "http://")):
         raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",
                           key="SLS_ACCESS_DASHBOARD")
-    return create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None)
+    limit = os.environ.get("SLS_ACCESS_MAX_CONNECTIONS", "")
+    # Held failing answers keep handlers running, which uvicorn counts against its limit:
+    # at most a quarter of it, so that they never crowd out valid keys.
+    throttle = Throttle(max_held=max(1, int(limit) // 4)) if limit.isdigit() else None
+    return create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)

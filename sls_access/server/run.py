@@ -156,6 +156,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     _protocol.check(http)
     max_connections = _ensure_descriptors(max_connections)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
+    os.environ["SLS_ACCESS_MAX_CONNECTIONS"] = str(max_connections)  # bounds the throttle's held answers
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(Path(keys).expanduser().resolve())
     else:

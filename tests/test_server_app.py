@@ -268,6 +268,18 @@ def test_only_get_is_allowed(dashboard: Path) -> None:
     assert headers["allow"] == "GET"
 
 
+def test_parsed_paths_are_reused_and_a_refused_path_is_refused_each_time(dashboard: Path, sts: StsProxy) -> None:
+    # The parsed-path cache keeps answers, never errors: a bad path is checked again each time.
+    app = create_app(dashboard)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    bad = "/v1/orgs/acme/apps/../stages/prod/credentials"
+    answers = [call(app, path, key) for path in (bad, CREDENTIALS, bad, CREDENTIALS)]
+    assert [(status, body.get("code")) for status, _, body in answers] == [
+        (400, "bad_request"), (200, None), (400, "bad_request"), (200, None)]
+    assert answers[1][2]["AccessKeyId"] == answers[3][2]["AccessKeyId"]
+    assert sts.calls["AssumeRole"] == 1
+
+
 def test_a_broken_key_file_is_503_not_a_traceback(dashboard: Path) -> None:
     app = create_app(dashboard)
     dashboard.with_name("dashboard.keys.json").write_text("{not json")

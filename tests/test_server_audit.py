@@ -6,10 +6,14 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sls_access.server._audit import LOGGER, Audit
+from sls_access.server._audit import LOGGER, Audit, _encode, _iso_ms
 
 
 class Records(logging.Handler):
@@ -100,3 +104,37 @@ def test_nothing_is_written_below_the_loggers_level(audit_logger: logging.Logger
     audit_logger.setLevel(logging.WARNING)
     vended().emit(200, "vended", 0.5)
     assert handler.records == []
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(min_value=0, max_value=4_102_444_800 * 10**9), min_size=1, max_size=20))
+def test_the_time_is_utc_iso_format_to_the_millisecond(instants: list[int]) -> None:
+    # In any order, so that the text cached for the last second is both reused and replaced.
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for ns in instants:
+        expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
+        assert _iso_ms(ns) == expected
+
+
+def test_an_emitted_line_has_the_time_of_its_emission(audit_logger: logging.Logger) -> None:
+    handler = Records()
+    audit_logger.addHandler(handler)
+    before = datetime.now(UTC).replace(microsecond=0)
+    vended().emit(200, "vended", 0.5)
+    after = datetime.now(UTC)
+    written = datetime.fromisoformat(json.loads(handler.records[0].getMessage())["time"])
+    assert before <= written <= after
+
+
+_VALUES = st.one_of(st.none(), st.text(), st.integers(), st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(), _VALUES, max_size=20))
+def test_the_prepared_encoder_writes_what_json_dumps_writes(fields: dict[str, Any]) -> None:
+    assert _encode(fields) == json.dumps(fields)
+
+
+def test_a_value_json_cannot_encode_raises_as_json_dumps_does() -> None:
+    with pytest.raises(TypeError, match="Object of type datetime is not JSON serializable"):
+        _encode({"time": datetime.now(UTC)})

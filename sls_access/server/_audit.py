@@ -9,18 +9,23 @@ records as the event's ``accessKeyId``), ``session`` (the role session's name) a
 a key, a secret key or a session token: the Authorization header is not read into the
 record at all, and an AWS access key id is not a secret.
 
-Cheaply, since a line is written per request: the JSON comes from one prepared encoder,
-and the record goes to the logger's handlers through ``Logger.handle`` (no caller-frame
-lookup). When the logger's only handler is the plain stream handler that ``sls-access
-serve`` sets up (message only, no filter), the line is written to its stream directly,
-under the handler's lock and flushed, as the handler would write it. Any other setup
-(a handler or filter a user adds) gets one ``LogRecord`` per request, as before.
+Cheaply, since a line is written per request: the JSON comes from one prepared encoder
+(the C encoder ``json.dumps`` itself uses, built once instead of per call), the time's
+text up to the second is made once a second, and the record goes to the logger's
+handlers through ``Logger.handle`` (no caller-frame lookup). When the logger's only
+handler is the plain stream handler that ``sls-access serve`` sets up (message only, no
+filter), the line is written to its stream directly, under the handler's lock and
+flushed, as the handler would write it. Any other setup (a handler or filter a user
+adds) gets one ``LogRecord`` per request, as before.
 """
 
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -28,7 +33,38 @@ __all__ = ["LOGGER", "Audit"]
 
 LOGGER = "sls_access.audit"
 _log = logging.getLogger(LOGGER)
-_encode = json.JSONEncoder().encode  # the same text as json.dumps(fields)
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _prepared_encoder() -> Callable[[dict[str, Any]], str]:
+    """Return a function giving the same text as ``json.dumps(fields)`` for a flat dict of JSON values."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: json.dumps' own path
+        return json.JSONEncoder().encode
+    # The arguments json.dumps passes, but no circular-reference markers: the fields are flat.
+    chunks = make(None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+    def encode(fields: dict[str, Any]) -> str:
+        return "".join(chunks(fields, 0))
+
+    return encode
+
+
+_encode = _prepared_encoder()
+_second: tuple[int, str] = (-1, "")  # the last whole second seen, and its text; replaced whole
+
+
+def _iso_ms(ns: int) -> str:
+    """Return *ns* (since the epoch) as ``datetime.isoformat(timespec="milliseconds")`` writes it in UTC."""
+    global _second  # noqa: PLW0603 - one cache, swapped in one assignment (threads see old or new)
+    seconds, rest = divmod(ns, 1_000_000_000)
+    last = _second
+    if last[0] != seconds:
+        last = _second = (seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{last[1]}.{rest // 1_000_000:03d}+00:00"
 
 
 def _plain_stream(logger: logging.Logger) -> logging.StreamHandler[TextIO] | None:
@@ -64,7 +100,7 @@ class Audit:
         if not _log.isEnabledFor(level):
             return
         fields = self.fields
-        fields["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        fields["time"] = _iso_ms(time.time_ns())
         fields["status"] = status
         fields["outcome"] = outcome
         fields["ms"] = round(ms, 2)

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import importlib.metadata
 import json
+import logging
 import os
 import stat
 import time
@@ -518,3 +519,14 @@ def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path
     assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert app.vendor._assumer.client_count == 1
     assert sts.calls == {}  # made, not called: no STS request at startup
+
+
+def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(
+        dashboard: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    keys = tmp_path / "bad.keys.json"
+    keys.write_text('{"version": 1, "keys": []}\n')
+    app = create_app(dashboard, keys=keys)
+    keys.write_text("{not json")  # broken between the app's creation and its workers' startup
+    with caplog.at_level(logging.WARNING, logger="sls_access.server"):
+        assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [record.getMessage() for record in caplog.records if str(keys) in record.getMessage()]

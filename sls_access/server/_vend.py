@@ -140,6 +140,7 @@ class Vendor:
         self._assumer.prepare()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="sls-access-sts")
+            self._pool.submit(int).result()  # its first thread started now, not by the first vend
 
     def close(self) -> None:
         """Stop the thread pool (running calls finish)."""

@@ -169,6 +169,13 @@ class App:
                     self.vendor.prepare()
                 except Exception as exc:  # noqa: BLE001 - the first vend tries again and answers for it
                     log.warning("cannot create the STS client at startup: %s", exc)
+                # And the files read now, not by the first request (each request still checks
+                # them with a stat, and re-reads them when they change).
+                for read in (self.keys.current, self.dashboard.current):
+                    try:
+                        read()
+                    except ConfigError as exc:  # the requests answer 503 for it, as they would anyway
+                        log.warning("%s", exc)
                 # What was loaded so far (botocore, the dashboard) lives as long as the process:
                 # keep it out of the garbage collector's scans, which would otherwise add
                 # pauses of milliseconds to the latency tail.

@@ -198,6 +198,35 @@ def test_a_hold_gives_back_its_place_when_the_client_is_answered(dashboard: Path
     assert throttle.held() == 0
 
 
+def test_a_hold_ends_and_gives_back_its_place_when_the_client_hangs_up(dashboard: Path, sts: StsProxy) -> None:
+    throttle = Throttle(free=0, lockout=1000, base_delay=20.0, max_delay=20.0)
+    throttle.failed(["addr:198.51.100.7"])  # an earlier failure: the next one is held 20 s
+    app = create_app(dashboard, throttle=throttle)
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS, "raw_path": CREDENTIALS.encode(),
+                             "query_string": b"", "headers": [(b"authorization", b"wrong")],
+                             "client": ("198.51.100.7", 40000)}
+
+    async def hang_up_while_held() -> tuple[int, int]:
+        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        messages.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+        async def receive() -> dict[str, Any]:
+            return await messages.get()  # as a server's: waits after the request, until the peer goes
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            pass
+
+        handler = asyncio.ensure_future(app(scope, receive, send))
+        await asyncio.sleep(0.2)
+        held_before = throttle.held()
+        messages.put_nowait({"type": "http.disconnect"})
+        await asyncio.wait_for(handler, timeout=10)  # well before the 20 s hold
+        return held_before, throttle.held()
+
+    assert asyncio.run(hang_up_while_held()) == (1, 0)
+    assert throttle.failures("addr:198.51.100.7") == 2  # the failure still counts
+
+
 def test_guesses_at_one_key_id_are_counted_across_addresses(dashboard: Path, sts: StsProxy) -> None:
     throttle = Throttle(free=2, lockout=5, base_delay=0.0001, max_delay=0.0002)
     app = create_app(dashboard, throttle=throttle)

@@ -154,7 +154,7 @@ class App:
         """Serve one ASGI connection scope."""
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, send)
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
@@ -187,7 +187,7 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
@@ -196,7 +196,7 @@ class App:
         audit = Audit(address, str(scope.get("method", "")), raw_path)
         headers: list[tuple[bytes, bytes]] = []
         try:
-            status, outcome, body = await self._handle(scope, raw_path, audit)
+            status, outcome, body = await self._handle(scope, receive, raw_path, audit)
         except _Reject as reject:
             status, outcome, body, headers = reject.status, reject.outcome, _body(reject.outcome,
                                                                                    reject.message), reject.headers
@@ -208,7 +208,7 @@ class App:
                     "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, scope: Scope, raw_path: str, audit: Audit) -> tuple[int, str, bytes]:
+    async def _handle(self, scope: Scope, receive: Receive, raw_path: str, audit: Audit) -> tuple[int, str, bytes]:
         if len(raw_path) > MAX_PATH:
             raise _Reject(414, "too_large", "path too long")
         if scope.get("method") != "GET":
@@ -219,7 +219,7 @@ class App:
         query = scope.get("query_string", b"").decode("latin-1")
         target = self._target(raw_path, query)
         audit.fields.update(org=target.org, app=target.app, stage=target.stage, region=target.region)
-        record = await self._authenticate(audit.fields["client"], key)
+        record = await self._authenticate(audit.fields["client"], key, receive)
         audit.fields.update(key=record.name, key_id=record.id)
         if record.org != target.org:
             raise _Reject(403, "forbidden", "this access key belongs to another org")
@@ -244,7 +244,7 @@ class App:
                             source_identity=vended.source_identity)
         return 200, "vended", vended.body
 
-    async def _authenticate(self, client: str, key: str | None) -> AccessKey:
+    async def _authenticate(self, client: str, key: str | None, receive: Receive) -> AccessKey:
         try:
             keys = self.keys.current()
         except ConfigError as exc:
@@ -263,12 +263,39 @@ class App:
                           [(b"retry-after", b"60"), (b"connection", b"close")])
         if penalty.hold:
             try:
-                await asyncio.sleep(penalty.hold)
+                await _hold(penalty.hold, receive)
             finally:
                 self.throttle.release(subjects)
         message = ("missing access key" if key is None else "unknown access key" if record is None
                    else "revoked access key")
         raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
+
+
+async def _hold(seconds: float, receive: Receive) -> None:
+    """Wait *seconds* before a failing answer, or less when the client hangs up meanwhile.
+
+    A held answer keeps its place among the throttle's held answers, so one whose client
+    has gone gives its place back at once. The failure it was held for still counts.
+    """
+    async def hung_up() -> bool:
+        while True:  # the request's body first (a GET has none)
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return True
+            if not message.get("more_body", False):
+                break
+        last = await receive()  # waits, in a server, until the peer goes
+        return bool(last["type"] == "http.disconnect")
+
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    watcher = asyncio.ensure_future(hung_up())
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=seconds)
+        if watcher in done and not watcher.result():  # a receive that does not wait: hold in full
+            await asyncio.sleep(max(0.0, until - loop.time()))
+    finally:
+        watcher.cancel()
 
 
 def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None,

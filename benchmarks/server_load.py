@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import botocore.session
-from support import DashboardServer, StsProxy, free_port, moto_server
+from support import DashboardServer, StsProxy, free_port, moto_server, stop_process
 
 from sls_access.server.keys import KeyStore
 
@@ -183,13 +183,7 @@ class BareServer:
         raise RuntimeError("the bare stack did not start")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 

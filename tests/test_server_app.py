@@ -244,19 +244,7 @@ def test_concurrent_failures_each_pay_their_delay(dashboard: Path, sts: StsProxy
                                                   max_held_per_subject=20, max_held=20))
 
     async def ask() -> int:
-        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS,
-                                 "raw_path": CREDENTIALS.encode(), "query_string": b"",
-                                 "headers": [(b"authorization", b"wrong")], "client": ("198.51.100.7", 1)}
-        sent: list[MutableMapping[str, Any]] = []
-
-        async def receive() -> MutableMapping[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            sent.append(message)
-
-        await app(scope, receive, send)
-        return int(sent[0]["status"])
+        return (await ask_with_headers(app, "wrong"))[0]
 
     async def all_at_once() -> list[int]:
         return list(await asyncio.gather(*(ask() for _ in range(20))))

@@ -130,19 +130,25 @@ def test_a_header_over_the_cap_is_answered_431(server: DashboardServer) -> None:
         assert read_all(sock).startswith(b"HTTP/1.1 431 ")
 
 
+def read_until(sock: socket.socket, marker: bytes, count: int, seconds: float = 10.0) -> bytes:
+    """Read from *sock* until *marker* was seen *count* times, the peer closed, or *seconds* passed."""
+    answer = b""
+    deadline = time.monotonic() + seconds
+    while answer.count(marker) < count and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
 def test_200_pipelined_requests_all_get_their_answers(server: DashboardServer) -> None:
     # ~24 KiB of small requests at once, more than the header cap, most of it arriving while
     # earlier answers are in flight: none of it is header bytes of an unfinished request.
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 80 + b"\r\n\r\n"
-    answer = b""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request * 200)
-        deadline = time.monotonic() + 10
-        while answer.count(b'{"status":"ok"}') < 200 and time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_until(sock, b'{"status":"ok"}', 200)
     assert 200 * len(request) > _protocol.MAX_HEADER_BYTES
     assert answer.count(b"HTTP/1.1 200 ") == 200
     assert answer.endswith(b'{"status":"ok"}')  # the last answer whole
@@ -156,17 +162,11 @@ def test_pipelined_requests_behind_a_held_answer_do_not_cut_it_off(server: Dashb
         assert server.get(credentials, {"Authorization": "wrong"})[0] == 401
     held = f"GET {credentials} HTTP/1.1\r\nHost: x\r\nAuthorization: wrong\r\n\r\n".encode()
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 80 + b"\r\n\r\n"
-    answer = b""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(held)
         time.sleep(0.05)
         sock.sendall(request * 200)
-        deadline = time.monotonic() + 10
-        while answer.count(b'{"status":"ok"}') < 200 and time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_until(sock, b'{"status":"ok"}', 200)
     assert answer.startswith(b"HTTP/1.1 401 ")
     assert answer.count(b"HTTP/1.1 200 ") == 200
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import botocore.credentials
 import botocore.session
 import pytest
@@ -38,7 +39,7 @@ def get(endpoint: ContainerEndpoint, *, path: str | None = None, token: str | No
 
 @pytest.fixture
 def endpoint(clock: FakeClock) -> Iterator[ContainerEndpoint]:
-    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as started:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, first=ROLE_KEYS) as started:
         yield started
 
 
@@ -52,7 +53,7 @@ def test_the_path_with_the_token_gets_the_keys_in_the_container_format(endpoint:
 def test_the_url_is_loopback_with_a_random_path(clock: FakeClock, endpoint: ContainerEndpoint) -> None:
     url = urllib.parse.urlsplit(endpoint.variables()["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
     assert (url.scheme, url.hostname, url.port, url.path) == ("http", "127.0.0.1", endpoint.port, endpoint.path)
-    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as other:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, first=ROLE_KEYS) as other:
         assert (other.path, other.token) != (endpoint.path, endpoint.token)
     assert len(endpoint.path) > 20
     assert endpoint.variables()["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == endpoint.token
@@ -90,7 +91,7 @@ def test_a_failing_resolution_is_503_with_a_json_error_and_no_keys(clock: FakeCl
         raise AccessRoleError("AccessDenied: not trusted", target=Target(org="acme", app="shop", stage="prod"),
                               deployment_profile="prod", role_arn="arn:aws:iam::111111111111:role/x")
 
-    with ContainerEndpoint(load, source="dashboard", clock=clock) as endpoint:
+    with ContainerEndpoint(load, first=ROLE_KEYS, clock=clock) as endpoint:
         status, body = get(endpoint, token=endpoint.token)
     assert status == 503
     assert body["code"] == "resolution_failed"
@@ -102,7 +103,7 @@ def test_an_unexpected_failure_is_503_without_its_message(clock: FakeClock) -> N
     def load() -> Credentials:
         raise RuntimeError(f"something with {SECRET} in it")
 
-    with ContainerEndpoint(load, source="dashboard", clock=clock) as endpoint:
+    with ContainerEndpoint(load, first=ROLE_KEYS, clock=clock) as endpoint:
         status, body = get(endpoint, token=endpoint.token)
     assert status == 503
     assert SECRET not in json.dumps(body)
@@ -112,15 +113,26 @@ def test_keys_from_another_source_than_at_the_start_are_refused(
         clock: FakeClock) -> None:
     # The link was removed from the dashboard file while the child runs: env keys now apply.
     env_keys = Credentials(access_key_id="AKIAENVKEY0000000001", secret_access_key="env-secret", source="env")
-    with ContainerEndpoint(lambda: env_keys, source="dashboard", clock=clock) as endpoint:
+    with ContainerEndpoint(lambda: env_keys, first=ROLE_KEYS, clock=clock) as endpoint:
         status, body = get(endpoint, token=endpoint.token)
     assert (status, body["code"]) == (503, "source_changed")
     assert "AKIAENVKEY0000000001" not in json.dumps(body)
 
 
+def test_keys_of_another_role_from_the_same_source_are_refused(clock: FakeClock) -> None:
+    # The link now names another deployment profile (another account) while the child runs.
+    started = attrs.evolve(ROLE_KEYS, role_arn="arn:aws:iam::111111111111:role/sls-access", dashboard="dash.toml")
+    moved = attrs.evolve(started, role_arn="arn:aws:iam::222222222222:role/sls-access")
+    with ContainerEndpoint(lambda: moved, first=started, clock=clock) as endpoint:
+        status, body = get(endpoint, token=endpoint.token)
+    assert (status, body["code"]) == (503, "source_changed")
+    assert "222222222222" in str(body["message"])
+    assert moved.access_key_id not in json.dumps(body)
+
+
 def test_keys_without_expiry_are_served_with_one(clock: FakeClock) -> None:
     static = Credentials(access_key_id="AKIAENVKEY0000000001", secret_access_key="env-secret", source="env")
-    with ContainerEndpoint(lambda: static, source="env", clock=clock) as endpoint:
+    with ContainerEndpoint(lambda: static, first=static, clock=clock) as endpoint:
         status, body = get(endpoint, token=endpoint.token)
     assert status == 200
     expected = (clock() + STATIC_EXPIRY).astimezone(UTC)
@@ -129,7 +141,7 @@ def test_keys_without_expiry_are_served_with_one(clock: FakeClock) -> None:
 
 
 def test_the_endpoint_closes_when_the_block_ends(clock: FakeClock) -> None:
-    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, source="dashboard") as endpoint:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, first=ROLE_KEYS) as endpoint:
         port = endpoint.port
         assert get(endpoint, token=endpoint.token)[0] == 200
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -153,7 +165,7 @@ def test_botocore_reads_a_resolvers_role_keys_from_it(dashboard: Path, sts: StsP
     resolver = Resolver(dashboard=str(dashboard), clock=clock)
     first = resolver.credentials("acme", "shop", "prod")
     with ContainerEndpoint(lambda: resolver.credentials("acme", "shop", "prod"), clock=clock,
-                           source=first.source) as endpoint:
+                           first=first) as endpoint:
         for name, value in endpoint.variables().items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_ACCESS_KEY_ID")

@@ -93,26 +93,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+def _origin(creds: Credentials) -> tuple[str | None, str | None, str | None]:
+    """Where keys come from: their source, the dashboard that linked them and the role they are of."""
+    return creds.source, creds.dashboard, creds.role_arn
+
+
+def _describe(origin: tuple[str | None, str | None, str | None]) -> str:
+    source, dashboard, role = origin
+    return " ".join([str(source), *([f"role {role}"] if role else []), *([f"of {dashboard}"] if dashboard else [])])
+
+
 class ContainerEndpoint:
     """Serves *load*'s credentials on loopback to one child, for as long as the block lasts.
 
     :param load: returns the target's current credentials (the resolver's cached,
         refreshing ``credentials``) or raises.
     :param clock: the current aware datetime (for keys without an expiry).
-    :param source: the source the keys came from when the command started; later keys
-        must come from it too.
-    :param role_arn: the role the keys belong to, when known (``RoleArn`` in the answer).
+    :param first: the keys the command started with: later keys must come from the same
+        source, the same dashboard and the same role (``RoleArn`` in the answer).
 
     Use as a context manager: the server runs in a daemon thread inside the block and is
     closed on leaving it.
     """
 
-    def __init__(self, load: Callable[[], Credentials], *, clock: Callable[[], datetime], source: str | None,
-                 role_arn: str | None = None) -> None:
+    def __init__(self, load: Callable[[], Credentials], *, clock: Callable[[], datetime], first: Credentials) -> None:
         self._load = load
         self._clock = clock
-        self._source = source
-        self._role_arn = role_arn
+        self._origin = _origin(first)
         self.token = secrets.token_urlsafe(32)
         self.path = "/" + secrets.token_urlsafe(16)
         self._server: _Server | None = None
@@ -147,15 +154,18 @@ class ContainerEndpoint:
         except Exception as exc:  # noqa: BLE001 - any failure is an error answer, never other keys
             log.debug("credentials endpoint: resolution failed: %s", type(exc).__name__)
             return 503, _error("resolution_failed", f"{type(exc).__name__} while resolving the credentials")
-        if creds.source != self._source:
-            # The dashboard file or the environment changed under a running child: do not
-            # switch it to other keys (another account, perhaps) halfway through its work.
-            return 503, _error("source_changed", f"the credentials now come from {creds.source}, not from "
-                                                 f"{self._source} as when the command started; run it again")
+        origin = _origin(creds)
+        if origin != self._origin:
+            # The dashboard file or the environment changed under a running child (a link
+            # now names another profile, another role, another account): do not switch it
+            # to other keys halfway through its work.
+            return 503, _error("source_changed", f"the credentials now come from {_describe(origin)}, not from "
+                                                 f"{_describe(self._origin)} as when the command started; "
+                                                 "run it again")
         if creds.expiration is None:
             creds = attrs.evolve(creds, expiration=self._clock() + STATIC_EXPIRY)
         log.debug("credentials endpoint: served %s from %s", creds.key_hint, creds.source)
-        return 200, container_json(creds, self._role_arn)
+        return 200, container_json(creds, creds.role_arn)
 
     def __enter__(self) -> Self:
         server = _Server(("127.0.0.1", 0), _Handler)

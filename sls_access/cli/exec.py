@@ -257,7 +257,7 @@ def _serve(command: list[str], resolver: Resolver, resolution: Resolution, crede
     target = resolution.target
     endpoint = ContainerEndpoint(
         lambda: resolver.credentials(target.org, target.app, target.stage, region=target.region),
-        clock=resolver.options.clock, source=credentials.source)
+        clock=resolver.options.clock, first=credentials)
     with endpoint:
         env = child_environment(os.environ, {**endpoint.variables(), **region_variables(resolution.region)})
         log.debug("serving %s's credentials to the child on 127.0.0.1:%s", target, endpoint.port)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_DASHBOARD
+from support import StsProxy
 
 from sls_access import ConfigError, Options, Resolver, Target
 from sls_access.dashboard.locate import (
@@ -214,3 +215,28 @@ def test_an_access_key_put_in_the_dashboard_option_is_not_echoed(monkeypatch: py
         Resolver().credentials("acme", "shop", "prod")
     assert key not in str(raised.value)
     assert "S" * 43 not in repr(raised.value)
+
+
+def test_a_resolver_keeps_its_first_dashboard_when_the_directory_changes(
+        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    trust(project(Path.cwd() / "a"))
+    trust(project(Path.cwd() / "b", OTHER))
+    monkeypatch.chdir(Path.cwd() / "a")
+    resolver = Resolver()
+    assert resolver.credentials("acme", "shop", "prod").role_arn == "arn:aws:iam::111111111111:role/sls-access-prod"
+    monkeypatch.chdir(Path.cwd().parent / "b")
+    with pytest.raises(ConfigError, match="the dashboard changed since this resolver first used one"):
+        resolver.credentials("acme", "shop", "staging")  # not cached: b's planted link is never entered
+    assert sts.calls["AssumeRole"] == 1
+
+
+def test_a_dashboard_gone_from_a_resolver_does_not_let_local_keys_in(
+        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    trust(project(Path.cwd() / "a"))
+    (Path.cwd() / "elsewhere").mkdir()
+    monkeypatch.chdir(Path.cwd() / "a")
+    resolver = Resolver()
+    assert resolver.credentials("acme", "shop", "prod").source == "dashboard"
+    monkeypatch.chdir(Path.cwd().parent / "elsewhere")
+    with pytest.raises(ConfigError, match="now no dashboard"):
+        resolver.credentials("acme", "shop", "staging")  # the base keys in AWS_* would apply otherwise

@@ -6,11 +6,18 @@ for a target the dashboard file refuses (a name one slip away from a known one, 
 protected stage without its own link): that is a :class:`~sls_access.ConfigError`. The role
 is entered through the resolver's plugins (the ``enter_role`` callable this source is
 given), except with a dashboard service, which enters the role itself.
+
+A source keeps the dashboard it found first (or that there was none): a later resolution
+that finds another one (the working directory, the login or the default file changed in a
+long-lived process) is a :class:`~sls_access.ConfigError`, so that one resolver's cached
+keys and its new ones never come from two dashboards, and a dashboard that is gone never
+lets local keys in.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 
 import attrs
@@ -23,7 +30,7 @@ from sls_access.dashboard.http import DashboardService
 from sls_access.dashboard.locate import DashboardKind, DashboardLocation, locate_dashboard, nothing_found
 from sls_access.dashboard.login import stored_access_key
 from sls_access.dashboard.model import DeploymentProfile, Link
-from sls_access.errors import AccessRoleError
+from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.plugin import EnterRole, hookimpl
 
 __all__ = ["DashboardSource", "sls_access_sources"]
@@ -38,12 +45,26 @@ class DashboardSource:
     options: Options
     enter_role: EnterRole
     name: str = "dashboard"
+    # The dashboard found by the first resolution: (kind, location) and how to name it.
+    _first: tuple[tuple[DashboardKind, str] | None, str] | None = attrs.field(default=None, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def _locate(self) -> DashboardLocation:
         """Return the dashboard in use; raise :class:`Skip` when there is none or the user skips it."""
         if self.options.use_local_credentials:
             raise Skip("use_local_credentials is set")
         location = locate_dashboard(self.options)
+        found = None if location is None else (location.kind, location.location)
+        with self._lock:
+            if self._first is None:
+                self._first = (found, "no dashboard" if location is None else str(location))
+            first, named = self._first
+        if found != first:
+            now = "no dashboard" if location is None else str(location)
+            raise ConfigError(f"the dashboard changed since this resolver first used one: it was {named}, now "
+                              f"{now} (the working directory, the login or the default file changed); a resolver "
+                              "keeps its first dashboard, so that its keys never come from two: use a new Resolver "
+                              "(sls_access.registry.clear() for the module functions)", key="dashboard")
         if location is None:
             raise Skip(nothing_found())
         return location

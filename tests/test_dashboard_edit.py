@@ -172,6 +172,20 @@ def test_diff_masks_every_external_id_on_both_sides() -> None:
     assert ' external_id = "…"' in shown.splitlines()  # context: the same line, masked on both sides
 
 
+@pytest.mark.parametrize("layout", [
+    'prod = { role_arn = "arn:aws:iam::1:role/p", external_id = "sls-inline00000" }',
+    'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = "sls-inline00000"',
+    'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = """sls-inline00000"""',
+    "prod.role_arn = 'arn:aws:iam::1:role/p'\nprod.external_id = 'sls-inline00000'",
+])
+def test_diff_masks_an_external_id_in_any_layout(layout: str) -> None:
+    old = f"[orgs.acme.deployment_profiles]\n{layout}\n"
+    new = "# a comment above it\n" + old
+    shown = diff(old, new, "f")
+    assert "# a comment above it" in shown
+    assert "sls-inline00000" not in shown
+
+
 def test_diff_shows_an_external_id_named_as_no_secret() -> None:
     again = ProfileSpec(role_arn=ROLE, external_id="placeholder", account_id="123456789012")
     new = link_profile(TUNED, "f", org="acme", name="prod", profile=again, link=None, replace=False)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import re
 import stat
+import tomllib
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -201,25 +201,44 @@ def validate(text: str, path: str) -> None:
     parse_dashboard_file(text.encode("utf-8"), path)
 
 
-_EXTERNAL_ID = re.compile(r"""^(\s*["']?external_id["']?\s*=\s*)("[^"\n]*"|'[^'\n]*')""", re.MULTILINE)
-MASK = '"…"'
+MASK = "…"
 """What :func:`diff` shows instead of an external ID."""
 
 
-def _masked(text: str, shown: Collection[str]) -> str:
-    def mask(match: re.Match[str]) -> str:
-        return match.group(0) if match.group(2)[1:-1] in shown else match.group(1) + MASK
-    return _EXTERNAL_ID.sub(mask, text)
+def _external_ids(text: str) -> set[str]:
+    """Return every ``external_id`` string in the TOML *text*, whatever its layout (None: not TOML)."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "external_id" and isinstance(item, str):
+                    found.add(item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(tomllib.loads(text))
+    return found
+
+
+def _masked(text: str, secrets: Collection[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):  # a longer one first: no part of it is left
+        text = text.replace(secret, MASK)
+    return text
 
 
 def diff(old: str, new: str, path: str, *, shown: Collection[str] = ()) -> str:
     """Return the unified diff from *old* to *new* (empty when equal), external IDs masked.
 
-    Every ``external_id`` value, on both sides, is shown as ``"…"`` unless it is one of
-    *shown* (a placeholder that is no secret).
+    Every ``external_id`` value of either side, wherever it stands (a table, an inline
+    table, a dotted key, a multi-line string), is shown as ``…`` on both sides unless it is
+    one of *shown* (a placeholder that is no secret). Both sides must be TOML.
     """
-    return "".join(difflib.unified_diff(_masked(old, shown).splitlines(keepends=True),
-                                        _masked(new, shown).splitlines(keepends=True),
+    secrets = (_external_ids(old) | _external_ids(new)) - set(shown)
+    return "".join(difflib.unified_diff(_masked(old, secrets).splitlines(keepends=True),
+                                        _masked(new, secrets).splitlines(keepends=True),
                                         fromfile=f"{path} (now)", tofile=f"{path} (after link)"))
 
 

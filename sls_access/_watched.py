@@ -30,8 +30,8 @@ class WatchedFile(Generic[T]):
         self._parse = parse
         self._missing = missing
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int, int] | None = None
-        self._value: T | None = None
+        # The stamp and the content read with it, in one tuple: a reader sees both of one read.
+        self._held: tuple[tuple[int, int, int, int], T] | None = None
 
     def current(self) -> T:
         """Return the file's content as it is now."""
@@ -40,16 +40,14 @@ class WatchedFile(Generic[T]):
         except FileNotFoundError:
             if self._missing is None:
                 raise
-            with self._lock:
-                self._stamp, self._value = None, None
+            self._held = None
             return self._missing()
         stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
-        value = self._value
-        if stamp != self._stamp or value is None:
+        held = self._held
+        if held is None or held[0] != stamp:
             with self._lock:
-                if stamp != self._stamp or self._value is None:
-                    self._value = None  # a failed parse leaves nothing behind to serve
-                    self._value = self._parse(self.path)
-                    self._stamp = stamp
-                value = self._value
-        return value
+                held = self._held
+                if held is None or held[0] != stamp:
+                    self._held = None  # a failed parse leaves nothing behind to serve
+                    held = self._held = (stamp, self._parse(self.path))
+        return held[1]

@@ -318,6 +318,16 @@ def test_serve_with_an_unreadable_key_file_exits_2_naming_it(tmp_path: Path) -> 
     assert "cannot read the key file" in result.stderr
 
 
+def test_serve_reads_a_key_file_given_from_home_as_its_workers_will(tmp_path: Path) -> None:
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    (Path.home() / "svc.keys.json").write_text("{not json")
+    result = cli("serve", "--dashboard", str(dashboard), "--keys", "~/svc.keys.json", "--port", "1")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert str(Path.home() / "svc.keys.json") in result.stderr
+
+
 def test_serve_on_a_taken_port_exits_1_in_one_line(tmp_path: Path) -> None:
     dashboard = tmp_path / "dashboard.toml"
     dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))

@@ -148,8 +148,9 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     except ImportError:
         raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
     path = Path(dashboard).expanduser().resolve()
-    create_app(path, keys=keys).vendor.close()  # fail now, in one line, on a bad dashboard or key file
-    _check_key_file(default_keys_path(path) if keys is None else Path(keys).expanduser(), path)
+    keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
+    create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
+    _check_key_file(keys_path, path)
     _check_port(host, port)
     from sls_access.server import _protocol  # noqa: PLC0415 - imports uvicorn
 
@@ -158,7 +159,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     os.environ["SLS_ACCESS_MAX_CONNECTIONS"] = str(max_connections)  # bounds the throttle's held answers
     if keys is not None:
-        os.environ["SLS_ACCESS_KEYS"] = str(Path(keys).expanduser().resolve())
+        os.environ["SLS_ACCESS_KEYS"] = str(keys_path)
     else:
         os.environ.pop("SLS_ACCESS_KEYS", None)
     uvicorn.run(

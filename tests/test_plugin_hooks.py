@@ -226,6 +226,17 @@ def test_a_plugin_that_says_it_entered_another_role_fails_closed(site: PluginSit
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
 
 
+def test_a_plugin_that_does_not_say_its_role_fails_closed_when_the_profile_pins_an_account(
+        site: PluginSite, tmp_path: Path) -> None:
+    pinned = tmp_path / "pinned.toml"
+    pinned.write_text('[orgs.acme.deployment_profiles.prod]\nrole_arn = "arn:aws:iam::111111111111:role/r"\n'
+                      'account_id = "111111111111"\n[orgs.acme.apps.shop.stages.prod]\n'
+                      'deployment_profile = "prod"\n')
+    site.install("vaultrole", ENTERS)  # returns keys without role_arn: of which account?
+    with pytest.raises(AccessRoleError, match="pins account 111111111111: refused"):
+        Resolver(dashboard=str(pinned)).credentials("acme", "shop", "prod")
+
+
 def test_disabling_the_role_plugin_brings_back_assume_role(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
     site.install("vaultrole", ENTERS)
     creds = Resolver(dashboard=str(dashboard), disable_plugins="vaultrole").credentials("acme", "shop", "dev")

@@ -108,10 +108,18 @@ def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,
              location: DashboardLocation) -> Credentials:
     """Stamp *found* with the role it is of and the dashboard that linked it.
 
-    A role-entry plugin that says it entered another role than the profile's fails closed.
+    A role-entry plugin that says it entered another role than the profile's fails closed,
+    and so does one that does not say which role it entered when the profile pins an
+    account (its keys could be of any account; the built-in entry checks STS's answer).
     """
     if found.role_arn not in {None, profile.role_arn}:
         raise AccessRoleError(f"the role entered is {found.role_arn}, not the deployment profile's",
+                              target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+    if found.role_arn is None and profile.account_id is not None:
+        raise AccessRoleError(f"the role entry did not say which role its keys are of, and the deployment "
+                              f"profile pins account {profile.account_id}: refused (return Credentials with "
+                              "role_arn, e.g. from sls_access.plugin.sts.credentials_from_response(..., "
+                              "account_id=..., role_arn=...))",
                               target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
     return attrs.evolve(found, role_arn=profile.role_arn, dashboard=str(location))
 

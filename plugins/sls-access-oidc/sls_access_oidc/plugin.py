@@ -71,7 +71,8 @@ def assume_role_with_web_identity(
     try:
         response = client.assume_role_with_web_identity(**kwargs)
         return credentials_from_response(response, region=target.region or deployment_profile.region,
-                                         account_id=deployment_profile.account_id)
+                                         account_id=deployment_profile.account_id,
+                                         role_arn=deployment_profile.role_arn)
     except Exception as exc:
         failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
         if failure is None:

@@ -214,6 +214,9 @@ class Resolver:
         client = self._clients.get(key)
         if client is not None:
             return client
+        # Resolved before the lock (its cache has its own single flight), so that a slow or
+        # hanging target does not hold up the first client of every other target.
+        self.resolution(org, app, stage, region=region)
         with self._client_lock:
             client = self._clients.get(key)
             if client is None:

@@ -352,8 +352,7 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
         # rule) and the four session tags, so that sts:TagSession is checked as well.
         role_session = attrs.evolve(role_session, source_identity=source_identity_of_arn(caller_arn))
         tags = key_session_tags(probe, CHECK_KEY_NAME)
-    verified = verify_role(session, role_arn=role_arn, external_id=spec.external_id, account_id=args.account,
-                           duration_seconds=args.duration, role_session=role_session, region=region, tags=tags)
+    verified = verify_role(session, probe, profile, role_session=role_session, region=region, tags=tags)
     _progress(f"checked: AssumeRole with the external ID gives {verified.arn}")
     text = new_text(role_arn)
     edit.validate(text, str(path))

@@ -230,6 +230,7 @@ class RoleAssumer:
         try:
             arn = self._caller_arn(target.region or profile.region)
         except (DeadlinePassed, TooManyCalls):
+            self._abandon()
             raise error(f"STS did not answer within {self.deadline:g} s") from None
         except StsFailure as found:
             raise error(found.message, found.code) from None
@@ -261,6 +262,19 @@ class RoleAssumer:
         with self._lock:
             self._callers[key_id] = arn
         return arn
+
+    def _abandon(self) -> None:
+        """Forget the base session and its clients: a call was left running past its deadline.
+
+        The abandoned call goes on in its thread. If it reads the base credentials there
+        (SSO, a ``credential_process``, a role profile), it reads ``os.environ`` as it is
+        *then*: in the agent, possibly another caller's environment, swapped in once this
+        caller's resolution ended. What it finds stays in the old session, which no later
+        call uses: the next one builds a new session from the environment of its own time.
+        """
+        with self._lock:
+            self._session = None
+            self._clients.clear()
 
     def _base_session(self) -> botocore.session.Session:
         with self._lock:
@@ -304,8 +318,10 @@ class RoleAssumer:
         try:
             response = self._calls.run(lambda: self._client(region).assume_role(**kwargs), self.deadline)
         except DeadlinePassed:
+            self._abandon()
             raise error(f"STS did not answer within {self.deadline:g} s") from None
         except TooManyCalls:
+            self._abandon()
             raise error(f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
                         f"waiting for it, so no other is started") from None
         except Exception as exc:

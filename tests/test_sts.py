@@ -69,3 +69,29 @@ def test_when_every_call_is_stuck_the_next_fails_at_once(trickler: Trickler) -> 
         assumer.assume(TARGET, PROFILE, source=None)
     assert time.monotonic() - started < 0.5
     assert trickler.connections == 1
+
+
+def test_after_an_abandoned_call_the_next_uses_a_new_session_from_the_environment_of_its_time(
+        trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The abandoned call's session and clients are dropped: in the agent, that call's thread
+    # may go on reading os.environ after another caller's environment was swapped in.
+    assumer = RoleAssumer(TRICKLE_CONFIG, deadline=1)
+    with pytest.raises(AccessRoleError, match="within 1 s"):
+        assumer.assume(TARGET, PROFILE, source=None)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sts.url)  # the next caller's environment
+    started = time.monotonic()
+    keys = assumer.assume(TARGET, PROFILE, source=None)
+    assert time.monotonic() - started < 1
+    assert keys.access_key_id.startswith("ASIA")
+    assert sts.calls["AssumeRole"] == 1
+    assert trickler.connections == 1
+
+
+def test_after_an_abandoned_identity_call_the_next_uses_a_new_session(
+        trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    assumer = RoleAssumer(TRICKLE_CONFIG, deadline=1)
+    with pytest.raises(AccessRoleError, match="could not tell who the caller is"):
+        assumer.caller_arn(TARGET, PROFILE)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sts.url)
+    assert assumer.caller_arn(TARGET, PROFILE).startswith("arn:aws:")
+    assert sts.calls["GetCallerIdentity"] == 1

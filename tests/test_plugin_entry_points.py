@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sls_access.plugin import NAME
 from sls_access.plugin import _entry_points as entry_points_module
@@ -180,3 +183,35 @@ def test_the_installed_oidc_plugin_is_found_by_the_scan_as_importlib_metadata_fi
     assert ("oidc", "sls_access_oidc.plugin", "sls-access-oidc", importlib.metadata.version("sls-access-oidc")) \
         in scanned
     assert scanned == _importlib_rows(NAME)
+
+
+_NAME_PART = st.text(alphabet="aAbB-_.1", min_size=1, max_size=6)
+_DIRECTORY = st.tuples(_NAME_PART, st.sampled_from(["", "-1.0", "-2.0-py3.11"]),
+                       st.sampled_from([".dist-info", ".egg-info", ".DIST-INFO", ".dist-info.bak"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=st.lists(st.tuples(st.booleans(), _DIRECTORY, st.booleans()), min_size=1, max_size=6))
+def test_entry_points_agree_with_importlib_metadata_on_any_layout(
+    layout: list[tuple[bool, tuple[str, str, str], bool]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        first, second = Path(root, "first"), Path(root, "second")
+        first.mkdir()
+        second.mkdir()
+        monkeypatch.setattr(sys, "path", [str(first), str(second)])
+        for n, (on_first, (name, version, suffix), with_entry_points) in enumerate(layout):
+            where = first if on_first else second
+            if (where / f"{name}{version}{suffix}").exists():
+                continue
+            _dist(where, f"{name}{version}{suffix}", name=f"dist{n}",
+                  entry_points=f"[sls_access]\nplugin{n} = module{n}\n" if with_entry_points else None)
+
+        expected = _importlib_rows(NAME)
+        try:
+            scanned: list[Row] | None = _rows(scan(NAME))
+        except entry_points_module._Unreadable:  # a name importlib.metadata reads from the metadata
+            scanned = None
+
+        assert _rows(entry_points(NAME)) == expected
+        assert scanned is None or scanned == expected

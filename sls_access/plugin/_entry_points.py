@@ -107,9 +107,7 @@ def scan(group: str, path: list[str] | None = None) -> list[EntryPoint]:
     seen: set[str] = set()
     found: list[EntryPoint] = []
     for entry in sys.path if path is None else path:
-        for directory in _metadata_dirs(entry):
-            # importlib.metadata's PathDistribution._normalized_name: from the directory's name.
-            name = _normalize(os.path.splitext(os.path.basename(directory))[0].partition("-")[0])
+        for name, directory in _metadata_dirs(entry):
             if name in seen:
                 continue
             seen.add(name)
@@ -132,12 +130,19 @@ def _check_finders() -> None:
 
 
 def _normalize(name: str) -> str:
-    """importlib.metadata's ``Prepared.normalize``: PEP 503, then dashes as underscores."""
-    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+    """Return importlib.metadata's ``Prepared.normalize(name)``: PEP 503, then dashes as underscores."""
+    if "-" not in name and "." not in name and "__" not in name:
+        return name.lower()  # what the substitution below leaves it as
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _metadata_dirs(entry: object) -> list[str]:
-    """Return the ``*.dist-info``/``*.egg-info`` paths of one ``sys.path`` entry, in importlib.metadata's order."""
+def _metadata_dirs(entry: object) -> list[tuple[str, str]]:
+    """Return the ``*.dist-info``/``*.egg-info`` paths of one ``sys.path`` entry, in importlib.metadata's order.
+
+    Each with its distribution's normalised name: the same whether taken as importlib.metadata's
+    ``Lookup`` takes it or as its ``PathDistribution._normalized_name`` does, once the
+    suffix is checked to be lower case.
+    """
     if not isinstance(entry, str):
         raise _Unreadable(f"sys.path entry {entry!r} is not a string")
     root = entry or "."
@@ -149,16 +154,16 @@ def _metadata_dirs(entry: object) -> list[str]:
         raise _Unreadable(f"sys.path entry {entry!r}: {exc}") from None
     if os.path.basename(entry).lower().endswith(".egg"):
         raise _Unreadable(f"sys.path entry {entry!r} is an egg")
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[tuple[str, str]]] = {}
     for child in children:
-        low = child.lower()
-        if not low.endswith(_SUFFIXES):
+        if not child.lower().endswith(_SUFFIXES):
             continue
-        if os.path.splitext(child)[1] not in _SUFFIXES:  # e.g. FOO.DIST-INFO: named by its metadata there
+        stem, suffix = os.path.splitext(child)
+        name = _normalize(stem.partition("-")[0])
+        if suffix not in _SUFFIXES or not name:  # FOO.DIST-INFO, -1.0.dist-info: named by their metadata there
             raise _Unreadable(f"metadata directory {child!r} in {entry!r}")
-        groups.setdefault(_normalize(low.rpartition(".")[0].partition("-")[0]), []).append(
-            os.path.join(entry, child))
-    return [path for paths in groups.values() for path in paths]
+        groups.setdefault(name, []).append((name, os.path.join(entry, child)))
+    return [found for paths in groups.values() for found in paths]
 
 
 def _read(directory: str, filename: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import sys
 import tempfile
 import zipfile
@@ -96,7 +97,9 @@ def test_scan_reads_the_current_directory_for_an_empty_sys_path_entry(tree: tupl
     assert _rows(scan(NAME)) == _importlib_rows(NAME) == [("here", "here_mod", "here", "1.0")]
 
 
-def test_a_zip_on_sys_path_falls_back_to_importlib_metadata(tree: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_zip_on_sys_path_falls_back_to_importlib_metadata(
+    tree: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
     archive = tmp_path / "plugins.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("zipped-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n")
@@ -105,7 +108,9 @@ def test_a_zip_on_sys_path_falls_back_to_importlib_metadata(tree: tuple[Path, Pa
 
     with pytest.raises(entry_points_module._Unreadable, match=r"plugins\.zip"):
         scan(NAME)
-    assert _rows(entry_points(NAME)) == [("zipped", "zipped_mod", "zipped", "1.0")]
+    with caplog.at_level(logging.DEBUG, logger="sls_access.plugins"):
+        assert _rows(entry_points(NAME)) == [("zipped", "zipped_mod", "zipped", "1.0")]
+    assert "read by importlib.metadata" in caplog.text
 
 
 def test_a_finder_that_provides_distributions_falls_back_to_importlib_metadata(

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import logging
 import os
 import re
 import sys
 from collections.abc import Callable
 
 __all__ = ["EntryPoint", "entry_points"]
+
+log = logging.getLogger("sls_access.plugins")
 
 _SUFFIXES = (".dist-info", ".egg-info")
 # importlib.metadata.EntryPoint.pattern, to load a value the way it does.
@@ -81,7 +84,8 @@ def entry_points(group: str) -> list[EntryPoint]:
     """Return the entry points of *group* as ``importlib.metadata.entry_points(group=group)`` would."""
     try:
         return scan(group)
-    except _Unreadable:
+    except _Unreadable as exc:
+        log.debug("entry points read by importlib.metadata: %s", exc)
         return from_importlib_metadata(group)
 
 

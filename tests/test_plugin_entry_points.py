@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.metadata
 import logging
 import sys
@@ -137,7 +138,19 @@ def test_a_finder_that_provides_distributions_falls_back_to_importlib_metadata(
     assert _rows(entry_points(NAME)) == [("hidden", "hidden_mod", "hidden", "1.0")]
 
 
-@pytest.mark.parametrize("directory", ["Upper-1.0.DIST-INFO", ".dist-info"])
+def test_without_the_standard_path_finder_importlib_metadata_answers(
+    tree: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, _ = tree
+    _dist(first, "unseen-1.0.dist-info", name="unseen", entry_points="[sls_access]\nunseen = unseen_mod\n")
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if f is not importlib.machinery.PathFinder])
+
+    with pytest.raises(entry_points_module._Unreadable, match="PathFinder"):
+        scan(NAME)
+    assert _rows(entry_points(NAME)) == _importlib_rows(NAME)
+
+
+@pytest.mark.parametrize("directory", ["Upper-1.0.DIST-INFO", ".dist-info", "-1.0.dist-info"])
 def test_a_metadata_directory_importlib_metadata_names_otherwise_falls_back(
     tree: tuple[Path, Path], directory: str,
 ) -> None:

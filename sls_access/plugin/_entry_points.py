@@ -126,6 +126,8 @@ def scan(group: str, path: list[str] | None = None) -> list[EntryPoint]:
 
 def _check_finders() -> None:
     """Only the standard PathFinder may provide distributions (what importlib.metadata asks)."""
+    if importlib.machinery.PathFinder not in sys.meta_path:
+        raise _Unreadable("the standard PathFinder is not on sys.meta_path")
     for finder in sys.meta_path:
         if finder is importlib.machinery.PathFinder:
             continue

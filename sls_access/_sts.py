@@ -18,7 +18,6 @@ import botocore.parsers
 import botocore.session
 from cachetools import LRUCache
 
-from sls_access import _redact
 from sls_access._credentials import Credentials
 from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._role_session import default_session_name
@@ -98,13 +97,19 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
     if isinstance(exc, botocore.exceptions.CredentialRetrievalError | botocore.exceptions.PartialCredentialsError
                   | botocore.exceptions.ProfileNotFound | botocore.exceptions.UnknownCredentialError):
         return StsFailure(f"the base AWS credentials (botocore's default chain) could not be loaded: "
-                          f"{type(exc).__name__}: {_redact.redact(str(exc))[:_MAX_MESSAGE]}")
+                          f"{type(exc).__name__}: {_redacted(exc)}")
     if isinstance(exc, botocore.parsers.ResponseParserError):
         return StsFailure("STS returned a malformed response (not parseable XML)")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return StsFailure(f"STS could not be reached: {type(exc).__name__}: "
-                          f"{_redact.redact(str(exc))[:_MAX_MESSAGE]}")
+        return StsFailure(f"STS could not be reached: {type(exc).__name__}: {_redacted(exc)}")
     return None
+
+
+def _redacted(exc: BaseException) -> str:
+    """Return what *exc* says with secret-bearing values redacted, cut to the message limit."""
+    from sls_access import _redact  # noqa: PLC0415 - its patterns cost import time; needed on failures only
+
+    return _redact.redact(str(exc))[:_MAX_MESSAGE]
 
 
 def error_text(exc: BaseException) -> str:
@@ -116,7 +121,7 @@ def error_text(exc: BaseException) -> str:
     failure = describe_failure(exc)
     if failure is not None:
         return failure.message
-    return f"{type(exc).__name__}: {_redact.redact(str(exc))[:_MAX_MESSAGE]}"
+    return f"{type(exc).__name__}: {_redacted(exc)}"
 
 
 def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,
@@ -279,6 +284,8 @@ class RoleAssumer:
     def _base_session(self) -> botocore.session.Session:
         with self._lock:
             if self._session is None:
+                from sls_access import _redact  # noqa: PLC0415 - with the first STS session, not at import
+
                 _redact.install()
                 self._session = botocore.session.Session()
             return self._session

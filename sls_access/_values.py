@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 __all__ = [
     "ACCESS_KEY_ID",
@@ -45,8 +46,56 @@ PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e"
 """The AWS partitions an ARN may name (those botocore's endpoint data knows)."""
 _PARTITION = "|".join(re.escape(name) for name in PARTITIONS)
 
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
-"""An AWS region name like ``eu-west-1`` (use ``fullmatch``)."""
+# The patterns are compiled on first use, not at import: the ARN patterns alone cost about a
+# millisecond to compile, which every process would pay before its first resolution. The
+# public ones are module attributes all the same (PEP 562 ``__getattr__`` below).
+_PATTERNS: dict[str, str] = {
+    "REGION": r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}",
+    "ACCOUNT_ID": r"[0-9]{12}",
+    "ROLE_ARN": rf"arn:(?:{_PARTITION}):iam::([0-9]{{12}}):role/[\w+=,.@/-]{{1,512}}",
+    "EXTERNAL_ID": r"[\w+=,.@:/-]{2,1224}",
+    "_ASSUMED_ROLE": rf"arn:({_PARTITION}):sts::([0-9]{{12}}):assumed-role/([\w+=,.@-]{{1,64}})/[^/]+",
+    # moto's GetCallerIdentity names an IAM user arn:aws:sts::ACCOUNT:user/NAME: the same user.
+    "_STS_USER": rf"arn:({_PARTITION}):sts::([0-9]{{12}}):user/([\w+=,.@/-]{{1,512}})",
+    "_PRINCIPAL": rf"arn:(?:{_PARTITION}):iam::[0-9]{{12}}:(?:user|role)/[\w+=,.@/-]{{1,512}}"
+                  rf"|arn:(?:{_PARTITION}):iam::[0-9]{{12}}:root",
+    "_ARN_ACCOUNT": rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):",
+    "ACCESS_KEY_ID": r"[A-Za-z0-9_-]{1,128}",
+    "SECRET_TEXT": r"[!-~]{1,8192}",
+    # STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
+    "_SESSION_FIELD": r"[\w+=,.@-]{2,64}",
+    "_SESSION_INVALID": r"[^\w+=,.@-]",
+}
+
+
+@functools.cache
+def _pattern(name: str) -> re.Pattern[str]:
+    """Return the compiled pattern *name* of :data:`_PATTERNS` (ASCII-only), compiled once."""
+    return re.compile(_PATTERNS[name], re.ASCII)
+
+
+if TYPE_CHECKING:
+    REGION: re.Pattern[str]
+    """An AWS region name like ``eu-west-1`` (use ``fullmatch``)."""
+    ACCOUNT_ID: re.Pattern[str]
+    """An AWS account id: twelve digits (use ``fullmatch``)."""
+    ROLE_ARN: re.Pattern[str]
+    """An IAM role ARN; group 1 is its account id (use ``fullmatch``)."""
+    EXTERNAL_ID: re.Pattern[str]
+    """An STS ``ExternalId``: 2-1224 characters of ``[\\w+=,.@:/-]`` (use ``fullmatch``)."""
+    ACCESS_KEY_ID: re.Pattern[str]
+    """An access key id (``AKIA…``/``ASIA…``; use ``fullmatch``)."""
+    SECRET_TEXT: re.Pattern[str]
+    """A secret key or session token: visible ASCII, no whitespace (use ``fullmatch``). What
+    arrives from a source is checked against it, so that no value can smuggle a newline into
+    an environment file or a header."""
+else:
+    def __getattr__(name: str) -> re.Pattern[str]:
+        """Compile a public pattern on its first access and keep it as a module attribute."""
+        if name.startswith("_") or name not in _PATTERNS:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        pattern = globals()[name] = _pattern(name)
+        return pattern
 
 
 
@@ -66,42 +115,13 @@ def region_problem(value: object) -> str | None:
     botocore does not know yet needs a newer botocore. Unknown names are refused so that
     no caller (a dashboard service's ``?region=``) can make one STS client per made-up name.
     """
-    if not isinstance(value, str) or not REGION.fullmatch(value):
+    if not isinstance(value, str) or not _pattern("REGION").fullmatch(value):
         return f"{value!r} is not an AWS region name like 'eu-west-1'"
     if value not in known_regions():
         return f"{value!r} is not an AWS region botocore knows (a new region needs a newer botocore)"
     return None
 
 
-ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
-"""An AWS account id: twelve digits (use ``fullmatch``)."""
-
-ROLE_ARN = re.compile(rf"arn:(?:{_PARTITION}):iam::([0-9]{{12}}):role/[\w+=,.@/-]{{1,512}}", re.ASCII)
-"""An IAM role ARN; group 1 is its account id (use ``fullmatch``)."""
-
-EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-"""An STS ``ExternalId``: 2-1224 characters of ``[\\w+=,.@:/-]`` (use ``fullmatch``)."""
-
-_ASSUMED_ROLE = re.compile(rf"arn:({_PARTITION}):sts::([0-9]{{12}}):assumed-role/([\w+=,.@-]{{1,64}})/[^/]+",
-                           re.ASCII)
-# moto's GetCallerIdentity names an IAM user arn:aws:sts::ACCOUNT:user/NAME: the same user.
-_STS_USER = re.compile(rf"arn:({_PARTITION}):sts::([0-9]{{12}}):user/([\w+=,.@/-]{{1,512}})", re.ASCII)
-_PRINCIPAL = re.compile(rf"arn:(?:{_PARTITION}):iam::[0-9]{{12}}:(?:user|role)/[\w+=,.@/-]{{1,512}}"
-                        rf"|arn:(?:{_PARTITION}):iam::[0-9]{{12}}:root", re.ASCII)
-
-_ARN_ACCOUNT = re.compile(rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):", re.ASCII)
-
-ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
-"""An access key id (``AKIA…``/``ASIA…``; use ``fullmatch``)."""
-
-SECRET_TEXT = re.compile(r"[!-~]{1,8192}", re.ASCII)
-"""A secret key or session token: visible ASCII, no whitespace (use ``fullmatch``). What
-arrives from a source is checked against it, so that no value can smuggle a newline into
-an environment file or a header."""
-
-# STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
-_SESSION_FIELD = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_SESSION_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _SESSION_MAX = 64
 # STS: a session tag's value is 0..256 characters of [\p{L}\p{Z}\p{N}_.:/=+\-@].
 _TAG_VALUE_MAX = 256
@@ -186,7 +206,7 @@ def session_field_problem(what: str, value: object) -> str | None:
     """Return why *value* is not a valid STS *what* (``RoleSessionName``/``SourceIdentity``), or None."""
     if not isinstance(value, str):
         return f"{what} must be a string, not {type(value).__name__}"
-    if not _SESSION_FIELD.fullmatch(value):
+    if not _pattern("_SESSION_FIELD").fullmatch(value):
         return f"{what} {value[:80]!r} must be 2-64 characters of letters, digits and +=,.@_-"
     if value.lower().startswith("aws:"):
         return f"{what} must not start with 'aws:'"
@@ -207,9 +227,9 @@ def session_field(raw: str) -> str:
     name typed to equal another's changed one). The result never starts with ``aws:``
     (``:`` is not in the set). :func:`session_field_problem` holds for every result.
     """
-    if _SESSION_FIELD.fullmatch(raw):
+    if _pattern("_SESSION_FIELD").fullmatch(raw):
         return raw
-    clean = _SESSION_INVALID.sub("-", raw)
+    clean = _pattern("_SESSION_INVALID").sub("-", raw)
     return f"{clean[: _SESSION_MAX - _DIGEST - 1]}-{_digest(raw)}"
 
 
@@ -250,7 +270,7 @@ def source_identity_of_arn(arn: str) -> str:
 
 def account_of_arn(arn: str) -> str | None:
     """Return the account id of an IAM or STS ARN, or None when *arn* is not one."""
-    match = _ARN_ACCOUNT.match(arn)
+    match = _pattern("_ARN_ACCOUNT").match(arn)
     return match.group(1) if match else None
 
 
@@ -262,15 +282,15 @@ def caller_principal(arn: str) -> str | None:
     named here without it: STS drops the path from the assumed-role ARN, so re-check it).
     IAM user, role and root ARNs are returned as they are; anything else (a federated user) is None.
     """
-    assumed = _ASSUMED_ROLE.fullmatch(arn)
+    assumed = _pattern("_ASSUMED_ROLE").fullmatch(arn)
     if assumed is not None:
         partition, account, role = assumed.groups()
         return f"arn:{partition}:iam::{account}:role/{role}"
-    user = _STS_USER.fullmatch(arn)
+    user = _pattern("_STS_USER").fullmatch(arn)
     if user is not None:
         partition, account, name = user.groups()
         return f"arn:{partition}:iam::{account}:user/{name}"
-    return arn if _PRINCIPAL.fullmatch(arn) else None
+    return arn if _pattern("_PRINCIPAL").fullmatch(arn) else None
 
 
 def iso_utc(value: datetime) -> str:

@@ -1,11 +1,14 @@
-"""The performance targets that are behaviour, not timings: STS call counts and bounded memory.
+"""The performance targets that are behaviour, not timings: STS call counts, bounded memory, what loads.
 
 Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -186,3 +189,33 @@ def test_the_module_function_tells_options_apart_after_warm_calls(dashboard: Pat
         assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
     assert sls_access.credentials(*TARGET, dashboard=str(dashboard), sources="env").source == "env"
     assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
+
+
+# Loaded with the first dashboard file, service or failure, never to build the chain.
+_NOT_ON_THE_FIRST_PATH = ["difflib", "sls_access._redact", "sls_access.dashboard.file", "sls_access.dashboard.http",
+                          "tomllib"]
+
+
+def _loaded_after(code: str, cwd: Path) -> list[str]:
+    """Run *code* in a new interpreter and return which of _NOT_ON_THE_FIRST_PATH it loaded."""
+    probe = f"import json, sys\n{code}\nprint(json.dumps([m for m in {_NOT_ON_THE_FIRST_PATH!r} if m in sys.modules]))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    loaded: list[str] = json.loads(out)
+    return loaded
+
+
+def test_building_the_first_chain_loads_no_dashboard_parser_client_or_redaction(tmp_path: Path) -> None:
+    assert _loaded_after("import sls_access; sls_access.Resolver().chain", tmp_path) == []
+
+
+def test_a_resolution_without_a_dashboard_loads_no_dashboard_parser_or_client(tmp_path: Path) -> None:
+    code = "import sls_access; assert sls_access.Resolver().credentials('acme', 'shop', 'prod').source == 'env'"
+
+    assert _loaded_after(code, tmp_path) == []
+
+
+def test_a_resolution_with_a_dashboard_file_loads_its_parser(tmp_path: Path, dashboard: Path) -> None:
+    code = (f"import sls_access; sls_access.Resolver(dashboard={str(dashboard)!r})"
+            ".explain('acme', 'shop', 'prod', offline=True)")
+
+    assert "sls_access.dashboard.file" in _loaded_after(code, tmp_path)

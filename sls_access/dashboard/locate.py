@@ -24,16 +24,18 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from sls_access._options import Options
 from sls_access._userfiles import config_dir
-from sls_access.dashboard.file import DashboardFile, load_dashboard_file, parse_dashboard_file, read_dashboard_bytes
-from sls_access.dashboard.http import is_service_url
 from sls_access.dashboard.login import stored_dashboard
 from sls_access.dashboard.trust import PROJECT_FILE, check_trusted
 from sls_access.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sls_access.dashboard.file import DashboardFile
 
 __all__ = [
     "DashboardKind",
@@ -92,6 +94,10 @@ class DashboardLocation:
         """Return the parsed dashboard file (a :class:`~sls_access.ConfigError` for a service)."""
         if self.kind is not DashboardKind.FILE:
             raise ConfigError("a dashboard service is not a file", key="dashboard")
+        # The parser loads with the first dashboard file, not with this module: a process
+        # with no dashboard never needs it (nor tomllib and difflib).
+        from sls_access.dashboard.file import load_dashboard_file, parse_dashboard_file  # noqa: PLC0415
+
         if self.content is not None:
             return parse_dashboard_file(self.content, self.location)
         return load_dashboard_file(Path(self.location))
@@ -151,6 +157,8 @@ def _file(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
 
 
 def _named(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
+    from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - the client loads when a dashboard is named
+
     if is_service_url(value):
         return DashboardLocation(kind=DashboardKind.SERVICE, location=value, found_by=found_by)
     return _file(value, found_by, problem)
@@ -162,6 +170,8 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
     except OSError as exc:
         raise ConfigError(f"cannot read the project dashboard file: {exc.strerror or exc}",
                           path=str(candidate)) from None
+    from sls_access.dashboard.file import read_dashboard_bytes  # noqa: PLC0415 - see DashboardLocation.load
+
     content = read_dashboard_bytes(resolved)
     check_trusted(str(resolved), content, environ)
     return DashboardLocation(kind=DashboardKind.FILE, location=str(resolved), found_by=FoundBy.PROJECT,

@@ -14,13 +14,10 @@ get it). ``SERVERLESS_ACCESS_KEY`` and the ``access_key`` option win over it.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from sls_access._userfiles import config_dir, read_private, remove, write_private
-from sls_access.dashboard.file import load_dashboard_file
-from sls_access.dashboard.http import DashboardService, base_url, is_service_url
 from sls_access.errors import ConfigError
 
 __all__ = [
@@ -72,6 +69,11 @@ def stored_dashboard(environ: Mapping[str, str] | None = None) -> str | None:
     raw = read_private(path)
     if raw is None:
         return None
+    # Loaded once there is a login to read: a process with none never needs them.
+    import tomllib  # noqa: PLC0415
+
+    from sls_access.dashboard.http import is_service_url  # noqa: PLC0415
+
     where = str(path)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -95,7 +97,11 @@ def stored_access_key(url: str, environ: Mapping[str, str] | None = None) -> str
     no other service.
     """
     stored = stored_dashboard(environ)
-    if stored is None or not is_service_url(stored) or base_url(stored) != base_url(url):
+    if stored is None:
+        return None
+    from sls_access.dashboard.http import base_url, is_service_url  # noqa: PLC0415 - see stored_dashboard
+
+    if not is_service_url(stored) or base_url(stored) != base_url(url):
         return None
     raw = read_private(access_key_path(environ), secret=True, limit=4096)
     if raw is None:
@@ -115,6 +121,9 @@ def login(location: str | os.PathLike[str], access_key: str | None = None,
     A file is stored as an absolute path and must exist and parse. A service URL needs
     *access_key*, stored beside it (0600); a file login removes a stored key.
     """
+    from sls_access.dashboard.file import load_dashboard_file  # noqa: PLC0415 - see stored_dashboard
+    from sls_access.dashboard.http import DashboardService, is_service_url  # noqa: PLC0415
+
     text = os.fspath(location)
     if is_service_url(text):
         stored = DashboardService(text, access_key or "").url  # checks the URL and the key

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sls_access._userfiles import read_private, state_dir, write_private
-from sls_access.dashboard.file import parse_dashboard_file, read_dashboard_bytes
 from sls_access.errors import ConfigError
 
 __all__ = [
@@ -127,6 +126,10 @@ def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
         raise ConfigError(f"only project files named {PROJECT_FILE} are looked up (and need trust); use "
                           "the dashboard option (--dashboard, SLS_ACCESS_DASHBOARD) or "
                           "'sls-access login --dashboard FILE' for a file named otherwise", path=str(resolved))
+    # The parser loads when a file is trusted, not with this module (which every resolution
+    # loads, to look for a project file).
+    from sls_access.dashboard.file import parse_dashboard_file, read_dashboard_bytes  # noqa: PLC0415
+
     if content is None:
         content = read_dashboard_bytes(resolved)
     parse_dashboard_file(content, str(resolved))

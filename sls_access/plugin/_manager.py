@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
 import warnings
 
 import attrs
 import pluggy
 
-from sls_access.plugin import _names, spec
+from sls_access.plugin import _entry_points, _names, spec
 
 __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginLoadWarning", "build_plugin_manager"]
 
@@ -56,13 +55,6 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
 
 
-def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
-    dist = ep.dist
-    if dist is None:
-        return None, None
-    return dist.metadata["Name"], dist.version
-
-
 def _builtin(target: str) -> object:
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
@@ -73,7 +65,7 @@ def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
-def _warn(ep: importlib.metadata.EntryPoint, what: str) -> None:
+def _warn(ep: _entry_points.EntryPoint, what: str) -> None:
     """Warn about a plugin, located at the plugin (its entry point), not at a line of sls-access."""
     warnings.warn_explicit(f"sls-access plugin {ep.name!r} ({ep.value}) {what}", PluginLoadWarning,
                            filename=f"<sls-access plugin {ep.name}>", lineno=0, module=ep.value)
@@ -110,11 +102,11 @@ def build_plugin_manager(
         _register(pm, plugin, name)
         infos.append(PluginInfo(name=name, module=target, distribution="sls-access", version=__version__,
                                 builtin=True, hooks=_hooks(pm, plugin)))
-    for ep in importlib.metadata.entry_points(group=_names.NAME):
+    for ep in _entry_points.entry_points(_names.NAME):
         if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
             _warn(ep, "is not loaded: another plugin has that name")
             continue
-        dist, version = _distribution(ep)
+        dist, version = ep.distribution, ep.version
         if ep.name in disable:
             infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
                                     disabled=True))

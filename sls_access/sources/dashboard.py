@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -26,12 +27,12 @@ from sls_access._credentials import Credentials
 from sls_access._options import Options
 from sls_access._source import Skip
 from sls_access._target import Target
-from sls_access.dashboard.http import DashboardService
-from sls_access.dashboard.locate import DashboardKind, DashboardLocation, locate_dashboard, nothing_found
-from sls_access.dashboard.login import stored_access_key
-from sls_access.dashboard.model import DeploymentProfile, Link
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.plugin import EnterRole, hookimpl
+
+if TYPE_CHECKING:
+    from sls_access.dashboard.locate import DashboardKind, DashboardLocation
+    from sls_access.dashboard.model import DeploymentProfile, Link
 
 __all__ = ["DashboardSource", "sls_access_sources"]
 
@@ -53,6 +54,10 @@ class DashboardSource:
         """Return the dashboard in use; raise :class:`Skip` when there is none or the user skips it."""
         if self.options.use_local_credentials:
             raise Skip("use_local_credentials is set")
+        # The dashboard modules load on the first resolution, not with the plugin: building the
+        # chain needs none of them.
+        from sls_access.dashboard.locate import locate_dashboard, nothing_found  # noqa: PLC0415 - as above
+
         location = locate_dashboard(self.options)
         found = None if location is None else (location.kind, location.location)
         with self._lock:
@@ -83,7 +88,12 @@ class DashboardSource:
     def load(self, target: Target) -> Credentials:
         """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
         location = self._locate()
+        from sls_access.dashboard.locate import DashboardKind  # noqa: PLC0415 - loaded by _locate
+
         if location.kind is DashboardKind.SERVICE:
+            from sls_access.dashboard.http import DashboardService  # noqa: PLC0415 - only for a service
+            from sls_access.dashboard.login import stored_access_key  # noqa: PLC0415 - only for a service
+
             # The key: the option, else SERVERLESS_ACCESS_KEY (both in options), else the one
             # `sls-access login` stored for this very URL.
             key = self.options.access_key or stored_access_key(location.location) or ""
@@ -97,6 +107,8 @@ class DashboardSource:
     def plan(self, target: Target) -> str:
         """Say what :meth:`load` would do, with no network call (``explain --offline``)."""
         location = self._locate()
+        from sls_access.dashboard.locate import DashboardKind  # noqa: PLC0415 - loaded by _locate
+
         if location.kind is DashboardKind.SERVICE:
             return f"would ask the dashboard service {location} (not asked offline)"
         link = self._link(target, location)

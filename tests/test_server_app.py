@@ -564,6 +564,17 @@ def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path
     assert sts.calls == {}  # made, not called: no STS request at startup
 
 
+def test_the_first_vend_uses_the_sts_connection_and_thread_warmed_at_startup(dashboard: Path, sts: StsProxy) -> None:
+    app = create_app(dashboard)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    lifespan_startup(app)
+    assert sts.calls == {}  # rehearsed in process: nothing sent
+    assert app.vendor._assumer._calls.idle_threads == 1
+    assert call(app, CREDENTIALS, key)[0] == 200
+    assert list(sts.connections.values()) == [1]  # the connection opened at startup, and no other
+    assert app.vendor._assumer._calls.idle_threads == 1
+
+
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(
         dashboard: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     keys = tmp_path / "bad.keys.json"

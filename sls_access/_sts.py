@@ -204,7 +204,8 @@ class RoleAssumer:
         Besides the client, the warm-up (:mod:`sls_access._warm_up`, best-effort, at most
         :data:`WARM_UP_DEADLINE` s) rehearses an ``AssumeRole`` in process (nothing is sent),
         opens the connection the first call will use, and leaves the thread it ran on idle
-        for that call.
+        for that call. Call it before the assumer is shared (a server's startup): the
+        rehearsal adds, then removes, an event handler on the client.
 
         :raises ~sls_access.ConfigError: for a region botocore does not know.
         """

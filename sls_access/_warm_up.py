@@ -12,7 +12,8 @@ connection (a TLS handshake against the real STS). A server pays both at startup
   same client is never intercepted.
 - :func:`open_connection` opens the connection that request would have used and leaves
   it in the client's pool, idle, for the first real call: as botocore would open it (its
-  TLS settings and certificate check), no byte of a request written. Not when a proxy
+  TLS settings and certificate check), no byte of a request written. A TLS 1.3 server's
+  session tickets are read then, or urllib3 would take the connection for a closed one. Not when a proxy
   applies: the first request on a proxy's connection sets it up (a tunnel), so one
   opened ahead could send it the wrong way.
 
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import select
+import ssl
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["open_connection", "rehearse"]
 
 log = logging.getLogger(__name__)
+
+TICKET_WAIT = 1.0
+"""Seconds :func:`open_connection` waits for a TLS 1.3 server's session tickets."""
 
 _ROLE = "arn:aws:iam::000000000000:role/sls-access-warm-up"
 _ANSWER = b"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
@@ -87,6 +93,32 @@ def rehearse(client: STSClient) -> str | None:
     return sent[0] if sent else None
 
 
+def _read_tickets(sock: ssl.SSLSocket) -> bool:
+    """Read what a TLS 1.3 server sends after the handshake (session tickets); return whether all is well.
+
+    Left unread, they make the idle connection readable, which urllib3 takes for a
+    connection the server closed: it would drop it and open another. Waits at most
+    :data:`TICKET_WAIT` s for the first, and briefly for more. False when the server
+    closed the connection or sent application data.
+    """
+    if sock.version() != "TLSv1.3":
+        return True  # nothing is sent after a TLS 1.2 handshake
+    timeout = sock.gettimeout()
+    wait = TICKET_WAIT
+    try:
+        sock.settimeout(0)
+        while select.select([sock], [], [], wait)[0]:
+            try:
+                sock.recv(1)
+            except ssl.SSLWantReadError:
+                wait = 0.05  # the record read was not application data (a ticket): any more?
+                continue
+            return False  # application data before any request, or the connection closed
+    finally:
+        sock.settimeout(timeout)
+    return True
+
+
 def open_connection(client: STSClient, url: str) -> bool:
     """Open *client*'s connection to *url*'s host and leave it idle in its pool; return whether it did.
 
@@ -104,12 +136,16 @@ def open_connection(client: STSClient, url: str) -> bool:
             return False
         http._setup_ssl_cert(pool, url, http._verify)
         conn = pool._get_conn()
+        healthy = False
         try:
             conn.connect()
-        except BaseException:
-            conn.close()
-            pool._put_conn(None)
-            raise
+            healthy = not isinstance(conn.sock, ssl.SSLSocket) or _read_tickets(conn.sock)
+        finally:
+            if not healthy:
+                conn.close()
+                pool._put_conn(None)  # the pool's slot back, empty
+        if not healthy:
+            return False
         pool._put_conn(conn)
     except Exception as exc:  # noqa: BLE001 - best-effort: the first real call connects instead
         log.debug("cannot open the STS connection ahead of time: %s", type(exc).__name__)

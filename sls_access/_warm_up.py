@@ -13,9 +13,9 @@ connection (a TLS handshake against the real STS). A server pays both at startup
 - :func:`open_connection` opens the connection that request would have used and leaves
   it in the client's pool, idle, for the first real call: as botocore would open it (its
   TLS settings and certificate check), no byte of a request written. A TLS 1.3 server's
-  session tickets are read then, or urllib3 would take the connection for a closed one. Not when a proxy
-  applies: the first request on a proxy's connection sets it up (a tunnel), so one
-  opened ahead could send it the wrong way.
+  session tickets are read then, or urllib3 would take the connection for a closed one.
+  Not when a proxy applies: the first request on a proxy's connection sets it up (a
+  tunnel), so one opened ahead could send it the wrong way.
 
 Both are best-effort: whatever fails is logged at debug level and the first real call
 does the work as it would have. Both use botocore's and urllib3's internals; a version

@@ -7,6 +7,7 @@ way and every failure is described without quoting a secret.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,6 +24,7 @@ from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
 from sls_access._values import MIN_LIFETIME, account_of_arn, region_problem
+from sls_access._warm_up import open_connection, rehearse
 from sls_access.errors import AccessRoleError, ConfigError
 
 if TYPE_CHECKING:
@@ -47,6 +49,9 @@ DEADLINE = 50.0
 bounds come to about 48 s, but only between bytes: a trickled answer is cut off here)."""
 MAX_CALLS = 16
 """How many STS calls one assumer may have running at once, stuck ones included."""
+WARM_UP_DEADLINE = 5.0
+"""Seconds :meth:`RoleAssumer.prepare` waits for the warm-up of a client (base credentials
+fetched, a connection opened); past it, startup goes on and the first call does the rest."""
 MAX_CALLERS = 64
 """How many base access key ids' ``GetCallerIdentity`` ARNs one assumer remembers."""
 _MAX_MESSAGE = 300
@@ -199,11 +204,25 @@ class RoleAssumer:
             return len(self._clients)
 
     def prepare(self, region: str | None = None) -> None:
-        """Create the client for *region* (default: the configured one) now, not on the first call.
+        """Create and warm the client for *region* (default: the configured one) now, not on the first call.
+
+        Besides the client, the warm-up (:mod:`sls_access._warm_up`, best-effort, at most
+        :data:`WARM_UP_DEADLINE` s) rehearses an ``AssumeRole`` in process (nothing is sent),
+        opens the connection the first call will use, and leaves the thread it ran on idle
+        for that call. Call it before the assumer is shared (a server's startup): the
+        rehearsal adds, then removes, an event handler on the client.
 
         :raises ~sls_access.ConfigError: for a region botocore does not know.
         """
-        self._client(region)
+        client = self._client(region)
+
+        def warm_up() -> None:
+            url = rehearse(client)
+            if url is not None:
+                open_connection(client, url)
+
+        with contextlib.suppress(DeadlinePassed, TooManyCalls):
+            self._calls.run(warm_up, WARM_UP_DEADLINE)
 
     def _client(self, region: str | None) -> STSClient:
         session = self._base_session()

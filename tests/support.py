@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import http.client
+import itertools
 import json
 import os
 import re
@@ -115,11 +116,21 @@ class StsProxy:
         self.clock: Callable[[], datetime] | None = None
         # Every AssumeRole key id handed out, with the expiry the client was told.
         self.issued: dict[str, datetime] = {}
+        # Connections by serial number: how many requests each carried since the last reset
+        # (accepted since, or used since: a kept-alive one from before shows up when used).
+        self.connections: dict[int, int] = {}
+        self._accepted = itertools.count()
         self._lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    self.serial = next(proxy._accepted)
+                    proxy.connections[self.serial] = 0
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -133,6 +144,7 @@ class StsProxy:
                 with proxy._lock:
                     proxy.calls[action] += 1
                     proxy.requests.append(params)
+                    proxy.connections[self.serial] = proxy.connections.get(self.serial, 0) + 1
                 fault = proxy.fault(action) if proxy.fault else None
                 if fault == "close":
                     self.close_connection = True
@@ -186,6 +198,7 @@ class StsProxy:
         with self._lock:
             self.calls.clear()
             self.requests.clear()
+            self.connections.clear()
             self.issued.clear()
         self.fault = None
         self.clock = None

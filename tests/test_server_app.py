@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -342,6 +344,30 @@ def test_the_key_file_holds_hashes_and_matches_only_the_whole_key(tmp_path: Path
     assert matched.revoked is not None
 
 
+def test_a_key_record_whose_time_is_not_iso_utc_is_refused(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "k.json")
+    store.create("acme", "ci")
+    data = json.loads((tmp_path / "k.json").read_text())
+    data["keys"][0]["created"] = data["keys"][0]["created"].replace("Z", "")
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="malformed key record"):
+        store.current()
+
+
+def test_reading_the_key_file_does_not_import_strptime(tmp_path: Path) -> None:
+    # The first strptime of a process imports and compiles its tables (about 2 ms): the
+    # service's first request after a key is created would pay for it.
+    store = KeyStore(tmp_path / "k.json")
+    store.create("acme", "ci")
+    store.revoke("acme", "ci")
+    script = ("import sys; from sls_access.server.keys import KeyStore; "
+              f"keys = KeyStore({str(tmp_path / 'k.json')!r}).current(); "
+              "assert [k.revoked is not None for k in keys.keys.values()] == [True]; "
+              "assert '_strptime' not in sys.modules, 'strptime imported'")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize(("org", "name"), [("acme", "has space"), ("acme", ""), ("ac/me", "ci"), ("acme", "ü")])
 def test_key_names_are_validated(tmp_path: Path, org: str, name: str) -> None:
     with pytest.raises(ConfigError):
@@ -536,6 +562,17 @@ def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path
     assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert app.vendor._assumer.client_count == 1
     assert sts.calls == {}  # made, not called: no STS request at startup
+
+
+def test_the_first_vend_uses_the_sts_connection_and_thread_warmed_at_startup(dashboard: Path, sts: StsProxy) -> None:
+    app = create_app(dashboard)
+    _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
+    lifespan_startup(app)
+    assert sts.calls == {}  # rehearsed in process: nothing sent
+    assert app.vendor._assumer._calls.idle_threads == 1
+    assert call(app, CREDENTIALS, key)[0] == 200
+    assert list(sts.connections.values()) == [1]  # the connection opened at startup, and no other
+    assert app.vendor._assumer._calls.idle_threads == 1
 
 
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import assume, given
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from sls_access._values import (
     _distance_within,
     caller_principal,
+    iso_utc,
     near_name,
+    parse_iso_utc,
     session_field,
     session_field_problem,
     session_tag_value,
@@ -185,3 +188,25 @@ def test_caller_principal_is_what_a_trust_policy_names(arn: str, principal: str)
 ])
 def test_caller_principal_is_none_for_what_a_trust_policy_cannot_name(arn: str) -> None:
     assert caller_principal(arn) is None
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)))
+def test_parse_iso_utc_reads_back_what_iso_utc_wrote(value: datetime) -> None:
+    assert parse_iso_utc(iso_utc(value)) == value.replace(microsecond=0)
+    assert parse_iso_utc(iso_utc(value)).tzinfo is UTC
+
+
+@pytest.mark.parametrize("text", [
+    "2026-1-02T03:04:05Z",  # strptime takes a month of one digit; the files are written with two
+    "2026-02-30T00:00:00Z",  # no such day
+    "2026-01-02T24:00:00Z",
+    "2026-01-02T03:04:05Z\n",
+    "2026-01-02T03:04:05",
+    "2026-01-02T03:04:05+00:00",
+    "2026-01-02 03:04:05Z",
+    "\uff12026-01-02T03:04:05Z",  # a fullwidth digit
+    "",
+])
+def test_parse_iso_utc_refuses_any_other_text(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not a UTC time|out of range|must be in"):
+        parse_iso_utc(text)

@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from sls_access._atomic import OwnerError, replace_file, writers_lock
-from sls_access._values import iso_utc, name_problem
+from sls_access._values import iso_utc, name_problem, parse_iso_utc
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
@@ -129,10 +129,8 @@ def _parse(raw: bytes, where: str) -> KeyFile:
         try:
             revoked = item.get("revoked")
             record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
-                               created=datetime.strptime(item["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
-                               sha256=item["sha256"],
-                               revoked=None if revoked is None else
-                               datetime.strptime(revoked, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
+                               created=parse_iso_utc(item["created"]), sha256=item["sha256"],
+                               revoked=None if revoked is None else parse_iso_utc(revoked))
             ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.fullmatch(record.sha256)
                   and isinstance(record.org, str) and isinstance(record.name, str))
         except (KeyError, TypeError, ValueError):

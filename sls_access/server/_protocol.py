@@ -85,8 +85,8 @@ class _OneWrite:
     by :meth:`flush` (the protocol calls it when an answer is complete), by :meth:`close`,
     by a write that brings them past :data:`HOLD_BYTES`, and by a callback scheduled when
     the first of them is held, which runs at the end of the current loop turn: nothing
-    waits for a later event. A connection that is closing, or handed to another protocol
-    (an upgrade), is written through.
+    waits for a later event. A connection handed to another protocol (an upgrade) is
+    written through.
     """
 
     __slots__ = ("_held", "_loop", "_passthrough", "_size", "_timer", "transport")
@@ -101,8 +101,7 @@ class _OneWrite:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hold *data* behind what is held; write it all once past :data:`HOLD_BYTES`."""
-        if self._passthrough or self.transport.is_closing():
-            self.flush()
+        if self._passthrough:
             self.transport.write(data)
             return
         self._held.append(bytes(data))

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ def test_the_serve_stream_handler_gets_the_same_line_as_json_dumps(audit_logger:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    audit_logger.addHandler(handler)
+    audit_logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
     audit = vended()
     audit.emit(200, "vended", 0.5)
     audit.emit(401, "unauthorized", 0.25)
@@ -138,3 +139,60 @@ def test_the_prepared_encoder_writes_what_json_dumps_writes(fields: dict[str, An
 def test_a_value_json_cannot_encode_raises_as_json_dumps_does() -> None:
     with pytest.raises(TypeError, match="Object of type datetime is not JSON serializable"):
         _encode({"time": datetime.now(UTC)})
+
+
+class CountingText(io.TextIOWrapper):
+    """A real file's text stream that counts the writes made through it."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def file_handler(logger: logging.Logger, path: Path) -> CountingText:
+    stream = CountingText(path.open("wb"), encoding="utf-8")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
+    return stream
+
+
+def test_a_line_goes_to_the_streams_descriptor_in_one_write_not_through_its_buffer(
+        audit_logger: logging.Logger, tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    stream = file_handler(audit_logger, path)
+    audit = vended()
+    audit.emit(200, "vended", 0.5)
+    assert path.read_text() == json.dumps(audit.fields) + "\n"  # there before any flush of the stream
+    assert stream.writes == 0
+    stream.close()
+
+
+def test_what_the_stream_held_before_is_written_before_the_first_line(audit_logger: logging.Logger,
+                                                                       tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    stream = file_handler(audit_logger, path)
+    stream.write("earlier\n")
+    vended().emit(200, "vended", 0.5)
+    vended().emit(401, "unauthorized", 0.5)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "earlier"
+    assert [json.loads(line)["status"] for line in lines[1:]] == [200, 401]
+    stream.close()
+
+
+def test_a_closed_streams_old_descriptor_gets_no_line(audit_logger: logging.Logger, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    stream = file_handler(audit_logger, tmp_path / "audit.log")
+    vended().emit(200, "vended", 0.5)
+    fd = stream.fileno()
+    stream.close()
+    with (tmp_path / "other").open("wb") as other:  # most likely given the descriptor just freed
+        vended().emit(200, "vended", 0.5)
+        other.flush()
+        reused = other.fileno() == fd
+    assert (tmp_path / "other").read_bytes() == b""
+    assert "closed file" in capsys.readouterr().err  # the handler's error report, as StreamHandler's
+    assert reused

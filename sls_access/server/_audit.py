@@ -14,9 +14,13 @@ Cheaply, since a line is written per request: the JSON comes from one prepared e
 text up to the second is made once a second, and the record goes to the logger's
 handlers through ``Logger.handle`` (no caller-frame lookup). When the logger's only
 handler is the plain stream handler that ``sls-access serve`` sets up (message only, no
-filter), the line is written to its stream directly, under the handler's lock and
-flushed, as the handler would write it. Any other setup (a handler or filter a user
-adds) gets one ``LogRecord`` per request, as before.
+filter), the line is written directly, under the handler's lock: when the stream has a
+file descriptor (``serve``'s stdout), as one ``os.write`` of the encoded line to it (what
+the stream had buffered is flushed first, once), which is what the stream's write and
+flush came to without the text and buffer layers in between; else to the stream, flushed.
+Either way the line has left the process when :meth:`Audit.emit` returns, before the
+answer is written. Any other setup (a handler or filter a user adds) gets one
+``LogRecord`` per request, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import json.encoder
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -65,6 +70,34 @@ def _iso_ms(ns: int) -> str:
     if last[0] != seconds:
         last = _second = (seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     return f"{last[1]}.{rest // 1_000_000:03d}+00:00"
+
+
+_direct: tuple[object, int | None] = (None, None)  # a stream, and its descriptor (None: it has none)
+
+
+def _descriptor(stream: TextIO) -> int | None:
+    """Return the file descriptor to write *stream*'s lines to directly, or None to write to *stream*."""
+    global _direct  # noqa: PLW0603 - one pair, swapped in one assignment
+    known = _direct
+    if known[0] is stream:
+        # A closed stream's descriptor may be another file's now: it gets the stream's own error.
+        return None if stream.closed else known[1]
+    try:
+        fd: int | None = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation), or closed
+        fd = None
+    else:
+        stream.flush()  # what it holds goes first; from now on its lines bypass its buffer
+    _direct = (stream, fd)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write *data* to *fd* (one ``write`` unless the system takes less)."""
+    written = os.write(fd, data)
+    while written < len(data):
+        data = data[written:]
+        written = os.write(fd, data)
 
 
 def _plain_stream(logger: logging.Logger) -> logging.StreamHandler[TextIO] | None:
@@ -110,8 +143,12 @@ class Audit:
             handler.acquire()
             try:
                 stream = handler.stream
-                stream.write(message + handler.terminator)
-                stream.flush()
+                fd = _descriptor(stream)
+                if fd is None:
+                    stream.write(message + handler.terminator)
+                    stream.flush()
+                else:
+                    _write_all(fd, (message + handler.terminator).encode())
             except Exception:  # noqa: BLE001 - as StreamHandler.emit: a failed write is reported, not raised
                 handler.handleError(_log.makeRecord(LOGGER, level, __file__, 0, message, (), None))
             finally:

@@ -10,8 +10,11 @@ a key, a secret key or a session token: the Authorization header is not read int
 record at all, and an AWS access key id is not a secret.
 
 Cheaply, since a line is written per request: the JSON comes from one prepared encoder
-(the C encoder ``json.dumps`` itself uses, built once instead of per call), the time's
-text up to the second is made once a second, and the record goes to the logger's
+(the C encoder ``json.dumps`` itself uses, built once instead of per call), and the
+fields from ``org`` to ``source_identity``, the same for every request of a key for a
+target while its AWS keys last, are encoded once per distinct set of values
+(:func:`_line`: the same text as ``json.dumps``); the time's text up to the second is
+made once a second, and the record goes to the logger's
 handlers through ``Logger.handle`` (no caller-frame lookup). When the logger's only
 handler is the plain stream handler that ``sls-access serve`` sets up (message only, no
 filter), the line is written directly, under the handler's lock: when the stream has a
@@ -28,6 +31,7 @@ from __future__ import annotations
 import json
 import json.encoder
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -59,6 +63,44 @@ def _prepared_encoder() -> Callable[[dict[str, Any]], str]:
 
 
 _encode = _prepared_encoder()
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # the C function when there is one
+
+_HEAD = ("time", "client", "method", "path", "status", "outcome")
+_MIDDLE = ("org", "app", "stage", "region", "key", "key_id", "role", "aws_key_id", "session", "source_identity")
+_ORDER = (*_HEAD, *_MIDDLE, "ms")
+_MAX_MIDDLES = 4096
+_middles: dict[tuple[object, ...], str] = {}
+"""The JSON of the fields from ``org`` to ``source_identity`` (the same for every request of one key
+for one target while its AWS keys last), by their values; only for values that are str or None."""
+
+
+def _line(fields: dict[str, Any]) -> str:
+    """Return ``json.dumps(fields)`` for an audit record's fields, the part that repeats made once.
+
+    The fields from ``org`` to ``source_identity`` are encoded once per distinct set of
+    values (kept while they are strings or None, which no other JSON value equals; at most
+    :data:`_MAX_MIDDLES`, then forgotten at once); the rest is formatted per line. Fields
+    of another order or type than the service sets go through the encoder whole.
+    """
+    status, ms = fields["status"], fields["ms"]
+    if tuple(fields) != _ORDER or type(status) is not int or type(ms) is not float or not math.isfinite(ms):
+        return _encode(fields)
+    values = (fields["org"], fields["app"], fields["stage"], fields["region"], fields["key"], fields["key_id"],
+              fields["role"], fields["aws_key_id"], fields["session"], fields["source_identity"])
+    middle = _middles.get(values)
+    if middle is None:
+        middle = _encode(dict(zip(_MIDDLE, values, strict=True)))[1:-1]
+        if all(value is None or type(value) is str for value in values):
+            if len(_middles) >= _MAX_MIDDLES:
+                _middles.clear()
+            _middles[values] = middle
+    try:
+        head = (f'{{"time": {_string(fields["time"])}, "client": {_string(fields["client"])}, '
+                f'"method": {_string(fields["method"])}, "path": {_string(fields["path"])}, "status": {status}, '
+                f'"outcome": {_string(fields["outcome"])}, ')
+    except TypeError:  # not a str: the encoder's own answer (or its error)
+        return _encode(fields)
+    return f'{head}{middle}, "ms": {ms!r}}}'
 _second: tuple[int, str] = (-1, "")  # the last whole second seen, and its text; replaced whole
 
 
@@ -137,7 +179,7 @@ class Audit:
         fields["status"] = status
         fields["outcome"] = outcome
         fields["ms"] = round(ms, 2)
-        message = _encode(fields)
+        message = _line(fields)
         handler = _plain_stream(_log)
         if handler is not None:
             handler.acquire()

@@ -357,3 +357,18 @@ def test_an_answer_that_closes_the_connection_is_written_before_the_close(http: 
     assert len(transport.writes) == 1
     assert transport.writes[0].startswith(b"HTTP/1.1 429 ")
     assert transport.writes[0].endswith(b"\r\n\r\nno")
+
+
+def test_a_connection_handed_to_another_protocol_is_written_through() -> None:
+    # An upgrade (uvicorn's websocket protocols, when installed) takes the connection over.
+    loop = asyncio.new_event_loop()
+    try:
+        transport = RecordingTransport()
+        transport.set_protocol = lambda protocol: None  # type: ignore[method-assign]
+        one = _protocol._OneWrite(transport, loop)
+        one.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        one.set_protocol(asyncio.Protocol())
+        one.write(b"frame")
+        assert transport.writes == [b"HTTP/1.1 101 Switching Protocols\r\n\r\n", b"frame"]
+    finally:
+        loop.close()

@@ -89,7 +89,8 @@ class _OneWrite:
     written through.
     """
 
-    __slots__ = ("_held", "_loop", "_passthrough", "_size", "_timer", "transport")
+    __slots__ = ("_held", "_loop", "_passthrough", "_size", "_timer", "get_extra_info", "is_closing",
+                 "pause_reading", "resume_reading", "transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
@@ -98,6 +99,11 @@ class _OneWrite:
         self._size = 0
         self._timer: asyncio.Handle | None = None
         self._passthrough = False
+        # What uvicorn asks on every request: the real transport's own methods, no call in between.
+        self.is_closing = transport.is_closing
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        self.get_extra_info = transport.get_extra_info
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hold *data* behind what is held; write it all once past :data:`HOLD_BYTES`."""

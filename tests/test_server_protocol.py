@@ -372,3 +372,14 @@ def test_a_connection_handed_to_another_protocol_is_written_through() -> None:
         assert transport.writes == [b"HTTP/1.1 101 Switching Protocols\r\n\r\n", b"frame"]
     finally:
         loop.close()
+
+
+def test_held_bytes_are_not_in_the_transports_repr() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        one = _protocol._OneWrite(RecordingTransport(), loop)
+        one.write(b'{"SecretAccessKey": "held-secret"}')
+        assert "held-secret" not in repr(one)
+        assert "held-secret" not in str(one)
+    finally:
+        loop.close()

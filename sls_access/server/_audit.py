@@ -101,6 +101,8 @@ def _line(fields: dict[str, Any]) -> str:
     except TypeError:  # not a str: the encoder's own answer (or its error)
         return _encode(fields)
     return f'{head}{middle}, "ms": {ms!r}}}'
+
+
 _second: tuple[int, str] = (-1, "")  # the last whole second seen, and its text; replaced whole
 
 

@@ -7,12 +7,14 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sls_access.server import _audit
 from sls_access.server._audit import LOGGER, Audit, _encode, _iso_ms
 
 
@@ -67,7 +69,7 @@ def test_the_serve_stream_handler_gets_the_same_line_as_json_dumps(audit_logger:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    audit_logger.addHandler(handler)
+    audit_logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
     audit = vended()
     audit.emit(200, "vended", 0.5)
     audit.emit(401, "unauthorized", 0.25)
@@ -138,3 +140,115 @@ def test_the_prepared_encoder_writes_what_json_dumps_writes(fields: dict[str, An
 def test_a_value_json_cannot_encode_raises_as_json_dumps_does() -> None:
     with pytest.raises(TypeError, match="Object of type datetime is not JSON serializable"):
         _encode({"time": datetime.now(UTC)})
+
+
+# Values that equal each other but are written differently (1, True, 1.0), so that a line
+# made from a remembered part of another line's values would show.
+_ALIKE = st.sampled_from([None, "1", 1, True, 1.0, 0, False, 0.0, -0.0, "", "a", "é", float("nan")])
+_FIELD_VALUES = st.one_of(_ALIKE, _VALUES)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.fixed_dictionaries(dict.fromkeys(_audit._ORDER, _FIELD_VALUES)), min_size=1, max_size=6))
+def test_a_line_is_what_json_dumps_writes_of_its_fields(records: list[dict[str, Any]]) -> None:
+    # Several lines in turn: the parts remembered from one are reused, or not, by the next.
+    for fields in [*records, *records]:
+        assert _audit._line(fields) == json.dumps(fields)
+
+
+def test_a_served_line_is_what_json_dumps_writes_of_its_fields() -> None:
+    audit = vended()
+    audit.fields.update(time="2026-11-28T09:17:12.479+00:00", status=200, outcome="vended", ms=0.25)
+    for _ in range(2):  # the first makes the part that repeats, the second reuses it
+        assert _audit._line(audit.fields) == json.dumps(audit.fields)
+
+
+@pytest.mark.parametrize("values", [(1, True, 1.0), (0, False, 0.0, -0.0), (True, 1)])
+def test_values_that_are_equal_but_written_differently_are_each_written_as_their_own(values: tuple[Any, ...]) -> None:
+    audit = vended()
+    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
+    for value in [*values, *values]:
+        audit.fields["region"] = value
+        assert _audit._line(audit.fields) == json.dumps(audit.fields)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(*[_ALIKE] * len(_audit._MIDDLE)), min_size=2, max_size=8))
+def test_lines_of_alike_values_are_what_json_dumps_writes(middles: list[tuple[Any, ...]]) -> None:
+    for middle in middles:
+        fields = {"time": "t", "client": "c", "method": "GET", "path": "/", "status": 200, "outcome": "vended",
+                  **dict(zip(_audit._MIDDLE, middle, strict=True)), "ms": 0.25}
+        assert _audit._line(fields) == json.dumps(fields)
+
+
+def test_fields_in_another_order_are_written_in_that_order() -> None:
+    audit = vended()
+    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
+    reordered = dict(reversed(audit.fields.items()))
+    assert _audit._line(reordered) == json.dumps(reordered)
+
+
+def test_the_remembered_parts_are_bounded() -> None:
+    audit = vended()
+    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
+    for n in range(_audit._MAX_MIDDLES + 10):
+        audit.fields["aws_key_id"] = f"ASIA{n:016d}"
+        assert _audit._line(audit.fields) == json.dumps(audit.fields)
+    assert 0 < len(_audit._middles) <= _audit._MAX_MIDDLES
+
+
+class CountingText(io.TextIOWrapper):
+    """A real file's text stream that counts the writes made through it."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def file_handler(logger: logging.Logger, path: Path) -> CountingText:
+    stream = CountingText(path.open("wb"), encoding="utf-8")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
+    return stream
+
+
+def test_a_line_goes_to_the_streams_descriptor_in_one_write_not_through_its_buffer(
+        audit_logger: logging.Logger, tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    stream = file_handler(audit_logger, path)
+    audit = vended()
+    audit.emit(200, "vended", 0.5)
+    assert path.read_text() == json.dumps(audit.fields) + "\n"  # there before any flush of the stream
+    assert stream.writes == 0
+    stream.close()
+
+
+def test_what_the_stream_held_before_is_written_before_the_first_line(audit_logger: logging.Logger,
+                                                                       tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    stream = file_handler(audit_logger, path)
+    stream.write("earlier\n")
+    vended().emit(200, "vended", 0.5)
+    vended().emit(401, "unauthorized", 0.5)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "earlier"
+    assert [json.loads(line)["status"] for line in lines[1:]] == [200, 401]
+    stream.close()
+
+
+def test_a_closed_streams_old_descriptor_gets_no_line(audit_logger: logging.Logger, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    stream = file_handler(audit_logger, tmp_path / "audit.log")
+    vended().emit(200, "vended", 0.5)
+    fd = stream.fileno()
+    stream.close()
+    with (tmp_path / "other").open("wb") as other:  # most likely given the descriptor just freed
+        vended().emit(200, "vended", 0.5)
+        other.flush()
+        reused = other.fileno() == fd
+    assert (tmp_path / "other").read_bytes() == b""
+    assert "closed file" in capsys.readouterr().err  # the handler's error report, as StreamHandler's
+    assert reused

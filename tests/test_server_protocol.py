@@ -6,19 +6,22 @@ header deadline is 10 s (``_protocol.HEADER_TIMEOUT``), so two of these tests ta
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import DashboardServer, free_port
 
 from sls_access import ConfigError
 from sls_access.server import _protocol
+from sls_access.server.app import create_app
 from sls_access.server.run import BACKLOG
 
 
@@ -230,3 +233,153 @@ def test_the_default_connection_limit_is_lowered_to_what_the_descriptors_fit(das
         first = server.stderr.readline()
         server.terminate()
     assert "fits 280 connections per worker, not 1000: serving with --max-connections 280" in first
+
+
+class RecordingTransport(asyncio.Transport):
+    """A stub transport that records each ``write``: a real socket cannot show how many writes an answer took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(b"(after close) " if self.closed else bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def run_protocol(http: str, app: ASGIApp, data: bytes, *, after: float = 0.05,
+                 during: Callable[[RecordingTransport], None] | None = None,
+                 transport: RecordingTransport | None = None) -> RecordingTransport:
+    """Feed *data* to the guarded protocol for *http* serving *app*; run the loop *after* seconds."""
+    import uvicorn  # noqa: PLC0415
+    from uvicorn.server import ServerState  # noqa: PLC0415
+
+    cls = _protocol.GuardedH11 if http == "h11" else _protocol.GuardedHttpTools
+    config = uvicorn.Config(app, lifespan="off", log_config=None, limit_concurrency=10)
+    config.load()
+    loop = asyncio.new_event_loop()
+    transport = transport or RecordingTransport()
+    try:
+        protocol = cls(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        protocol.connection_made(transport)
+        protocol.data_received(data)
+
+        async def wait() -> None:
+            await asyncio.sleep(after)
+            if during is not None:
+                during(transport)
+
+        loop.run_until_complete(wait())
+        protocol.connection_lost(None)
+    finally:
+        loop.close()
+    return transport
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_an_answer_leaves_in_one_write(http: str, dashboard: Path) -> None:
+    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    transport = run_protocol(http, create_app(dashboard), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 ")
+    assert transport.writes[0].endswith(b'\r\n\r\n{"status":"ok"}')
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_pipelined_answers_leave_one_write_each_in_order(http: str, dashboard: Path) -> None:
+    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    transport = run_protocol(http, create_app(dashboard), request * 3 + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [write.split(b" ", 2)[1] for write in transport.writes] == [b"200", b"200", b"200", b"404"]
+    assert all(write.count(b"HTTP/1.1") == 1 for write in transport.writes)
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_a_streamed_answers_head_is_not_held_until_its_body(http: str) -> None:
+    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"done"})
+
+    seen: list[list[bytes]] = []
+    run_protocol(http, slow_body, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", after=0.1,
+                 during=lambda transport: seen.append(list(transport.writes)))
+    assert len(seen[0]) == 1
+    assert seen[0][0].startswith(b"HTTP/1.1 200 ")
+    assert seen[0][0].endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_a_body_past_the_hold_limit_is_written_at_once(http: str) -> None:
+    big = b"x" * (_protocol.HOLD_BYTES + 1)
+
+    async def large(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(2 * len(big)).encode())]})
+        await send({"type": "http.response.body", "body": big, "more_body": True})
+        written.append(sum(len(write) for write in transport.writes))
+        await send({"type": "http.response.body", "body": big})
+
+    written: list[int] = []
+    transport = RecordingTransport()
+    run_protocol(http, large, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", transport=transport)
+    assert written[0] > len(big)  # the head and the first part left before the app sent the second
+    assert b"".join(transport.writes).endswith(big + big)
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_an_answer_that_closes_the_connection_is_written_before_the_close(http: str) -> None:
+    async def closing(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 429,
+                    "headers": [(b"content-length", b"2"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    transport = run_protocol(http, closing, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.closed
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 429 ")
+    assert transport.writes[0].endswith(b"\r\n\r\nno")
+
+
+def test_a_connection_handed_to_another_protocol_is_written_through() -> None:
+    # An upgrade (uvicorn's websocket protocols, when installed) takes the connection over.
+    loop = asyncio.new_event_loop()
+    try:
+        transport = RecordingTransport()
+        transport.set_protocol = lambda protocol: None  # type: ignore[method-assign]
+        one = _protocol._OneWrite(transport, loop)
+        one.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        one.set_protocol(asyncio.Protocol())
+        one.write(b"frame")
+        assert transport.writes == [b"HTTP/1.1 101 Switching Protocols\r\n\r\n", b"frame"]
+    finally:
+        loop.close()
+
+
+def test_held_bytes_are_not_in_the_transports_repr() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        one = _protocol._OneWrite(RecordingTransport(), loop)
+        one.write(b'{"SecretAccessKey": "held-secret"}')
+        assert "held-secret" not in repr(one)
+        assert "held-secret" not in str(one)
+    finally:
+        loop.close()

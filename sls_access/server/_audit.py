@@ -10,13 +10,20 @@ a key, a secret key or a session token: the Authorization header is not read int
 record at all, and an AWS access key id is not a secret.
 
 Cheaply, since a line is written per request: the JSON comes from one prepared encoder
-(the C encoder ``json.dumps`` itself uses, built once instead of per call), the time's
-text up to the second is made once a second, and the record goes to the logger's
+(the C encoder ``json.dumps`` itself uses, built once instead of per call), and the
+fields from ``org`` to ``source_identity``, the same for every request of a key for a
+target while its AWS keys last, are encoded once per distinct set of values
+(:func:`_line`: the same text as ``json.dumps``); the time's text up to the second is
+made once a second, and the record goes to the logger's
 handlers through ``Logger.handle`` (no caller-frame lookup). When the logger's only
 handler is the plain stream handler that ``sls-access serve`` sets up (message only, no
-filter), the line is written to its stream directly, under the handler's lock and
-flushed, as the handler would write it. Any other setup (a handler or filter a user
-adds) gets one ``LogRecord`` per request, as before.
+filter), the line is written directly, under the handler's lock: when the stream has a
+file descriptor (``serve``'s stdout), as one ``os.write`` of the encoded line to it (what
+the stream had buffered is flushed first, once), which is what the stream's write and
+flush came to without the text and buffer layers in between; else to the stream, flushed.
+Either way the line has left the process when :meth:`Audit.emit` returns, before the
+answer is written. Any other setup (a handler or filter a user adds) gets one
+``LogRecord`` per request, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import json
 import json.encoder
 import logging
+import math
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,6 +63,46 @@ def _prepared_encoder() -> Callable[[dict[str, Any]], str]:
 
 
 _encode = _prepared_encoder()
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # the C function when there is one
+
+_HEAD = ("time", "client", "method", "path", "status", "outcome")
+_MIDDLE = ("org", "app", "stage", "region", "key", "key_id", "role", "aws_key_id", "session", "source_identity")
+_ORDER = (*_HEAD, *_MIDDLE, "ms")
+_MAX_MIDDLES = 4096
+_middles: dict[tuple[object, ...], str] = {}
+"""The JSON of the fields from ``org`` to ``source_identity`` (the same for every request of one key
+for one target while its AWS keys last), by their values; only for values that are str or None."""
+
+
+def _line(fields: dict[str, Any]) -> str:
+    """Return ``json.dumps(fields)`` for an audit record's fields, the part that repeats made once.
+
+    The fields from ``org`` to ``source_identity`` are encoded once per distinct set of
+    values (kept while they are strings or None, which no other JSON value equals; at most
+    :data:`_MAX_MIDDLES`, then forgotten at once); the rest is formatted per line. Fields
+    of another order or type than the service sets go through the encoder whole.
+    """
+    status, ms = fields["status"], fields["ms"]
+    if tuple(fields) != _ORDER or type(status) is not int or type(ms) is not float or not math.isfinite(ms):
+        return _encode(fields)
+    values = (fields["org"], fields["app"], fields["stage"], fields["region"], fields["key"], fields["key_id"],
+              fields["role"], fields["aws_key_id"], fields["session"], fields["source_identity"])
+    middle = _middles.get(values)
+    if middle is None:
+        middle = _encode(dict(zip(_MIDDLE, values, strict=True)))[1:-1]
+        if all(value is None or type(value) is str for value in values):
+            if len(_middles) >= _MAX_MIDDLES:
+                _middles.clear()
+            _middles[values] = middle
+    try:
+        head = (f'{{"time": {_string(fields["time"])}, "client": {_string(fields["client"])}, '
+                f'"method": {_string(fields["method"])}, "path": {_string(fields["path"])}, "status": {status}, '
+                f'"outcome": {_string(fields["outcome"])}, ')
+    except TypeError:  # not a str: the encoder's own answer (or its error)
+        return _encode(fields)
+    return f'{head}{middle}, "ms": {ms!r}}}'
+
+
 _second: tuple[int, str] = (-1, "")  # the last whole second seen, and its text; replaced whole
 
 
@@ -65,6 +114,34 @@ def _iso_ms(ns: int) -> str:
     if last[0] != seconds:
         last = _second = (seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     return f"{last[1]}.{rest // 1_000_000:03d}+00:00"
+
+
+_direct: tuple[object, int | None] = (None, None)  # a stream, and its descriptor (None: it has none)
+
+
+def _descriptor(stream: TextIO) -> int | None:
+    """Return the file descriptor to write *stream*'s lines to directly, or None to write to *stream*."""
+    global _direct  # noqa: PLW0603 - one pair, swapped in one assignment
+    known = _direct
+    if known[0] is stream:
+        # A closed stream's descriptor may be another file's now: it gets the stream's own error.
+        return None if stream.closed else known[1]
+    try:
+        fd: int | None = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation), or closed
+        fd = None
+    else:
+        stream.flush()  # what it holds goes first; from now on its lines bypass its buffer
+    _direct = (stream, fd)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write *data* to *fd* (one ``write`` unless the system takes less)."""
+    written = os.write(fd, data)
+    while written < len(data):
+        data = data[written:]
+        written = os.write(fd, data)
 
 
 def _plain_stream(logger: logging.Logger) -> logging.StreamHandler[TextIO] | None:
@@ -104,14 +181,18 @@ class Audit:
         fields["status"] = status
         fields["outcome"] = outcome
         fields["ms"] = round(ms, 2)
-        message = _encode(fields)
+        message = _line(fields)
         handler = _plain_stream(_log)
         if handler is not None:
             handler.acquire()
             try:
                 stream = handler.stream
-                stream.write(message + handler.terminator)
-                stream.flush()
+                fd = _descriptor(stream)
+                if fd is None:
+                    stream.write(message + handler.terminator)
+                    stream.flush()
+                else:
+                    _write_all(fd, (message + handler.terminator).encode())
             except Exception:  # noqa: BLE001 - as StreamHandler.emit: a failed write is reported, not raised
                 handler.handleError(_log.makeRecord(LOGGER, level, __file__, 0, message, (), None))
             finally:

@@ -17,6 +17,7 @@ from support import in_threads
 
 from sls_access import Resolver
 from sls_access._config_store import default_names
+from sls_access._session_factory import new_session
 
 TARGET = ("acme", "shop", "prod")
 
@@ -195,3 +196,11 @@ def test_sessions_made_in_many_threads_at_once_are_each_their_own(dashboard: Pat
     assert errors == []
     assert all(region == client_region for region, client_region, _ in results)
     assert len({id(store) for _, _, store in results}) == 32
+
+
+def test_the_region_in_the_environment_is_read_when_asked_not_when_the_session_is_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    session = new_session()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-south-1")
+    client: Any = session.create_client("sts")
+    assert (session.get_config_variable("region"), client.meta.region_name) == ("eu-south-1", "eu-south-1")

@@ -167,3 +167,19 @@ def test_threads_asking_one_store_at_once_get_one_answer(monkeypatch: pytest.Mon
     answers, errors = in_threads(32, ask)
     assert errors == []
     assert set(answers) == {(4, None, "ChainProvider")}
+
+
+def test_an_environment_without_cpythons_encoded_dict_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The environment is read through the dict behind os.environ when there is one; a
+    # mapping without it (here a plain dict put in its place) is read directly.
+    store = LazyConfigStore(botocore.session.Session())
+    monkeypatch.setattr(os, "environ", {"AWS_MAX_ATTEMPTS": "3", "AWS_RETRY_MODE": ""})
+    assert (store.get_config_variable("max_attempts"), store.get_config_variable("retry_mode")) == (3, "")
+
+
+def test_a_variable_removed_from_the_environment_is_no_longer_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LazyConfigStore(botocore.session.Session())
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    assert store.get_config_variable("max_attempts") == 3
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+    assert store.get_config_variable("max_attempts") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -10,9 +11,13 @@ import botocore
 import botocore.exceptions
 import botocore.session
 import pytest
+from botocore.configprovider import ConstantProvider
 from mypy_boto3_sts import STSClient
+from support import in_threads
 
 from sls_access import Resolver
+from sls_access._config_store import default_names
+from sls_access._session_factory import new_session
 
 TARGET = ("acme", "shop", "prod")
 
@@ -114,3 +119,88 @@ def test_sessions_carry_botocores_built_in_handlers(dashboard: Path) -> None:
     for client in (plain, ours):
         with pytest.raises(botocore.exceptions.ParamValidationError, match="Invalid bucket name"):
             client.list_objects_v2(Bucket="not/a/bucket")
+
+
+def test_sessions_answer_every_configuration_name_as_a_botocore_session_does(
+        dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chains built on first use, the AWS files parsed once: same answers, name by name.
+    (aws_env / "aws-config").write_text("[default]\nmax_attempts = 7\nretry_mode = adaptive\n"
+                                        "s3 =\n    addressing_style = path\n")
+    monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
+    resolver = Resolver(dashboard=str(dashboard))
+    resolver.session(*TARGET)  # a first session: what is shared is built
+    ours, plain = resolver.session(*TARGET), botocore.session.Session()
+    plain.set_config_variable("region", ours.get_config_variable("region"))
+    assert ours.get_config_variable("max_attempts") == 7
+    for name in sorted(default_names()):
+        assert ours.get_config_variable(name) == plain.get_config_variable(name), name
+
+
+def test_a_changed_config_file_is_seen_by_the_next_session(dashboard: Path, aws_env: Path) -> None:
+    config = aws_env / "aws-config"
+    config.write_text("[default]\nmax_attempts = 7\n")
+    resolver = Resolver(dashboard=str(dashboard))
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 7
+    config.write_text("[default]\nmax_attempts = 8\n")
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 8
+
+
+def test_an_environment_variable_is_read_when_asked_as_by_botocore(dashboard: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, plain = Resolver(dashboard=str(dashboard)).session(*TARGET), botocore.session.Session()
+    for session in (ours, plain):
+        assert session.get_config_variable("max_attempts") is None
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")
+    assert [session.get_config_variable("max_attempts") for session in (ours, plain)] == [5, 5]
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "6")
+    assert [session.get_config_variable("max_attempts") for session in (ours, plain)] == [6, 6]
+
+
+def test_a_setting_on_one_sessions_configuration_store_stays_there(dashboard: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    mine, other = resolver.session(*TARGET), resolver.session(*TARGET)
+    mine.get_component("config_store").set_config_variable("max_attempts", 9)
+    mine.get_component("config_store").set_config_provider("retry_mode", ConstantProvider("adaptive"))
+    assert (mine.get_config_variable("max_attempts"), mine.get_config_variable("retry_mode")) == (9, "adaptive")
+    assert other.get_config_variable("max_attempts") is None
+    assert other.get_config_variable("retry_mode") != "adaptive"
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") is None
+
+
+def test_a_clients_configuration_follows_the_defaults_mode_as_botocores(dashboard: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore merges the mode's defaults into the client's copy of the store (its providers replaced).
+    monkeypatch.setenv("AWS_DEFAULTS_MODE", "standard")
+    ours: Any = Resolver(dashboard=str(dashboard)).session(*TARGET).create_client("sts")
+    plain: Any = botocore.session.Session().create_client("sts")
+    for client in (ours, plain):
+        assert client.meta.config.retries["mode"] == "standard"
+    assert ours.meta.config.connect_timeout == plain.meta.config.connect_timeout != 60
+
+
+def test_sessions_made_in_many_threads_at_once_are_each_their_own(dashboard: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    resolver.session(*TARGET)
+    regions = iter(f"{area}-{n}" for area in ("eu-west", "us-west", "ap-south", "ca-central") for n in range(1, 9))
+    lock = threading.Lock()
+
+    def call() -> tuple[str, str, object]:
+        with lock:
+            region = next(regions)
+        session = resolver.session(*TARGET)
+        session.set_config_variable("region", region)
+        client: Any = session.create_client("sts")
+        return region, client.meta.region_name, session.get_component("config_store")
+
+    results, errors = in_threads(32, call)
+    assert errors == []
+    assert all(region == client_region for region, client_region, _ in results)
+    assert len({id(store) for _, _, store in results}) == 32
+
+
+def test_the_region_in_the_environment_is_read_when_asked_not_when_the_session_is_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    session = new_session()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-south-1")
+    client: Any = session.create_client("sts")
+    assert (session.get_config_variable("region"), client.meta.region_name) == ("eu-south-1", "eu-south-1")

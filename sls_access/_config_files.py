@@ -1,18 +1,15 @@
-"""The AWS config and credentials files, parsed once per version of the files and shared.
+"""The AWS config and credentials files, parsed once per content of the files and shared.
 
 A botocore session parses both files the first time it reads its configuration
 (``Session.full_config``), and a new session per call parses them again each time.
 :func:`full_config` returns what botocore's ``full_config`` would, parsed by botocore's own
-functions, from a copy of the last parse of the same two paths when both files are still
-what they were: each file's stamp (device, inode, size, modification and change times in
-nanoseconds, or "absent") is taken before it is parsed and compared on every call, so a
-changed, replaced, created or removed file is parsed again by the next session.
-
-A file changed within the same tick of the file system's clock as the parse could keep its
-stamp; so a parse is kept only when both files were last changed more than
-:data:`SETTLED` seconds before it (git's "racily clean" rule). Each session gets its own
-copy of the nested dicts (botocore updates them in place when it merges the credentials
-file's profiles, and callers may change theirs).
+functions, from a copy of the last parse of the same two paths while both files hold the
+same bytes. The files are read on every call (two small reads, a fraction of a parse) and
+compared with the bytes that parse was made from: no rule about file times or clocks (a
+rewrite within one tick of a file system's clock, a server whose clock is behind) can
+hand a session an old parse. A parse is kept only when the files read the same before and
+after it. Each session gets its own copy of the nested dicts (botocore updates them in
+place when it merges the credentials file's profiles, and callers may change theirs).
 """
 
 from __future__ import annotations
@@ -20,20 +17,16 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import time
 from typing import Any
 
 import botocore.session
 
-__all__ = ["SETTLED", "full_config"]
+__all__ = ["full_config"]
 
-#: Seconds since a file's last change after which its parse may be shared.
-SETTLED = 2.0
-
-_Stamp = tuple[int, int, int, int, int] | None
+_Content = tuple[bytes | None, bytes | None]
 _lock = threading.Lock()
-# (config file path, credentials file path) -> (their stamps, the parse); one version per pair.
-_parsed: dict[tuple[str, str], tuple[tuple[_Stamp, _Stamp], dict[str, Any]]] = {}
+# (config file path, credentials file path) -> (their bytes, the parse); one version per pair.
+_parsed: dict[tuple[str, str], tuple[_Content, dict[str, Any]]] = {}
 _MAX_PAIRS = 8
 
 
@@ -42,16 +35,22 @@ def _expanded(path: str) -> str:
     return os.path.expanduser(os.path.expandvars(path))
 
 
-def _stamp(path: str) -> _Stamp:
+def _read(path: str) -> bytes | None:
+    # As botocore reads it: a path that is not a file is no file (raw_config_parse's isfile).
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
+        with open(path, "rb") as file:
+            return file.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _settled(stamp: _Stamp, now_ns: int) -> bool:
-    return stamp is None or now_ns - max(stamp[3], stamp[4]) > SETTLED * 1e9
+def _contents(key: tuple[str, str]) -> _Content | None:
+    if any(os.path.exists(path) and not os.path.isfile(path) for path in key):
+        return None  # a FIFO, a device, a directory: botocore's own way, unshared (and never opened here)
+    try:
+        return _read(key[0]), _read(key[1])
+    except OSError:  # unreadable: no sharing, botocore reports what it finds
+        return None
 
 
 def _own(tree: dict[str, Any]) -> dict[str, Any]:
@@ -70,19 +69,18 @@ def full_config(session: botocore.session.Session) -> dict[str, Any]:
     if not isinstance(config_file, str) or not isinstance(credentials_file, str):
         return _parse(session)
     key = (_expanded(config_file), _expanded(credentials_file))
-    try:
-        stamps = (_stamp(key[0]), _stamp(key[1]))
-    except OSError:  # unreadable metadata: no sharing, botocore reports what it finds
+    before = _contents(key)
+    if before is None:
         return _parse(session)
     kept = _parsed.get(key)
-    if kept is not None and kept[0] == stamps:
+    if kept is not None and kept[0] == before:
         return _own(kept[1])
     config = _parse(session)
-    if _settled(stamps[0], time.time_ns()) and _settled(stamps[1], time.time_ns()):
+    if _contents(key) == before:  # parsed from these bytes, not from a later change
         with _lock:
             if len(_parsed) >= _MAX_PAIRS and key not in _parsed:
                 _parsed.clear()
-            _parsed[key] = (stamps, _own(config))
+            _parsed[key] = (before, _own(config))
     return config
 
 

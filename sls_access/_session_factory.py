@@ -19,9 +19,9 @@ Two more of its costs are cut without sharing anything a session can change:
 - its configuration store builds a name's provider chain only when the name is first asked
   for, and answers a default name without building one
   (:class:`~sls_access._config_store.LazyConfigStore`), instead of building ~50 chains;
-- its AWS config and credentials files are parsed once per version of the files
-  (device, inode, size, modification and change times) and each session gets its own copy
-  of the parse (:func:`~sls_access._config_files.full_config`).
+- its AWS config and credentials files are parsed once per content of the files (read
+  and compared on every call) and each session gets its own copy of the parse
+  (:func:`~sls_access._config_files.full_config`).
 
 Everything else (configuration, credentials, event registrations made later, clients)
 belongs to the new session alone, so callers may use or change it as they would any

@@ -169,6 +169,25 @@ def _check_account(response: Mapping[str, Any], account_id: str) -> None:
                          f"{account_id}; the keys are refused")
 
 
+class _Call:
+    """One ``AssumeRole`` call; marked when its caller stops waiting for it."""
+
+    __slots__ = ("abandoned",)
+
+    def __init__(self) -> None:
+        self.abandoned = False
+
+
+class _Abandoned(Exception):
+    """Raised in an abandoned call's thread before it would build a session or client."""
+
+
+def _check(call: _Call | None) -> None:
+    # An abandoned call builds nothing that a later call would use.
+    if call is not None and call.abandoned:
+        raise _Abandoned("the caller stopped waiting for this call at its deadline")
+
+
 class RoleAssumer:
     """Calls AssumeRole with base credentials from botocore's default chain.
 
@@ -194,6 +213,9 @@ class RoleAssumer:
         self._calls = BoundedCalls(max_calls, "sls-access-sts")
         self._lock = threading.Lock()
         self._session: botocore.session.Session | None = None
+        # Set by _abandon without the lock (a stuck call may hold it); the session and the
+        # clients are dropped under the lock by the next call that wants them.
+        self._stale = False
         self._clients: LRUCache[str, STSClient] = LRUCache(maxsize=max_clients)
         self._callers: LRUCache[str, str] = LRUCache(maxsize=MAX_CALLERS)
 
@@ -224,18 +246,27 @@ class RoleAssumer:
         with contextlib.suppress(DeadlinePassed, TooManyCalls):
             self._calls.run(warm_up, WARM_UP_DEADLINE)
 
-    def _client(self, region: str | None) -> STSClient:
-        session = self._base_session()
+    def _client(self, region: str | None, call: _Call | None = None) -> STSClient:
+        return self._session_and_client(region, call)[1]
+
+    def _session_and_client(self, region: str | None,
+                            call: _Call | None = None) -> tuple[botocore.session.Session, STSClient]:
         with self._lock:
-            name = region or session.get_config_variable("region") or DEFAULT_REGION
-            client = self._clients.get(name)
-            if client is None:
-                problem = region_problem(name)
-                if problem is not None:
-                    raise ConfigError(problem, key="region")
-                client = self._clients[name] = cast("STSClient", session.create_client(
-                    "sts", region_name=name, config=self.config))
-            return client
+            while True:
+                session = self._base_session_locked(call)
+                name = region or session.get_config_variable("region") or DEFAULT_REGION
+                client = self._clients.get(name)
+                if client is None:
+                    problem = region_problem(name)
+                    if problem is not None:
+                        raise ConfigError(problem, key="region")
+                    client = cast("STSClient", session.create_client("sts", region_name=name, config=self.config))
+                # The reads above may block (the AWS config file): abandoned meanwhile, this call
+                # keeps nothing; another call abandoned meanwhile, start again on a new session.
+                _check(call)
+                if not self._stale:
+                    self._clients[name] = client
+                    return session, client
 
     def caller_arn(self, target: Target, profile: DeploymentProfile) -> str:
         """Return the ARN the base credentials act as (STS ``GetCallerIdentity``), for *profile*'s role.
@@ -253,8 +284,10 @@ class RoleAssumer:
 
         try:
             arn = self._caller_arn(target.region or profile.region)
-        except (DeadlinePassed, TooManyCalls):
+        except DeadlinePassed:
             self._abandon()
+            raise error(f"STS did not answer within {self.deadline:g} s") from None
+        except TooManyCalls:
             raise error(f"STS did not answer within {self.deadline:g} s") from None
         except StsFailure as found:
             raise error(found.message, found.code) from None
@@ -266,8 +299,7 @@ class RoleAssumer:
         return arn
 
     def _caller_arn(self, region: str | None) -> str:
-        client = self._client(region)
-        session = self._base_session()
+        session, client = self._session_and_client(region)
 
         def base_key_id() -> str | None:
             base = session.get_credentials()  # may refresh (SSO, a role profile): bounded like the call
@@ -287,7 +319,7 @@ class RoleAssumer:
             self._callers[key_id] = arn
         return arn
 
-    def _abandon(self) -> None:
+    def _abandon(self, call: _Call | None = None) -> None:
         """Forget the base session and its clients: a call was left running past its deadline.
 
         The abandoned call goes on in its thread. If it reads the base credentials there
@@ -295,19 +327,26 @@ class RoleAssumer:
         *then*: in the agent, possibly another caller's environment, swapped in once this
         caller's resolution ended. What it finds stays in the old session, which no later
         call uses: the next one builds a new session from the environment of its own time.
+        Without the lock, which the stuck call may hold (reading the AWS config file, say):
+        the next call that wants a session drops the old one, and the abandoned call, once
+        marked, installs nothing.
         """
-        with self._lock:
+        if call is not None:
+            call.abandoned = True
+        self._stale = True
+
+    def _base_session_locked(self, call: _Call | None) -> botocore.session.Session:
+        _check(call)
+        if self._stale:
+            self._stale = False
             self._session = None
             self._clients.clear()
+        if self._session is None:
+            from sls_access import _redact  # noqa: PLC0415 - with the first STS session, not at import
 
-    def _base_session(self) -> botocore.session.Session:
-        with self._lock:
-            if self._session is None:
-                from sls_access import _redact  # noqa: PLC0415 - with the first STS session, not at import
-
-                _redact.install()
-                self._session = botocore.session.Session()
-            return self._session
+            _redact.install()
+            self._session = botocore.session.Session()
+        return self._session
 
     def assume(self, target: Target, profile: DeploymentProfile, *, source: str | None,
                now: datetime | None = None, session_name: str | None = None,
@@ -341,13 +380,15 @@ class RoleAssumer:
                                    role_arn=profile.role_arn, code=code)
 
         region = target.region or profile.region
+        # The client is looked up in the call's thread (under the deadline: it may read the AWS
+        # config file), so that thread must not install a session once the call is abandoned.
+        call = _Call()
         try:
-            response = self._calls.run(lambda: self._client(region).assume_role(**kwargs), self.deadline)
+            response = self._calls.run(lambda: self._client(region, call).assume_role(**kwargs), self.deadline)
         except DeadlinePassed:
-            self._abandon()
+            self._abandon(call)
             raise error(f"STS did not answer within {self.deadline:g} s") from None
-        except TooManyCalls:
-            self._abandon()
+        except TooManyCalls:  # this call was not started: nothing to abandon
             raise error(f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
                         f"waiting for it, so no other is started") from None
         except Exception as exc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import os
+import select
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,3 +256,50 @@ def test_a_closed_streams_old_descriptor_gets_no_line(audit_logger: logging.Logg
     assert (tmp_path / "other").read_bytes() == b""
     assert "closed file" in capsys.readouterr().err  # the handler's error report, as StreamHandler's
     assert reused
+
+
+def test_a_full_non_blocking_pipe_is_waited_for_and_no_line_is_lost_or_cut(audit_logger: logging.Logger) -> None:
+    # Whoever shares serve's stdout pipe (a log shipper) may make it non-blocking.
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    filler = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            filler += os.write(write_end, b"x" * 4096)
+    stream = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_logger.handlers = [handler]
+    audits = [vended() for _ in range(3)]
+    for number, audit in enumerate(audits):
+        audit.fields["path"] = f"/{number}" + "p" * 3000  # lines longer than a pipe's atomic write
+    def write() -> None:
+        for audit in audits:
+            audit.emit(200, "vended", 0.5)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    received = b""
+    with open(read_end, "rb", buffering=0) as reader:
+        while writer.is_alive() or select.select([reader], [], [], 0)[0]:
+            if select.select([reader], [], [], 0.1)[0]:
+                received += reader.read(65536)
+        writer.join()
+        stream.close()
+        received += reader.read()
+    lines = received[filler:].decode().splitlines()
+    assert [json.loads(line)["path"] for line in lines] == [audit.fields["path"] for audit in audits]
+
+
+def test_a_stream_that_does_not_write_utf8_gets_its_lines_through_itself(audit_logger: logging.Logger,
+                                                                         tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    stream = CountingText(path.open("wb"), encoding="utf-16")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_logger.handlers = [handler]
+    audit = vended()
+    audit.emit(200, "vended", 0.5)
+    stream.close()
+    assert stream.writes == 1
+    assert path.read_bytes().decode("utf-16") == json.dumps(audit.fields) + "\n"

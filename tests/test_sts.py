@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import botocore.config
 import pytest
@@ -95,3 +97,44 @@ def test_after_an_abandoned_identity_call_the_next_uses_a_new_session(
     monkeypatch.setenv("AWS_ENDPOINT_URL", sts.url)
     assert assumer.caller_arn(TARGET, PROFILE).startswith("arn:aws:")
     assert sts.calls["GetCallerIdentity"] == 1
+
+
+def test_an_abandoned_call_stuck_reading_the_config_file_leaves_nothing_behind(
+        sts: StsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Caller X's call is stuck in its thread reading a slow AWS config file (40,000 profiles:
+    # about a second to parse) past its deadline, while it holds the assumer's lock. Its caller
+    # gets the error at the deadline, not when the read ends; then caller Y's environment is
+    # swapped in (as the agent does). The abandoned thread, once done reading, must not leave a
+    # session or client (whose keys it would read from Y's environment) for X's next call.
+    x_keys = RoleAssumer().assume(TARGET, DeploymentProfile(
+        name="x", role_arn="arn:aws:iam::111111111111:role/caller-x"), source=None)
+    slow = tmp_path / "slow-config"
+    slow.write_text("".join(f"[profile p{n}]\nregion = eu-west-1\n" for n in range(40_000)))
+    small = tmp_path / "config"
+    small.write_text("[default]\n")
+
+    def be_x(config: Path) -> None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", x_keys.access_key_id)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", x_keys.secret_access_key)
+        monkeypatch.setenv("AWS_SESSION_TOKEN", x_keys.session_token or "")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+
+    y_key_id = os.environ["AWS_ACCESS_KEY_ID"]  # the suite's base keys: moto's default account
+    y_secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)  # the region comes from the (slow) config file
+    be_x(slow)
+    assumer = RoleAssumer(deadline=0.3)
+    started = time.monotonic()
+    with pytest.raises(AccessRoleError, match=r"within 0\.3 s"):
+        assumer.assume(TARGET, PROFILE, source=None)
+    assert time.monotonic() - started < 0.8  # not held up by the stuck call's lock
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", y_key_id)  # caller Y's environment
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", y_secret)
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    until = time.monotonic() + 30
+    while assumer._calls.running and time.monotonic() < until:
+        time.sleep(0.05)
+    assert assumer._calls.running == 0
+    be_x(small)  # caller X again
+    assert assumer.caller_arn(TARGET, PROFILE).startswith("arn:aws:sts::111111111111:assumed-role/caller-x/")

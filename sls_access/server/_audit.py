@@ -28,11 +28,13 @@ answer is written. Any other setup (a handler or filter a user adds) gets one
 
 from __future__ import annotations
 
+import codecs
 import json
 import json.encoder
 import logging
 import math
 import os
+import select
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -131,17 +133,39 @@ def _descriptor(stream: TextIO) -> int | None:
     except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation), or closed
         fd = None
     else:
-        stream.flush()  # what it holds goes first; from now on its lines bypass its buffer
+        if not _writes_as_utf8(stream):
+            fd = None  # the stream's own encoding and line ends, through the stream
+        else:
+            stream.flush()  # what it holds goes first; from now on its lines bypass its buffer
     _direct = (stream, fd)
     return fd
 
 
+def _writes_as_utf8(stream: TextIO) -> bool:
+    """Whether *stream* writes a line as its UTF-8 bytes, its newline as one byte (as a direct write does)."""
+    encoding = getattr(stream, "encoding", None)
+    try:
+        name = codecs.lookup(encoding).name if isinstance(encoding, str) else None
+    except LookupError:
+        return False
+    return name == "utf-8" and os.linesep == "\n"
+
+
 def _write_all(fd: int, data: bytes) -> None:
-    """Write *data* to *fd* (one ``write`` unless the system takes less)."""
-    written = os.write(fd, data)
-    while written < len(data):
-        data = data[written:]
-        written = os.write(fd, data)
+    """Write all of *data* to *fd*: one ``write`` unless the system takes less.
+
+    A descriptor made non-blocking (by whoever shares the pipe) that is full is waited
+    for, as a blocking one would be: the line is never dropped or cut, and it is out
+    before the answer (the audit contract).
+    """
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        view = view[written:]
 
 
 def _plain_stream(logger: logging.Logger) -> logging.StreamHandler[TextIO] | None:

@@ -439,22 +439,17 @@ def make_ca(directory: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
                                            serialization.NoEncryption()))
     return ca_path, cert_path, key_path
 
-class TlsProxy:
-    """An HTTPS proxy (CONNECT) that terminates TLS with *cert* and sends every request to *upstream*.
+class _LoopbackTls:
+    """A listener on loopback whose TLS connections' requests are forwarded to *upstream* (plain HTTP)."""
 
-    Lets a tool that cannot be pointed at another endpoint (the Serverless Framework's AWS
-    SDK v2 calls sts.amazonaws.com) talk to the loopback STS: it trusts the CA through
-    ``NODE_EXTRA_CA_CERTS``. Every host it was asked for is in :attr:`hosts`; a request
-    that is not CONNECT is refused, so nothing goes past it.
-    """
+    url: str
 
     def __init__(self, upstream: str, cert: Path, key: Path) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(cert, key)
-        self.hosts: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -466,47 +461,86 @@ class TlsProxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        # A client that hangs up or fails the handshake ends its connection, not the test.
-        with contextlib.suppress(OSError, ValueError), conn:
-            self._tunnel(conn)
+        raise NotImplementedError
 
-    def _tunnel(self, conn: socket.socket) -> None:
-        reader = conn.makefile("rb")
-        line = reader.readline().decode()
-        while reader.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        method, target, _ = line.split(" ", 2)
-        if method != "CONNECT":
-            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        self.hosts.append(target)
-        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        with self.context.wrap_socket(conn, server_side=True) as tls:
-            stream = tls.makefile("rb")
-            while True:
-                request = stream.readline()
-                if not request:
-                    return
-                method, path, _ = request.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = header.decode().partition(":")
-                    headers[name.strip()] = value.strip()
-                body = stream.read(int(headers.get("Content-Length") or headers.get("content-length") or 0))
-                upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
-                                                      timeout=30)
-                upstream.request(method, path, body=body, headers=headers)
-                resp = upstream.getresponse()
-                payload = resp.read()
-                upstream.close()
-                out = [f"HTTP/1.1 {resp.status} {resp.reason}"]
-                out += [f"{k}: {v}" for k, v in resp.getheaders()
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
-                out += [f"Content-Length: {len(payload)}", "", ""]
-                tls.sendall("\r\n".join(out).encode() + payload)
+    def _forward(self, tls: ssl.SSLSocket, counted: Callable[[], None] = lambda: None) -> None:
+        """Answer each request on *tls* with upstream's answer, until the client hangs up."""
+        stream = tls.makefile("rb")
+        while request := stream.readline():
+            method, path, _ = request.decode().split(" ", 2)
+            headers: dict[str, str] = {}
+            while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = header.decode().partition(":")
+                headers[name.strip()] = value.strip()
+            body = stream.read(int(headers.get("Content-Length") or headers.get("content-length") or 0))
+            counted()
+            upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
+                                                  timeout=30)
+            upstream.request(method, path, body=body, headers=headers)
+            resp = upstream.getresponse()
+            payload = resp.read()
+            upstream.close()
+            out = [f"HTTP/1.1 {resp.status} {resp.reason}"]
+            out += [f"{k}: {v}" for k, v in resp.getheaders()
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+            out += [f"Content-Length: {len(payload)}", "", ""]
+            tls.sendall("\r\n".join(out).encode() + payload)
 
     def close(self) -> None:
         self.sock.close()
+
+
+class TlsProxy(_LoopbackTls):
+    """An HTTPS proxy (CONNECT) that terminates TLS with *cert* and sends every request to *upstream*.
+
+    Lets a tool that cannot be pointed at another endpoint (the Serverless Framework's AWS
+    SDK v2 calls sts.amazonaws.com) talk to the loopback STS: it trusts the CA through
+    ``NODE_EXTRA_CA_CERTS``. Every host it was asked for is in :attr:`hosts`; a request
+    that is not CONNECT is refused, so nothing goes past it.
+    """
+
+    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
+        self.hosts: list[str] = []
+        super().__init__(upstream, cert, key)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _serve(self, conn: socket.socket) -> None:
+        # A client that hangs up or fails the handshake ends its connection, not the test.
+        with contextlib.suppress(OSError, ValueError), conn:
+            reader = conn.makefile("rb")
+            line = reader.readline().decode()
+            while reader.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            method, target, _ = line.split(" ", 2)
+            if method != "CONNECT":
+                conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.hosts.append(target)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                self._forward(tls)
+
+
+class TlsFront(_LoopbackTls):
+    """A TLS endpoint on loopback, ``https://localhost:PORT``, that forwards each request to *upstream*.
+
+    :attr:`connections` holds, per TLS connection completed, the number of requests it carried.
+    """
+
+    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
+        self.connections: list[int] = []
+        super().__init__(upstream, cert, key)
+        self.url = f"https://localhost:{self.port}"
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError), self.context.wrap_socket(conn, server_side=True) as tls:
+            number = len(self.connections)
+            self.connections.append(0)
+
+            def counted() -> None:
+                self.connections[number] += 1
+
+            self._forward(tls, counted)
 
 
 AWSCLI = "awscli>=1.33"

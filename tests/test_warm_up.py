@@ -7,20 +7,16 @@ that counts what reaches it.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import logging
 import socket
-import ssl
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from support import StsProxy, free_port, make_ca
+from support import StsProxy, TlsFront, free_port, make_ca
 
 from sls_access._sts import WARM_UP_DEADLINE, RoleAssumer
 from sls_access._target import Target
@@ -171,67 +167,18 @@ def test_open_connection_refuses_a_url_that_is_not_http(sts: StsProxy) -> None:
     assert sts.connections == {}
 
 
-class _TlsFront:
-    """A TLS endpoint on loopback (a certificate of a throwaway CA) that forwards each request to *upstream*.
-
-    Counts the TLS connections it completed and the requests each carried.
-    """
-
-    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
-        self.upstream = urllib.parse.urlsplit(upstream)
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(cert, key)
-        self.connections: list[int] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"https://localhost:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError, ValueError), self.context.wrap_socket(conn, server_side=True) as tls:
-            number = len(self.connections)
-            self.connections.append(0)
-            stream = tls.makefile("rb")
-            while request := stream.readline():
-                method, path, _ = request.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = header.decode().partition(":")
-                    headers[name.strip()] = value.strip()
-                body = stream.read(int(headers.get("Content-Length") or 0))
-                self.connections[number] += 1
-                upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
-                                                      timeout=30)
-                upstream.request(method, path, body=body, headers=headers)
-                resp = upstream.getresponse()
-                payload = resp.read()
-                upstream.close()
-                head = [f"HTTP/1.1 {resp.status} {resp.reason}", f"Content-Length: {len(payload)}", "", ""]
-                tls.sendall("\r\n".join(head).encode() + payload)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
-def tls_sts(tmp_path: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_TlsFront, Path]]:
+def tls_sts(tmp_path: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TlsFront, Path]]:
     """STS over https (a throwaway CA's certificate for localhost); the CA file is returned, not yet trusted."""
     ca, cert, key = make_ca(tmp_path, ["localhost"])
-    front = _TlsFront(sts.url, cert, key)
+    front = TlsFront(sts.url, cert, key)
     monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
     yield front, ca
     front.close()
 
 
 def test_over_https_the_connection_opened_ahead_is_verified_and_used_by_the_first_call(
-        tls_sts: tuple[_TlsFront, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+        tls_sts: tuple[TlsFront, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     front, ca = tls_sts
     monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))
     assumer = RoleAssumer()
@@ -243,7 +190,7 @@ def test_over_https_the_connection_opened_ahead_is_verified_and_used_by_the_firs
 
 
 def test_over_https_an_untrusted_certificate_leaves_no_connection_and_the_call_fails(
-        tls_sts: tuple[_TlsFront, Path], sts: StsProxy) -> None:
+        tls_sts: tuple[TlsFront, Path], sts: StsProxy) -> None:
     front, _ = tls_sts  # its CA not trusted: botocore's own bundle only
     assumer = RoleAssumer()
     assumer.prepare()  # silent

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import threading
 from typing import Any
 
@@ -35,21 +36,25 @@ def _expanded(path: str) -> str:
     return os.path.expanduser(os.path.expandvars(path))
 
 
+class _NotAFile(Exception):
+    """A FIFO, a device, a directory: botocore's own way, unshared (and never opened here)."""
+
+
 def _read(path: str) -> bytes | None:
-    # As botocore reads it: a path that is not a file is no file (raw_config_parse's isfile).
+    # As botocore reads it: a missing path is no file (raw_config_parse's isfile).
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise _NotAFile(path)
         with open(path, "rb") as file:
             return file.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
 def _contents(key: tuple[str, str]) -> _Content | None:
-    if any(os.path.exists(path) and not os.path.isfile(path) for path in key):
-        return None  # a FIFO, a device, a directory: botocore's own way, unshared (and never opened here)
     try:
         return _read(key[0]), _read(key[1])
-    except OSError:  # unreadable: no sharing, botocore reports what it finds
+    except (_NotAFile, OSError):  # not a regular file, or unreadable: botocore reports what it finds
         return None
 
 

@@ -15,7 +15,6 @@ delays no other. Threads, running and idle, never outnumber *limit*.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import queue
 import threading
@@ -97,14 +96,6 @@ class BoundedCalls:
         if not done:
             raise DeadlinePassed(f"no answer within {deadline:g} s")
         return future.result()
-
-    def warm(self) -> None:
-        """Start one thread now, left idle for the next call (a server's startup calls this).
-
-        Nothing happens when *limit* calls are running already (or the thread is slow to start).
-        """
-        with contextlib.suppress(TooManyCalls, DeadlinePassed):
-            self.run(int, self.idle)
 
     def _start(self, task: _Task) -> None:
         if self._pid != os.getpid():

@@ -66,6 +66,7 @@ _PATTERNS: dict[str, str] = {
     # STS: RoleSessionName and SourceIdentity are 2..64 characters of [\w+=,.@-] (ASCII).
     "_SESSION_FIELD": r"[\w+=,.@-]{2,64}",
     "_SESSION_INVALID": r"[^\w+=,.@-]",
+    "_ISO_UTC": r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z",
 }
 
 
@@ -299,9 +300,6 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_ISO_UTC = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z", re.ASCII)
-
-
 def parse_iso_utc(text: str) -> datetime:
     """Return the aware UTC datetime :func:`iso_utc` wrote as *text* (``2026-01-02T03:04:05Z`` exactly).
 
@@ -310,7 +308,7 @@ def parse_iso_utc(text: str) -> datetime:
     ``strptime``: the first ``strptime`` of a process imports and compiles its locale's
     tables (about 2 ms), which the service would pay on a request.
     """
-    found = _ISO_UTC.fullmatch(text)
+    found = _pattern("_ISO_UTC").fullmatch(text)
     if found is None:
         raise ValueError(f"not a UTC time of the form 2026-01-02T03:04:05Z: {text[:40]!r}")
     year, month, day, hour, minute, second = (int(part) for part in found.groups())

@@ -139,25 +139,6 @@ def test_idle_threads_exit_after_the_idle_time() -> None:
     assert calls.run(_thread, 5) is not thread  # a new one, and it works
 
 
-def test_warm_leaves_one_idle_thread_that_the_next_call_takes() -> None:
-    calls = BoundedCalls(4, "test")
-    calls.warm()
-    assert calls.idle_threads == 1
-    assert calls.running == 0
-    calls.run(_thread, 5)
-    assert calls.idle_threads == 1  # the same thread: no second one started
-
-
-def test_warm_does_nothing_when_limit_calls_are_running() -> None:
-    release = threading.Event()
-    calls = BoundedCalls(1, "test")
-    with pytest.raises(DeadlinePassed):
-        calls.run(release.wait, 0.1)
-    calls.warm()
-    assert calls.idle_threads == 0
-    release.set()
-
-
 def test_many_concurrent_callers_each_get_their_own_result_from_at_most_as_many_threads() -> None:
     calls = BoundedCalls(64, "test")
     lock = threading.Lock()

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import botocore.session
 from support import DashboardServer, StsProxy, free_port, moto_server, stop_process
 
-from sls_access.server.keys import KeyStore
+from sls_access.service.keys import KeyStore
 
 
 def dashboard_text(links: int) -> str:

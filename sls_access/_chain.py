@@ -1,7 +1,7 @@
 """The chain: sources in order, the first that applies wins, every try on the trail.
 
 Every source's error passes through one redaction here (:meth:`SlsAccessError.redacted`,
-:func:`~sls_access._sts.error_text`) before it reaches the trail, a log line or the caller.
+:func:`~sls_access._sts_client.error_text`) before it reaches the trail, a log line or the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import attrs
 from sls_access._credentials import Credentials
 from sls_access._resolution import Outcome, Resolution, TrailEntry
 from sls_access._source import Skip, Source
-from sls_access._sts import error_text
+from sls_access._sts_client import error_text
 from sls_access._target import Target
 from sls_access._values import MIN_LIFETIME
 from sls_access.errors import ConfigError, SlsAccessError

@@ -194,7 +194,7 @@ class Resolver:
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
         # data, built-in handlers and the AWS files' parse with the others (nothing it can
         # change); its credential chain is this resolver alone.
-        from sls_access._session_factory import new_session  # noqa: PLC0415 - botocore on first use
+        from sls_access._botocore_session import new_session  # noqa: PLC0415 - botocore on first use
 
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))
         if resolution.region:

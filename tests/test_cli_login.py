@@ -14,7 +14,7 @@ from support import DashboardServer, StsProxy
 
 from sls_access.cli import main
 from sls_access.dashboard.login import access_key_path, config_path
-from sls_access.server.keys import KeyStore
+from sls_access.service.keys import KeyStore
 
 TARGET = ["--org", "acme", "--app", "shop", "--stage", "prod"]
 

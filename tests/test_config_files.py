@@ -13,7 +13,7 @@ import botocore.exceptions
 import botocore.session
 import pytest
 
-from sls_access._session_factory import new_session
+from sls_access._botocore_session import new_session
 
 
 def settle(path: Path) -> None:

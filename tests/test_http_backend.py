@@ -25,7 +25,7 @@ import sls_access
 from sls_access import ConfigError, DashboardError, Outcome, Resolver, Target
 from sls_access.dashboard.http import DashboardService
 from sls_access.plugin import Skip
-from sls_access.server.keys import KeyStore
+from sls_access.service.keys import KeyStore
 
 
 def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str:

@@ -16,8 +16,8 @@ from mypy_boto3_sts import STSClient
 from support import in_threads
 
 from sls_access import Resolver
+from sls_access._botocore_session import new_session
 from sls_access._config_store import default_names
-from sls_access._session_factory import new_session
 
 TARGET = ("acme", "shop", "prod")
 

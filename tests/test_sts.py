@@ -12,7 +12,7 @@ import pytest
 from support import StsProxy
 from trickle import Trickler
 
-from sls_access._sts import RoleAssumer
+from sls_access._sts_client import RoleAssumer
 from sls_access._target import Target
 from sls_access._values import known_regions
 from sls_access.dashboard.model import DeploymentProfile

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 from support import StsProxy, TlsFront, free_port, make_ca
 
-from sls_access._sts import WARM_UP_DEADLINE, RoleAssumer
+from sls_access._sts_client import WARM_UP_DEADLINE, RoleAssumer
 from sls_access._target import Target
 from sls_access._warm_up import open_connection, rehearse
 from sls_access.dashboard.model import DeploymentProfile

@@ -17,7 +17,7 @@ from sls_access.dashboard.file import load_dashboard_file
 from sls_access.errors import ConfigError
 
 if TYPE_CHECKING:
-    from sls_access.server.keys import KeyStore
+    from sls_access.service.keys import KeyStore
 
 __all__ = ["add_parser", "handle_create", "handle_list", "handle_revoke"]
 
@@ -69,7 +69,7 @@ def _dashboard_path(args: argparse.Namespace) -> Path:
 
 
 def _store(args: argparse.Namespace) -> KeyStore:
-    from sls_access.server.keys import KeyStore, default_keys_path  # noqa: PLC0415 - only when managing keys
+    from sls_access.service.keys import KeyStore, default_keys_path  # noqa: PLC0415 - only when managing keys
 
     return KeyStore(args.keys or default_keys_path(_dashboard_path(args)))
 

@@ -30,7 +30,7 @@ import botocore.session
 
 from sls_access._options import Options
 from sls_access._role_session import key_session_tags
-from sls_access._sts import client_config
+from sls_access._sts_client import client_config
 from sls_access._target import Target
 from sls_access._values import ACCOUNT_ID, caller_principal, region_problem, source_identity_of_arn
 from sls_access.cli._common import EXIT_USAGE, CliError, UsageError

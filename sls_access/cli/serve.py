@@ -47,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError("--workers must be at least 1", code=EXIT_USAGE)
     if args.max_connections is not None and args.max_connections < 1:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
-    from sls_access.server.run import serve  # noqa: PLC0415 - keep the CLI import light
+    from sls_access.service.run import serve  # noqa: PLC0415 - keep the CLI import light
 
     serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
           log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http,

@@ -17,7 +17,7 @@ import botocore.exceptions
 import botocore.session
 
 from sls_access._role_session import RoleSession
-from sls_access._sts import RoleAssumer, client_config, describe_failure
+from sls_access._sts_client import RoleAssumer, client_config, describe_failure
 from sls_access._target import Target
 from sls_access._values import account_of_arn
 from sls_access.dashboard.model import DeploymentProfile
@@ -42,7 +42,7 @@ def verify_role(session: botocore.session.Session, target: Target, profile: Depl
                 role_session: RoleSession, region: str, tags: Mapping[str, str] | None = None) -> Verified:
     """Enter *profile*'s role as sls-access will, and check the identity STS reports for its keys.
 
-    The role is entered by sls-access's own :class:`~sls_access._sts.RoleAssumer` (the
+    The role is entered by sls-access's own :class:`~sls_access._sts_client.RoleAssumer` (the
     external ID, the duration, *role_session*'s name and ``SourceIdentity``, *tags*; the
     profile's ``account_id`` checked against STS's answer; the whole-call deadline); then
     ``GetCallerIdentity`` with *session*'s configuration and the new keys must name the

@@ -21,7 +21,7 @@ BUILTIN_PLUGINS = (
     ("dashboard", "sls_access.sources.dashboard"),
     ("env", "sls_access.sources.env"),
     ("profile", "sls_access.sources.profile"),
-    ("assume-role", "sls_access.sources.access_role:AssumeRolePlugin"),
+    ("assume-role", "sls_access.role_entry:AssumeRolePlugin"),
 )
 
 

@@ -20,7 +20,7 @@ from sls_access._options import Options
 from sls_access._resolution import Resolution
 from sls_access._role_session import RoleSession, default_session_name
 from sls_access._source import Skip, Source
-from sls_access._sts import error_text
+from sls_access._sts_client import error_text
 from sls_access._target import Target
 from sls_access._values import session_field_problem
 from sls_access.dashboard.model import DeploymentProfile

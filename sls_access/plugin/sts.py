@@ -22,7 +22,13 @@ Importing this module imports botocore.
 
 from __future__ import annotations
 
-from sls_access._sts import DEFAULT_REGION, StsFailure, client_config, credentials_from_response, describe_failure
+from sls_access._sts_client import (
+    DEFAULT_REGION,
+    StsFailure,
+    client_config,
+    credentials_from_response,
+    describe_failure,
+)
 
 __all__ = ["DEFAULT_REGION", "StsFailure", "client_config", "credentials_from_response", "describe_failure"]
 

@@ -27,7 +27,7 @@ from mypy_boto3_sts import STSClient
 from support import DashboardServer, StsProxy, sts_error
 
 from sls_access import DashboardError, Resolver
-from sls_access.server.keys import KeyStore
+from sls_access.service.keys import KeyStore
 
 # The AWS CLI v1 in a virtual environment of its own, built once (see test_interop).
 aws_cli = test_interop.aws_cli

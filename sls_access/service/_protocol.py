@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from sls_access.errors import ConfigError
-from sls_access.server.app import _body  # the one error shape
+from sls_access.service.app import _body  # the one error shape
 
 if TYPE_CHECKING:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -64,7 +64,7 @@ MAX_HEADER_BYTES = 16384
 HOLD_BYTES = 65536
 """Bytes of an answer held to be written as one; past them, what is held is written at once."""
 
-log = logging.getLogger("sls_access.server")
+log = logging.getLogger("sls_access.service")
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 # What the guard uses of uvicorn's protocol instances (checked by check()).

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sls_access.server import _audit
-from sls_access.server._audit import LOGGER, Audit, _encode, _iso_ms
+from sls_access.service import _audit
+from sls_access.service._audit import LOGGER, Audit, _encode, _iso_ms
 
 
 class Records(logging.Handler):

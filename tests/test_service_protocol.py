@@ -20,9 +20,9 @@ import pytest
 from support import DashboardServer, free_port
 
 from sls_access import ConfigError
-from sls_access.server import _protocol
-from sls_access.server.app import create_app
-from sls_access.server.run import BACKLOG
+from sls_access.service import _protocol
+from sls_access.service.app import create_app
+from sls_access.service.run import BACKLOG
 
 
 @pytest.fixture(params=["httptools", "h11"])

@@ -2,11 +2,11 @@
 
 The one way to launch the service: uvicorn run any other way (``uvicorn --factory``)
 would have neither the audit log at INFO, nor the proxy trust given here, nor the
-header and connection limits of :mod:`sls_access.server._protocol`.
+header and connection limits of :mod:`sls_access.service._protocol`.
 
 Used by ``sls-access serve``. Workers are separate processes (uvicorn's supervisor) that
 share the listening socket; each builds the app from the environment
-(:func:`~sls_access.server.app.from_env`), so each has its own cache: expect one STS call
+(:func:`~sls_access.service.app.from_env`), so each has its own cache: expect one STS call
 per link per credential lifetime *per worker*.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sls_access.errors import ConfigError, SlsAccessError
-from sls_access.server._audit import LOGGER as AUDIT_LOGGER
-from sls_access.server.app import create_app
-from sls_access.server.keys import default_keys_path
+from sls_access.service._audit import LOGGER as AUDIT_LOGGER
+from sls_access.service.app import create_app
+from sls_access.service.keys import default_keys_path
 
 __all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
 
@@ -138,7 +138,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     :raises PortInUseError: *host*:*port* cannot be bound.
     :param http: uvicorn's HTTP implementation: ``auto`` (httptools when installed), ``h11``
         or ``httptools``; either runs with the header deadline and size cap of
-        :mod:`sls_access.server._protocol`.
+        :mod:`sls_access.service._protocol`.
     :param max_connections: open connections per worker; past it, the connection that has
         waited longest for its request's headers is closed. None: :data:`DEFAULT_MAX_CONNECTIONS`,
         or fewer when the file descriptor limit cannot be raised that far (with a warning).
@@ -152,7 +152,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
     _check_key_file(keys_path, path)
     _check_port(host, port)
-    from sls_access.server import _protocol  # noqa: PLC0415 - imports uvicorn
+    from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
     max_connections = _ensure_descriptors(max_connections)
@@ -163,7 +163,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     else:
         os.environ.pop("SLS_ACCESS_KEYS", None)
     uvicorn.run(
-        "sls_access.server.app:from_env",
+        "sls_access.service.app:from_env",
         factory=True,
         host=host,
         port=port,

@@ -8,7 +8,7 @@ of the base credentials' ``GetCallerIdentity`` ARN, asked once per base access k
 that cannot be had, the role is not entered.
 The path of a dashboard link to keys is: :mod:`~sls_access.sources.dashboard` finds the
 deployment profile, the resolver's plugins enter its role (this plugin last), and
-:mod:`sls_access._sts` makes the STS call.
+:mod:`sls_access._sts_client` makes the STS call.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import threading
 from sls_access._credentials import Credentials
 from sls_access._options import Options
 from sls_access._role_session import RoleSession
-from sls_access._sts import RoleAssumer
+from sls_access._sts_client import RoleAssumer
 from sls_access._target import Target
 from sls_access._values import source_identity_of_arn
 from sls_access.dashboard.model import DeploymentProfile, Sessions

@@ -1,7 +1,7 @@
 """The dashboard service as a plain ASGI application (no framework).
 
 ``create_app(dashboard)`` returns the app; ``from_env()`` is the factory each worker of
-``sls-access serve`` calls (:mod:`sls_access.server.run`), which is the one way to run
+``sls-access serve`` calls (:mod:`sls_access.service.run`), which is the one way to run
 the service: it sets up the audit log, the proxy trust and the connection limits that a
 bare ``uvicorn --factory`` launch would lack. Routes (see ``docs/reference/http-api.md``):
 
@@ -39,10 +39,10 @@ from sls_access._options import utc_now
 from sls_access._target import Target
 from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
-from sls_access.server._audit import Audit
-from sls_access.server._throttle import Throttle
-from sls_access.server._vend import Caller, Vendor, WatchedDashboard
-from sls_access.server.keys import AccessKey, KeyStore, default_keys_path, key_id
+from sls_access.service._audit import Audit
+from sls_access.service._throttle import Throttle
+from sls_access.service._vend import Caller, Vendor, WatchedDashboard
+from sls_access.service.keys import AccessKey, KeyStore, default_keys_path, key_id
 
 __all__ = ["App", "create_app", "from_env"]
 
@@ -51,7 +51,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-log = logging.getLogger("sls_access.server")
+log = logging.getLogger("sls_access.service")
 
 MAX_PATH = 1024
 MAX_HEADERS_BYTES = 8192

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from support import StsProxy
-from test_server_app import call
+from test_service_app import call
 
 from sls_access import AccessRoleError, Target
-from sls_access.server import App, KeyStore, create_app
-from sls_access.server.keys import hash_key
+from sls_access.service import App, KeyStore, create_app
+from sls_access.service.keys import hash_key
 
 PER_KEY = """
 [orgs.acme.deployment_profiles.prod]

@@ -5,7 +5,7 @@ The hot path (keys cached and fresh) runs on the event loop and does no I/O beyo
 were fetched. Anything else goes to a thread pool, into the library's
 :class:`~sls_access._cache.ExpiringCache` (one STS call per target however many
 requests wait for it; stale keys served while one request refreshes them) and the
-library's :class:`~sls_access._sts.RoleAssumer` (botocore's default chain is the
+library's :class:`~sls_access._sts_client.RoleAssumer` (botocore's default chain is the
 server's own identity).
 
 Windows: keys are fresh until 20 minutes before expiry and never handed out with less
@@ -38,7 +38,7 @@ from sls_access._cache import ExpiringCache
 from sls_access._container import container_json
 from sls_access._credentials import Credentials
 from sls_access._role_session import RoleSession, default_session_name, key_session, key_session_tags
-from sls_access._sts import RoleAssumer
+from sls_access._sts_client import RoleAssumer
 from sls_access._target import Target
 from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file

@@ -24,10 +24,10 @@ import pytest
 from support import FakeClock, StsProxy, sts_error
 
 from sls_access import ConfigError
-from sls_access.server import App, KeyStore, create_app
-from sls_access.server._throttle import Penalty, Throttle
-from sls_access.server.app import from_env
-from sls_access.server.keys import hash_key
+from sls_access.service import App, KeyStore, create_app
+from sls_access.service._throttle import Penalty, Throttle
+from sls_access.service.app import from_env
+from sls_access.service.keys import hash_key
 
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
 
@@ -360,7 +360,7 @@ def test_reading_the_key_file_does_not_import_strptime(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "k.json")
     store.create("acme", "ci")
     store.revoke("acme", "ci")
-    script = ("import sys; from sls_access.server.keys import KeyStore; "
+    script = ("import sys; from sls_access.service.keys import KeyStore; "
               f"keys = KeyStore({str(tmp_path / 'k.json')!r}).current(); "
               "assert [k.revoked is not None for k in keys.keys.values()] == [True]; "
               "assert '_strptime' not in sys.modules, 'strptime imported'")
@@ -581,6 +581,6 @@ def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(
     keys.write_text('{"version": 1, "keys": []}\n')
     app = create_app(dashboard, keys=keys)
     keys.write_text("{not json")  # broken between the app's creation and its workers' startup
-    with caplog.at_level(logging.WARNING, logger="sls_access.server"):
+    with caplog.at_level(logging.WARNING, logger="sls_access.service"):
         assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert [record.getMessage() for record in caplog.records if str(keys) in record.getMessage()]

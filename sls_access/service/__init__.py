@@ -2,15 +2,15 @@
 
 Install with ``pip install 'sls-access[server]'`` and run ``sls-access serve --dashboard
 FILE``: the one launch path, with the audit log, the proxy trust and the connection
-limits (:mod:`sls_access.server.run`). :func:`~sls_access.server.app.create_app` returns
+limits (:mod:`sls_access.service.run`). :func:`~sls_access.service.app.create_app` returns
 the bare ASGI app, for tests. Keys are managed with ``sls-access keys`` or
-:class:`~sls_access.server.keys.KeyStore`. Nothing is imported from here by ``import
+:class:`~sls_access.service.keys.KeyStore`. Nothing is imported from here by ``import
 sls_access``.
 """
 
 from __future__ import annotations
 
-from sls_access.server.app import App, create_app, from_env
-from sls_access.server.keys import AccessKey, KeyStore, default_keys_path
+from sls_access.service.app import App, create_app, from_env
+from sls_access.service.keys import AccessKey, KeyStore, default_keys_path
 
 __all__ = ["AccessKey", "App", "KeyStore", "create_app", "default_keys_path", "from_env"]

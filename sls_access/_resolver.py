@@ -117,7 +117,9 @@ class Resolver:
         if resolution.error is not None:
             error = resolution.error.with_resolution(resolution)
             plugins.failed(resolution, error)
-            raise error from resolution.error
+            # A copy that carries the trail: raised from the original's cause, so that the
+            # same error is not shown twice.
+            raise error from resolution.error.__cause__
         if resolution.credentials is None:
             no_credentials = NoCredentialsError(resolution)
             plugins.failed(resolution, no_credentials)

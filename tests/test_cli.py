@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -331,10 +332,12 @@ ERRORS = [
     ("other-account", ["credential-process", *target()], ("strict", "other_account"), 4,
      "not in the deployment profile's account 111111111111"),
     ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
+    ("protected-local-keys", ["credentials", *target(), "--use-local-credentials"], ("strict",), 2,
+     "stage 'prod' is protected: use_local_credentials"),
     ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
      "refused the access key"),
     ("dashboard-unreachable", ["credentials", *target()], ("closed_service", "access_key"), 5,
-     "the dashboard service is unreachable"),
+     "is unreachable: connection refused"),
     ("service-without-access-key", ["credentials", *target()], ("closed_service",), 2, "SERVERLESS_ACCESS_KEY"),
     ("plugin-failure", ["credentials", "--org", "broken", "--app", "a", "--stage", "s"], ("plugin",), 1,
      "source 'remote' failed: RuntimeError: remote exploded"),
@@ -378,6 +381,8 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     assert "Traceback" not in err
     assert BASE_SECRET not in err
     assert "not-a-real-key" not in err
+    # Only a plugin the user installed is named: the built-ins are sls-access itself.
+    assert not re.search(r"\(plugin '(dashboard|env|profile|assume-role)'\)", err), err
 
 
 def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(

@@ -16,6 +16,8 @@ import pytest
 from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from support import PluginSite, StsProxy, assume_role_answer, free_port, sts_error
 
+import sls_access
+import sls_access._api
 from sls_access.cli import COMMANDS, main
 
 PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
@@ -177,6 +179,19 @@ def test_explain_table_marks_the_winner_and_shows_every_source(
     assert "not tried" in rows["env"]
     assert "an earlier source applied" in rows["profile"]
     assert lines[header].split() == ["SOURCE", "OUTCOME", "WHY"]
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["online", "offline"])
+def test_explain_prints_what_str_of_the_apis_explain_gives_dashboard_line_included(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, offline: bool) -> None:
+    flags = ["--offline"] if offline else []
+    code, out, err = run(capsys, "explain", *target(dashboard), *flags)
+    assert (code, err) == (0, "")
+    sls_access._api.registry.clear()
+    api = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard), offline=offline))
+    assert f"dashboard: {dashboard} (the dashboard option / --dashboard / SLS_ACCESS_DASHBOARD)" in api.splitlines()
+    keys = re.compile(r"keys \S+ until \S+")  # the CLI's keys and the API's come from two AssumeRole calls
+    assert keys.sub("keys K until T", out) == keys.sub("keys K until T", api + "\n")
 
 
 def test_explain_json_lists_why_each_source_was_skipped(

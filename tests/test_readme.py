@@ -10,7 +10,7 @@ run here (or, for the two nox commands, checked against the noxfile and ``.ci/ru
 - ``sts`` and ``try`` run without a virtual environment of their own: ``.venv`` is a link
   to the environment running the tests (which has sls-access and moto), the
   ``pip install`` line is not run (the test checks that it installs what the block
-  uses), and moto listens on a free port instead of 5000;
+  uses), and moto listens on a free port instead of the README's;
 - the README's Python snippet runs against the README's own dashboard file, with no
   region configured anywhere.
 """
@@ -38,6 +38,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 MARKED = re.compile(r"^(?P<indent> *)<!-- readme-test: (?P<name>[\w-]+) -->\n(?P=indent)```sh\n(?P<code>.*?)\n *```$",
                     re.MULTILINE | re.DOTALL)
 VENV_NOX = "python3 -m venv .venv && .venv/bin/python -m pip install nox && .venv/bin/python -m nox -s "
+README_PORT = 5123  # moto's port in the README (not 5000: macOS AirPlay listens there)
 TRY_ROLE = "arn:aws:sts::111111111111:assumed-role/sls-access/sls-acme.shop.prod"
 
 
@@ -120,7 +121,7 @@ def readme_sts(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     import moto.server  # noqa: F401, PLC0415 - what the pip line installs is here
 
     port = free_port()
-    command = lines[1].replace("-p 5000", f"-p {port}")
+    command = lines[1].replace(f"-p {README_PORT}", f"-p {port}")
     assert command != lines[1]
     proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=clone, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, text=True, start_new_session=True,
@@ -136,9 +137,10 @@ def readme_sts(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 def test_the_try_it_block_gets_the_roles_keys_from_a_local_sts(readme_sts: tuple[Path, int], tmp_path: Path) -> None:
     clone, port = readme_sts
     script = block("try")
-    assert "127.0.0.1:5000" in script
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:5000", f"127.0.0.1:{port}")],
-                            cwd=clone, capture_output=True, text=True, check=False, timeout=300,
+    assert f"127.0.0.1:{README_PORT}" in script
+    script = script.replace(f"127.0.0.1:{README_PORT}", f"127.0.0.1:{port}")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, capture_output=True, text=True,
+                            check=False, timeout=300,
                             env=clean_env(tmp_path / "home"))
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -57,8 +57,10 @@ class Resolution:
         applied or failed were not tried).
     :ivar offline: True for a plan made without any network call (``explain(offline=True)``):
         ``source`` is the source that would give the keys, ``credentials`` is None.
+    :ivar dashboard: the dashboard in use, as ``explain`` names it (its path or URL and how
+        it was found), when :meth:`Resolver.explain` made this resolution and there is one.
 
-    ``str()`` is the table ``sls-access explain`` prints (without its dashboard line).
+    ``str()`` is the table ``sls-access explain`` prints.
     """
 
     target: Target
@@ -69,6 +71,7 @@ class Resolution:
     error: SlsAccessError | None = attrs.field(default=None, eq=False)
     chain: tuple[str, ...] = ()
     offline: bool = False
+    dashboard: str | None = None
 
     def rows(self) -> list[tuple[str, str, str, bool]]:
         """Return ``(source, outcome, reason, winner)`` for every source of the chain, in order.
@@ -105,7 +108,7 @@ class Resolution:
             head = f"{self.target}: FAILED ({type(self.error).__name__}); no credentials"
         else:
             head = f"{self.target}: no credentials (no source applied)"
-        lines = [head, *notes]
+        lines = [head, *([] if self.dashboard is None else [f"dashboard: {self.dashboard}"]), *notes]
         if self.role_arn is not None:
             lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None or self.offline
                                                      else " (not entered)"))

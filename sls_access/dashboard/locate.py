@@ -7,7 +7,8 @@ In order, the first that is set wins:
 2. a **project file**, ``sls-access.toml`` in the current directory or the nearest parent
    that has one (as git finds ``.git``), used only once trusted (``sls-access trust``,
    :mod:`sls_access.dashboard.trust`): an untrusted or changed one is a
-   :class:`~sls_access.ConfigError`, never skipped;
+   :class:`~sls_access.ConfigError`, never skipped; the file stored by ``sls-access login``
+   needs no trust (it is the user's choice wherever it is found);
 3. the user's own setting, stored by ``sls-access login`` (:mod:`sls_access.dashboard.login`):
    a file that must still exist, or a service URL;
 4. ``$XDG_CONFIG_HOME/sls-access/dashboard.toml`` (default ``~/.config``), when it exists.
@@ -170,12 +171,30 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
     except OSError as exc:
         raise ConfigError(f"cannot read the project dashboard file: {exc.strerror or exc}",
                           path=str(candidate)) from None
+    stored = _stored_file(environ)
+    if stored is not None and _same_file(stored, resolved):
+        # The file the user stored with `sls-access login`: their choice, as it is from any
+        # other directory, so the same answer here (not "changed since you trusted it").
+        return DashboardLocation(kind=DashboardKind.FILE, location=stored, found_by=FoundBy.LOGIN)
     from sls_access.dashboard.file import read_dashboard_bytes  # noqa: PLC0415 - see DashboardLocation.load
 
     content = read_dashboard_bytes(resolved)
     check_trusted(str(resolved), content, environ)
     return DashboardLocation(kind=DashboardKind.FILE, location=str(resolved), found_by=FoundBy.PROJECT,
                              content=content)
+
+
+def _stored_file(environ: Mapping[str, str] | None) -> str | None:
+    """Return the dashboard file stored by ``sls-access login`` (absolute), or None (none, or a URL)."""
+    stored = stored_dashboard(environ)
+    return stored if stored is not None and os.path.isabs(stored) else None
+
+
+def _same_file(stored: str, resolved: Path) -> bool:
+    try:
+        return Path(stored).resolve(strict=True) == resolved
+    except OSError:
+        return False  # gone: the project file is then checked for trust as any other
 
 
 def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None,

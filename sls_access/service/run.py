@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sls_access._install import install_hint
 from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
 from sls_access.service.app import create_app
@@ -146,7 +147,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
     except ImportError:
-        raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
+        raise ConfigError(f"the server needs its extra: {install_hint('server')}") from None
     path = Path(dashboard).expanduser().resolve()
     keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
     create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file

@@ -46,6 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Self
 
 from sls_access._options import Options
@@ -65,7 +66,10 @@ from sls_access.agent.protocol import (
     private_dir,
     read_line,
 )
+from sls_access.dashboard.file import read_dashboard_bytes
 from sls_access.dashboard.locate import DashboardKind, locate_dashboard
+from sls_access.dashboard.login import stored_access_key
+from sls_access.errors import ConfigError
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -106,24 +110,28 @@ def fingerprint(environ: Mapping[str, str], cwd: str, flags: Mapping[str, object
 def dashboard_identity(options: Options, environ: Mapping[str, str], cwd: str) -> object:
     """Return which dashboard this caller uses, and which version of it, checked now.
 
-    This is the one place where what depends on the caller's working directory is worked
-    out, on every request, warm or cold: :func:`~sls_access.dashboard.locate.locate_dashboard`
-    with the caller's directory and environment, so that an untrusted or changed project
-    file raises here, before any cached key is served; and its content (a project file's
-    SHA-256) or its stat (another file), so that an edited dashboard file is a new cache key.
+    This is the one place where what depends on the caller's environment and working
+    directory is worked out, on every request, warm or cold:
+    :func:`~sls_access.dashboard.locate.locate_dashboard` with the caller's directory and
+    environment (its ``HOME`` for ``~``, its XDG directories for the ``login`` setting and
+    the trust records, its directory for a relative path), so that an untrusted or changed
+    project file raises here, before any cached key is served; and the SHA-256 of the
+    file's content (a service: its URL and the stored access key's SHA-256), so that an
+    edited dashboard file, a new login or a logout is a new cache key at the next call.
     """
     location = locate_dashboard(options, cwd=cwd, environ=environ)
     if location is None:
         return ["none"]
     if location.kind is DashboardKind.SERVICE:
-        return ["url", location.location]
-    if location.content is not None:
-        return [location.location, str(location.found_by), hashlib.sha256(location.content).hexdigest()]
-    try:
-        info = os.stat(location.location)
-    except OSError:
-        return [location.location, str(location.found_by), "unreadable"]
-    return [location.location, str(location.found_by), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
+        stored = stored_access_key(location.location, environ)
+        return ["url", location.location, None if stored is None else hashlib.sha256(stored.encode()).hexdigest()]
+    content = location.content
+    if content is None:
+        try:
+            content = read_dashboard_bytes(Path(location.location))
+        except ConfigError:  # the cold resolution gives the error the command would
+            return [location.location, str(location.found_by), "unreadable", time.monotonic_ns()]
+    return [location.location, str(location.found_by), hashlib.sha256(content).hexdigest()]
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from sls_access.agent.protocol import (
     VERSION,
     AgentUnavailable,
     agent_enabled,
+    check_base,
     check_peer,
     decode,
     encode,
@@ -80,11 +81,14 @@ def ask(request: Mapping[str, object], environ: Mapping[str, str], *,
         timeout: float = ANSWER_TIMEOUT) -> dict[str, object]:
     """Send *request* to the running agent and return its answer.
 
-    Raise :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not
-    private, or the peer is not this user's; ``OSError`` (``FileNotFoundError``,
-    ``ConnectionRefusedError``…) when no agent listens.
+    Raise :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory (or
+    the runtime or cache directory it is in) is not this user's own, or the peer is not
+    this user's; ``OSError`` (``FileNotFoundError``, ``ConnectionRefusedError``…) when no
+    agent listens.
     """
-    private_dir(socket_dir(environ), create=False)
+    directory = socket_dir(environ)
+    check_base(directory)
+    private_dir(directory, create=False)
     with _connect(socket_path(environ), min(timeout, 5.0)) as sock:
         sock.settimeout(timeout)
         sock.sendall(encode({"v": VERSION, **request}))

@@ -15,7 +15,8 @@ A request is ``{"v": 1, "op": OP, ...}``:
 The socket is ``$XDG_RUNTIME_DIR/sls-access/agent.sock``, else
 ``$XDG_CACHE_HOME/sls-access/agent.sock`` (default ``~/.cache``): the directory is the
 user's own and 0700, the socket 0600, and both sides check the other's uid
-(``SO_PEERCRED``, Linux).
+(``SO_PEERCRED``, Linux). The runtime or cache directory it is in must be the user's own
+too (:func:`check_base`): root with another user's ``HOME`` uses no agent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "VERSION",
     "AgentUnavailable",
     "agent_enabled",
+    "check_base",
     "check_peer",
     "decode",
     "encode",
@@ -85,7 +87,7 @@ def socket_dir(environ: Mapping[str, str]) -> str:
         return os.path.join(runtime, "sls-access")
     cache = environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(cache):
-        cache = os.path.join(os.path.expanduser("~"), ".cache")
+        cache = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(cache, "sls-access")
 
 
@@ -95,6 +97,31 @@ def socket_path(environ: Mapping[str, str]) -> str:
     if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
         raise AgentUnavailable(f"the agent's socket path is longer than {_MAX_SOCKET_PATH} bytes: {path}")
     return path
+
+
+def check_base(path: str) -> None:
+    """Raise :class:`AgentUnavailable` unless the directory that holds the agent's *path* is this user's own.
+
+    That is the runtime or cache directory (*path*'s parent) or, when it does not exist
+    yet, the directory it would be created in (the home, for ``~/.cache``): it must belong
+    to the effective uid. root with another user's ``HOME`` (``sudo -E``, a CI step with
+    ``HOME=/home/ci``) must not create root-owned directories and a socket in that user's
+    home, nor use a socket found there: it resolves in-process.
+    """
+    euid = os.geteuid()
+    base = os.path.dirname(path)
+    for candidate in (base, os.path.dirname(base)):
+        try:
+            info = os.stat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise AgentUnavailable(f"{candidate}: {exc.strerror}") from None
+        if info.st_uid != euid:
+            raise AgentUnavailable(f"{candidate} belongs to uid {info.st_uid}, not to this user (uid {euid}); "
+                                   "no agent is used or started there")
+        return
+    raise AgentUnavailable(f"neither {base} nor its parent exists")
 
 
 def private_dir(path: str, *, create: bool) -> None:

@@ -59,6 +59,7 @@ from sls_access.agent.protocol import (
     LOCK_NAME,
     SOCKET_NAME,
     AgentUnavailable,
+    check_base,
     check_peer,
     decode,
     encode,
@@ -331,8 +332,10 @@ def serve(directory: str, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_
     socket's path once it listens.
 
     Raise :class:`AlreadyRunning` when another agent serves this directory, and
-    :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not private.
+    :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not private
+    or the directory it is in is not this user's own (:func:`~sls_access.agent.protocol.check_base`).
     """
+    check_base(directory)  # nothing is created in a directory that is not this user's
     private_dir(directory, create=True)
     # No core file: it would write the keys this process holds to disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -29,6 +29,18 @@ under that environment. Warm reads (the common case) touch neither and take no l
 The resolution's environment also sets ``SLS_ACCESS_AGENT=off``: a ``credential_process``
 that botocore runs for the base credentials must not ask this agent, which is busy with
 the lock.
+
+**No caller waits long behind another.** A cold resolution waits at most
+:data:`LOCK_WAIT` seconds for the lock; past that the caller is told to resolve
+in-process (``{"in_process": true}``: the same inputs, the same answer), so that a slow
+caller (a profile whose ``credential_process`` hangs) never holds up an unrelated one.
+Each resolution has a deadline (``agent run --resolution-timeout``, default
+:data:`DEFAULT_RESOLUTION_TIMEOUT`): when it passes, the processes the resolution
+started (only the lock holder starts any) are killed, and that caller gets an error
+saying so; its handler stops waiting a few seconds later in any case. A resolution that
+fails leaves no process running either (a ``credential_process`` still waited for by an
+STS call abandoned at its own deadline). The socket's
+listen backlog is :data:`BACKLOG`, and each connection is served on its own thread.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import hashlib
 import json
 import os
 import resource
+import signal
 import socket
 import socketserver
 import threading
@@ -57,7 +70,9 @@ from sls_access._target import Target
 from sls_access.agent.protocol import (
     AGENT_VARIABLE,
     LOCK_NAME,
+    PROGRESS_INTERVAL,
     SOCKET_NAME,
+    WAIT,
     AgentUnavailable,
     check_base,
     check_peer,
@@ -70,14 +85,19 @@ from sls_access.agent.protocol import (
 from sls_access.dashboard.file import read_dashboard_bytes
 from sls_access.dashboard.locate import DashboardKind, locate_dashboard
 from sls_access.dashboard.login import stored_access_key
-from sls_access.errors import ConfigError
+from sls_access.errors import ConfigError, SlsAccessError
 
 __all__ = [
+    "BACKLOG",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_RESOLUTION_TIMEOUT",
+    "LOCK_WAIT",
     "Agent",
     "AlreadyRunning",
     "Answer",
+    "Busy",
     "CallerResolver",
+    "ResolutionTimeout",
     "as_process",
     "dashboard_identity",
     "fingerprint",
@@ -88,6 +108,13 @@ DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 """Seconds without a request after which the agent exits."""
 MAX_CALLERS = 32
 """Distinct caller fingerprints (each a resolver and its cache) held; the least recently used go first."""
+DEFAULT_RESOLUTION_TIMEOUT = 90.0
+"""Seconds a cold resolution may take (more than an STS call's own 50 s deadline) before it is stopped."""
+LOCK_WAIT = 2.0
+"""Seconds a cold resolution waits for another caller's to end before its caller resolves in-process."""
+BACKLOG = 128
+"""The socket's listen backlog: callers that connect at once wait to be accepted, not turned away."""
+_GRACE = 5.0  # after the deadline, how long a handler still waits for the resolution's own error
 
 # Set by the shell, not by the caller's intent: two commands run from one shell differ in
 # them, and no resolution reads them (the working directory is part of the request).
@@ -99,6 +126,81 @@ _PROCESS_STATE = threading.Lock()
 
 class AlreadyRunning(Exception):
     """Another agent holds the lock of this socket directory."""
+
+
+class Busy(Exception):
+    """Another caller's cold resolution holds the process state: this caller resolves in-process."""
+
+
+class ResolutionTimeout(SlsAccessError):
+    """A cold resolution ran past the agent's deadline; the processes it started were stopped."""
+
+
+def _descendants(root: int) -> list[int]:
+    """Return the pids of *root*'s children, their children, and so on (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                data = handle.read()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = data[data.rindex(b")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found: list[int] = []
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+class _Watchdog:
+    """Kills the processes a cold resolution started once it runs past *timeout* seconds.
+
+    Armed while the resolution holds the process-state lock: only the lock's holder
+    starts processes (botocore's ``credential_process``, a plugin's helper), so every
+    descendant of the agent then is this resolution's.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.fired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Self:
+        self._timer.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        with self._lock:  # after this, _fire kills nothing: the next lock holder's processes are its own
+            if exc_type is not None:
+                # A failed resolution leaves nothing running: a call abandoned at its own
+                # deadline (AssumeRole's 50 s, whose thread fetches the base keys) may still
+                # wait for a credential_process, which would then run on unbounded.
+                _kill(_descendants(os.getpid()))
+            self._done = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            _kill(_descendants(os.getpid()))
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def fingerprint(environ: Mapping[str, str], cwd: str, flags: Mapping[str, object], dashboard: object) -> str:
@@ -136,14 +238,19 @@ def dashboard_identity(options: Options, environ: Mapping[str, str], cwd: str) -
 
 
 @contextlib.contextmanager
-def as_process(environ: Mapping[str, str], cwd: str) -> Iterator[None]:
+def as_process(environ: Mapping[str, str], cwd: str, *, wait: float = LOCK_WAIT) -> Iterator[None]:
     """Run the block with *environ* as ``os.environ`` and *cwd* as the working directory.
 
     One block at a time in this process (both are process-wide), and never a warm read:
-    see the module docstring.
+    see the module docstring. :class:`Busy` when another block runs for *wait* seconds more.
     """
-    with _PROCESS_STATE, environ_as(environ), working_directory(cwd):
-        yield
+    if not _PROCESS_STATE.acquire(timeout=wait):
+        raise Busy(f"another caller's resolution has run for over {wait:g} s")
+    try:
+        with environ_as(environ), working_directory(cwd):
+            yield
+    finally:
+        _PROCESS_STATE.release()
 
 
 class CallerResolver(Resolver):
@@ -154,21 +261,41 @@ class CallerResolver(Resolver):
 
     _environ_for: Callable[[Target], Mapping[str, str]]
     _cwd: str
+    _timeout: float
 
-    def bind(self, environ_for: Callable[[Target], Mapping[str, str]], cwd: str) -> Self:
+    def bind(self, environ_for: Callable[[Target], Mapping[str, str]], cwd: str, *,
+             timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> Self:
         """Resolve a target with ``environ_for(target)`` as the environment and *cwd* as the directory.
 
         ``SLS_ACCESS_AGENT=off`` is added: a ``credential_process`` that botocore runs for
-        the base credentials must not ask this agent, which waits for it.
+        the base credentials must not ask this agent, which waits for it. A resolution
+        that runs past *timeout* seconds has its processes killed and raises
+        :class:`ResolutionTimeout`; one that cannot start within :data:`LOCK_WAIT`
+        raises :class:`Busy`.
         """
         self._environ_for = environ_for
         self._cwd = cwd
+        self._timeout = timeout
         return self
 
     def _resolve(self, target: Target) -> Resolution:
         environ = {**self._environ_for(target), AGENT_VARIABLE: "off"}
-        with as_process(environ, self._cwd):
-            return super()._resolve(target)
+        watchdog = _Watchdog(self._timeout)
+        try:
+            with as_process(environ, self._cwd), watchdog:
+                resolution = super()._resolve(target)
+        except Exception:
+            if not watchdog.fired:
+                raise
+            resolution = None
+        if watchdog.fired:  # whatever the chain made of the killed process: fail closed
+            raise ResolutionTimeout(
+                f"resolving {target} took longer than the agent's limit of {self._timeout:g} s and was "
+                "stopped, with the processes it started (an AWS profile's credential_process, a plugin's "
+                "helper); run it with SLS_ACCESS_AGENT=off to see it hang, or raise 'agent run "
+                "--resolution-timeout'")
+        assert resolution is not None  # noqa: S101 - only a fired watchdog leaves none
+        return resolution
 
 
 Answer = Callable[["Agent", Mapping[str, object]], dict[str, object]]
@@ -182,10 +309,13 @@ class Agent:
 
     :param answer: answers a ``credential-process`` request; the CLI's own steps.
     :param idle_timeout: seconds without a request after which :func:`serve` returns.
+    :param resolution_timeout: seconds a cold resolution may take (:class:`CallerResolver`).
     """
 
-    def __init__(self, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+    def __init__(self, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> None:
         self.idle_timeout = idle_timeout
+        self.resolution_timeout = resolution_timeout
         self.started = datetime.now(UTC)
         self.requests = 0
         self.refused = 0
@@ -212,14 +342,17 @@ class Agent:
                 return self._answer(self, request)
             if op == "status":
                 return self.status()
-            if op == "stop":
-                self.stopping.set()
+            if op == "stop":  # the handler calls stop() once this answer is sent
                 return {"stopping": True, "pid": os.getpid()}
             return {"error": f"unknown op {op!r}"}
         finally:
             with self._lock:
                 self._active -= 1
                 self._last = time.monotonic()
+
+    def stop(self) -> None:
+        """Make :func:`serve` return (after a ``stop`` request's answer is sent)."""
+        self.stopping.set()
 
     def status(self) -> dict[str, object]:
         """Return what ``sls-access agent status`` prints: no secret, no caller's input."""
@@ -228,6 +361,7 @@ class Agent:
             targets = sum(len(resolver._cache) for resolver in self._callers.values())
         return {"running": True, "pid": os.getpid(), "uid": os.getuid(),
                 "started": self.started.isoformat(timespec="seconds"), "idle_timeout": self.idle_timeout,
+                "resolution_timeout": self.resolution_timeout,
                 "requests": self.requests, "refused": self.refused, "callers": callers, "cached_targets": targets}
 
     def count_refused(self) -> None:
@@ -264,14 +398,55 @@ class _Handler(socketserver.BaseRequestHandler):
             request = decode(read_line(sock))
         except (OSError, AgentUnavailable):
             return
-        answer = self.server.agent.handle(request)
-        with contextlib.suppress(OSError):
-            sock.sendall(encode(answer))
+        agent = self.server.agent
+        version = request.get("v")
+        answer: dict[str, object] | None
+        if request.get("op") != "credential-process" or not isinstance(version, int) or version < 2:
+            answer = agent.handle(request)  # at once; or for a client that reads one line only
+        else:
+            answer = self._with_progress(sock, agent, request)
+        if answer is not None:
+            with contextlib.suppress(OSError):
+                sock.sendall(encode(answer))
+        if request.get("op") == "stop":
+            agent.stop()
+
+    @staticmethod
+    def _with_progress(sock: socket.socket, agent: Agent, request: Mapping[str, object]) -> dict[str, object] | None:
+        """Answer on another thread, sending ``wait`` lines meanwhile; None when the client is gone.
+
+        The client hears from a live agent every second; past the resolution's deadline
+        (and a grace period for its own error), the caller gets an error, not silence.
+        """
+        done = threading.Event()
+        answers: list[dict[str, object]] = []
+
+        def work() -> None:
+            try:
+                answers.append(agent.handle(request))
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="sls-access-agent-answer", daemon=True).start()
+        deadline = time.monotonic() + agent.resolution_timeout + _GRACE
+        while not done.wait(PROGRESS_INTERVAL):
+            if time.monotonic() > deadline:
+                return {"code": 1, "stdout": "",
+                        "stderr": f"sls-access: error: the agent's resolution did not finish within "
+                                  f"{agent.resolution_timeout:g} s\n"}
+            try:
+                sock.sendall(WAIT)
+            except OSError:
+                return None
+        if not answers:  # the answer raised: never the case for the CLI's answer, which returns errors
+            return {"code": 1, "stdout": "", "stderr": "sls-access: error: the agent failed to answer\n"}
+        return answers[0]
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     timeout = 0.5  # handle_request() returns at least this often, for the idle check
+    request_queue_size = BACKLOG
 
     def __init__(self, path: str, agent: Agent) -> None:
         self.agent = agent
@@ -325,11 +500,12 @@ def _exclusive(directory: str, wait: float) -> Iterator[IO[str]]:
 
 
 def serve(directory: str, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT, lock_wait: float = 2.0,
-          ready: Callable[[str], None] | None = None) -> Agent:
+          ready: Callable[[str], None] | None = None,
+          resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> Agent:
     """Run the agent on ``directory/agent.sock`` until it is stopped or idle; return it.
 
     *answer* answers ``credential-process`` requests; *ready* is called with the
-    socket's path once it listens.
+    socket's path once it listens; *resolution_timeout* bounds each cold resolution.
 
     Raise :class:`AlreadyRunning` when another agent serves this directory, and
     :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not private
@@ -341,7 +517,7 @@ def serve(directory: str, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     path = os.path.join(directory, SOCKET_NAME)
     with _exclusive(directory, lock_wait):
-        agent = Agent(answer, idle_timeout=idle_timeout)
+        agent = Agent(answer, idle_timeout=idle_timeout, resolution_timeout=resolution_timeout)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # a dead agent's (we hold the lock)
         server = _Server(path, agent)

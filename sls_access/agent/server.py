@@ -108,8 +108,13 @@ DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 """Seconds without a request after which the agent exits."""
 MAX_CALLERS = 32
 """Distinct caller fingerprints (each a resolver and its cache) held; the least recently used go first."""
-DEFAULT_RESOLUTION_TIMEOUT = 90.0
-"""Seconds a cold resolution may take (more than an STS call's own 50 s deadline) before it is stopped."""
+DEFAULT_RESOLUTION_TIMEOUT = 45.0
+"""Seconds a cold resolution may take before it is stopped.
+
+Under ``AssumeRole``'s own 50 s deadline, whose thread also fetches the base keys: a
+profile's ``credential_process`` that hangs there is stopped, and named, by this one
+rather than reported as STS not answering.
+"""
 LOCK_WAIT = 2.0
 """Seconds a cold resolution waits for another caller's to end before its caller resolves in-process."""
 BACKLOG = 128

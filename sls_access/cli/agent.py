@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                      help="exit after this many seconds without a request (default: 900)")
     run.add_argument("--resolution-timeout", type=float, default=None, metavar="SECONDS",
                      help="stop a resolution that takes longer, with the processes it started (an AWS "
-                          "profile's credential_process), and tell its caller (default: 90; at most 110)")
+                          "profile's credential_process), and tell its caller (default: 45; at most 110)")
     run.set_defaults(handler=handle_run)
     status = commands.add_parser("status", help="print the running agent's state as JSON (exit 1: none runs)",
                                  description="Print the running agent's pid, uptime, request and cache counts "

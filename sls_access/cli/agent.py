@@ -73,13 +73,9 @@ def handle_run(args: argparse.Namespace) -> int:
     """Run the agent in the foreground."""
     if not supported():
         raise CliError("the agent needs SO_PEERCRED (Linux); credential-process resolves in-process here")
+    from sls_access.agent.caller import DEFAULT_RESOLUTION_TIMEOUT  # noqa: PLC0415
     from sls_access.agent.client import ANSWER_TIMEOUT  # noqa: PLC0415
-    from sls_access.agent.server import (  # noqa: PLC0415
-        DEFAULT_IDLE_TIMEOUT,
-        DEFAULT_RESOLUTION_TIMEOUT,
-        AlreadyRunning,
-        serve,
-    )
+    from sls_access.agent.server import DEFAULT_IDLE_TIMEOUT, AlreadyRunning, serve  # noqa: PLC0415
     from sls_access.cli.credential_process import answer  # noqa: PLC0415
 
     idle = DEFAULT_IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout

@@ -144,7 +144,7 @@ def answer(agent: Agent, request: Mapping[str, object]) -> dict[str, object]:
     :func:`handle` would print, and its exit code; when another caller's cold resolution
     keeps the agent busy, the answer tells the client to resolve in-process.
     """
-    from sls_access.agent.server import Busy, CallerResolver, dashboard_identity, fingerprint  # noqa: PLC0415
+    from sls_access.agent.caller import Busy, CallerResolver, dashboard_identity, fingerprint  # noqa: PLC0415
 
     argv, environ, cwd = request.get("argv"), request.get("env"), request.get("cwd")
     if not (isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)

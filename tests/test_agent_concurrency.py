@@ -84,13 +84,16 @@ def test_a_hung_credential_process_stalls_no_other_caller_and_is_stopped_at_the_
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.communicate()
+        leftover = _sleeps_under(proc.pid)  # none unless the test failed: never leave one running
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
     # The hung caller gets its own clear error, from the agent, at the agent's deadline.
     assert sleeper.returncode == 1
     assert out == ""
     assert "took longer than the agent's limit of 15 s" in err
     assert "credential_process" in err
     assert err.count("\n") == 1
-    assert _sleeps_under(proc.pid) == []  # the hung process was stopped, not left behind
+    assert leftover == []  # the hung process was stopped, not left behind
     assert sts.calls["AssumeRole"] == 1
     # The agent serves on: the first caller again, warm or cold.
     assert subprocess.run(_command(dashboard), capture_output=True, check=False, timeout=120).returncode == 0

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sls_access._options import Options
-from sls_access._userfiles import config_dir
+from sls_access._userfiles import config_dir, expand_user
 from sls_access.dashboard.login import stored_dashboard
 from sls_access.dashboard.trust import PROJECT_FILE, check_trusted
 from sls_access.errors import ConfigError
@@ -147,22 +147,27 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
 _ACCESS_KEY = re.compile(r"sls_[0-9a-f]{12}_", re.ASCII)
 
 
-def _file(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
-    path = Path(value).expanduser()
+def _file(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
+          environ: Mapping[str, str] | None) -> DashboardLocation:
+    # ``~`` is the HOME of *environ*, and a relative path is relative to *cwd*: the
+    # caller's, when the agent resolves for it (not the agent's own HOME and ``/``).
+    expanded = expand_user(value, environ)
+    path = Path(os.path.abspath(expanded if os.path.isabs(expanded) else os.path.join(_cwd(cwd), expanded)))
     if not path.is_file():
         if _ACCESS_KEY.search(value):  # never echo it: it is a secret, not a file name
             raise ConfigError(f"{problem}: the value looks like a dashboard access key, which belongs in "
                               "SERVERLESS_ACCESS_KEY (it is not shown)", key="dashboard")
         raise ConfigError(problem, path=str(path), key="dashboard")
-    return DashboardLocation(kind=DashboardKind.FILE, location=os.path.abspath(path), found_by=found_by)
+    return DashboardLocation(kind=DashboardKind.FILE, location=str(path), found_by=found_by)
 
 
-def _named(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
+def _named(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
+           environ: Mapping[str, str] | None) -> DashboardLocation:
     from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - the client loads when a dashboard is named
 
     if is_service_url(value):
         return DashboardLocation(kind=DashboardKind.SERVICE, location=value, found_by=found_by)
-    return _file(value, found_by, problem)
+    return _file(value, found_by, problem, cwd, environ)
 
 
 def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLocation:
@@ -201,18 +206,20 @@ def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None
                      environ: Mapping[str, str] | None = None) -> DashboardLocation | None:
     """Return the dashboard *options* and the user's files lead to, or None when there is none.
 
-    *cwd* (default: the current directory) is where the project file search starts;
-    *environ* (default ``os.environ``) gives the XDG directories.
+    *cwd* (default: the current directory) is where the project file search starts, and
+    what a relative dashboard option is relative to; *environ* (default ``os.environ``)
+    gives the XDG directories and the ``HOME`` of ``~``.
     """
     if options.dashboard is not None:
-        return _named(options.dashboard, FoundBy.OPTION, "dashboard file not found")
+        return _named(options.dashboard, FoundBy.OPTION, "dashboard file not found", cwd, environ)
     candidate = find_project_file(cwd)
     if candidate is not None:
         return _project(candidate, environ)
     stored = stored_dashboard(environ)
     if stored is not None:
         return _named(stored, FoundBy.LOGIN, "the dashboard file stored by 'sls-access login' does not exist; "
-                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'")
+                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'",
+                      cwd, environ)
     default = default_file(environ)
     if os.path.lexists(default):
         return DashboardLocation(kind=DashboardKind.FILE, location=str(default), found_by=FoundBy.DEFAULT)

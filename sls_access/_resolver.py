@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
+from sls_access._public import publish
 from sls_access._resolution import Resolution
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
@@ -48,7 +49,7 @@ class Resolver:
     def from_options(cls, options: Options, *, cache_size: int = 4096) -> Self:
         """Return a resolver for already merged :class:`~sls_access.Options`."""
         resolver = cls.__new__(cls)
-        resolver._setup(options, cache_size)
+        cls._setup(resolver, options, cache_size)
         return resolver
 
     def _setup(self, options: Options, cache_size: int) -> None:
@@ -256,5 +257,5 @@ def _expiry(resolution: Resolution) -> datetime | None:
     credentials = resolution.credentials
     return None if credentials is None else credentials.expiration
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Resolver.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol
 
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs
@@ -58,6 +58,7 @@ __all__ = [
     "CliError",
     "CliParser",
     "Handler",
+    "Subcommands",
     "UsageError",
     "add_option_arguments",
     "add_target_arguments",
@@ -103,8 +104,24 @@ class CliError(Exception):
         super().__init__(message)
 
 
+class Subcommands(Protocol):
+    """What ``ArgumentParser.add_subparsers()`` returns, as a command's ``add_parser`` uses it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:  # noqa: ANN401 - argparse's keywords
+        """Add the sub-command *name* and return its parser."""
+
+
 class CliParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage)."""
+    """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage).
+
+    Every parser of the command tree is one (sub-commands are made with its class), and
+    each sets itself as the ``parser`` default: a command's ``args.parser`` is its own
+    parser, for error hints.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - ArgumentParser's arguments
+        super().__init__(*args, **kwargs)
+        self.set_defaults(parser=self)
 
     def error(self, message: str) -> NoReturn:
         """Raise :class:`UsageError` naming the command and where to get help.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Any
+
+from sls_access.cli._common import Subcommands
 
 __all__ = ["SHELLS", "add_parser", "commands_and_flags", "handle", "script"]
 
@@ -19,7 +20,7 @@ SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_sls_access_complete"
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``completion``."""
     parser = subparsers.add_parser(
         "completion",

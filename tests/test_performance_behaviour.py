@@ -5,9 +5,11 @@ Timings are measured by ``nox -s bench`` (``benchmarks/``), never asserted here.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,18 +65,39 @@ def test_eight_simulated_hours_of_steady_use_cost_at_most_11_assume_roles(
     assert 10 <= sts.calls["AssumeRole"] <= 11
 
 
-def test_100k_distinct_targets_stay_within_the_cache_size(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_distinct_targets_beyond_the_cache_size_evict_the_least_recent(monkeypatch: pytest.MonkeyPatch) -> None:
     resolver = Resolver(cache_size=1000, sources="env")
-    for n in range(100_000):
+    for n in range(2000):
         resolver.credentials("org", "app", f"s{n}")
-    cache = resolver._cache
-    assert len(cache) <= 1000
-    assert len(cache._index) <= 1000  # the lock-free read index mirrors the bounded cache
-    assert len(cache._key_locks) <= 1000  # per-key locks go with their users
-    # The most recent targets are the ones kept, and are served from the cache.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAROTATEDKEY000001")
-    assert resolver.credentials("org", "app", "s99999").access_key_id != "AKIAROTATEDKEY000001"
-    assert resolver.credentials("org", "app", "s0").access_key_id == "AKIAROTATEDKEY000001"
+    # The 1000 most recent targets are served from the cache (the old key); the one before them
+    # was evicted, and resolves again (the new key).
+    kept = {resolver.credentials("org", "app", f"s{n}").access_key_id for n in range(1000, 2000)}
+    assert "AKIAROTATEDKEY000001" not in kept
+    assert resolver.credentials("org", "app", "s999").access_key_id == "AKIAROTATEDKEY000001"
+
+
+def test_memory_stays_bounded_by_the_cache_size_however_many_targets() -> None:
+    # Entries, their read index and their per-key locks all go with eviction: a second batch of
+    # 10,000 targets through a full cache keeps no more than the first did (an env entry is ~1.2 KB;
+    # anything kept per target, even a lock, would be tens of bytes times 10,000).
+    resolver = Resolver(cache_size=500, sources="env")
+
+    def batch(start: int) -> None:
+        for n in range(start, start + 10_000):
+            resolver.credentials("org", "app", f"s{n}")
+        gc.collect()
+
+    batch(0)
+    tracemalloc.start()
+    try:
+        batch(10_000)
+        after_first = tracemalloc.get_traced_memory()[0]
+        batch(20_000)
+        grown = tracemalloc.get_traced_memory()[0] - after_first
+    finally:
+        tracemalloc.stop()
+    assert grown < 10_000 * 10, f"{grown} bytes more after 10,000 more targets through a 500-entry cache"
 
 
 # botocore's own retries (3 attempts, with real sleeps) would multiply each count

@@ -190,6 +190,13 @@ def _our_classes(tree: ast.AST, ours: set[str]) -> set[int]:
             and all(isinstance(base, ast.Name) and base.id in ours for base in node.bases)}
 
 
+def _own_base(base: ast.expr, ours: set[str], *, in_our_class: bool) -> bool:
+    """Whether *base* is the package's own: one of its names, or ``super()`` in a class of the package's."""
+    if isinstance(base, ast.Name):
+        return base.id in ours
+    return in_our_class and isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super"
+
+
 def private_uses(source: str) -> list[str]:
     """Every use in *source* of a private name that is not the package's own, as ``line: code``."""
     tree = ast.parse(source)
@@ -208,12 +215,14 @@ def private_uses(source: str) -> list[str]:
             found.extend(f"{node.lineno}: {ast.unparse(node)}" for alias in node.names
                          if not _is_ours(alias.name) and any(map(_is_private, alias.name.split("."))))
         elif isinstance(node, ast.Attribute) and _is_private(node.attr):
-            base = node.value
-            own = isinstance(base, ast.Name) and base.id in ours
-            own_super = (in_our_class and isinstance(base, ast.Call) and isinstance(base.func, ast.Name)
-                         and base.func.id == "super")
-            if not (own or own_super):
+            if not _own_base(node.value, ours, in_our_class=in_our_class):
                 found.append(f"{node.lineno}: {ast.unparse(node)}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # getattr(os.environ, "_data")
+              and node.func.id in {"getattr", "setattr", "hasattr", "delattr"} and len(node.args) >= 2
+              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+              and _is_private(node.args[1].value)
+              and not _own_base(node.args[0], ours, in_our_class=in_our_class)):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
         for child in ast.iter_child_nodes(node):
             visit(child, in_our_class)
 
@@ -258,13 +267,15 @@ class Session(botocore.session.Session):
 
 
 os.environ._data, botocore.session.Session()._components, os.environ.__class__
+getattr(os.environ, "_data", None), getattr(_public, "_x"), hasattr(os, "name"), setattr(obj, "_y", 1)
 '''
     uses = private_uses(source)
 
     assert uses == ["4: import importlib._bootstrap", "5: from json import _default_encoder",
                     "6: from urllib3._collections import HTTPHeaderDict", "14: type(self)._y",
                     "15: other._secret", "20: super()._register_components",
-                    "23: os.environ._data", "23: botocore.session.Session()._components"]
+                    "23: os.environ._data", "23: botocore.session.Session()._components",
+                    "24: getattr(os.environ, '_data', None)", "24: setattr(obj, '_y', 1)"]
 
 
 def test_every_exempt_or_allowed_module_exists() -> None:

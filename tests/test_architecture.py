@@ -157,9 +157,6 @@ ALLOWED_UNTIL_FIXED = {
     "sls_access/cli/exec.py",
     "sls_access/cli/link.py",
     "sls_access/cli/serve.py",
-    # ArgumentParser._actions: argparse lists a parser's arguments publicly nowhere; the completion
-    # script needs a record kept by CliParser itself.
-    "sls_access/cli/completion.py",
 }
 
 

@@ -12,7 +12,7 @@ import argparse
 import shlex
 import sys
 
-from sls_access.cli._common import Subcommands
+from sls_access.cli._common import CliParser, Subcommands
 
 __all__ = ["SHELLS", "add_parser", "commands_and_flags", "handle", "script"]
 
@@ -34,15 +34,12 @@ def add_parser(subparsers: Subcommands) -> None:
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+    return dict(parser.commands) if isinstance(parser, CliParser) else {}
 
 
 def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return sorted(option for action in parser._actions for option in action.option_strings
-                  if option.startswith("--"))
+    recorded = parser.option_strings if isinstance(parser, CliParser) else []
+    return sorted(option for option in recorded if option.startswith("--"))
 
 
 def commands_and_flags(parser: argparse.ArgumentParser) -> dict[str, list[str]]:

@@ -6,10 +6,10 @@ Importing this package has no side effect: plugins are discovered by the first
 :class:`Resolver` that resolves.
 
 The public names, listed once in :mod:`sls_access._public`, load on first use
-(PEP 562): ``import sls_access`` alone imports nothing else, so that a module of the package that must start fast (the
-``credential-process`` client of the agent, :mod:`sls_access.agent.client`) does not
-pay for attrs, cachetools and the value classes. The first access to any public name
-loads them all.
+(PEP 562): ``import sls_access`` imports only that table, so that a module of the
+package that must start fast (the ``credential-process`` client of the agent,
+:mod:`sls_access.agent.client`) does not pay for attrs, cachetools and the value
+classes. The first access to any public name loads them all.
 """
 
 from __future__ import annotations

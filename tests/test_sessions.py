@@ -3,6 +3,7 @@ botocore's parsed data and built-in handlers."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -209,3 +210,32 @@ def test_the_region_in_the_environment_is_read_when_asked_not_when_the_session_i
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-south-1")
     client: Any = session.create_client("sts")
     assert (session.get_config_variable("region"), client.meta.region_name) == ("eu-south-1", "eu-south-1")
+
+
+def test_a_credentials_file_created_later_is_seen_by_the_next_session(dashboard: Path, aws_env: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    assert "extra" not in resolver.session(*TARGET).available_profiles
+    Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[extra]\naws_access_key_id = AKIDEXAMPLE\n")
+    assert "extra" in resolver.session(*TARGET).available_profiles
+
+
+def test_a_broken_config_file_fails_every_session(dashboard: Path, aws_env: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    resolver.credentials(*TARGET)  # resolved while the file was sound
+    (aws_env / "aws-config").write_text("[default\nregion = eu-west-1\n")
+    for _ in range(2):
+        with pytest.raises(botocore.exceptions.ConfigParseError):
+            resolver.session(*TARGET).get_config_variable("max_attempts")
+
+
+def test_the_config_file_is_found_through_home_at_each_session(dashboard: Path, aws_env: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    monkeypatch.setenv("AWS_CONFIG_FILE", "~/aws-config")
+    (Path(os.environ["HOME"]) / "aws-config").write_text("[default]\nmax_attempts = 4\n")
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "aws-config").write_text("[default]\nmax_attempts = 5\n")
+    monkeypatch.setenv("HOME", str(elsewhere))
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 5

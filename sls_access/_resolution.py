@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sls_access._credentials import Credentials
+from sls_access._public import publish
 from sls_access._target import Target
 
 if TYPE_CHECKING:
@@ -124,7 +125,5 @@ class Resolution:
     def __str__(self) -> str:
         return self.table()
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-for _public in (Outcome, Resolution, TrailEntry):
-    _public.__module__ = "sls_access"
-del _public
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

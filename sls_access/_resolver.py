@@ -13,6 +13,7 @@ import attrs
 from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
+from sls_access._public import publish
 from sls_access._resolution import Resolution
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
@@ -51,7 +52,7 @@ class Resolver:
     def from_options(cls, options: Options, *, cache_size: int = 4096) -> Self:
         """Return a resolver for already merged :class:`~sls_access.Options`."""
         resolver = cls.__new__(cls)
-        resolver._setup(options, cache_size)
+        cls._setup(resolver, options, cache_size)
         return resolver
 
     def _setup(self, options: Options, cache_size: int) -> None:
@@ -210,14 +211,13 @@ class Resolver:
 
         Resolves now, so that a bad target or a failing link raises here. The session's
         region is *region*, else the linked deployment profile's, else botocore's own.
-        A new session each call, of a ``botocore.session.Session`` subclass that answers
-        as botocore's does but builds its configuration chains on first use and reads the
-        AWS config files' last parse while they are unchanged.
+        A new plain ``botocore.session.Session`` each call, which shares botocore's parsed
+        data and built-in event handlers with the others (see :mod:`sls_access._botocore_session`).
         """
         resolution = self.resolution(org, app, stage, region=region)
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
-        # data, built-in handlers and the AWS files' parse with the others (nothing it can
-        # change); its credential chain is this resolver alone.
+        # data and built-in handlers with the others (nothing it can change); its
+        # credential chain is this resolver alone.
         from sls_access._botocore_session import new_session  # noqa: PLC0415 - botocore on first use
 
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))
@@ -283,5 +283,5 @@ def _expiry(resolution: Resolution) -> datetime | None:
     credentials = resolution.credentials
     return None if credentials is None else credentials.expiration
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Resolver.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

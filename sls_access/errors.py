@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from sls_access._public import publish
+
 if TYPE_CHECKING:
     from sls_access._resolution import Resolution
     from sls_access._target import Target
@@ -152,7 +154,5 @@ class DashboardError(SlsAccessError):
         self.status = status
         super().__init__(message)
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-for _public in (AccessRoleError, ConfigError, DashboardError, NoCredentialsError, SlsAccessError):
-    _public.__module__ = "sls_access"
-del _public
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

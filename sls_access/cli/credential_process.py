@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sls_access._credentials import Credentials
 from sls_access._options import Options
@@ -28,6 +28,7 @@ from sls_access.cli._common import (
     EXIT_USAGE,
     PROG,
     CliError,
+    Subcommands,
     UsageError,
     add_option_arguments,
     add_target_arguments,
@@ -56,7 +57,7 @@ _BASE_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSIO
                        "AWS_CREDENTIAL_EXPIRATION", "AWS_DEFAULT_PROFILE")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``credential-process``."""
     parser = subparsers.add_parser(
         "credential-process",

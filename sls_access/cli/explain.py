@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from sls_access._resolution import Resolution
-from sls_access.cli._common import add_option_arguments, add_target_arguments, make_resolver, print_json, target_of
+from sls_access.cli._common import (
+    Subcommands,
+    add_option_arguments,
+    add_target_arguments,
+    make_resolver,
+    print_json,
+    target_of,
+)
 from sls_access.dashboard.locate import DashboardLocation
 
 __all__ = ["add_parser", "explanation", "handle"]
 
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``explain``."""
     parser = subparsers.add_parser(
         "explain",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sls_access.cli._common import print_json
+from sls_access.cli._common import Subcommands, print_json
 from sls_access.dashboard.file import load_dashboard_file
 from sls_access.errors import ConfigError
 
@@ -30,7 +30,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="show tracebacks of errors")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``keys`` and its ``create``, ``list`` and ``revoke`` commands."""
     parser = subparsers.add_parser(
         "keys",

@@ -146,6 +146,8 @@ def _answer(exchange: _Exchange, sock: socket.socket) -> None:
             sock.shutdown(socket.SHUT_WR)
     except OSError as exc:  # reset, broken pipe, timeout: the peer is gone, nobody to tell
         log.debug("credentials endpoint: connection dropped: %s", type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the user's terminal (threading.excepthook)
+        log.debug("credentials endpoint: a request failed: %s", type(exc).__name__)
     finally:
         close_quietly(sock)
 

@@ -169,6 +169,21 @@ def test_region_variables_are_left_alone_when_the_region_is_unknown(dashboard: P
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"  # the parent's, from the test environment
 
 
+@pytest.mark.parametrize("mode", ["served", "env-keys"])
+@pytest.mark.parametrize("given", ["AWS_DEFAULT_REGION", "AWS_REGION"])
+def test_a_region_passed_on_from_the_parent_is_set_in_both_variables(
+        dashboard: Path, monkeypatch: pytest.MonkeyPatch, mode: str, given: str) -> None:
+    # The AWS SDK for JavaScript v3 reads only AWS_REGION, the AWS CLI v1 only AWS_DEFAULT_REGION.
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv(given, "ap-south-1")
+    argv = exec_argv(dashboard, sys.executable, "-c", SHOW_ALL, region=None)
+    if mode == "env-keys":
+        argv.insert(argv.index("--"), "--env-keys")
+    env = child_env(argv)
+    assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("ap-south-1", "ap-south-1")
+
+
 def test_exit_code_of_the_child_is_returned(dashboard: Path) -> None:
     result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", "import sys; sys.exit(7)"),
                             capture_output=True, text=True, check=False)

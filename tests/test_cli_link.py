@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import pytest
 import yaml
 from conftest import BASE_SECRET
@@ -25,6 +26,7 @@ from sls_access._target import Target
 from sls_access.cli import main
 from sls_access.dashboard.file import parse_dashboard_file
 from sls_access.dashboard.model import Sessions
+from sls_access.link.template import RoleSpec, legacy_stack_name, role_name, stack_name, template, to_yaml
 
 ACCOUNT = "123456789012"  # moto's account
 CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"
@@ -60,6 +62,12 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
     return call
 
 
+def named(org: str, profile: str = "prod") -> str:
+    """The stack's and the role's name for *org*'s *profile* (the same for these tests' names)."""
+    assert stack_name(org, profile) == role_name(org, profile)
+    return stack_name(org, profile)
+
+
 def link_args(org: str, file: Path, *extra: str) -> list[str]:
     return ["link", "--org", org, "--profile", "prod", "--account", ACCOUNT, "--dashboard", str(file), *extra]
 
@@ -79,8 +87,8 @@ def test_deploy_creates_the_role_and_writes_exactly_the_profile_and_link(
         run: Run, org: str, file: Path, sts: StsProxy) -> None:
     code, out, err = run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy"))
     assert code == 0, err
-    role_name = f"sls-access-{org}-prod"
-    role = boto3.client("iam").get_role(RoleName=role_name)["Role"]
+    name = named(org)
+    role = boto3.client("iam").get_role(RoleName=name)["Role"]
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
     external_id = statement["Condition"]["StringEquals"]["sts:ExternalId"]
     assert statement["Principal"] == {"AWS": [CALLER]}
@@ -89,7 +97,7 @@ def test_deploy_creates_the_role_and_writes_exactly_the_profile_and_link(
     assert new.startswith(COMMENTED)  # comments and layout kept
     assert [line for line in new[len(COMMENTED):].splitlines() if line] == [
         f"[orgs.{org}.deployment_profiles.prod]",
-        f'role_arn = "arn:aws:iam::{ACCOUNT}:role/{role_name}"',
+        f'role_arn = "arn:aws:iam::{ACCOUNT}:role/{name}"',
         f'external_id = "{external_id}"',
         f'account_id = "{ACCOUNT}"',
         "duration_seconds = 3600",
@@ -97,18 +105,18 @@ def test_deploy_creates_the_role_and_writes_exactly_the_profile_and_link(
         'deployment_profile = "prod"',
     ]
     assert (file.parent / "dashboard.toml.bak").read_text() == COMMENTED
-    assert out.splitlines()[0] == f"deployment profile 'prod' of org '{org}' -> arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    assert out.splitlines()[0] == f"deployment profile 'prod' of org '{org}' -> arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
 def test_deploy_shows_each_stack_event_and_the_role_check(run: Run, org: str, file: Path, sts: StsProxy) -> None:
     code, _, err = run(*link_args(org, file, "--deploy"))
     assert code == 0
     progress = err.splitlines()
-    assert progress[0].startswith(f"sls-access: deploying stack sls-access-{org}-prod in {ACCOUNT}")
+    assert progress[0].startswith(f"sls-access: deploying stack {named(org)} in {ACCOUNT}")
     assert [line.split()[3] for line in progress if line.startswith("sls-access: stack:")] == [
         "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     assert progress[-1] == (f"sls-access: checked: AssumeRole with the external ID gives "
-                            f"arn:aws:sts::{ACCOUNT}:assumed-role/sls-access-{org}-prod/sls-{org}.-.-")
+                            f"arn:aws:sts::{ACCOUNT}:assumed-role/{named(org)}/sls-{org}.-.-")
 
 
 def test_the_role_is_checked_with_the_external_id_written(run: Run, org: str, file: Path, sts: StsProxy) -> None:
@@ -122,7 +130,7 @@ def test_whoami_afterwards_shows_the_role(run: Run, org: str, file: Path, sts: S
     assert run(*link_args(org, file, "--app", "shop", "--stage", "prod", "--deploy"))[0] == 0
     code, out, _ = run("whoami", "--org", org, "--app", "shop", "--stage", "prod", "--dashboard", str(file))
     assert code == 0
-    assert f"arn:aws:sts::{ACCOUNT}:assumed-role/sls-access-{org}-prod/sls-{org}.shop.prod" in out
+    assert f"arn:aws:sts::{ACCOUNT}:assumed-role/{named(org)}/sls-{org}.shop.prod" in out
 
 
 def test_no_secret_reaches_the_output(run: Run, org: str, file: Path, sts: StsProxy) -> None:
@@ -213,7 +221,7 @@ def test_dry_run_prints_the_diff_and_deploys_and_writes_nothing(
     assert (code, err) == (0, "")
     added = [line[1:] for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
     assert f"[orgs.{org}.apps.shop.stages.prod]" in added
-    assert f'role_arn = "arn:aws:iam::{ACCOUNT}:role/sls-access-{org}-prod"' in added
+    assert f'role_arn = "arn:aws:iam::{ACCOUNT}:role/{named(org)}"' in added
     assert not [line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
     assert (sts.calls["CreateStack"], sts.calls["AssumeRole"]) == (0, 0)
     assert digest(file) == before
@@ -279,7 +287,7 @@ def test_a_file_edited_during_the_deploy_is_kept_and_the_error_says_aws_changed(
     assert (code, out) == (1, "")
     line = error_line(err)
     assert line.startswith(f"sls-access: error: {file.resolve()}: the dashboard file changed while linking")
-    assert f"stack sls-access-{org}-prod WAS deployed: role arn:aws:iam::{ACCOUNT}:role/sls-access-{org}-prod " \
+    assert f"stack {named(org)} WAS deployed: role arn:aws:iam::{ACCOUNT}:role/{named(org)} " \
            "now takes a new external ID" in line
     assert line.endswith(f"sls-access link --org {org} --profile prod --account {ACCOUNT} "
                          f"--dashboard {file.resolve()} --deploy")
@@ -312,7 +320,7 @@ def _event(stack: str, number: int, logical: str, kind: str, status: str, reason
 
 def test_a_stack_that_rolls_back_prints_the_failing_resources_reason(
         run: Run, org: str, file: Path, sts: StsProxy) -> None:
-    stack = f"sls-access-{org}-prod"
+    stack = named(org)
     created: list[str] = []
     events = [
         _event(stack, 4, stack, "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE"),
@@ -363,7 +371,7 @@ def test_access_denied_by_cloudformation_leaves_the_file_unchanged(
     before = digest(file)
     code, out, err = run(*link_args(org, file, "--deploy"))
     assert (code, out) == (1, "")
-    assert error_line(err) == (f"sls-access: error: CloudFormation create_stack of stack sls-access-{org}-prod: "
+    assert error_line(err) == (f"sls-access: error: CloudFormation create_stack of stack {named(org)}: "
                                "AWS said AccessDenied: User: arn:aws:iam::123456789012:user/moto is not "
                                "authorized to perform: cloudformation:CreateStack")
     assert digest(file) == before
@@ -371,12 +379,12 @@ def test_access_denied_by_cloudformation_leaves_the_file_unchanged(
 
 def test_a_role_name_taken_already_fails_the_stack_and_leaves_the_file_unchanged(
         run: Run, org: str, file: Path, sts: StsProxy) -> None:
-    boto3.client("iam").create_role(RoleName=f"sls-access-{org}-prod", AssumeRolePolicyDocument="{}")
+    boto3.client("iam").create_role(RoleName=named(org), AssumeRolePolicyDocument="{}")
     before = digest(file)
     code, out, err = run(*link_args(org, file, "--deploy"))
     assert (code, out) == (1, "")
     assert error_line(err).startswith(f"sls-access: error: CloudFormation create_stack of stack "
-                                      f"sls-access-{org}-prod: AWS said EntityAlreadyExists: ")
+                                      f"{named(org)}: AWS said EntityAlreadyExists: ")
     assert digest(file) == before
 
 
@@ -461,9 +469,9 @@ def test_unlink_delete_stack_removes_the_stack_the_role_and_the_profile(
     code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
     assert code == 0, err
     assert file.read_text().rstrip() == COMMENTED.rstrip()  # a blank line link added may stay
-    assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"
+    assert out.splitlines()[0] == f"deleted stack {named(org)}"
     with pytest.raises(boto3.client("iam").exceptions.NoSuchEntityException):
-        boto3.client("iam").get_role(RoleName=f"sls-access-{org}-prod")
+        boto3.client("iam").get_role(RoleName=named(org))
 
 
 def test_a_file_edited_while_the_stack_is_deleted_is_kept_and_the_error_says_so(
@@ -488,7 +496,7 @@ def test_a_file_edited_while_the_stack_is_deleted_is_kept_and_the_error_says_so(
 
 def test_a_stack_still_in_progress_after_the_timeout_is_an_error(
         run: Run, org: str, file: Path, sts: StsProxy) -> None:
-    stack = f"sls-access-{org}-prod"
+    stack = named(org)
     created: list[str] = []
 
     def stuck(action: str) -> tuple[int, bytes] | None:
@@ -511,7 +519,7 @@ def test_a_stack_still_in_progress_after_the_timeout_is_an_error(
 
 def test_a_role_whose_keys_are_in_another_account_is_refused(run: Run, org: str, file: Path, sts: StsProxy) -> None:
     assumed: list[str] = []
-    other = f"arn:aws:sts::999999999999:assumed-role/sls-access-{org}-prod/s"
+    other = f"arn:aws:sts::999999999999:assumed-role/{named(org)}/s"
 
     def elsewhere(action: str) -> tuple[int, bytes] | None:
         # Stub: no real STS answers a role's keys with another account's identity.
@@ -559,7 +567,7 @@ def test_a_trusted_project_file_stays_trusted_with_the_links_change(
     assert out.splitlines()[-1].startswith(f"trusted the new content of {project.resolve()}")
     code, out, _ = run("whoami", "--org", org, "--app", "shop", "--stage", "prod")
     assert code == 0
-    assert f"assumed-role/sls-access-{org}-prod/" in out
+    assert f"assumed-role/{named(org)}/" in out
 
 
 def test_an_untrusted_project_file_is_edited_but_stays_untrusted(run: Run, org: str, sts: StsProxy) -> None:
@@ -578,5 +586,117 @@ def test_unlink_deletes_the_stack_in_the_profiles_region(run: Run, org: str, fil
     assert run(*link_args(org, file, "--region", "eu-west-1", "--deploy"))[0] == 0
     code, out, err = run("unlink", "--org", org, "--profile", "prod", "--dashboard", str(file), "--delete-stack")
     assert code == 0, err
-    assert f"deleting stack sls-access-{org}-prod (eu-west-1)" in err
-    assert out.splitlines()[0] == f"deleted stack sls-access-{org}-prod"
+    assert f"deleting stack {named(org)} (eu-west-1)" in err
+    assert out.splitlines()[0] == f"deleted stack {named(org)}"
+
+
+# Names unique per (org, profile), and stacks that belong to another pair (issue 23, item 2).
+
+
+def external_id_of(file: Path, org: str, profile: str) -> str:
+    profiles = parse_dashboard_file(file.read_bytes(), str(file)).orgs[org].profiles
+    external_id = profiles[profile].external_id
+    assert external_id is not None
+    return external_id
+
+
+def role_external_id(name: str) -> str:
+    role = boto3.client("iam").get_role(RoleName=name)["Role"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    return str(statement["Condition"]["StringEquals"]["sts:ExternalId"])
+
+
+def stack_tags(name: str) -> dict[str, str]:
+    (stack,) = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    return {tag["Key"]: tag["Value"] for tag in stack.get("Tags", [])}
+
+
+def test_pairs_whose_former_names_collide_get_their_own_stack_and_role(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    # acme/prod-eu and acme-prod/eu were both sls-access-acme-prod-eu: the second deploy
+    # updated the first org's stack (new trust, new external id).
+    first, second = (org, "prod-eu"), (f"{org}-prod", "eu")
+    for pair_org, profile in (first, second):
+        code, _, err = run("link", "--org", pair_org, "--profile", profile, "--account", ACCOUNT,
+                           "--dashboard", str(file), "--deploy")
+        assert code == 0, err
+    assert stack_name(*first) != stack_name(*second)
+    assert role_name(*first) != role_name(*second)
+    for pair_org, profile in (first, second):
+        assert role_external_id(role_name(pair_org, profile)) == external_id_of(file, pair_org, profile)
+        assert stack_tags(stack_name(pair_org, profile)) == {"sls-access:org": pair_org,
+                                                             "sls-access:deployment-profile": profile}
+
+
+def test_link_refuses_a_stack_whose_tags_name_another_org(run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    before = role_external_id(named(org))
+    other = f"{org}x"
+    code, _, err = run("link", "--org", other, "--profile", "prod", "--account", ACCOUNT, "--dashboard", str(file),
+                       "--stack-name", named(org), "--deploy")
+    assert code == 1
+    assert error_line(err) == (f"sls-access: error: stack {named(org)} belongs to org '{org}', deployment profile "
+                               f"'prod' (its sls-access tags), not org '{other}', deployment profile 'prod': "
+                               "refused, nothing was changed")
+    assert role_external_id(named(org)) == before
+    assert f"[orgs.{other}." not in file.read_text()
+
+
+def test_unlink_refuses_to_delete_a_stack_whose_tags_name_another_profile(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    assert run(*link_args(org, file, "--deploy"))[0] == 0
+    code, _, err = run("link", "--org", org, "--profile", "staging", "--account", ACCOUNT, "--dashboard", str(file),
+                       "--deploy")
+    assert code == 0, err
+    before = file.read_text()
+    code, _, err = run("unlink", "--org", org, "--profile", "staging", "--dashboard", str(file), "--delete-stack",
+                       "--stack-name", named(org))
+    assert code == 1
+    assert f"stack {named(org)} belongs to org '{org}', deployment profile 'prod'" in error_line(err)
+    assert stack_tags(named(org))["sls-access:deployment-profile"] == "prod"  # still there
+    assert file.read_text() == before
+
+
+def deploy_former_stack(org: str, profile: str) -> str:
+    """Create the stack an earlier sls-access made: the former names, this pair's tags; return its role ARN."""
+    spec = RoleSpec(org=org, profile=profile, account_id=ACCOUNT, trust=(CALLER,), external_id="sls-former-0001",
+                    legacy_name=True)
+    boto3.client("cloudformation").create_stack(
+        StackName=legacy_stack_name(org, profile), TemplateBody=to_yaml(template(spec)),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Tags=[{"Key": "sls-access:org", "Value": org}, {"Key": "sls-access:deployment-profile", "Value": profile}])
+    return spec.role_arn
+
+
+def test_a_stack_made_under_the_former_name_is_updated_in_place_for_its_own_pair(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    role_arn = deploy_former_stack(org, "prod")
+    code, out, err = run(*link_args(org, file, "--deploy"))
+    assert code == 0, err
+    assert f"deploying stack {legacy_stack_name(org, 'prod')} in" in err
+    assert "UPDATE_COMPLETE" in err
+    assert out.splitlines()[0] == f"deployment profile 'prod' of org '{org}' -> {role_arn}"  # the same role
+    # moto updates the stack's template but not the role's trust policy: the template is what link sent.
+    body = yaml.safe_load(boto3.client("cloudformation").get_template(
+        StackName=legacy_stack_name(org, "prod"))["TemplateBody"])
+    properties = body["Resources"]["AccessRole"]["Properties"]
+    assert f"arn:aws:iam::{ACCOUNT}:role/{properties['RoleName']}" == role_arn
+    (statement,) = properties["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == external_id_of(file, org, "prod")
+    with pytest.raises(botocore.exceptions.ClientError, match="does not exist"):  # no second stack
+        boto3.client("cloudformation").describe_stacks(StackName=stack_name(org, "prod"))
+
+
+def test_another_pairs_stack_under_the_colliding_former_name_is_left_alone(
+        run: Run, org: str, file: Path, sts: StsProxy) -> None:
+    deploy_former_stack(f"{org}-prod", "eu")  # sls-access-ORG-prod-eu, as acme/prod-eu's would be
+    assert legacy_stack_name(f"{org}-prod", "eu") == legacy_stack_name(org, "prod-eu")
+    code, _, err = run("link", "--org", org, "--profile", "prod-eu", "--account", ACCOUNT, "--dashboard", str(file),
+                       "--deploy")
+    assert code == 0, err
+    assert f"deploying stack {stack_name(org, 'prod-eu')} in" in err
+    assert role_external_id(legacy_stack_name(org, "prod-eu")) == "sls-former-0001"  # untouched
+    code, out, err = run("unlink", "--org", org, "--profile", "prod-eu", "--dashboard", str(file), "--delete-stack")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"deleted stack {stack_name(org, 'prod-eu')}"
+    assert stack_tags(legacy_stack_name(org, "prod-eu"))["sls-access:org"] == f"{org}-prod"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
+import struct
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -176,3 +180,131 @@ def test_botocore_reads_a_resolvers_role_keys_from_it(dashboard: Path, sts: StsP
         assert credentials.method == "container-role"
         assert credentials.get_frozen_credentials().access_key == first.access_key_id
     assert sts.calls["AssumeRole"] == 1
+
+
+# Under attack from other local users: the endpoint runs in a process of its own (as in
+# `exec`), with a low descriptor limit, and this test is the other user on loopback.
+ENDPOINT_PROCESS = """
+import json, resource, sys
+from datetime import UTC, datetime
+from sls_access import Credentials
+from sls_access.cli._container_server import ContainerEndpoint
+keys = Credentials(access_key_id="ASIAROLEKEY000000001", secret_access_key="s" * 40, session_token="t" * 40,
+                   expiration=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), source="dashboard")
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+with ContainerEndpoint(lambda: keys, clock=lambda: datetime.now(UTC), first=keys) as endpoint:
+    print(json.dumps({"port": endpoint.port, "path": endpoint.path, "token": endpoint.token}), flush=True)
+    sys.stdin.read()
+"""
+
+
+@attrs.frozen
+class Remote:
+    port: int
+    path: str
+    token: str
+
+    def get(self, token: str | None = None) -> int:
+        """GET the keys path (with the token unless another is given); the status, within 10 s or an error."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", self.path, headers={"Authorization": self.token if token is None else token})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status == 200:
+                assert json.loads(body)["AccessKeyId"] == "ASIAROLEKEY000000001"
+            return response.status
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def remote(request: pytest.FixtureRequest) -> Iterator[tuple[Remote, subprocess.Popen[str]]]:
+    limit = getattr(request, "param", 1024)
+    process = subprocess.Popen([sys.executable, "-c", ENDPOINT_PROCESS, str(limit)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line, process.communicate(timeout=10)[1]
+        yield Remote(**json.loads(line)), process
+    finally:
+        if process.poll() is None:  # the test ended before finish(): stop it, close the pipes
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def idle_connections(port: int, count: int) -> list[socket.socket]:
+    """Open up to *count* connections that never send a byte, until three in a row are not accepted in 0.5 s."""
+    sockets: list[socket.socket] = []
+    refused = 0
+    while len(sockets) < count and refused < 3:
+        try:
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+            refused = 0
+        except OSError:  # a full backlog drops a connect now and then; three in a row: it accepts no more
+            refused += 1
+    return sockets
+
+
+def reset(port: int, data: bytes) -> None:
+    """Connect, send *data*, and close with a TCP reset (SO_LINGER 0) instead of a FIN."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    """End the endpoint's process; return what it wrote on stderr."""
+    _, err = process.communicate(input="", timeout=10)
+    assert process.returncode == 0, err
+    return err
+
+
+# With 64 descriptors a thread per connection ran out of them and spun in accept(); with 40,
+# fewer than the endpoint's cap on waiting connections, accept() runs out of them too.
+@pytest.mark.parametrize("remote", [64, 40], indirect=True, ids=["fd-limit-64", "fd-limit-40"])
+def test_a_thousand_idle_connections_do_not_keep_the_child_from_its_keys(
+        remote: tuple[Remote, subprocess.Popen[str]]) -> None:
+    endpoint, process = remote
+    idle = idle_connections(endpoint.port, 1000)
+    try:
+        assert endpoint.get() == 200  # the client's 10 s timeout bounds it (was: timed out)
+        assert endpoint.get(token="wrong") == 401
+        assert endpoint.get() == 200
+    finally:
+        for sock in idle:
+            sock.close()
+    assert finish(process) == ""
+
+
+def test_connection_resets_print_nothing(remote: tuple[Remote, subprocess.Popen[str]]) -> None:
+    endpoint, process = remote
+    for _ in range(5):
+        reset(endpoint.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # mid-head
+        reset(endpoint.port, b"GET / HTTP/1.1\r\nAuthorization: wrong\r\n\r\n")  # before the 401 is read
+        reset(endpoint.port, f"GET {endpoint.path} HTTP/1.1\r\nAuthorization: {endpoint.token}\r\n\r\n".encode())
+    assert endpoint.get() == 200
+    assert finish(process) == ""
+
+
+def test_a_connection_that_sends_its_head_too_slowly_is_closed(clock: FakeClock) -> None:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, first=ROLE_KEYS, head_timeout=0.2) as endpoint:
+        assert endpoint.port is not None
+        sock = socket.create_connection(("127.0.0.1", endpoint.port), timeout=10)
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        assert sock.recv(1024) == b""  # closed by the endpoint, without an answer
+        sock.close()
+        assert get(endpoint, token=endpoint.token)[0] == 200
+
+
+def test_connections_beyond_the_cap_close_the_oldest_waiting_one(clock: FakeClock) -> None:
+    with ContainerEndpoint(lambda: ROLE_KEYS, clock=clock, first=ROLE_KEYS, max_connections=3) as endpoint:
+        assert endpoint.port is not None
+        first = socket.create_connection(("127.0.0.1", endpoint.port), timeout=10)
+        others = [socket.create_connection(("127.0.0.1", endpoint.port), timeout=10) for _ in range(3)]
+        assert first.recv(1024) == b""  # the fourth connection closed the oldest waiting one
+        assert get(endpoint, token=endpoint.token)[0] == 200
+        for sock in (first, *others):
+            sock.close()

@@ -249,9 +249,12 @@ custom:
 """
 
 
+@pytest.mark.parametrize("stage_flag", [("--stage", "prod"), ("-s", "prod")], ids=["long", "short"])
 def test_the_serverless_framework_v3_resolves_aws_account_id_with_the_served_credentials(
-        serverless_framework: Path, dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
-    # No target flags: org and app from serverless.yml, the stage from the Framework's own flag.
+        serverless_framework: Path, dashboard: Path, tmp_path: Path, sts: StsProxy,
+        stage_flag: tuple[str, str]) -> None:
+    # No target flags: org and app from serverless.yml, the stage from the Framework's own flag,
+    # long or short, after exec's "--" separator (which once hid -s: the default's account).
     service = tmp_path / "service"
     service.mkdir()
     (service / "serverless.yml").write_text(SERVICE)
@@ -264,7 +267,7 @@ def test_the_serverless_framework_v3_resolves_aws_account_id_with_the_served_cre
                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "NODE_EXTRA_CA_CERTS": str(ca),
                "SLS_ACCESS_DASHBOARD": str(dashboard), "CI": "1"}
         result = run([sys.executable, "-m", "sls_access.cli", "exec", "--", str(serverless_framework), "print",
-                      "--stage", "prod"], cwd=service, env=env)
+                      *stage_flag], cwd=service, env=env)
     finally:
         proxy.close()
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from sls_access._values import EXTERNAL_ID
 from sls_access.link.template import (
     DEPLOY_POLICY_NAME,
     RoleSpec,
+    legacy_role_name,
+    legacy_stack_name,
     new_external_id,
     role_name,
     stack_name,
@@ -75,9 +79,12 @@ def test_policies_given_are_attached_instead_of_the_deploy_policy() -> None:
     assert "Policies" not in properties
 
 
+ACME_PROD = "sls-access-acme-prod-" + hashlib.sha256(b'["acme", "prod"]').hexdigest()[:12]
+
+
 def test_the_role_is_named_after_org_and_profile_and_its_arn_is_known_in_advance() -> None:
-    assert role(template(spec()))["RoleName"] == "sls-access-acme-prod"
-    assert spec().role_arn == "arn:aws:iam::123456789012:role/sls-access-acme-prod"
+    assert role(template(spec()))["RoleName"] == ACME_PROD
+    assert spec().role_arn == f"arn:aws:iam::123456789012:role/{ACME_PROD}"
     assert template(spec())["Outputs"] == {"RoleArn": {"Value": {"Fn::GetAtt": ["AccessRole", "Arn"]}}}
 
 
@@ -103,12 +110,42 @@ def test_new_external_ids_are_valid_for_sts_and_fresh() -> None:
     assert all(EXTERNAL_ID.fullmatch(value) for value in ids)
 
 
-@pytest.mark.parametrize(("org", "profile", "expected"), [
-    ("acme", "prod", "sls-access-acme-prod"),
-    ("ac_me", "p.x", "sls-access-ac-me-p-x"),
+@pytest.mark.parametrize(("org", "profile", "readable"), [
+    ("acme", "prod", "sls-access-acme-prod-"),
+    ("ac_me", "p.x", "sls-access-ac-me-p-x-"),
 ])
-def test_stack_names_follow_cloudformations_rules(org: str, profile: str, expected: str) -> None:
-    assert stack_name(org, profile) == expected
+def test_stack_names_follow_cloudformations_rules(org: str, profile: str, readable: str) -> None:
+    name = stack_name(org, profile)
+    assert name.startswith(readable)
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", name)
+
+
+def test_a_former_stack_keeps_its_role_name() -> None:
+    assert spec(legacy_name=True).role_name == legacy_role_name("acme", "prod") == "sls-access-acme-prod"
+    assert legacy_stack_name("ac_me", "p.x") == "sls-access-ac-me-p-x"
+
+
+def test_pairs_that_read_alike_get_different_names() -> None:
+    # The former names were the same for both: a second org's link updated the first's stack.
+    assert legacy_stack_name("acme", "prod-eu") == legacy_stack_name("acme-prod", "eu")
+    assert stack_name("acme", "prod-eu") != stack_name("acme-prod", "eu")
+    assert role_name("acme", "prod-eu") != role_name("acme-prod", "eu")
+    assert role_name("acme", "p/x") != role_name("acme", "p-x")  # replaced characters too
+    assert role_name("Acme", "prod").lower() != role_name("acme", "prod").lower()  # IAM ignores case
+
+
+_NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=150)
+
+
+@given(_NAMES, _NAMES, _NAMES, _NAMES)
+def test_names_are_unique_per_pair_and_within_the_limits(org: str, profile: str, other_org: str,
+                                                          other_profile: str) -> None:
+    role, stack = role_name(org, profile), stack_name(org, profile)
+    assert re.fullmatch(r"[\w+=,.@-]{1,64}", role, re.ASCII)
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", stack)
+    if (org, profile) != (other_org, other_profile):
+        assert role_name(other_org, other_profile) != role
+        assert stack_name(other_org, other_profile) != stack
 
 
 def test_long_names_are_cut_with_a_hash_that_keeps_them_distinct() -> None:

@@ -13,7 +13,7 @@ from support import StsProxy
 
 from sls_access import ConfigError
 from sls_access.cli import main
-from sls_access.cli._serverless_yml import child_option, read_service_target, service_file
+from sls_access.cli._serverless_yml import child_option, passes_aws_profile, read_service_target, service_file
 
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
 EU_ASSUMED = "arn:aws:sts::333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod"
@@ -66,6 +66,27 @@ def test_the_frameworks_short_flags_count_only_for_the_framework(tmp_path: Path)
     path = write(tmp_path, SERVICE)
     assert read(path, "npx", "sls", "deploy", "-s", "prod", "-r", "us-west-2")[2:] == ("prod", "us-west-2")
     assert read(path, "rsync", "-s", "prod")[2:] == ("staging", "eu-west-1")
+
+
+@pytest.mark.parametrize("separator", [(), ("--",)], ids=["bare", "after-separator"])
+@pytest.mark.parametrize("flags", [
+    ("--stage", "prod", "--region", "us-west-2"),
+    ("--stage=prod", "--region=us-west-2"),
+    ("-s", "prod", "-r", "us-west-2"),
+    ("-s=prod", "-r=us-west-2"),
+    ("-s", "prod", "--region=us-west-2"),
+], ids=["long", "long-equals", "short", "short-equals", "mixed"])
+def test_the_childs_flags_are_read_the_same_with_or_without_the_separator(
+        tmp_path: Path, separator: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    # exec's argparse REMAINDER keeps the "--": the Framework's -s/-r were not recognised after it.
+    path = write(tmp_path, SERVICE)
+    assert read(path, *separator, "serverless", "deploy", *flags)[2:] == ("prod", "us-west-2")
+
+
+def test_a_separator_does_not_hide_aws_profile_from_the_check() -> None:
+    assert passes_aws_profile(["--", "serverless", "deploy", "--aws-profile", "other"])
+    assert passes_aws_profile(["--", "sls", "deploy", "--aws-profile=other"])
+    assert not passes_aws_profile(["--", "rsync", "--aws-profile", "x"])
 
 
 def test_flags_given_to_sls_access_win_each_on_its_own(tmp_path: Path) -> None:
@@ -184,3 +205,17 @@ def test_exec_takes_the_stage_and_region_from_the_command(dashboard: Path, sts: 
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.strip() == PROD_ASSUMED  # acme/shop/prod without the eu-west-1 of the file
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("9" * 5000, "holds a value too large to read"),  # past Python's int digit limit: was ValueError
+    ("[" * 20000 + "]" * 20000, "nested too deeply to read"),  # was RecursionError
+], ids=["huge-integer", "deep-nesting"])
+def test_a_huge_or_deeply_nested_value_is_one_line_naming_the_file(
+        dashboard: Path, capsys: pytest.CaptureFixture[str], value: str, problem: str) -> None:
+    path = write(Path.cwd(), f"org: acme\napp: shop\nprovider:\n  stage: {value}\n")
+    assert main(["explain", "--offline", "--dashboard", str(dashboard)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"sls-access: error: {path}: {problem}")

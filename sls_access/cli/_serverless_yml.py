@@ -36,6 +36,8 @@ __all__ = [
     "FILE_NAMES",
     "MAX_BYTES",
     "ServiceTarget",
+    "child_option",
+    "child_words",
     "framework_profile",
     "is_framework",
     "passes_aws_profile",
@@ -105,6 +107,11 @@ def _load(path: Path) -> Mapping[str, Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}",
                           path=str(path)) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to read", path=str(path)) from None
+    except ValueError as exc:  # an integer past Python's digit limit (sys.get_int_max_str_digits)
+        raise ConfigError(f"holds a value too large to read ({' '.join(str(exc).split())[:80]})",
+                          path=str(path)) from None
     if not isinstance(document, dict):
         raise ConfigError("the top level must be a mapping", path=str(path))
     return document
@@ -147,9 +154,20 @@ def _org_or_app(path: Path, document: Mapping[str, Any], name: str) -> str:
     return next(iter(values.values()))
 
 
+def child_words(child: Sequence[str]) -> list[str]:
+    """Return the child's command line without the ``--`` that separates it from sls-access's flags.
+
+    ``exec -- serverless deploy -s prod`` and ``exec serverless deploy -s prod`` name the same
+    command: every reading of the child's flags starts from this one list, so that the
+    separator never changes which stage or region is resolved.
+    """
+    words = list(child)
+    return words[1:] if words and words[0] == "--" else words
+
+
 def is_framework(child: Sequence[str]) -> bool:
     """Whether *child* runs the Serverless Framework (``serverless``, ``sls``, ``npx serverless``…)."""
-    for word in child:
+    for word in child_words(child):
         if word.startswith("-"):
             return False
         if os.path.basename(word) in FRAMEWORK_COMMANDS:
@@ -160,13 +178,15 @@ def is_framework(child: Sequence[str]) -> bool:
 def child_option(child: Sequence[str], name: str, short: str) -> str | None:
     """Return the value of ``--name`` in the child's arguments (``-short`` when it is the Framework).
 
-    Given twice with different values is a :class:`ConfigError`: the target would be a guess.
+    ``--name X``, ``--name=X`` and, for the Framework, ``-short X`` and ``-short=X`` are read
+    alike, with or without a leading ``--`` separator (:func:`child_words`). Given twice
+    with different values is a :class:`ConfigError`: the target would be a guess.
     """
     shorts = (f"-{short}",) if is_framework(child) else ()
     found: list[str] = []
-    words = list(child)
+    words = child_words(child)
     for index, word in enumerate(words):
-        if word.startswith(f"--{name}="):
+        if word.startswith(f"--{name}=") or any(word.startswith(f"{flag}=") for flag in shorts):
             found.append(word.split("=", 1)[1])
         elif (word == f"--{name}" or word in shorts) and index + 1 < len(words):
             found.append(words[index + 1])
@@ -197,7 +217,7 @@ def framework_profile(directory: Path, child: Sequence[str]) -> str | None:
 def passes_aws_profile(child: Sequence[str]) -> bool:
     """Whether the Framework run by *child* is told ``--aws-profile``, which it uses before any other keys."""
     return is_framework(child) and any(word == "--aws-profile" or word.startswith("--aws-profile=")
-                                       for word in child)
+                                       for word in child_words(child))
 
 
 def read_service_target(path: Path, *, org: str | None, app: str | None, stage: str | None, region: str | None,

@@ -7,7 +7,8 @@ every AWS SDK reads and refreshes from by itself, so a deploy that outlives one 
 keys keeps working. With ``--env-keys`` the child gets static ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` and ``AWS_CREDENTIAL_EXPIRATION``
 instead (for tools that cannot read container credentials). Either way the child gets
-``AWS_REGION`` and ``AWS_DEFAULT_REGION`` when the region is known; the parent's other
+``AWS_REGION`` and ``AWS_DEFAULT_REGION`` when the region is known, and both when the
+parent sets only one (:func:`passed_region`); the parent's other
 AWS credential variables (every stage's ``AWS_<X>_*`` keys and profile, whatever ``<X>``
 holds, and its own ``AWS_CONTAINER_*``) and ``SERVERLESS_ACCESS_KEY`` are removed so that
 no SDK or tool in the child picks a different identity. The child's exit code is
@@ -65,6 +66,7 @@ __all__ = [
     "child_environment",
     "default_profile_credentials",
     "handle",
+    "passed_region",
     "run_child",
 ]
 
@@ -144,6 +146,25 @@ def child_environment(parent: Mapping[str, str], variables: Mapping[str, str]) -
         env.setdefault(name, value)
     env.update(variables)
     return env
+
+
+def passed_region(parent: Mapping[str, str], region: str | None) -> dict[str, str]:
+    """Return the region variables the child gets: both ``AWS_REGION`` and ``AWS_DEFAULT_REGION``.
+
+    With *region* known, both are set to it. Otherwise the parent's region is passed on,
+    and when the parent sets only one of the two the other is set to the same value: the
+    AWS SDK for JavaScript v3 reads only ``AWS_REGION``, the AWS CLI v1 and botocore only
+    ``AWS_DEFAULT_REGION``, and a child must not see a region in one SDK and none in the
+    other. Both set (even differently) are left as the parent has them.
+    """
+    if region:
+        return region_variables(region)
+    current, default = parent.get("AWS_REGION"), parent.get("AWS_DEFAULT_REGION")
+    if current and not default:
+        return {"AWS_DEFAULT_REGION": current}
+    if default and not current:
+        return {"AWS_REGION": default}
+    return {}
 
 
 def default_profile_credentials(env: Mapping[str, str]) -> str | None:
@@ -259,7 +280,7 @@ def _serve(command: list[str], resolver: Resolver, resolution: Resolution, crede
         lambda: resolver.credentials(target.org, target.app, target.stage, region=target.region),
         clock=resolver.options.clock, first=credentials)
     with endpoint:
-        env = child_environment(os.environ, {**endpoint.variables(), **region_variables(resolution.region)})
+        env = child_environment(os.environ, {**endpoint.variables(), **passed_region(os.environ, resolution.region)})
         log.debug("serving %s's credentials to the child on 127.0.0.1:%s", target, endpoint.port)
         sys.stdout.flush()
         return run_child(command, env)
@@ -282,6 +303,7 @@ def handle(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{PROG}: warning: {shadow}, which AWS SDKs prefer over the credentials exec "
                          "serves; passing environment keys instead (see --env-keys)\n")
         sys.stderr.flush()
-    env = child_environment(os.environ, credential_variables(credentials, resolution.region))
+    env = child_environment(os.environ, {**credential_variables(credentials, None),
+                                         **passed_region(os.environ, resolution.region)})
     sys.stdout.flush()
     return run_child(command, env)

@@ -43,7 +43,6 @@ from sls_access.link.template import (
     MIN_DURATION,
     RoleSpec,
     new_external_id,
-    stack_name,
     template,
     to_yaml,
 )
@@ -69,7 +68,8 @@ def _dashboard_flag(parser: argparse.ArgumentParser) -> None:
                         help="the local dashboard file to edit (SLS_ACCESS_DASHBOARD; default: the project "
                              "sls-access.toml, else the file stored by login, else the default file)")
     parser.add_argument("--stack-name", metavar="NAME",
-                        help="the CloudFormation stack (default sls-access-ORG-PROFILE)")
+                        help="the CloudFormation stack (default sls-access-ORG-PROFILE-HASH, or a stack of "
+                             "this org and profile under the former name sls-access-ORG-PROFILE)")
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"how long to wait for the stack (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
@@ -329,15 +329,21 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
             target: Target | None, caller_arn: str) -> int:
     from sls_access.dashboard import edit  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
-    from sls_access.link.stack import Stack  # noqa: PLC0415
+    from sls_access.link.stack import find_stack, owner_tags  # noqa: PLC0415
     from sls_access.link.verify import verify_role  # noqa: PLC0415
     from sls_access.plugin._plugins import Plugins  # noqa: PLC0415
 
-    name = args.stack_name or stack_name(args.org, args.profile)
-    _progress(f"deploying stack {name} in {args.account} ({region})")
     client = session.create_client("cloudformation", region_name=region, config=client_config())
-    outputs = Stack(client=client, name=name, on_event=_event, timeout=args.timeout).deploy(
-        body, {"sls-access:org": args.org, "sls-access:deployment-profile": args.profile})
+    stack, legacy = find_stack(client, args.org, args.profile, name=args.stack_name, on_event=_event,
+                               timeout=args.timeout)
+    name = stack.name
+    if legacy:
+        # Made before names were unique per (org, profile), and its tags say it is this
+        # pair's: updated under its name, keeping its role (and the role's ARN in the file).
+        spec = attrs.evolve(spec, legacy_name=True)
+        body = to_yaml(template(spec))
+    _progress(f"deploying stack {name} in {args.account} ({region})")
+    outputs = stack.deploy(body, owner_tags(args.org, args.profile))
     role_arn = outputs.get("RoleArn")
     if role_arn != spec.role_arn:
         raise LinkError(f"stack {name} gave role {role_arn or '(no RoleArn output)'}, not {spec.role_arn}: "
@@ -393,7 +399,7 @@ def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
     from sls_access.dashboard import edit  # noqa: PLC0415 - needs the "link" extra
     from sls_access.dashboard.file import parse_dashboard_file  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
-    from sls_access.link.stack import Stack  # noqa: PLC0415
+    from sls_access.link.stack import find_stack, owner_tags  # noqa: PLC0415
 
     previous = _read(path)
     if previous is None:
@@ -407,10 +413,12 @@ def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
         # link deploys the stack in the profile's region (--region), else botocore's.
         profile_region = parse_dashboard_file(previous, str(path)).orgs[args.org].profiles[args.profile].region
         region = args.region or profile_region or session.get_config_variable("region") or FALLBACK_REGION
-        name = args.stack_name or stack_name(args.org, args.profile)
         client = session.create_client("cloudformation", region_name=region, config=client_config())
+        stack, _ = find_stack(client, args.org, args.profile, name=args.stack_name, on_event=_event,
+                              timeout=args.timeout)
+        name = stack.name
         _progress(f"deleting stack {name} ({region})")
-        if Stack(client=client, name=name, on_event=_event, timeout=args.timeout).delete():
+        if stack.delete(owner_tags(args.org, args.profile)):
             sys.stdout.write(f"deleted stack {name}\n")
         else:
             sys.stdout.write(f"no stack {name} in {region} (nothing to delete)\n")

@@ -3,7 +3,8 @@
 A project file (``sls-access.toml`` in the current directory or a parent) decides which
 access role the user's own keys enter; it is used only once trusted, as ``direnv allow``
 works. ``trust`` records the file's resolved path and SHA-256 (see
-:mod:`sls_access.dashboard.trust`); a file that does not parse is refused. ``--revoke``
+:mod:`sls_access.dashboard.trust`); a file that does not parse is refused, and so is one
+that another user owns or could replace (:mod:`sls_access.dashboard.owner`). ``--revoke``
 forgets it. Without FILE: the project file found from the current directory.
 """
 
@@ -41,7 +42,7 @@ def add_parser(subparsers: Subcommands) -> None:
 def _file(args: argparse.Namespace) -> str:
     if args.file is not None:
         return str(args.file)
-    found = find_project_file()
+    found = find_project_file(check_owner=not args.revoke)  # another user's file may be forgotten
     if found is None:
         raise ConfigError(f"no {PROJECT_FILE} in {os.getcwd()} or a parent; name the file: "
                           "sls-access trust FILE")

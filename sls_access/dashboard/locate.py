@@ -6,9 +6,10 @@ In order, the first that is set wins:
    exist, or a service URL;
 2. a **project file**, ``sls-access.toml`` in the current directory or the nearest parent
    that has one (as git finds ``.git``), used only once trusted (``sls-access trust``,
-   :mod:`sls_access.dashboard.trust`): an untrusted or changed one is a
-   :class:`~sls_access.ConfigError`, never skipped; the file stored by ``sls-access login``
-   needs no trust (it is the user's choice wherever it is found);
+   :mod:`sls_access.dashboard.trust`) and only when no other user owns it or a directory
+   on the way to it (:mod:`sls_access.dashboard.owner`): an untrusted, changed or foreign
+   one is a :class:`~sls_access.ConfigError`, never skipped; the file stored by
+   ``sls-access login`` needs no trust (it is the user's choice wherever it is found);
 3. the user's own setting, stored by ``sls-access login`` (:mod:`sls_access.dashboard.login`):
    a file that must still exist, or a service URL;
 4. ``$XDG_CONFIG_HOME/sls-access/dashboard.toml`` (default ``~/.config``), when it exists.
@@ -32,6 +33,7 @@ import attrs
 from sls_access._options import Options
 from sls_access._userfiles import config_dir, expand_user
 from sls_access.dashboard.login import stored_dashboard
+from sls_access.dashboard.owner import check_project_owner
 from sls_access.dashboard.trust import PROJECT_FILE, check_trusted
 from sls_access.errors import ConfigError
 
@@ -123,11 +125,13 @@ def _cwd(cwd: str | os.PathLike[str] | None) -> Path:
                           f"({exc.strerror})", key="dashboard") from None
 
 
-def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
+def find_project_file(cwd: str | os.PathLike[str] | None = None, *, check_owner: bool = True) -> Path | None:
     """Return ``sls-access.toml`` in *cwd* (default: the current directory) or its nearest parent.
 
     Any entry of that name counts, even a broken link or a directory (the read then
     fails); a directory whose entries cannot be checked is a :class:`~sls_access.ConfigError`.
+    So is a file that another user owns or could replace (:mod:`sls_access.dashboard.owner`),
+    unless *check_owner* is false (``trust --revoke``: forgetting trust is always safe).
     """
     start = _cwd(cwd)
     for directory in (start, *start.parents):
@@ -139,6 +143,8 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
         except OSError as exc:
             raise ConfigError(f"cannot check for a project dashboard file: {exc.strerror}",
                               path=str(candidate)) from None
+        if check_owner:
+            check_project_owner(candidate, start)
         return candidate
     return None
 

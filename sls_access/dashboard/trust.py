@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sls_access._userfiles import read_private, state_dir, write_private
+from sls_access.dashboard.owner import check_project_owner
 from sls_access.errors import ConfigError
 
 __all__ = [
@@ -115,12 +116,14 @@ def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
           content: bytes | None = None) -> tuple[str, str]:
     """Record the project file at *path* as trusted; return its resolved path and SHA-256.
 
-    Only a file named :data:`PROJECT_FILE` that parses as a dashboard file is trusted: a
-    broken file is refused (:class:`~sls_access.ConfigError`), and the hash recorded is
+    Only a file named :data:`PROJECT_FILE` that parses as a dashboard file, and that no
+    other user owns or could replace (:mod:`sls_access.dashboard.owner`), is trusted: any
+    other is refused (:class:`~sls_access.ConfigError`), and the hash recorded is
     that of the very bytes checked. *content*, when given, is those bytes instead of the
     file's: a writer (``link``) trusts what it wrote, so that a change made to the file
     after its write is not trusted with it.
     """
+    check_project_owner(Path(os.path.abspath(Path(path).expanduser())))
     resolved = _resolved(path)
     if resolved.name != PROJECT_FILE:
         raise ConfigError(f"only project files named {PROJECT_FILE} are looked up (and need trust); use "

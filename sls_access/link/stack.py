@@ -19,9 +19,20 @@ import botocore.exceptions
 from sls_access import _redact
 from sls_access.link import LinkError
 
-__all__ = ["CAPABILITIES", "Stack", "StackEvent", "describe_error"]
+__all__ = [
+    "CAPABILITIES",
+    "ORG_TAG",
+    "PROFILE_TAG",
+    "Stack",
+    "StackEvent",
+    "describe_error",
+    "find_stack",
+    "owner_tags",
+]
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+ORG_TAG = "sls-access:org"
+PROFILE_TAG = "sls-access:deployment-profile"
 _MAX_PAGES = 20
 _SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 _BROKEN = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"}
@@ -51,6 +62,24 @@ def describe_error(exc: BaseException, action: str) -> str:
         info = exc.response.get("Error", {})
         return f"{action}: AWS said {info.get('Code')}: {' '.join(str(info.get('Message', '')).split())[:300]}"
     return f"{action}: {type(exc).__name__}: {_redact.redact(str(exc))[:300]}"
+
+
+def owner_tags(org: str, profile: str) -> dict[str, str]:
+    """Return the tags that say which (org, deployment profile) a stack belongs to."""
+    return {ORG_TAG: org, PROFILE_TAG: profile}
+
+
+def _owner_problem(name: str, current: Mapping[str, Any], owner: Mapping[str, str]) -> str | None:
+    """Return why the stack *current* is not *owner*'s (its ``sls-access:*`` tags), or None when it is."""
+    tags = {str(tag.get("Key")): str(tag.get("Value")) for tag in current.get("Tags") or ()}
+    found = {key: tags.get(key) for key in owner}
+    if found == dict(owner):
+        return None
+    if all(value is None for value in found.values()):
+        return f"stack {name} has no sls-access tags: sls-access link did not make it"
+    return (f"stack {name} belongs to org {found.get(ORG_TAG)!r}, deployment profile "
+            f"{found.get(PROFILE_TAG)!r} (its sls-access tags), not org {owner.get(ORG_TAG)!r}, "
+            f"deployment profile {owner.get(PROFILE_TAG)!r}")
 
 
 def _missing(exc: botocore.exceptions.ClientError) -> bool:
@@ -130,13 +159,28 @@ class Stack:
             self.on_event(event)
         return events
 
-    def deploy(self, template_body: str, tags: Mapping[str, str]) -> dict[str, str]:
-        """Create the stack, or update it when it exists; wait for it; return its outputs.
+    def belongs_to(self, owner: Mapping[str, str]) -> Mapping[str, Any] | None:
+        """Return the stack's description when it exists and its tags name *owner*; None when there is none.
 
-        :raises LinkError: CloudFormation refused, the stack rolled back (with the first
-            failing resource's reason), or it did not settle within :attr:`timeout`.
+        :raises LinkError: the stack exists, and its ``sls-access:*`` tags (:func:`owner_tags`)
+            name another org or deployment profile, or are missing: it is not to be updated
+            or deleted on *owner*'s behalf.
         """
         current = self.status()
+        if current is not None:
+            problem = _owner_problem(self.name, current, owner)
+            if problem is not None:
+                raise LinkError(f"{problem}: refused, nothing was changed", stack_name=self.name)
+        return current
+
+    def deploy(self, template_body: str, tags: Mapping[str, str]) -> dict[str, str]:
+        """Create the stack, or update it when it exists and its tags name the same owner; return its outputs.
+
+        :raises LinkError: the stack is another org's or profile's (see :meth:`belongs_to`),
+            CloudFormation refused, the stack rolled back (with the first failing
+            resource's reason), or it did not settle within :attr:`timeout`.
+        """
+        current = self.belongs_to({key: tags[key] for key in (ORG_TAG, PROFILE_TAG)})
         kwargs: dict[str, Any] = {"StackName": self.name, "TemplateBody": template_body,
                                   "Capabilities": CAPABILITIES,
                                   "Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}
@@ -162,9 +206,12 @@ class Stack:
         assert final is not None  # noqa: S101 - gone_ok=False raises instead
         return {str(out["OutputKey"]): str(out["OutputValue"]) for out in final.get("Outputs", [])}
 
-    def delete(self) -> bool:
-        """Delete the stack and wait until it is gone; return False when there was none."""
-        if self.status() is None:
+    def delete(self, owner: Mapping[str, str]) -> bool:
+        """Delete the stack and wait until it is gone; return False when there was none.
+
+        :raises LinkError: the stack's tags do not name *owner* (see :meth:`belongs_to`).
+        """
+        if self.belongs_to(owner) is None:
             return False
         self._events()
         self._call("delete_stack", StackName=self.name)
@@ -201,3 +248,32 @@ class Stack:
         else:
             why = str(current.get("StackStatusReason") or "no reason given")
         return f"stack {self.name} ended {state}: {' '.join(why.split())}"
+
+
+def find_stack(client: Any, org: str, profile: str, *, name: str | None,  # noqa: ANN401 - a botocore client
+               on_event: Callable[[StackEvent], None], timeout: float) -> tuple[Stack, bool]:
+    """Return the stack of (*org*, *profile*), and whether its role has the former name.
+
+    *name* (``--stack-name``) is used as it is. Otherwise the name unique to the pair
+    (:func:`~sls_access.link.template.stack_name`); when there is no such stack, one made
+    under the former name ``sls-access-ORG-PROFILE`` is this pair's only if its tags say so
+    (another pair may have that name); a stack of another pair is never returned for the
+    former name, and is refused by :meth:`Stack.deploy` and :meth:`Stack.delete` otherwise.
+    """
+    from sls_access.link.template import legacy_role_name, legacy_stack_name, stack_name  # noqa: PLC0415
+
+    legacy_default = legacy_stack_name(org, profile)
+    candidates = [name] if name is not None else [stack_name(org, profile), legacy_default]
+    owner = owner_tags(org, profile)
+    for candidate in candidates:
+        stack = Stack(client=client, name=candidate, on_event=on_event, timeout=timeout)
+        current = stack.status()
+        if current is None:
+            continue
+        if name is None and candidate == legacy_default and _owner_problem(candidate, current, owner) is not None:
+            continue  # another pair's stack under the former, ambiguous name: not ours to touch
+        role_arns = [str(out.get("OutputValue")) for out in current.get("Outputs") or ()
+                     if out.get("OutputKey") == "RoleArn"]
+        legacy = any(arn.endswith(f":role/{legacy_role_name(org, profile)}") for arn in role_arns)
+        return stack, legacy
+    return Stack(client=client, name=candidates[0], on_event=on_event, timeout=timeout), False

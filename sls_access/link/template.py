@@ -24,7 +24,10 @@ __all__ = [
     "MIN_DURATION",
     "RoleSpec",
     "deploy_policy",
+    "legacy_role_name",
+    "legacy_stack_name",
     "new_external_id",
+    "pair_digest",
     "role_name",
     "stack_name",
     "template",
@@ -47,6 +50,8 @@ class RoleSpec:
     :ivar session_actions: ``sts:SetSourceIdentity`` / ``sts:TagSession`` when the role
         sessions set a SourceIdentity or tags.
     :ivar policies: managed policy ARNs to attach; empty means the inline deploy policy.
+    :ivar legacy_name: keep the role name of a stack made before names were unique per
+        (org, profile) (:func:`legacy_role_name`), so that updating it keeps its role.
     """
 
     org: str
@@ -57,11 +62,12 @@ class RoleSpec:
     duration_seconds: int = 3600
     session_actions: tuple[str, ...] = ()
     policies: tuple[str, ...] = ()
+    legacy_name: bool = False
 
     @property
     def role_name(self) -> str:
-        """The IAM role's name (see :func:`role_name`)."""
-        return role_name(self.org, self.profile)
+        """The IAM role's name (see :func:`role_name`; :func:`legacy_role_name` for a stack made before it)."""
+        return (legacy_role_name if self.legacy_name else role_name)(self.org, self.profile)
 
     @property
     def role_arn(self) -> str:
@@ -76,6 +82,9 @@ def new_external_id() -> str:
     return value
 
 
+_DIGEST_LENGTH = 12
+
+
 def _bounded(name: str, limit: int) -> str:
     """Cut *name* to *limit* characters, ending it with a hash of the whole so distinct names stay distinct."""
     if len(name) <= limit:
@@ -84,16 +93,46 @@ def _bounded(name: str, limit: int) -> str:
     return f"{name[: limit - len(digest) - 1]}-{digest}"
 
 
+def pair_digest(org: str, profile: str) -> str:
+    """Return a short hash of the exact (org, profile) pair (12 hex digits), unambiguous whatever they hold."""
+    return hashlib.sha256(json.dumps([org, profile]).encode()).hexdigest()[:_DIGEST_LENGTH]
+
+
+def _unique(org: str, profile: str, disallowed: str, limit: int) -> str:
+    """Return ``sls-access-ORG-PROFILE-DIGEST`` within *limit*: readable, and one name per (org, profile).
+
+    The readable part replaces characters outside the rules with ``-`` and is cut to fit;
+    the digest of the exact pair keeps ``acme``/``prod-eu`` and ``acme-prod``/``eu`` apart.
+    """
+    digest = pair_digest(org, profile)
+    readable = re.sub(disallowed, "-", f"sls-access-{org}-{profile}", flags=re.ASCII)
+    return f"{readable[: limit - len(digest) - 1]}-{digest}"
+
+
 def role_name(org: str, profile: str) -> str:
-    r"""Return the IAM role name ``sls-access-ORG-PROFILE``: ``[\w+=,.@-]``, at most 64 characters."""
-    return _bounded(re.sub(r"[^\w+=,.@-]", "-", f"sls-access-{org}-{profile}", flags=re.ASCII), 64)
+    r"""Return the IAM role name ``sls-access-ORG-PROFILE-DIGEST``: ``[\w+=,.@-]``, at most 64 characters."""
+    return _unique(org, profile, r"[^\w+=,.@-]", 64)
 
 
 def stack_name(org: str, profile: str) -> str:
-    """Return the stack name ``sls-access-ORG-PROFILE`` under CloudFormation's rules.
+    """Return the stack name ``sls-access-ORG-PROFILE-DIGEST`` under CloudFormation's rules.
 
     Letters, digits and ``-``, starting with a letter, at most 128 characters.
     """
+    return _unique(org, profile, r"[^A-Za-z0-9-]", 128)
+
+
+def legacy_role_name(org: str, profile: str) -> str:
+    """Return the role name ``link`` gave before names were unique per (org, profile): ``sls-access-ORG-PROFILE``.
+
+    Only to recognise a stack made then (its ``sls-access:*`` tags must name the same
+    pair): another pair can map to the same name.
+    """
+    return _bounded(re.sub(r"[^\w+=,.@-]", "-", f"sls-access-{org}-{profile}", flags=re.ASCII), 64)
+
+
+def legacy_stack_name(org: str, profile: str) -> str:
+    """Return the stack name ``link`` gave before names were unique per pair (see :func:`legacy_role_name`)."""
     return _bounded(re.sub(r"[^A-Za-z0-9-]", "-", f"sls-access-{org}-{profile}"), 128)
 
 

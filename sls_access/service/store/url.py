@@ -19,7 +19,7 @@ from sls_access.errors import ConfigError
 if TYPE_CHECKING:
     from sls_access.service.store.base import Store
 
-__all__ = ["ENV", "default_state_url", "open_store", "state_url"]
+__all__ = ["ENV", "choose_state", "default_state_url", "open_store", "state_url"]
 
 ENV = "SLS_ACCESS_STATE"
 
@@ -36,6 +36,24 @@ def state_url(given: str | None, environ: Mapping[str, str] | None = None) -> st
     """Return the state URL in force: *given* (``--state``), else ``SLS_ACCESS_STATE``, else the default."""
     env = os.environ if environ is None else environ
     return given or env.get(ENV) or default_state_url(env)
+
+
+def choose_state(given: str | None, *, dashboard: str | os.PathLike[str] | None,
+                 keys: str | os.PathLike[str] | None) -> str | None:
+    """Return the state URL a command uses, or None for the key file and dashboard file of earlier releases.
+
+    *given* is ``--state`` (or ``SLS_ACCESS_STATE``). Without it, a dashboard file with a
+    key file (``--keys``, or ``<dashboard stem>.keys.json`` beside it) keeps working as
+    before; anything else uses :func:`default_state_url`.
+    """
+    if given:
+        return given
+    if dashboard is not None:
+        from sls_access.service.keys import default_keys_path  # noqa: PLC0415 - light
+
+        if keys is not None or default_keys_path(Path(dashboard).expanduser()).exists():
+            return None
+    return default_state_url()
 
 
 def open_store(url: str, *, dashboard: str | os.PathLike[str] | None = None, migrate: bool = True) -> Store:

@@ -51,8 +51,9 @@ class Edits:
         self.data: dict[str, Any] = copy.deepcopy(dict(data))
         self.body: dict[str, Any] = self.data.setdefault("orgs", {}).setdefault(org, {})
 
-    def validated(self, prefix: str = "") -> DashboardFile:
-        """Return the edited data parsed; a refusal names the field relative to *prefix*."""
+    def validated(self, prefix: str | None = None) -> DashboardFile:
+        """Return the edited data parsed; a refusal names the field relative to *prefix* (default: the org)."""
+        prefix = f"orgs.{self.org}." if prefix is None else prefix
         try:
             return parse_dashboard_data(self.data, "")
         except ConfigError as exc:

@@ -21,6 +21,7 @@ import os
 import random
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -182,9 +183,18 @@ class SqlStore:
     # -- change notification
 
     def version(self) -> int:
-        """Return the change counter."""
+        """Return the change counter (with a dashboard file: changed by the file's edits too)."""
         with self._connect() as conn:
-            return int(conn.execute(sa.select(t.state.c.version).where(t.state.c.id == 1)).scalar_one())
+            version = int(conn.execute(sa.select(t.state.c.version).where(t.state.c.id == 1)).scalar_one())
+        if self._file is None:
+            return version
+        try:
+            st = os.stat(self._file.path)
+        except OSError:
+            stamp = 0
+        else:
+            stamp = zlib.crc32(repr((st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)).encode())
+        return (version << 32) | stamp
 
     def _listen(self, timeout: float) -> bool:
         """Wait up to *timeout* for a notification; False when there is no listening connection."""

@@ -26,6 +26,7 @@ Prints a summary and one JSON line. Every loop is bounded in time.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -115,6 +116,10 @@ def ask(port: int, path: str, key: str, source: str = "127.0.0.1") -> int:
         conn.close()
 
 
+def vends(port: int, path: str, key: str, source: str) -> bool:
+    return ask(port, path, key, source) == 200
+
+
 def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
     end = time.monotonic() + seconds
     while not check():
@@ -164,8 +169,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
                 store.replace_dashboard(load_dashboard_file(dashboard))
                 _, key = store.create_key("bench", "ci")
                 store.close()
-                servers[name] = ((lambda url=url, name=name: StateServer(url, work / name, workers=args.workers)),
-                                 key)
+                servers[name] = (functools.partial(StateServer, url, work / name, workers=args.workers), key)
             rates: dict[str, list[float]] = {name: [] for name in servers}
             for name in servers:
                 (work / name).mkdir()
@@ -219,7 +223,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
                 for i in range(args.revocations):
                     source = f"127.0.1.{i + 1}"
                     _, revocable = store.create_key("bench", f"r{i}")
-                    wait_for(lambda k=revocable, s=source: ask(b.port, one, k, s) == 200, 5, "the new key on B")
+                    wait_for(functools.partial(vends, b.port, one, revocable, source), 5, "the new key on B")
                     store.revoke_key("bench", f"r{i}")
                     committed = time.perf_counter()
                     while ask(b.port, one, revocable, source) == 200:

@@ -41,6 +41,8 @@ DEFAULT_MAX_STALE = 30.0
 DEFAULT_POLL = 0.25
 """Seconds between reads of the change counter (with PostgreSQL notifications, changes arrive sooner)."""
 AUDIT_BUFFER = 10_000
+FAILURE_WRITERS = 4
+"""Failed authentications a worker records in the state at once (the rest are counted locally)."""
 
 
 class StateView:
@@ -64,6 +66,7 @@ class StateView:
         self._events: collections.deque[tuple[Mapping[str, Any], int, str, float, float]] = collections.deque(
             maxlen=AUDIT_BUFFER)
         self._used: dict[str, float] = {}
+        self._failure_slots = threading.BoundedSemaphore(FAILURE_WRITERS)
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -125,10 +128,18 @@ class StateView:
             self._events.append((fields, status, outcome, ms, time.time()))
 
     def record_failure(self, subjects: list[str], window: float) -> int:
-        """Count a failure in the store (shared by replicas); return the most any subject had before it."""
-        if self.direct:
+        """Count a failure in the store (shared by replicas); return the most any subject had before it.
+
+        At most :data:`FAILURE_WRITERS` at once per worker: a flood of failures must not take
+        the connections the refresh needs (past it, the failure is counted by this worker
+        only, which throttles the flood anyway).
+        """
+        if self.direct or not self._failure_slots.acquire(blocking=False):
             return 0
-        return self.store.record_failure(subjects, window=window)
+        try:
+            return self.store.record_failure(subjects, window=window)
+        finally:
+            self._failure_slots.release()
 
     # -- the refresh thread
 

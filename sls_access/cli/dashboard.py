@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sls_access.cli._common import Subcommands
 from sls_access.cli._state import add_state_option, given_state, open_state
 from sls_access.errors import ConfigError
 
 __all__ = ["add_parser", "handle_export", "handle_import"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``dashboard`` and its ``import`` and ``export`` commands."""
     parser = subparsers.add_parser(
         "dashboard",

@@ -9,8 +9,8 @@ source of truth: then :attr:`Store.managed_by_file` names it and every edit rais
 Implementations: :class:`~sls_access.service.store.files.FileStore` (the JSON key file
 and the dashboard file of earlier releases) and
 :class:`~sls_access.service.store.sql.SqlStore` (SQLite or PostgreSQL through SQLAlchemy
-Core, schema by Alembic migrations). :func:`~sls_access.service.store.open_store` picks one
-from a ``--state`` URL.
+Core, schema by Alembic migrations). :func:`~sls_access.service.store.url.open_store` picks
+one from a ``--state`` URL.
 
 Every method blocks (a file or a database round trip): the service calls them from
 threads, never on its event loop, and serves requests from a per-worker in-memory

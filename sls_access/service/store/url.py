@@ -70,5 +70,7 @@ def open_store(url: str, *, dashboard: str | os.PathLike[str] | None = None, mig
     try:
         from sls_access.service.store.sql import SqlStore  # noqa: PLC0415 - the "server" extra
     except ImportError:
-        raise ConfigError("a SQL state needs the server extra: pip install 'sls-access[server]'") from None
+        from sls_access._install import install_hint  # noqa: PLC0415 - only for the message
+
+        raise ConfigError(f"a SQL state needs the server extra: {install_hint('server')}") from None
     return SqlStore(url, managed_by_file=dashboard, migrate_schema=migrate)

@@ -53,8 +53,15 @@ class StateView:
     :param direct: read the store on every call (a file store) instead of a refreshed copy.
     """
 
-    def __init__(self, store: Store, *, max_stale: float = DEFAULT_MAX_STALE, poll: float = DEFAULT_POLL,
-                 direct: bool = False, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_stale: float = DEFAULT_MAX_STALE,
+        poll: float = DEFAULT_POLL,
+        direct: bool = False,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.max_stale = max_stale
         self.poll = poll
@@ -64,7 +71,8 @@ class StateView:
         self._version: int | None = None
         self._fresh = float("-inf")
         self._events: collections.deque[tuple[Mapping[str, Any], int, str, float, float]] = collections.deque(
-            maxlen=AUDIT_BUFFER)
+            maxlen=AUDIT_BUFFER
+        )
         self._used: dict[str, float] = {}
         self._failure_slots = threading.BoundedSemaphore(FAILURE_WRITERS)
         self._stop = threading.Event()
@@ -200,9 +208,13 @@ class StateView:
         while self._events:
             queued.append(self._events.popleft())
         if queued:
-            events = [AuditEvent.from_fields({**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)},
-                                             datetime.fromtimestamp(at, UTC))
-                      for fields, status, outcome, ms, at in queued]
+            events = [
+                AuditEvent.from_fields(
+                    {**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)},
+                    datetime.fromtimestamp(at, UTC),
+                )
+                for fields, status, outcome, ms, at in queued
+            ]
             try:
                 self.store.append_audit(events)
             except Exception:

@@ -33,7 +33,8 @@ from sls_access._values import iso_utc, name_problem, parse_iso_utc
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
-__all__ = ["AccessKey", "KeyFile", "KeyStore", "default_keys_path", "hash_key", "key_id"]
+__all__ = ["AccessKey", "KeyFile", "KeyStore", "check_name", "check_role", "default_keys_path", "hash_key", "key_id",
+           "new_key"]
 
 FORMAT_VERSION = 1
 MAX_BYTES = 4 << 20
@@ -78,6 +79,18 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
+def check_role(role: str) -> str:
+    """Return *role* when it is ``deploy`` or ``admin``, else raise :class:`~sls_access.ConfigError`."""
+    if role not in {"deploy", "admin"}:
+        raise ConfigError(f"{role[:40]!r} is not a key role: 'deploy' or 'admin'", key="role")
+    return role
+
+
+def new_key(key_id: str) -> str:
+    """Return a new access key with the public id *key_id* (12 hex characters) and 256 random bits."""
+    return f"sls_{key_id}_{secrets.token_urlsafe(32)}"
+
+
 @attrs.frozen(kw_only=True)
 class AccessKey:
     """One access key's record: who it is for and its hash (never the key itself)."""
@@ -88,6 +101,10 @@ class AccessKey:
     created: datetime
     sha256: str = attrs.field(repr=False)
     revoked: datetime | None = None
+    role: str = "deploy"
+    """``deploy`` (vends credentials) or ``admin`` (the admin API and UI; vends nothing)."""
+    last_used: datetime | None = attrs.field(default=None, eq=False)
+    """When the key last authenticated a request (as the state last heard; None: never)."""
 
     def to_json(self) -> dict[str, str]:
         """Return the record as stored in the key file."""
@@ -95,7 +112,15 @@ class AccessKey:
                   "sha256": self.sha256}
         if self.revoked is not None:
             record["revoked"] = iso_utc(self.revoked)
+        if self.role != "deploy":
+            record["role"] = self.role
         return record
+
+    def to_public_json(self) -> dict[str, str | None]:
+        """Return the record as listed to people (``keys list``, the admin API): never the hash."""
+        return {"id": self.id, "org": self.org, "name": self.name, "role": self.role,
+                "created": iso_utc(self.created), "revoked": None if self.revoked is None else iso_utc(self.revoked),
+                "last_used": None if self.last_used is None else iso_utc(self.last_used)}
 
 
 @attrs.frozen
@@ -130,9 +155,11 @@ def _parse(raw: bytes, where: str) -> KeyFile:
             revoked = item.get("revoked")
             record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
                                created=parse_iso_utc(item["created"]), sha256=item["sha256"],
-                               revoked=None if revoked is None else parse_iso_utc(revoked))
+                               revoked=None if revoked is None else parse_iso_utc(revoked),
+                               role=item.get("role", "deploy"))
             ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.fullmatch(record.sha256)
-                  and isinstance(record.org, str) and isinstance(record.name, str))
+                  and isinstance(record.org, str) and isinstance(record.name, str)
+                  and record.role in {"deploy", "admin"})
         except (KeyError, TypeError, ValueError):
             ok = None
         if not ok:
@@ -193,10 +220,12 @@ class KeyStore:
                 "'sls-access keys' as that user, so that the service can still read the file",
                 path=str(self.path)) from None
 
-    def create(self, org: str, name: str, *, now: datetime | None = None) -> tuple[AccessKey, str]:
+    def create(self, org: str, name: str, *, now: datetime | None = None,
+               role: str = "deploy") -> tuple[AccessKey, str]:
         """Create a key for *org* named *name*; return its record and the key (shown once)."""
         check_name(org, "org")
         check_name(name, "name")
+        check_role(role)
         with self._locked():
             keys = dict(self._read().keys)
             if any(k.org == org and k.name == name and k.revoked is None for k in keys.values()):
@@ -205,9 +234,9 @@ class KeyStore:
             key_id = secrets.token_hex(6)
             while key_id in keys:  # pragma: no cover - 48 random bits
                 key_id = secrets.token_hex(6)
-            key = f"sls_{key_id}_{secrets.token_urlsafe(32)}"
+            key = new_key(key_id)
             created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-            record = AccessKey(id=key_id, org=org, name=name, created=created, sha256=hash_key(key))
+            record = AccessKey(id=key_id, org=org, name=name, created=created, sha256=hash_key(key), role=role)
             keys[key_id] = record
             self._write(keys)
         return record, key

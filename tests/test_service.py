@@ -24,7 +24,7 @@ import pytest
 import test_interop
 from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from mypy_boto3_sts import STSClient
-from support import DashboardServer, StsProxy, sts_error
+from support import DashboardServer, StsProxy, free_port, sts_error
 
 from sls_access import DashboardError, Resolver
 from sls_access.service.keys import KeyStore
@@ -339,6 +339,30 @@ def test_serve_on_a_taken_port_exits_1_in_one_line(tmp_path: Path) -> None:
         result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(port))
     assert result.returncode == 1
     assert result.stderr == f"sls-access: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stdout == ""
+
+
+def test_serve_logs_its_vending_identity_at_startup(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    arn = str(botocore.session.Session().create_client("sts").get_caller_identity()["Arn"])
+    assert f"vending as {arn} (account {arn.split(':')[4]})" in dashboard_server.stderr()
+    assert BASE_SECRET not in dashboard_server.stderr()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_without_working_base_credentials_exits_1_in_one_line(tmp_path: Path, sts: StsProxy,
+                                                                     workers: int) -> None:
+    # A stub for what moto (which takes any key) never says: the key is not valid.
+    sts.fault = lambda action: sts_error("InvalidClientTokenId", "The security token included in the request is "
+                                         "invalid.") if action == "GetCallerIdentity" else None
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(free_port()),
+                 "--workers", str(workers))
+    assert result.returncode == 1
+    assert result.stderr == ("sls-access: error: cannot start: the service's base AWS credentials do not work (STS "
+                             "GetCallerIdentity): STS said InvalidClientTokenId: The security token included in "
+                             "the request is invalid.\n")
     assert result.stdout == ""
 
 

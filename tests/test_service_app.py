@@ -556,23 +556,46 @@ def lifespan_startup(app: App) -> list[str]:
     return sent
 
 
-def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path, sts: StsProxy) -> None:
+def test_startup_checks_the_base_credentials_with_one_sts_call_and_keeps_the_identity(
+        dashboard: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
     app = create_app(dashboard)
-    assert app.vendor._assumer.client_count == 0
-    assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert app.vendor._assumer.client_count == 1
-    assert sts.calls == {}  # made, not called: no STS request at startup
+    assert app.vendor.vending_identity is None
+    with caplog.at_level(logging.INFO, logger="sls_access.service"):
+        assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    identity = app.vendor.vending_identity
+    assert identity is not None
+    assert identity.account in identity.arn
+    assert sts.calls == {"GetCallerIdentity": 1}
+    assert f"vending as {identity.arn} (account {identity.account})" in caplog.messages
 
 
-def test_the_first_vend_uses_the_sts_connection_and_thread_warmed_at_startup(dashboard: Path, sts: StsProxy) -> None:
+def test_the_first_vend_uses_the_sts_connection_opened_at_startup(dashboard: Path, sts: StsProxy) -> None:
     app = create_app(dashboard)
     _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
     lifespan_startup(app)
-    assert sts.calls == {}  # rehearsed in process: nothing sent
-    assert app.vendor._assumer._calls.idle_threads == 1
     assert call(app, CREDENTIALS, key)[0] == 200
-    assert list(sts.connections.values()) == [1]  # the connection opened at startup, and no other
-    assert app.vendor._assumer._calls.idle_threads == 1
+    assert sts.calls == {"GetCallerIdentity": 1, "AssumeRole": 1}
+    assert list(sts.connections.values()) == [2]  # the connection opened at startup, and no other
+
+
+def test_startup_fails_clearly_without_base_credentials(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    app = create_app(dashboard)
+    failed: list[MutableMapping[str, Any]] = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        failed.append(message)
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
+    assert "base AWS credentials" in failed[0]["message"]
+    assert "GetCallerIdentity" in failed[0]["message"]
+    assert app.vendor.vending_identity is None
 
 
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sls_access._options import utc_now
+from sls_access._sts_client import StsFailure
 from sls_access._target import Target
 from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
@@ -164,11 +165,15 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The STS client is made now, not by the first vend (tens of milliseconds).
+                # One GetCallerIdentity: the base credentials checked, the STS connection open.
                 try:
-                    self.vendor.prepare()
-                except Exception as exc:  # noqa: BLE001 - the first vend tries again and answers for it
-                    log.warning("cannot create the STS client at startup: %s", exc)
+                    identity = self.vendor.prepare()
+                except (StsFailure, ConfigError) as exc:
+                    await send({"type": "lifespan.startup.failed",
+                                "message": f"cannot start: the service's base AWS credentials do not work "
+                                           f"(STS GetCallerIdentity): {exc}"})
+                    return
+                log.info("vending as %s (account %s)", identity.arn, identity.account)
                 # And the files read now, not by the first request (each request still checks
                 # them with a stat, and re-reads them when they change).
                 for read in (self.keys.current, self.dashboard.current):

@@ -19,12 +19,13 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sls_access._sts_client import StsFailure
 from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
-from sls_access.service.app import create_app
+from sls_access.service.app import App, create_app
 from sls_access.service.keys import default_keys_path
 
-__all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
+__all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "BaseCredentialsError", "PortInUseError", "log_config", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,24 @@ _SPARE_DESCRIPTORS = 64
 
 class PortInUseError(SlsAccessError):
     """The address ``serve`` was told to listen on cannot be bound (taken, or not ours)."""
+
+
+class BaseCredentialsError(SlsAccessError):
+    """The service's own AWS credentials are missing or refused (STS ``GetCallerIdentity`` failed)."""
+
+
+def _check_base_credentials(app: App) -> None:
+    """Raise :class:`BaseCredentialsError` unless STS ``GetCallerIdentity`` works with the base credentials.
+
+    Each worker checks them again at its startup (and refuses to start without them), but
+    uvicorn's supervisor of several workers exits 0 when one fails to start: this check
+    gives the one-line reason and the exit code first.
+    """
+    try:
+        app.vendor.prepare()
+    except StsFailure as exc:
+        raise BaseCredentialsError(f"cannot start: the service's base AWS credentials do not work "
+                                   f"(STS GetCallerIdentity): {exc}") from None
 
 
 def _check_key_file(path: Path, dashboard: Path) -> None:
@@ -136,6 +155,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     :raises ~sls_access.ConfigError: the dashboard file or the key file is missing, cannot
         be read or is invalid.
     :raises PortInUseError: *host*:*port* cannot be bound.
+    :raises BaseCredentialsError: the service's own AWS credentials are missing or refused.
     :param http: uvicorn's HTTP implementation: ``auto`` (httptools when installed), ``h11``
         or ``httptools``; either runs with the header deadline and size cap of
         :mod:`sls_access.service._protocol`.
@@ -149,9 +169,13 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
     path = Path(dashboard).expanduser().resolve()
     keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
-    create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
-    _check_key_file(keys_path, path)
-    _check_port(host, port)
+    app = create_app(path, keys=keys_path)  # fail now, in one line, on a bad dashboard or key file
+    try:
+        _check_key_file(keys_path, path)
+        _check_port(host, port)
+        _check_base_credentials(app)
+    finally:
+        app.vendor.close()
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)

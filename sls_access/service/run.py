@@ -131,7 +131,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         },
         "handlers": {
-            "audit": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+            "audit": {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain",
+                      "stream": "ext://sys.stdout"},
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"},
         },
         "loggers": {

@@ -166,3 +166,14 @@ def agent(monkeypatch: pytest.MonkeyPatch, _runtime_dir: Path) -> Iterator[Agent
     agents = AgentProcesses(_runtime_dir / "sls-access")
     yield agents
     agents.stop_all()
+
+
+INTEROP_FIXTURES = frozenset({"aws_cli", "aws_sdk_js", "serverless_framework", "terraform_dir"})
+"""Fixtures that install or run an external tool (the AWS CLI, npm packages, Terraform)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``interop`` every test that uses an external tool (they still run by default)."""
+    for item in items:
+        if INTEROP_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.interop)

@@ -343,7 +343,8 @@ def test_serve_on_a_taken_port_exits_1_in_one_line(tmp_path: Path) -> None:
 
 
 def test_serve_logs_its_vending_identity_at_startup(dashboard_server: DashboardServer, sts: StsProxy) -> None:
-    arn = str(botocore.session.Session().create_client("sts").get_caller_identity()["Arn"])
+    sts_client = cast("STSClient", botocore.session.Session().create_client("sts"))
+    arn = sts_client.get_caller_identity()["Arn"]
     assert f"vending as {arn} (account {arn.split(':')[4]})" in dashboard_server.stderr()
     assert BASE_SECRET not in dashboard_server.stderr()
 

@@ -124,7 +124,9 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
         if name == b"authorization":
             found.append(value)
         elif (name == b"content-length" and value.strip() not in {b"", b"0"}) or name == b"transfer-encoding":
-            raise _Reject(413, "too_large", "requests have no body")
+            # The body is not read, and its framing may be ambiguous (both Content-Length and
+            # Transfer-Encoding): the connection is closed after the answer (RFC 9112 section 6.3).
+            raise _Reject(413, "too_large", "requests have no body", [(b"connection", b"close")])
     if total > MAX_HEADERS_BYTES or len(headers) > MAX_HEADERS:
         raise _Reject(431, "too_large", "request headers too large")
     if len(found) > 1:

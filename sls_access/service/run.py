@@ -13,11 +13,12 @@ per link per credential lifetime *per worker*.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sls_access._sts_client import StsFailure
 from sls_access.errors import ConfigError, SlsAccessError
@@ -25,10 +26,13 @@ from sls_access.service._audit import LOGGER as AUDIT_LOGGER
 from sls_access.service.app import App, create_app
 from sls_access.service.keys import default_keys_path
 
-__all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "BaseCredentialsError", "PortInUseError", "log_config", "serve"]
+__all__ = ["BACKLOG", "DEFAULT_KEEP_ALIVE_TIMEOUT", "DEFAULT_MAX_CONNECTIONS", "BaseCredentialsError", "PortInUseError",
+           "log_config", "serve"]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_KEEP_ALIVE_TIMEOUT = 15.0
+"""Seconds an idle kept-alive connection stays open (``--keep-alive-timeout``)."""
 DEFAULT_MAX_CONNECTIONS = 1000
 """Open connections per worker (``--max-connections``), lowered to what the descriptor limit fits."""
 MIN_CONNECTIONS = 64
@@ -147,7 +151,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
 def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           keys: str | os.PathLike[str] | None = None, log_level: str = "info",
           forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int | None = None) -> None:
+          max_connections: int | None = None, header_timeout: float | None = None,
+          keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT) -> None:
     """Serve *dashboard* until interrupted.
 
     :param forwarded_allow_ips: addresses of the TLS terminators whose
@@ -163,6 +168,10 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     :param max_connections: open connections per worker; past it, the connection that has
         waited longest for its request's headers is closed. None: :data:`DEFAULT_MAX_CONNECTIONS`,
         or fewer when the file descriptor limit cannot be raised that far (with a warning).
+    :param header_timeout: seconds a request's headers may take, from the connection or
+        the request's first byte (then 408, or a close when nothing came); None:
+        :data:`~sls_access.service._protocol.HEADER_TIMEOUT`.
+    :param keep_alive_timeout: seconds an idle kept-alive connection stays open.
     """
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
@@ -180,9 +189,16 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
+    for name, value in (("--header-timeout", header_timeout), ("--keep-alive-timeout", keep_alive_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a positive number of seconds")
     max_connections = _ensure_descriptors(max_connections)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     os.environ["SLS_ACCESS_MAX_CONNECTIONS"] = str(max_connections)  # bounds the throttle's held answers
+    if header_timeout is None:
+        os.environ.pop(_protocol.HEADER_TIMEOUT_VARIABLE, None)
+    else:
+        os.environ[_protocol.HEADER_TIMEOUT_VARIABLE] = repr(float(header_timeout))
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(keys_path)
     else:
@@ -203,6 +219,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         # Read by the guard as "at most max_connections open"; uvicorn answers 503 past it.
         limit_concurrency=max_connections + 1,
         backlog=BACKLOG,
-        timeout_keep_alive=15,
+        # Typed int, but uvicorn hands it to loop.call_later, which takes any number of seconds.
+        timeout_keep_alive=cast("int", keep_alive_timeout),
         h11_max_incomplete_event_size=_protocol.MAX_HEADER_BYTES,
     )

@@ -358,8 +358,11 @@ def test_serve_without_working_base_credentials_exits_1_in_one_line(tmp_path: Pa
     dashboard = tmp_path / "dashboard.toml"
     dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
     (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
-    result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(free_port()),
-                 "--workers", str(workers))
+    try:
+        result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(free_port()),
+                     "--workers", str(workers))
+    finally:
+        sts.fault = None  # the proxy is shared: a module-scoped server may start before the next reset
     assert result.returncode == 1
     assert result.stderr == ("sls-access: error: cannot start: the service's base AWS credentials do not work (STS "
                              "GetCallerIdentity): STS said InvalidClientTokenId: The security token included in "
@@ -379,6 +382,7 @@ def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) ->
                AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials"), AWS_EC2_METADATA_DISABLED="true",
                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=_proxy.url, AWS_ACCESS_KEY_ID=BASE_KEY_ID,
                AWS_SECRET_ACCESS_KEY=BASE_SECRET)
+    _proxy.reset()  # set up before the first test's reset: no fault another module's test left behind
     server = DashboardServer(dashboard, work, env=env).start()
     key = new_key(server)
     yield server, key

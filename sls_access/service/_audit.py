@@ -29,6 +29,8 @@ __all__ = ["LOGGER", "Audit", "AuditHandler"]
 
 LOGGER = "sls_access.audit"
 _log = logging.getLogger(LOGGER)
+_encode = json.JSONEncoder(check_circular=False).encode
+"""``json.dumps`` of a record's fields (flat: no cycle to look for)."""
 
 
 def _writes_as_utf8(stream: TextIO) -> bool:
@@ -68,13 +70,20 @@ class AuditHandler(logging.StreamHandler[TextIO]):
     (:func:`~sls_access.service.run.log_config`) attaches it to stdout.
     """
 
+    _utf8: tuple[object, bool] = (None, False)
+    """The stream last checked, and whether it writes as UTF-8."""
+
     def emit(self, record: logging.LogRecord) -> None:
         """Write *record*'s line (see the class docstring); report a failure as :class:`logging.StreamHandler` does."""
         try:
             line = self.format(record) + self.terminator
             stream = self.stream
+            checked, utf8 = self._utf8
+            if checked is not stream:
+                utf8 = _writes_as_utf8(stream)
+                self._utf8 = (stream, utf8)
             try:
-                fd: int | None = stream.fileno() if _writes_as_utf8(stream) else None
+                fd: int | None = stream.fileno() if utf8 else None
             except (AttributeError, OSError):  # no descriptor (io.UnsupportedOperation is an OSError)
                 fd = None
             if fd is None:
@@ -112,4 +121,6 @@ class Audit:
         fields["status"] = status
         fields["outcome"] = outcome
         fields["ms"] = round(ms, 2)
-        _log.log(level, json.dumps(fields))
+        # Logger.handle, not Logger.log: the same record and handlers, without the caller-frame lookup
+        # (findCaller), which would only name this line.
+        _log.handle(_log.makeRecord(LOGGER, level, __file__, 0, _encode(fields), (), None))

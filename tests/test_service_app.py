@@ -578,24 +578,41 @@ def test_the_first_vend_uses_the_sts_connection_opened_at_startup(dashboard: Pat
     assert list(sts.connections.values()) == [2]  # the connection opened at startup, and no other
 
 
-def test_startup_fails_clearly_without_base_credentials(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    app = create_app(dashboard)
-    failed: list[MutableMapping[str, Any]] = []
+def failed_startup(app: App) -> list[MutableMapping[str, Any]]:
+    """Run the app's lifespan startup (as uvicorn does) and return what it sent."""
+    sent: list[MutableMapping[str, Any]] = []
     messages = iter([{"type": "lifespan.startup"}])
 
     async def receive() -> MutableMapping[str, Any]:
         return next(messages)
 
     async def send(message: MutableMapping[str, Any]) -> None:
-        failed.append(message)
+        sent.append(message)
 
     asyncio.run(app({"type": "lifespan"}, receive, send))
+    return sent
+
+
+def test_startup_fails_clearly_without_base_credentials(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    app = create_app(dashboard)
+    failed = failed_startup(app)
     assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
-    assert "base AWS credentials" in failed[0]["message"]
-    assert "GetCallerIdentity" in failed[0]["message"]
+    assert failed[0]["message"] == ("cannot start: the service's base AWS credentials do not work (STS "
+                                    "GetCallerIdentity): no base AWS credentials (botocore's default chain "
+                                    "found none)")
     assert app.vendor.vending_identity is None
+
+
+def test_startup_fails_clearly_in_a_region_botocore_does_not_know(dashboard: Path, sts: StsProxy,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "xx-fake-9")
+    failed = failed_startup(create_app(dashboard))
+    assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
+    assert failed[0]["message"].startswith("cannot start: ")
+    assert "xx-fake-9" in failed[0]["message"]
+    assert sts.calls == {}
 
 
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(

@@ -170,10 +170,13 @@ class App:
                 # One GetCallerIdentity: the base credentials checked, the STS connection open.
                 try:
                     identity = self.vendor.prepare()
-                except (StsFailure, ConfigError) as exc:
+                except StsFailure as exc:
                     await send({"type": "lifespan.startup.failed",
                                 "message": f"cannot start: the service's base AWS credentials do not work "
                                            f"(STS GetCallerIdentity): {exc}"})
+                    return
+                except ConfigError as exc:  # the AWS configuration's region is not one botocore knows
+                    await send({"type": "lifespan.startup.failed", "message": f"cannot start: {exc}"})
                     return
                 log.info("vending as %s (account %s)", identity.arn, identity.account)
                 # And the files read now, not by the first request (each request still checks

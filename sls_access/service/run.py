@@ -173,6 +173,9 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         :data:`~sls_access.service._protocol.HEADER_TIMEOUT`.
     :param keep_alive_timeout: seconds an idle kept-alive connection stays open.
     """
+    for name, value in (("--header-timeout", header_timeout), ("--keep-alive-timeout", keep_alive_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a positive number of seconds")
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
     except ImportError:
@@ -189,9 +192,6 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
-    for name, value in (("--header-timeout", header_timeout), ("--keep-alive-timeout", keep_alive_timeout)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{name} must be a positive number of seconds")
     max_connections = _ensure_descriptors(max_connections)
     os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     os.environ["SLS_ACCESS_MAX_CONNECTIONS"] = str(max_connections)  # bounds the throttle's held answers
@@ -199,6 +199,7 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         os.environ.pop(_protocol.HEADER_TIMEOUT_VARIABLE, None)
     else:
         os.environ[_protocol.HEADER_TIMEOUT_VARIABLE] = repr(float(header_timeout))
+    _protocol.header_timeout.cache_clear()  # with one worker, uvicorn serves in this process
     if keys is not None:
         os.environ["SLS_ACCESS_KEYS"] = str(keys_path)
     else:

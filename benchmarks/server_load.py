@@ -15,7 +15,13 @@ vend after start* (a fresh server, a key created after it started, that key's fi
 request for a target: one AssumeRole on the loopback STS; the median of ``--first-runs``
 fresh servers, ``--only first`` for that figure alone) and records the machine's load average around every figure.
 
-    python benchmarks/server_load.py --workers 2 --duration 15
+The targets (issue 22, public APIs only): vends/s at least 0.33 of the bare stack's (1
+worker, ``wrk``, audit on), and the first vend after start at most 15 ms against moto on
+loopback. A worker's startup makes one STS ``GetCallerIdentity``, whose connection the
+first vend reuses; the floor printed beside it is a ready client's first ``AssumeRole``
+on a new connection.
+
+    python benchmarks/server_load.py --duration 10
     nox -s bench_server -- --workers 2
 
 Prints one human summary and one JSON line. All traffic stays on 127.0.0.1 and every
@@ -188,13 +194,19 @@ class BareServer:
         self.proc = None
 
 
+RATIO_TARGET = 0.33
+"""Service vends/s over the bare stack's, at least."""
+FIRST_VEND_TARGET_MS = 15.0
+"""The first vend after start, at most (moto on loopback)."""
+
+
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
 def main() -> int:  # noqa: PLR0915 - one run, told in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--links", type=int, default=4, help="linked targets, asked in turn")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -310,8 +322,9 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
               "links": args.links, "connections": args.connections, "duration_s": duration, **result,
               "sts_assume_role": assume_role, "sts_bound": args.links * args.workers,
               "audit_lines": audit_lines, "cpus": os.cpu_count(),
-              "ratio_to_bare_stack": ratio, "target_ratio": ">= 0.70", "ratio_met": ratio >= 0.70,
-              "rounds": rounds, **first, "first_vend_target_ms": 10, "first_vend_met": first["first_vend_ms"] <= 10,
+              "ratio_to_bare_stack": ratio, "target_ratio": f">= {RATIO_TARGET}", "ratio_met": ratio >= RATIO_TARGET,
+              "rounds": rounds, **first, "first_vend_target_ms": FIRST_VEND_TARGET_MS,
+              "first_vend_met": first["first_vend_ms"] <= FIRST_VEND_TARGET_MS,
               "seconds": round(time.monotonic() - started, 1)}
     mode = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
     print(f"{result['rps']:.0f} vends/s over {result['requests']} requests ({generator}, {mode}, "
@@ -323,9 +336,11 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
     for n, r in enumerate(rounds, 1):
         print(f"round {n}: service {r['service']['rps']:.0f}/s, bare stack {r['bare']['rps']:.0f}/s "
               f"-> x{r['ratio']:.3f} (load {r['load_1min']['before']} -> {r['load_1min']['after']})")
-    print(f"service / bare stack: x{ratio:.3f} (target >= 0.70: {'met' if ratio >= 0.70 else 'NOT met'})")
-    print(f"first vend after start: {first['first_vend_ms']:.1f} ms (target <= 10 ms: "
-          f"{'met' if first['first_vend_ms'] <= 10 else 'NOT met'}; the next: {first['second_vend_ms']:.1f} ms; "
+    print(f"service / bare stack: x{ratio:.3f} (target >= {RATIO_TARGET}: "
+          f"{'met' if ratio >= RATIO_TARGET else 'NOT met'})")
+    print(f"first vend after start: {first['first_vend_ms']:.1f} ms (target <= {FIRST_VEND_TARGET_MS:g} ms: "
+          f"{'met' if first['first_vend_ms'] <= FIRST_VEND_TARGET_MS else 'NOT met'}; "
+          f"the next: {first['second_vend_ms']:.1f} ms; "
           f"a ready client's first AssumeRole on loopback, the floor: {first['assume_role_floor_ms']:.1f} ms; "
           f"load {first['load_1min']['before']} -> {first['load_1min']['after']})")
     print(json.dumps(report))

@@ -7,12 +7,12 @@ way and every failure is described without quoting a secret.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import attrs
 import botocore.config
 import botocore.exceptions
 import botocore.parsers
@@ -24,7 +24,6 @@ from sls_access._deadline import BoundedCalls, DeadlinePassed, TooManyCalls
 from sls_access._role_session import default_session_name
 from sls_access._target import Target
 from sls_access._values import MIN_LIFETIME, account_of_arn, region_problem
-from sls_access._warm_up import open_connection, rehearse
 from sls_access.errors import AccessRoleError, ConfigError
 
 if TYPE_CHECKING:
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_REGION",
     "MIN_LIFETIME",
+    "CallerIdentity",
     "RoleAssumer",
     "StsFailure",
     "client_config",
@@ -49,9 +49,8 @@ DEADLINE = 50.0
 bounds come to about 48 s, but only between bytes: a trickled answer is cut off here)."""
 MAX_CALLS = 16
 """How many STS calls one assumer may have running at once, stuck ones included."""
-WARM_UP_DEADLINE = 5.0
-"""Seconds :meth:`RoleAssumer.prepare` waits for the warm-up of a client (base credentials
-fetched, a connection opened); past it, startup goes on and the first call does the rest."""
+PREPARE_DEADLINE = 15.0
+"""Seconds :meth:`RoleAssumer.prepare`'s ``GetCallerIdentity`` may take, retries included."""
 MAX_CALLERS = 64
 """How many base access key ids' ``GetCallerIdentity`` ARNs one assumer remembers."""
 _MAX_MESSAGE = 300
@@ -169,6 +168,19 @@ def _check_account(response: Mapping[str, Any], account_id: str) -> None:
                          f"{account_id}; the keys are refused")
 
 
+@attrs.frozen
+class CallerIdentity:
+    """Who the base credentials are, as STS ``GetCallerIdentity`` says.
+
+    :ivar arn: the caller's ARN (an IAM user, or an assumed role's session,
+        ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``): what a role's trust policy names.
+    :ivar account: the AWS account id in *arn*.
+    """
+
+    arn: str
+    account: str
+
+
 class _Call:
     """One ``AssumeRole`` call; marked when its caller stops waiting for it."""
 
@@ -225,26 +237,38 @@ class RoleAssumer:
         with self._lock:
             return len(self._clients)
 
-    def prepare(self, region: str | None = None) -> None:
-        """Create and warm the client for *region* (default: the configured one) now, not on the first call.
+    def prepare(self, region: str | None = None, *, deadline: float = PREPARE_DEADLINE) -> CallerIdentity:
+        """Check the base credentials with one ``GetCallerIdentity`` now; return who they are.
 
-        Besides the client, the warm-up (:mod:`sls_access._warm_up`, best-effort, at most
-        :data:`WARM_UP_DEADLINE` s) rehearses an ``AssumeRole`` in process (nothing is sent),
-        opens the connection the first call will use, and leaves the thread it ran on idle
-        for that call. Call it before the assumer is shared (a server's startup): the
-        rehearsal adds, then removes, an event handler on the client.
+        The call goes through the client of *region* (default: the configured one, as the
+        calls without a region of their own), so that it is created now and the connection
+        the call opens stays in its pool for the next call; the thread it ran on stays idle
+        for that call too. The ARN is remembered for :meth:`caller_arn` (no second call for
+        a ``per_key`` profile). Meant for a server's startup, before its first request.
 
+        :raises StsFailure: the base credentials are missing or refused, or STS cannot be
+            reached within *deadline* seconds (the message quotes no secret).
         :raises ~sls_access.ConfigError: for a region botocore does not know.
         """
-        client = self._client(region)
-
-        def warm_up() -> None:
-            url = rehearse(client)
-            if url is not None:
-                open_connection(client, url)
-
-        with contextlib.suppress(DeadlinePassed, TooManyCalls):
-            self._calls.run(warm_up, WARM_UP_DEADLINE)
+        self._client(region)  # a ConfigError for a bad region, outside the bounded call
+        try:
+            arn = self._caller_arn(region, deadline)
+        except DeadlinePassed:
+            self._abandon()
+            raise StsFailure(f"STS did not answer GetCallerIdentity within {deadline:g} s") from None
+        except TooManyCalls:
+            raise StsFailure(f"STS did not answer within {deadline:g} s") from None
+        except StsFailure:
+            raise
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        account = account_of_arn(arn)
+        if account is None:  # _caller_arn checked it; for mypy
+            raise StsFailure("STS's answer names no caller ARN")
+        return CallerIdentity(arn=arn, account=account)
 
     def _client(self, region: str | None, call: _Call | None = None) -> STSClient:
         return self._session_and_client(region, call)[1]
@@ -283,7 +307,7 @@ class RoleAssumer:
                                    code=code)
 
         try:
-            arn = self._caller_arn(target.region or profile.region)
+            arn = self._caller_arn(target.region or profile.region, self.deadline)
         except DeadlinePassed:
             self._abandon()
             raise error(f"STS did not answer within {self.deadline:g} s") from None
@@ -298,21 +322,21 @@ class RoleAssumer:
             raise error(failure.message, failure.code) from None
         return arn
 
-    def _caller_arn(self, region: str | None) -> str:
+    def _caller_arn(self, region: str | None, deadline: float) -> str:
         session, client = self._session_and_client(region)
 
         def base_key_id() -> str | None:
             base = session.get_credentials()  # may refresh (SSO, a role profile): bounded like the call
             return None if base is None else base.get_frozen_credentials().access_key
 
-        key_id = self._calls.run(base_key_id, self.deadline)
+        key_id = self._calls.run(base_key_id, deadline)
         if not key_id:
             raise StsFailure("no base AWS credentials (botocore's default chain found none)")
         with self._lock:
             arn = self._callers.get(key_id)
         if arn is not None:
             return arn
-        arn = self._calls.run(client.get_caller_identity, self.deadline).get("Arn")
+        arn = self._calls.run(client.get_caller_identity, deadline).get("Arn")
         if not isinstance(arn, str) or account_of_arn(arn) is None:
             raise StsFailure("STS's answer names no caller ARN")
         with self._lock:

@@ -182,3 +182,14 @@ def postgres() -> Iterator[PostgresCluster]:
 def pg_state(postgres: PostgresCluster) -> str:
     """The URL of a fresh, empty PostgreSQL database on the session's server."""
     return postgres.create_database()
+
+
+INTEROP_FIXTURES = frozenset({"aws_cli", "aws_sdk_js", "serverless_framework", "terraform_dir"})
+"""Fixtures that install or run an external tool (the AWS CLI, npm packages, Terraform)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``interop`` every test that uses an external tool (they still run by default)."""
+    for item in items:
+        if INTEROP_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.interop)

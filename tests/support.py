@@ -129,6 +129,9 @@ class StsProxy:
 
             def setup(self) -> None:
                 super().setup()
+                # The head and the body leave in two writes: without TCP_NODELAY, the second waits
+                # for the client's delayed ACK of the first (~40 ms) on every kept-alive request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with proxy._lock:
                     self.serial = next(proxy._accepted)
                     proxy.connections[self.serial] = 0

@@ -24,7 +24,7 @@ import pytest
 import test_interop
 from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from mypy_boto3_sts import STSClient
-from support import DashboardServer, StsProxy, sts_error
+from support import DashboardServer, StsProxy, free_port, sts_error
 
 from sls_access import DashboardError, Resolver
 from sls_access.service.keys import KeyStore
@@ -356,6 +356,34 @@ def test_serve_on_a_taken_port_exits_1_in_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_serve_logs_its_vending_identity_at_startup(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    sts_client = cast("STSClient", botocore.session.Session().create_client("sts"))
+    arn = sts_client.get_caller_identity()["Arn"]
+    assert f"vending as {arn} (account {arn.split(':')[4]})" in dashboard_server.stderr()
+    assert BASE_SECRET not in dashboard_server.stderr()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_without_working_base_credentials_exits_1_in_one_line(tmp_path: Path, sts: StsProxy,
+                                                                     workers: int) -> None:
+    # A stub for what moto (which takes any key) never says: the key is not valid.
+    sts.fault = lambda action: sts_error("InvalidClientTokenId", "The security token included in the request is "
+                                         "invalid.") if action == "GetCallerIdentity" else None
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
+    (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    try:
+        result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(free_port()),
+                     "--workers", str(workers))
+    finally:
+        sts.fault = None  # the proxy is shared: a module-scoped server may start before the next reset
+    assert result.returncode == 1
+    assert result.stderr == ("sls-access: error: cannot start: the service's base AWS credentials do not work (STS "
+                             "GetCallerIdentity): STS said InvalidClientTokenId: The security token included in "
+                             "the request is invalid.\n")
+    assert result.stdout == ""
+
+
 @pytest.fixture(scope="module")
 def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DashboardServer, str]]:
     """One server for the hostile-request tests (they change nothing), and an acme key."""
@@ -368,6 +396,7 @@ def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) ->
                AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials"), AWS_EC2_METADATA_DISABLED="true",
                AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=_proxy.url, AWS_ACCESS_KEY_ID=BASE_KEY_ID,
                AWS_SECRET_ACCESS_KEY=BASE_SECRET)
+    _proxy.reset()  # set up before the first test's reset: no fault another module's test left behind
     server = DashboardServer(dashboard, work, env=env).start()
     key = new_key(server)
     yield server, key

@@ -559,23 +559,63 @@ def lifespan_startup(app: App) -> list[str]:
     return sent
 
 
-def test_the_sts_client_is_made_at_startup_not_by_the_first_vend(dashboard: Path, sts: StsProxy) -> None:
+def test_startup_checks_the_base_credentials_with_one_sts_call_and_keeps_the_identity(
+        dashboard: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
     app = create_app(dashboard)
-    assert app.vendor._assumer.client_count == 0
-    assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert app.vendor._assumer.client_count == 1
-    assert sts.calls == {}  # made, not called: no STS request at startup
+    assert app.vendor.vending_identity is None
+    with caplog.at_level(logging.INFO, logger="sls_access.service"):
+        assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    identity = app.vendor.vending_identity
+    assert identity is not None
+    assert identity.account in identity.arn
+    assert sts.calls == {"GetCallerIdentity": 1}
+    assert f"vending as {identity.arn} (account {identity.account})" in caplog.messages
 
 
-def test_the_first_vend_uses_the_sts_connection_and_thread_warmed_at_startup(dashboard: Path, sts: StsProxy) -> None:
+def test_the_first_vend_uses_the_sts_connection_opened_at_startup(dashboard: Path, sts: StsProxy) -> None:
     app = create_app(dashboard)
     _, key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("acme", "ci")
     lifespan_startup(app)
-    assert sts.calls == {}  # rehearsed in process: nothing sent
-    assert app.vendor._assumer._calls.idle_threads == 1
     assert call(app, CREDENTIALS, key)[0] == 200
-    assert list(sts.connections.values()) == [1]  # the connection opened at startup, and no other
-    assert app.vendor._assumer._calls.idle_threads == 1
+    assert sts.calls == {"GetCallerIdentity": 1, "AssumeRole": 1}
+    assert list(sts.connections.values()) == [2]  # the connection opened at startup, and no other
+
+
+def failed_startup(app: App) -> list[MutableMapping[str, Any]]:
+    """Run the app's lifespan startup (as uvicorn does) and return what it sent."""
+    sent: list[MutableMapping[str, Any]] = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    return sent
+
+
+def test_startup_fails_clearly_without_base_credentials(dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    app = create_app(dashboard)
+    failed = failed_startup(app)
+    assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
+    assert failed[0]["message"] == ("cannot start: the service's base AWS credentials do not work (STS "
+                                    "GetCallerIdentity): no base AWS credentials (botocore's default chain "
+                                    "found none)")
+    assert app.vendor.vending_identity is None
+
+
+def test_startup_fails_clearly_in_a_region_botocore_does_not_know(dashboard: Path, sts: StsProxy,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "xx-fake-9")
+    failed = failed_startup(create_app(dashboard))
+    assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
+    assert failed[0]["message"].startswith("cannot start: ")
+    assert "xx-fake-9" in failed[0]["message"]
+    assert sts.calls == {}
 
 
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(

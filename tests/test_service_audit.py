@@ -1,4 +1,5 @@
-"""The audit line: one JSON message per request on ``sls_access.audit``, whatever handlers are attached."""
+"""The audit line: one JSON message per request on ``sls_access.audit``, whatever handlers are attached;
+serve's handler writes each line whole to stdout before the answer."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import os
 import select
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from sls_access.service import _audit
-from sls_access.service._audit import LOGGER, Audit, _encode, _iso_ms
+from sls_access.service._audit import LOGGER, Audit, AuditHandler
+from sls_access.service.run import log_config
 
 
 class Records(logging.Handler):
@@ -68,10 +66,17 @@ def test_a_server_failure_is_logged_at_warning(audit_logger: logging.Logger) -> 
     assert [record.levelno for record in handler.records] == [logging.WARNING]
 
 
+def test_serve_logs_the_audit_lines_through_the_audit_handler_alone_on_stdout() -> None:
+    audit = log_config()["loggers"][LOGGER]
+    assert audit["propagate"] is False
+    assert [log_config()["handlers"][name] for name in audit["handlers"]] == [
+        {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain", "stream": "ext://sys.stdout"}]
+
+
 def test_the_serve_stream_handler_gets_the_same_line_as_json_dumps(audit_logger: logging.Logger) -> None:
-    # The setup of `sls-access serve` (server/run.py log_config): a plain stream, message only.
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
+    # The setup of `sls-access serve` (service/run.py log_config): stdout, message only.
+    stream = io.StringIO()  # no descriptor: through the stream
+    handler = AuditHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit_logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
     audit = vended()
@@ -112,14 +117,13 @@ def test_nothing_is_written_below_the_loggers_level(audit_logger: logging.Logger
     assert handler.records == []
 
 
-@settings(max_examples=300)
-@given(st.lists(st.integers(min_value=0, max_value=4_102_444_800 * 10**9), min_size=1, max_size=20))
-def test_the_time_is_utc_iso_format_to_the_millisecond(instants: list[int]) -> None:
-    # In any order, so that the text cached for the last second is both reused and replaced.
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    for ns in instants:
-        expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
-        assert _iso_ms(ns) == expected
+def test_the_time_is_utc_iso_format_to_the_millisecond(audit_logger: logging.Logger) -> None:
+    handler = Records()
+    audit_logger.addHandler(handler)
+    vended().emit(200, "vended", 0.5)
+    written = json.loads(handler.records[0].getMessage())["time"]
+    assert written.endswith("+00:00")
+    assert datetime.fromisoformat(written).isoformat(timespec="milliseconds") == written
 
 
 def test_an_emitted_line_has_the_time_of_its_emission(audit_logger: logging.Logger) -> None:
@@ -130,75 +134,6 @@ def test_an_emitted_line_has_the_time_of_its_emission(audit_logger: logging.Logg
     after = datetime.now(UTC)
     written = datetime.fromisoformat(json.loads(handler.records[0].getMessage())["time"])
     assert before <= written <= after
-
-
-_VALUES = st.one_of(st.none(), st.text(), st.integers(), st.floats(allow_nan=True, allow_infinity=True))
-
-
-@settings(max_examples=300)
-@given(st.dictionaries(st.text(), _VALUES, max_size=20))
-def test_the_prepared_encoder_writes_what_json_dumps_writes(fields: dict[str, Any]) -> None:
-    assert _encode(fields) == json.dumps(fields)
-
-
-def test_a_value_json_cannot_encode_raises_as_json_dumps_does() -> None:
-    with pytest.raises(TypeError, match="Object of type datetime is not JSON serializable"):
-        _encode({"time": datetime.now(UTC)})
-
-
-# Values that equal each other but are written differently (1, True, 1.0), so that a line
-# made from a remembered part of another line's values would show.
-_ALIKE = st.sampled_from([None, "1", 1, True, 1.0, 0, False, 0.0, -0.0, "", "a", "é", float("nan")])
-_FIELD_VALUES = st.one_of(_ALIKE, _VALUES)
-
-
-@settings(max_examples=300)
-@given(st.lists(st.fixed_dictionaries(dict.fromkeys(_audit._ORDER, _FIELD_VALUES)), min_size=1, max_size=6))
-def test_a_line_is_what_json_dumps_writes_of_its_fields(records: list[dict[str, Any]]) -> None:
-    # Several lines in turn: the parts remembered from one are reused, or not, by the next.
-    for fields in [*records, *records]:
-        assert _audit._line(fields) == json.dumps(fields)
-
-
-def test_a_served_line_is_what_json_dumps_writes_of_its_fields() -> None:
-    audit = vended()
-    audit.fields.update(time="2026-11-28T09:17:12.479+00:00", status=200, outcome="vended", ms=0.25)
-    for _ in range(2):  # the first makes the part that repeats, the second reuses it
-        assert _audit._line(audit.fields) == json.dumps(audit.fields)
-
-
-@pytest.mark.parametrize("values", [(1, True, 1.0), (0, False, 0.0, -0.0), (True, 1)])
-def test_values_that_are_equal_but_written_differently_are_each_written_as_their_own(values: tuple[Any, ...]) -> None:
-    audit = vended()
-    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
-    for value in [*values, *values]:
-        audit.fields["region"] = value
-        assert _audit._line(audit.fields) == json.dumps(audit.fields)
-
-
-@settings(max_examples=200)
-@given(st.lists(st.tuples(*[_ALIKE] * len(_audit._MIDDLE)), min_size=2, max_size=8))
-def test_lines_of_alike_values_are_what_json_dumps_writes(middles: list[tuple[Any, ...]]) -> None:
-    for middle in middles:
-        fields = {"time": "t", "client": "c", "method": "GET", "path": "/", "status": 200, "outcome": "vended",
-                  **dict(zip(_audit._MIDDLE, middle, strict=True)), "ms": 0.25}
-        assert _audit._line(fields) == json.dumps(fields)
-
-
-def test_fields_in_another_order_are_written_in_that_order() -> None:
-    audit = vended()
-    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
-    reordered = dict(reversed(audit.fields.items()))
-    assert _audit._line(reordered) == json.dumps(reordered)
-
-
-def test_the_remembered_parts_are_bounded() -> None:
-    audit = vended()
-    audit.fields.update(time="t", status=200, outcome="vended", ms=0.25)
-    for n in range(_audit._MAX_MIDDLES + 10):
-        audit.fields["aws_key_id"] = f"ASIA{n:016d}"
-        assert _audit._line(audit.fields) == json.dumps(audit.fields)
-    assert 0 < len(_audit._middles) <= _audit._MAX_MIDDLES
 
 
 class CountingText(io.TextIOWrapper):
@@ -213,7 +148,7 @@ class CountingText(io.TextIOWrapper):
 
 def file_handler(logger: logging.Logger, path: Path) -> CountingText:
     stream = CountingText(path.open("wb"), encoding="utf-8")
-    handler = logging.StreamHandler(stream)
+    handler = AuditHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.handlers = [handler]  # alone, as serve sets it up (pytest's log capture adds its own)
     return stream
@@ -267,7 +202,7 @@ def test_a_full_non_blocking_pipe_is_waited_for_and_no_line_is_lost_or_cut(audit
         while True:
             filler += os.write(write_end, b"x" * 4096)
     stream = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    handler = logging.StreamHandler(stream)
+    handler = AuditHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit_logger.handlers = [handler]
     audits = [vended() for _ in range(3)]
@@ -295,7 +230,7 @@ def test_a_stream_that_does_not_write_utf8_gets_its_lines_through_itself(audit_l
                                                                          tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     stream = CountingText(path.open("wb"), encoding="utf-16")
-    handler = logging.StreamHandler(stream)
+    handler = AuditHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit_logger.handlers = [handler]
     audit = vended()

@@ -1,33 +1,39 @@
 """The service's connection limits, against the real ``sls-access serve`` over loopback sockets.
 
 Slow and greedy peers are plain sockets in the test; each test is bounded in time. The
-header deadline is 10 s (``_protocol.HEADER_TIMEOUT``), so two of these tests take ~10 s.
+servers run with sub-second header and keep-alive timeouts (``--header-timeout``,
+``--keep-alive-timeout``), so that the tests of those bounds wait a fraction of a second.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support import DashboardServer, free_port
 
 from sls_access import ConfigError
 from sls_access.service import _protocol
-from sls_access.service.app import create_app
 from sls_access.service.run import BACKLOG
+
+HEADER_TIMEOUT = 0.5
+KEEP_ALIVE_TIMEOUT = 0.5
+TRICKLE = 0.1
+"""Seconds between the bytes of a trickled header: several per header timeout."""
 
 
 @pytest.fixture(params=["httptools", "h11"])
 def server(request: pytest.FixtureRequest, dashboard: Path, tmp_path: Path) -> Iterator[DashboardServer]:
-    running = DashboardServer(dashboard, tmp_path, extra_args=["--http", request.param]).start()
+    running = DashboardServer(dashboard, tmp_path, extra_args=[
+        "--http", request.param, "--header-timeout", str(HEADER_TIMEOUT),
+        "--keep-alive-timeout", str(KEEP_ALIVE_TIMEOUT)]).start()
     yield running
     running.stop()
 
@@ -42,9 +48,9 @@ def read_all(sock: socket.socket) -> bytes:
 def test_headers_not_complete_in_time_are_answered_408_and_closed(server: DashboardServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        answer, elapsed = trickle_until_answered(sock, 25)  # one header byte a second: never complete
+        answer = trickle_until_answered(sock, 10)  # a header byte every TRICKLE s: never complete
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == "request_timeout"
 
 
 def read_response(sock: socket.socket) -> bytes:
@@ -60,10 +66,10 @@ def read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def trickle_until_answered(sock: socket.socket, bound: float) -> tuple[bytes, float]:
-    """Send one header byte a second until the server answers or closes; return what came and when."""
+def trickle_until_answered(sock: socket.socket, bound: float) -> bytes:
+    """Send one header byte every :data:`TRICKLE` s until the server answers or closes (at most *bound* s)."""
     started = time.monotonic()
-    sock.settimeout(1)
+    sock.settimeout(TRICKLE)
     answer = b""
     while time.monotonic() - started < bound:
         try:
@@ -76,7 +82,7 @@ def trickle_until_answered(sock: socket.socket, bound: float) -> tuple[bytes, fl
         if not chunk:
             break
         answer += chunk
-    return answer, time.monotonic() - started
+    return answer
 
 
 def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline(server: DashboardServer) -> None:
@@ -84,30 +90,23 @@ def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline(server
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         first = read_response(sock)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        answer, elapsed = trickle_until_answered(sock, 25)
+        answer = trickle_until_answered(sock, 10)
     assert first.startswith(b"HTTP/1.1 200 ")
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
 
 
-def test_an_idle_kept_alive_connection_is_closed_after_15_s(server: DashboardServer) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = read_response(sock)
-        started = time.monotonic()
-        rest = read_all(sock)
-        elapsed = time.monotonic() - started
+        rest = read_all(sock)  # the server's close (the header guard waits for a first byte); a timeout raises
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert rest == b""
-    assert 14 <= elapsed <= 19
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: DashboardServer) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        started = time.monotonic()
-        assert read_all(sock) == b""
-        elapsed = time.monotonic() - started
-    assert _protocol.HEADER_TIMEOUT - 1 <= elapsed <= _protocol.HEADER_TIMEOUT + 4
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        assert read_all(sock) == b""  # the server's close; the socket's timeout would raise
     assert server.get("/healthz")[0] == 200
 
 
@@ -235,151 +234,53 @@ def test_the_default_connection_limit_is_lowered_to_what_the_descriptors_fit(das
     assert "fits 280 connections per worker, not 1000: serving with --max-connections 280" in first
 
 
-class RecordingTransport(asyncio.Transport):
-    """A stub transport that records each ``write``: a real socket cannot show how many writes an answer took."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(b"(after close) " if self.closed else bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
+def test_a_request_with_both_content_length_and_transfer_encoding_closes_the_connection(
+        server: DashboardServer) -> None:
+    # RFC 9112 section 6.3: a proxy that frames by Content-Length would take the pipelined
+    # request for this one's body, so nothing after it may be answered on this connection.
+    smuggled = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(smuggled)
+        answer = read_all(sock)  # the server's close; the socket's timeout would raise
+    assert answer.count(b"HTTP/1.1 ") == 1
+    status = answer.split(b" ", 2)[1]
+    assert status in {b"400", b"413"}  # httptools refuses the framing itself, h11 leaves it to the app
+    assert b'{"status":"ok"}' not in answer
+    assert b"connection: close" in answer.lower()
 
 
-ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+def test_a_body_on_a_request_closes_the_connection_after_its_413(server: DashboardServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                     b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.count(b"HTTP/1.1 ") == 1
 
 
-def run_protocol(http: str, app: ASGIApp, data: bytes, *, after: float = 0.05,
-                 during: Callable[[RecordingTransport], None] | None = None,
-                 transport: RecordingTransport | None = None) -> RecordingTransport:
-    """Feed *data* to the guarded protocol for *http* serving *app*; run the loop *after* seconds."""
-    import uvicorn  # noqa: PLC0415
-    from uvicorn.server import ServerState  # noqa: PLC0415
-
-    cls = _protocol.GuardedH11 if http == "h11" else _protocol.GuardedHttpTools
-    config = uvicorn.Config(app, lifespan="off", log_config=None, limit_concurrency=10)
-    config.load()
-    loop = asyncio.new_event_loop()
-    transport = transport or RecordingTransport()
-    try:
-        protocol = cls(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-        protocol.connection_made(transport)
-        protocol.data_received(data)
-
-        async def wait() -> None:
-            await asyncio.sleep(after)
-            if during is not None:
-                during(transport)
-
-        loop.run_until_complete(wait())
-        protocol.connection_lost(None)
-    finally:
-        loop.close()
-    return transport
+@pytest.mark.parametrize("request_bytes", [b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+                                           b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+                                           b"NOT HTTP AT ALL\r\n\r\n"])
+def test_a_request_the_parser_refuses_gets_the_json_error_shape(server: DashboardServer,
+                                                                  request_bytes: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        answer = read_all(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)
+    assert error["code"] == "bad_request"
+    assert isinstance(error["message"], str)
+    assert error["message"]
 
 
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_an_answer_leaves_in_one_write(http: str, dashboard: Path) -> None:
-    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
-    transport = run_protocol(http, create_app(dashboard), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert len(transport.writes) == 1
-    assert transport.writes[0].startswith(b"HTTP/1.1 200 ")
-    assert transport.writes[0].endswith(b'\r\n\r\n{"status":"ok"}')
-
-
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_pipelined_answers_leave_one_write_each_in_order(http: str, dashboard: Path) -> None:
-    dashboard.with_name("dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-    transport = run_protocol(http, create_app(dashboard), request * 3 + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert [write.split(b" ", 2)[1] for write in transport.writes] == [b"200", b"200", b"200", b"404"]
-    assert all(write.count(b"HTTP/1.1") == 1 for write in transport.writes)
-
-
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_a_streamed_answers_head_is_not_held_until_its_body(http: str) -> None:
-    async def slow_body(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
-        await asyncio.sleep(0.2)
-        await send({"type": "http.response.body", "body": b"done"})
-
-    seen: list[list[bytes]] = []
-    run_protocol(http, slow_body, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", after=0.1,
-                 during=lambda transport: seen.append(list(transport.writes)))
-    assert len(seen[0]) == 1
-    assert seen[0][0].startswith(b"HTTP/1.1 200 ")
-    assert seen[0][0].endswith(b"\r\n\r\n")
-
-
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_a_body_past_the_hold_limit_is_written_at_once(http: str) -> None:
-    big = b"x" * (_protocol.HOLD_BYTES + 1)
-
-    async def large(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(2 * len(big)).encode())]})
-        await send({"type": "http.response.body", "body": big, "more_body": True})
-        written.append(sum(len(write) for write in transport.writes))
-        await send({"type": "http.response.body", "body": big})
-
-    written: list[int] = []
-    transport = RecordingTransport()
-    run_protocol(http, large, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", transport=transport)
-    assert written[0] > len(big)  # the head and the first part left before the app sent the second
-    assert b"".join(transport.writes).endswith(big + big)
-
-
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_an_answer_that_closes_the_connection_is_written_before_the_close(http: str) -> None:
-    async def closing(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 429,
-                    "headers": [(b"content-length", b"2"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": b"no"})
-
-    transport = run_protocol(http, closing, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert transport.closed
-    assert len(transport.writes) == 1
-    assert transport.writes[0].startswith(b"HTTP/1.1 429 ")
-    assert transport.writes[0].endswith(b"\r\n\r\nno")
-
-
-def test_a_connection_handed_to_another_protocol_is_written_through() -> None:
-    # An upgrade (uvicorn's websocket protocols, when installed) takes the connection over.
-    loop = asyncio.new_event_loop()
-    try:
-        transport = RecordingTransport()
-        transport.set_protocol = lambda protocol: None  # type: ignore[method-assign]
-        one = _protocol._OneWrite(transport, loop)
-        one.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
-        one.set_protocol(asyncio.Protocol())
-        one.write(b"frame")
-        assert transport.writes == [b"HTTP/1.1 101 Switching Protocols\r\n\r\n", b"frame"]
-    finally:
-        loop.close()
-
-
-def test_held_bytes_are_not_in_the_transports_repr() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        one = _protocol._OneWrite(RecordingTransport(), loop)
-        one.write(b'{"SecretAccessKey": "held-secret"}')
-        assert "held-secret" not in repr(one)
-        assert "held-secret" not in str(one)
-    finally:
-        loop.close()
+@pytest.mark.parametrize("option", ["--header-timeout", "--keep-alive-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_serve_refuses_a_timeout_that_is_not_a_positive_number(dashboard: Path, option: str, value: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
+                             "--port", str(free_port()), option, value],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert f"{option} must be a positive number of seconds" in result.stderr

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import botocore.config
 import pytest
-from support import StsProxy
+from conftest import BASE_KEY_ID, BASE_SECRET
+from support import StsProxy, sts_error
 from trickle import Trickler
 
-from sls_access._sts_client import RoleAssumer
+from sls_access._sts_client import CallerIdentity, RoleAssumer, StsFailure
 from sls_access._target import Target
 from sls_access._values import known_regions
 from sls_access.dashboard.model import DeploymentProfile
@@ -138,3 +139,63 @@ def test_an_abandoned_call_stuck_reading_the_config_file_leaves_nothing_behind(
     assert assumer._calls.running == 0
     be_x(small)  # caller X again
     assert assumer.caller_arn(TARGET, PROFILE).startswith("arn:aws:sts::111111111111:assumed-role/caller-x/")
+
+
+# --- prepare: one GetCallerIdentity at a server's startup -------------------------------------
+
+
+def test_prepare_returns_the_base_credentials_identity_from_one_get_caller_identity(sts: StsProxy) -> None:
+    identity = RoleAssumer().prepare()
+    assert isinstance(identity, CallerIdentity)
+    assert identity.arn.startswith(f"arn:aws:sts::{identity.account}:") or \
+        identity.arn.startswith(f"arn:aws:iam::{identity.account}:")
+    assert identity.account.isdigit()
+    assert len(identity.account) == 12
+    assert sts.calls == {"GetCallerIdentity": 1}
+
+
+def test_the_first_assume_role_after_prepare_uses_its_connection(sts: StsProxy) -> None:
+    assumer = RoleAssumer()
+    assumer.prepare()
+    creds = assumer.assume(TARGET, PROFILE, source=None)
+    assert creds.access_key_id.startswith("ASIA")
+    assert sts.calls == {"GetCallerIdentity": 1, "AssumeRole": 1}
+    assert list(sts.connections.values()) == [2]  # both calls on the one connection prepare opened
+
+
+def test_a_per_key_caller_lookup_after_prepare_costs_no_second_identity_call(sts: StsProxy) -> None:
+    assumer = RoleAssumer()
+    identity = assumer.prepare()
+    assert assumer.caller_arn(TARGET, PROFILE) == identity.arn
+    assert sts.calls == {"GetCallerIdentity": 1}
+
+
+def test_prepare_without_base_credentials_fails_saying_so(monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(StsFailure, match="no base AWS credentials"):
+        RoleAssumer().prepare()
+    assert sts.calls == {}
+
+
+def test_prepare_with_refused_credentials_fails_with_sts_words_and_no_secret(sts: StsProxy) -> None:
+    # A stub for what moto (which takes any key) never says: the key is not valid.
+    sts.fault = lambda action: sts_error("InvalidClientTokenId", "The security token included in the request is "
+                                         "invalid.") if action == "GetCallerIdentity" else None
+    with pytest.raises(StsFailure) as raised:
+        RoleAssumer().prepare()
+    assert raised.value.code == "InvalidClientTokenId"
+    assert "security token included in the request is invalid" in raised.value.message
+    assert BASE_SECRET not in str(raised.value)
+    assert BASE_KEY_ID not in str(raised.value)
+
+
+def test_prepare_fails_at_its_deadline_when_sts_trickles(trickler: Trickler) -> None:
+    with pytest.raises(StsFailure, match="within 1 s"):
+        RoleAssumer(TRICKLE_CONFIG).prepare(deadline=1)
+
+
+def test_prepare_refuses_a_region_botocore_does_not_know(sts: StsProxy) -> None:
+    with pytest.raises(ConfigError, match="region"):
+        RoleAssumer().prepare("eu-fake-9")
+    assert sts.calls == {}

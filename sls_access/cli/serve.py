@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import Any
 
@@ -42,6 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--max-connections", type=int, default=None, metavar="N",
                         help="open connections per worker; past it, the one that has waited longest for its "
                              "request is closed (default: 1000, or what the file descriptor limit fits)")
+    parser.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
+                        help="seconds a request's headers may take, from the connection or the request's first "
+                             "byte; then 408 and close (default: 10)")
+    parser.add_argument("--keep-alive-timeout", type=float, default=15.0, metavar="SECONDS",
+                        help="seconds an idle kept-alive connection stays open (default: 15)")
     parser.add_argument("--http", default="auto", choices=("auto", "httptools", "h11"),
                         help="uvicorn's HTTP parser (default: auto, httptools when installed)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
@@ -61,10 +67,14 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
     if not args.state_max_stale > 0:
         raise CliError("--state-max-stale must be a positive number of seconds", code=EXIT_USAGE)
+    for name, value in (("--header-timeout", args.header_timeout), ("--keep-alive-timeout", args.keep_alive_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise CliError(f"{name} must be a positive number of seconds", code=EXIT_USAGE)
     from sls_access.service.run import serve  # noqa: PLC0415 - keep the CLI import light
 
     serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
           log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http,
-          max_connections=args.max_connections, state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
+          max_connections=args.max_connections, header_timeout=args.header_timeout,
+          keep_alive_timeout=args.keep_alive_timeout, state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
           state_max_stale=args.state_max_stale)
     return 0

@@ -1,14 +1,15 @@
 """uvicorn's HTTP protocols, with bounds on the header phase and on open connections.
 
-uvicorn (0.3x-0.5x) bounds none of these by itself: a connection that sends nothing, or
-trickles its header a byte at a time, is held for ever; httptools buffers a header of
-any size; every accepted socket holds a descriptor. The classes here are uvicorn's
-``H11Protocol`` and ``HttpToolsProtocol`` with a guard that
+uvicorn bounds none of these by itself: a connection that sends nothing, or trickles its
+header a byte at a time, is held for ever; httptools buffers a header of any size; every
+accepted socket holds a descriptor. No public uvicorn API offers them, so the classes
+here are uvicorn's ``H11Protocol`` and ``HttpToolsProtocol`` with a guard that
 
-- closes a connection whose request headers are not complete within
-  :data:`HEADER_TIMEOUT` seconds of the connection, or of the first byte of a later
-  request (answering 408 when part of a request came; idle keep-alive connections are
-  closed by uvicorn's ``timeout_keep_alive``);
+- closes a connection whose request headers are not complete within the header timeout
+  (``serve --header-timeout``, default :data:`HEADER_TIMEOUT` seconds) of the
+  connection, or of the first byte of a later request (answering 408 when part of a
+  request came; idle keep-alive connections are closed by uvicorn's
+  ``timeout_keep_alive``, ``serve --keep-alive-timeout``);
 - answers 431 and closes as soon as more than :data:`MAX_HEADER_BYTES` arrive without a
   complete header, before the parser buffers them; bytes that arrive while an answer is
   in flight (pipelined requests) are not counted: uvicorn buffers them under its flow
@@ -18,27 +19,25 @@ any size; every accepted socket holds a descriptor. The classes here are uvicorn
   worker processes): a connection beyond that closes the one that has waited longest
   for a request's headers, so slow peers cannot starve a client that sends its request
   at once. When every connection has a request in flight, the newcomer gets uvicorn's
-  503, and one more is closed at once.
+  503, and one more is closed at once;
+- answers a request the parser refuses (uvicorn's plain-text 400) in the service's JSON
+  error shape, ``{"code": "bad_request", "message": ...}``, and closes.
 
-And each answer leaves in one write: uvicorn writes the status line and headers, then
-the body, in two ``transport.write`` calls, so two ``send`` system calls, each waking the
-peer (about 8 µs of system time a request, measured). The protocols here hand uvicorn a
-:class:`_OneWrite` transport that holds what is written during one turn of the event
-loop and writes it as one when the answer is complete (uvicorn's ``on_response_complete``),
-when the connection closes, when more than :data:`HOLD_BYTES` are held, or at the latest
-at the end of that loop turn: an answer is never held waiting for more of it (a streamed
-body's parts leave as the app sends them, one loop turn later at most).
-
-:func:`check` builds each class once at startup, so that a uvicorn whose protocols no
-longer have what the guard uses fails loudly instead of running unguarded.
+This is the one module of sls-access that uses uvicorn's internals (its protocol
+classes' attributes and methods, :data:`_NEEDED`); the ``server`` extra caps uvicorn at
+the minor version it was tested with, :func:`check` refuses at startup a uvicorn whose
+protocols lack what the guard uses, and ``tests/test_service_uvicorn.py`` fails, saying
+what changed, when a uvicorn release changes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+import math
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -55,119 +54,39 @@ else:
     except ImportError:  # httptools is not installed: only --http h11
         HttpToolsProtocol = None
 
-__all__ = ["HEADER_TIMEOUT", "HOLD_BYTES", "MAX_HEADER_BYTES", "GuardedH11", "GuardedHttpTools", "check",
-           "protocol_path"]
+__all__ = ["HEADER_TIMEOUT", "HEADER_TIMEOUT_VARIABLE", "MAX_HEADER_BYTES", "GuardedH11", "GuardedHttpTools",
+           "check", "header_timeout", "protocol_path"]
 
 HEADER_TIMEOUT = 10.0
-"""Seconds a request's headers may take, from the connection or the request's first byte."""
+"""Seconds a request's headers may take by default, from the connection or the request's first byte."""
+HEADER_TIMEOUT_VARIABLE = "SLS_ACCESS_HEADER_TIMEOUT"
+"""How ``serve --header-timeout`` reaches the worker processes (set by ``serve``)."""
 MAX_HEADER_BYTES = 16384
 """Bytes of request line and headers received without a complete header, before 431."""
-HOLD_BYTES = 65536
-"""Bytes of an answer held to be written as one; past them, what is held is written at once."""
 
 log = logging.getLogger("sls_access.service")
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-# What the guard uses of uvicorn's protocol instances (checked by check()).
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 _NEEDED = ("connections", "cycle", "limit_concurrency", "loop", "transport", "client", "on_response_complete",
-           "flow")
+           "flow", "send_400_response", "connection_made", "connection_lost", "data_received")
+"""What the guard uses of uvicorn's protocol instances (checked by :func:`check`)."""
+
+
+@functools.cache
+def header_timeout() -> float:
+    """Return this worker's header timeout: :data:`HEADER_TIMEOUT_VARIABLE`, else :data:`HEADER_TIMEOUT`."""
+    text = os.environ.get(HEADER_TIMEOUT_VARIABLE, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return HEADER_TIMEOUT
+    return value if math.isfinite(value) and value > 0 else HEADER_TIMEOUT
 
 
 def _answer(status: int, code: str, message: str) -> bytes:
     body = _body(code, message)
     return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
             % (status, _REASONS[status], len(body))) + body
-
-
-class _OneWrite:
-    """A transport that writes what is written to it during one loop turn as one write.
-
-    Everything but writing goes to the real transport. Held bytes are written, in order,
-    by :meth:`flush` (the protocol calls it when an answer is complete), by :meth:`close`,
-    by a write that brings them past :data:`HOLD_BYTES`, and by a callback scheduled when
-    the first of them is held, which runs at the end of the current loop turn: nothing
-    waits for a later event. A connection handed to another protocol (an upgrade) is
-    written through.
-    """
-
-    __slots__ = ("_held", "_loop", "_passthrough", "_size", "_timer", "get_extra_info", "is_closing",
-                 "pause_reading", "resume_reading", "transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self.transport = transport
-        self._loop = loop
-        self._held: list[bytes] = []
-        self._size = 0
-        self._timer: asyncio.Handle | None = None
-        self._passthrough = False
-        # What uvicorn asks on every request: the real transport's own methods, no call in between.
-        self.is_closing = transport.is_closing
-        self.pause_reading = transport.pause_reading
-        self.resume_reading = transport.resume_reading
-        self.get_extra_info = transport.get_extra_info
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Hold *data* behind what is held; write it all once past :data:`HOLD_BYTES`."""
-        if self._passthrough:
-            self.transport.write(data)
-            return
-        self._held.append(bytes(data))
-        self._size += len(data)
-        if self._size > HOLD_BYTES:
-            self.flush()
-        elif self._timer is None:
-            self._timer = self._loop.call_soon(self.flush)
-
-    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
-        """Write *chunks* as :meth:`write` would their concatenation."""
-        self.write(b"".join(chunks))
-
-    def flush(self) -> None:
-        """Write what is held, as one write."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        held = self._held
-        if held:
-            self._held = []
-            self._size = 0
-            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
-
-    def drop(self) -> None:
-        """Forget what is held (the connection is gone)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._held = []
-        self._size = 0
-
-    def close(self) -> None:
-        """Write what is held, then close."""
-        self.flush()
-        self.transport.close()
-
-    def abort(self) -> None:
-        """Close at once; what is held is lost, as the real transport's buffer is."""
-        self.drop()
-        self.transport.abort()
-
-    def write_eof(self) -> None:
-        """Write what is held, then the end of the stream."""
-        self.flush()
-        self.transport.write_eof()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        """Hand the connection to *protocol* (an upgrade): write what is held, then write through."""
-        self.flush()
-        self._passthrough = True
-        self.transport.set_protocol(protocol)
-
-    def get_write_buffer_size(self) -> int:
-        """Return the real transport's buffered bytes and the held ones."""
-        return self.transport.get_write_buffer_size() + self._size
-
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the real transport's attribute
-        return getattr(self.transport, name)
 
 
 class _HeaderGuard(asyncio.Protocol):
@@ -189,8 +108,8 @@ class _HeaderGuard(asyncio.Protocol):
     _guard_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Hand uvicorn a :class:`_OneWrite` transport, start the header deadline, make room if one too many."""
-        super().connection_made(cast("asyncio.Transport", _OneWrite(cast("asyncio.Transport", transport), self.loop)))
+        """Start the header deadline; make room if this connection is one too many."""
+        super().connection_made(transport)
         self._guard_since = self.loop.time()
         self._guard_arm()
         self._guard_limit()
@@ -226,8 +145,7 @@ class _HeaderGuard(asyncio.Protocol):
                 self._guard_arm()
 
     def on_response_complete(self) -> None:
-        """After an answer: write it (one write), then a pipelined request may start (h11 parses it now)."""
-        cast("_OneWrite", self.transport).flush()
+        """After an answer: a pipelined request may start (h11 parses it now); its header phase is counted anew."""
         cast("Any", super()).on_response_complete()
         self._guard_since = self.loop.time()
         later, self._guard_later = self._guard_later, 0
@@ -236,10 +154,16 @@ class _HeaderGuard(asyncio.Protocol):
             self._guard_arm()  # part of a request came during the answer: its header time starts now
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Stop the deadline; forget what was held for the peer that is gone."""
+        """Stop the deadline."""
         self._guard_disarm()
-        cast("_OneWrite", self.transport).drop()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """Answer a request the parser refused in the service's JSON error shape, and close (as uvicorn does)."""
+        log.info("closed a connection from %s: %s (400)", self._guard_peer(), msg)
+        self.transport.write(_answer(400, "bad_request", msg))
+        self.transport.close()
+        self._guard_disarm()
 
     def _guard_busy(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
@@ -251,7 +175,7 @@ class _HeaderGuard(asyncio.Protocol):
             self._guard_disarm()
 
     def _guard_arm(self) -> None:
-        self._guard_timer = self.loop.call_later(HEADER_TIMEOUT, self._guard_expired)
+        self._guard_timer = self.loop.call_later(header_timeout(), self._guard_expired)
 
     def _guard_disarm(self) -> None:
         if self._guard_timer is not None:
@@ -268,7 +192,7 @@ class _HeaderGuard(asyncio.Protocol):
         if self._guard_bytes:
             self._guard_refuse(408, "request_timeout", "the request headers took too long")
         else:
-            log.info("closed a connection from %s: no request within %.0f s", self._guard_peer(), HEADER_TIMEOUT)
+            log.info("closed a connection from %s: no request within %g s", self._guard_peer(), header_timeout())
             self.transport.close()
 
     def _guard_refuse(self, status: int, code: str, message: str) -> None:
@@ -320,17 +244,23 @@ async def _no_app(scope: Any, receive: Any, send: Any) -> None:  # noqa: ANN401 
 
 
 def check(http: str) -> None:
-    """Raise :class:`~sls_access.ConfigError` unless the guard fits the installed uvicorn's protocol for *http*."""
+    """Raise :class:`~sls_access.ConfigError` unless the guard fits the installed uvicorn's protocol for *http*.
+
+    Every name of :data:`_NEEDED` must be an attribute of a protocol instance; the
+    methods the guard overrides must be uvicorn's too (else its override is never called).
+    """
     import uvicorn  # noqa: PLC0415
     from uvicorn.server import ServerState  # noqa: PLC0415
 
-    cls = GuardedH11 if protocol_path(http).endswith("GuardedH11") else GuardedHttpTools
+    guarded = GuardedH11 if protocol_path(http).endswith("GuardedH11") else GuardedHttpTools
+    base = H11Protocol if guarded is GuardedH11 else HttpToolsProtocol
     config = uvicorn.Config(_no_app, lifespan="off", log_config=None, limit_concurrency=2)
     config.load()
     loop = asyncio.new_event_loop()
     try:
-        protocol = cls(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-        missing = [name for name in _NEEDED if not hasattr(protocol, name)]
+        protocol = guarded(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        missing = [name for name in _NEEDED if not hasattr(protocol, name)
+                   or (name in vars(_HeaderGuard) and not callable(getattr(base, name, None)))]
     finally:
         loop.close()
     if missing:

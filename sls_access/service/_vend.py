@@ -38,7 +38,7 @@ from sls_access._cache import ExpiringCache
 from sls_access._container import container_json
 from sls_access._credentials import Credentials
 from sls_access._role_session import RoleSession, default_session_name, key_session, key_session_tags
-from sls_access._sts_client import RoleAssumer
+from sls_access._sts_client import CallerIdentity, RoleAssumer
 from sls_access._target import Target
 from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file
@@ -50,6 +50,7 @@ __all__ = [
     "SERVICE_ADVISORY",
     "SERVICE_MANDATORY",
     "Caller",
+    "CallerIdentity",
     "Vended",
     "Vendor",
     "WatchedDashboard",
@@ -119,6 +120,10 @@ class Vendor:
 
     :param clock: the current aware datetime (injectable for tests).
     :param threads: the most STS calls in flight at once.
+
+    :ivar vending_identity: who the service enters roles as (its base credentials, checked
+        by :meth:`prepare` with STS ``GetCallerIdentity``): the principal a deployment
+        profile's role must trust. None until :meth:`prepare` has run.
     """
 
     def __init__(self, *, clock: Callable[[], datetime], threads: int = 16, maxsize: int = 4096) -> None:
@@ -131,16 +136,25 @@ class Vendor:
         self._failed: LRUCache[_Key, tuple[float, AccessRoleError]] = LRUCache(maxsize)
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
+        self.vending_identity: CallerIdentity | None = None
 
-    def prepare(self) -> None:
-        """Create the STS client of the server's region and the thread pool now, at startup.
+    def prepare(self) -> CallerIdentity:
+        """Check the base credentials and make ready for the first vend, at startup; return who vends.
 
-        So that the first vend does not pay for them.
+        One STS ``GetCallerIdentity`` through the client of the server's region (which
+        vends without a region of their own use): the base credentials are checked, the
+        identity is kept as :attr:`vending_identity`, and the connection and thread the call
+        used stay open for the first vend; the thread pool is started too.
+
+        :raises ~sls_access._sts_client.StsFailure: the base credentials are missing or
+            refused, or STS cannot be reached (the message quotes no secret).
         """
-        self._assumer.prepare()
+        identity = self._assumer.prepare()
+        self.vending_identity = identity
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="sls-access-sts")
             self._pool.submit(int).result()  # its first thread started now, not by the first vend
+        return identity
 
     def close(self) -> None:
         """Stop the thread pool (running calls finish)."""

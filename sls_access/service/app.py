@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sls_access._options import utc_now
+from sls_access._sts_client import StsFailure
 from sls_access._target import Target
 from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
@@ -132,7 +133,9 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
         if name == b"authorization":
             found.append(value)
         elif (name == b"content-length" and value.strip() not in {b"", b"0"}) or name == b"transfer-encoding":
-            raise _Reject(413, "too_large", "requests have no body")
+            # The body is not read, and its framing may be ambiguous (both Content-Length and
+            # Transfer-Encoding): the connection is closed after the answer (RFC 9112 section 6.3).
+            raise _Reject(413, "too_large", "requests have no body", [(b"connection", b"close")])
     if total > MAX_HEADERS_BYTES or len(headers) > MAX_HEADERS:
         raise _Reject(431, "too_large", "request headers too large")
     if len(found) > 1:
@@ -172,11 +175,18 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The STS client is made now, not by the first vend (tens of milliseconds).
+                # One GetCallerIdentity: the base credentials checked, the STS connection open.
                 try:
-                    self.vendor.prepare()
-                except Exception as exc:  # noqa: BLE001 - the first vend tries again and answers for it
-                    log.warning("cannot create the STS client at startup: %s", exc)
+                    identity = self.vendor.prepare()
+                except StsFailure as exc:
+                    await send({"type": "lifespan.startup.failed",
+                                "message": f"cannot start: the service's base AWS credentials do not work "
+                                           f"(STS GetCallerIdentity): {exc}"})
+                    return
+                except ConfigError as exc:  # the AWS configuration's region is not one botocore knows
+                    await send({"type": "lifespan.startup.failed", "message": f"cannot start: {exc}"})
+                    return
+                log.info("vending as %s (account %s)", identity.arn, identity.account)
                 # And the state read now, not by the first request: a SQL state's copy is
                 # then kept fresh by a thread; files are checked with a stat per request.
                 self.state.start()

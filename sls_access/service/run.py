@@ -13,24 +13,29 @@ per link per credential lifetime *per worker*.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sls_access._install import install_hint
+from sls_access._sts_client import StsFailure
 from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
-from sls_access.service.app import create_app
+from sls_access.service.app import App, create_app
 from sls_access.service.keys import default_keys_path
 from sls_access.service.store.snapshot import DEFAULT_MAX_STALE
 from sls_access.service.store.url import choose_state
 
-__all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
+__all__ = ["BACKLOG", "DEFAULT_KEEP_ALIVE_TIMEOUT", "DEFAULT_MAX_CONNECTIONS", "BaseCredentialsError", "PortInUseError",
+           "log_config", "serve"]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_KEEP_ALIVE_TIMEOUT = 15.0
+"""Seconds an idle kept-alive connection stays open (``--keep-alive-timeout``)."""
 DEFAULT_MAX_CONNECTIONS = 1000
 """Open connections per worker (``--max-connections``), lowered to what the descriptor limit fits."""
 MIN_CONNECTIONS = 64
@@ -43,6 +48,24 @@ _SPARE_DESCRIPTORS = 64
 
 class PortInUseError(SlsAccessError):
     """The address ``serve`` was told to listen on cannot be bound (taken, or not ours)."""
+
+
+class BaseCredentialsError(SlsAccessError):
+    """The service's own AWS credentials are missing or refused (STS ``GetCallerIdentity`` failed)."""
+
+
+def _check_base_credentials(app: App) -> None:
+    """Raise :class:`BaseCredentialsError` unless STS ``GetCallerIdentity`` works with the base credentials.
+
+    Each worker checks them again at its startup (and refuses to start without them), but
+    uvicorn's supervisor of several workers exits 0 when one fails to start: this check
+    gives the one-line reason and the exit code first.
+    """
+    try:
+        app.vendor.prepare()
+    except StsFailure as exc:
+        raise BaseCredentialsError(f"cannot start: the service's base AWS credentials do not work "
+                                   f"(STS GetCallerIdentity): {exc}") from None
 
 
 def _check_key_file(path: Path, dashboard: Path) -> None:
@@ -75,6 +98,7 @@ def _check_state(state: str, dashboard: Path | None, max_stale: float) -> None:
             option = f"--state {store.url} " if state != choose_state(None, dashboard=None, keys=None) else ""
             raise ConfigError(f"no access keys in the state {store.url}{beside}: create one first: "
                               f"sls-access keys create {option}--org ORG --name NAME")
+        _check_base_credentials(app)
     finally:
         app.vendor.close()
         app.state.store.close()
@@ -142,7 +166,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         },
         "handlers": {
-            "audit": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+            "audit": {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain",
+                      "stream": "ext://sys.stdout"},
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"},
         },
         "loggers": {
@@ -157,7 +182,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
 def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1, keys: str | os.PathLike[str] | None = None, log_level: str = "info",
           forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int | None = None, state: str | None = None,
+          max_connections: int | None = None, header_timeout: float | None = None,
+          keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT, state: str | None = None,
           state_max_stale: float = DEFAULT_MAX_STALE) -> None:
     """Serve the links of *dashboard* (or of the state) until interrupted.
 
@@ -174,13 +200,21 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
     :raises ~sls_access.ConfigError: the dashboard file or the key file is missing, cannot
         be read or is invalid.
     :raises PortInUseError: *host*:*port* cannot be bound.
+    :raises BaseCredentialsError: the service's own AWS credentials are missing or refused.
     :param http: uvicorn's HTTP implementation: ``auto`` (httptools when installed), ``h11``
         or ``httptools``; either runs with the header deadline and size cap of
         :mod:`sls_access.service._protocol`.
     :param max_connections: open connections per worker; past it, the connection that has
         waited longest for its request's headers is closed. None: :data:`DEFAULT_MAX_CONNECTIONS`,
         or fewer when the file descriptor limit cannot be raised that far (with a warning).
+    :param header_timeout: seconds a request's headers may take, from the connection or
+        the request's first byte (then 408, or a close when nothing came); None:
+        :data:`~sls_access.service._protocol.HEADER_TIMEOUT`.
+    :param keep_alive_timeout: seconds an idle kept-alive connection stays open.
     """
+    for name, value in (("--header-timeout", header_timeout), ("--keep-alive-timeout", keep_alive_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a positive number of seconds")
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
     except ImportError:
@@ -190,14 +224,19 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
     if state is None:
         assert path is not None  # noqa: S101 - choose_state gives files only with a dashboard
         keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
-        create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
-        _check_key_file(keys_path, path)
+        app = create_app(path, keys=keys_path)  # fail now, in one line, on a bad dashboard or key file
+        try:
+            _check_key_file(keys_path, path)
+            _check_port(host, port)
+            _check_base_credentials(app)
+        finally:
+            app.vendor.close()
     else:
         if keys is not None:
             raise ConfigError("--keys is for a key file without a state: move it in with 'sls-access keys "
                               "import FILE' and drop --keys", key="keys")
+        _check_port(host, port)
         _check_state(state, path, state_max_stale)  # migrates the schema once, before the workers start
-    _check_port(host, port)
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
@@ -207,6 +246,8 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
     _set_env("SLS_ACCESS_STATE", state)
     _set_env("SLS_ACCESS_STATE_MAX_STALE", None if state is None else repr(float(state_max_stale)))
     _set_env("SLS_ACCESS_KEYS", str(keys_path) if state is None and keys is not None else None)
+    _set_env(_protocol.HEADER_TIMEOUT_VARIABLE, None if header_timeout is None else repr(float(header_timeout)))
+    _protocol.header_timeout.cache_clear()  # with one worker, uvicorn serves in this process
     uvicorn.run(
         "sls_access.service.app:from_env",
         factory=True,
@@ -223,6 +264,7 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
         # Read by the guard as "at most max_connections open"; uvicorn answers 503 past it.
         limit_concurrency=max_connections + 1,
         backlog=BACKLOG,
-        timeout_keep_alive=15,
+        # Typed int, but uvicorn hands it to loop.call_later, which takes any number of seconds.
+        timeout_keep_alive=cast("int", keep_alive_timeout),
         h11_max_incomplete_event_size=_protocol.MAX_HEADER_BYTES,
     )

@@ -143,22 +143,6 @@ def test_the_package_init_only_re_exports() -> None:
 # The one module allowed to use uvicorn's protocol internals (capped at the tested minor version).
 EXEMPT = {"sls_access/service/_protocol.py"}
 
-# Modules that still touch a private name, each to be fixed by the work named; the test is strict
-# for every other module, and fails when one of these no longer needs to be listed.
-ALLOWED_UNTIL_FIXED = {
-    # The warm-up rehearsal (botocore _endpoint, urllib3 _get_conn): replaced by one real STS call
-    # (issue 22, the service helper's part).
-    "sls_access/_warm_up.py",
-    # The audit encoder's logging.Formatter._fmt (issue 22, the service helper's part).
-    "sls_access/service/_audit.py",
-    # argparse._SubParsersAction in add_parser's annotation: sls_access.cli._common.Subcommands
-    # replaces it (left to the helpers that own these commands this round).
-    "sls_access/cli/agent.py",
-    "sls_access/cli/exec.py",
-    "sls_access/cli/link.py",
-    "sls_access/cli/serve.py",
-}
-
 
 def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
@@ -234,10 +218,7 @@ def _modules() -> list[str]:
 @pytest.mark.parametrize("module", [module for module in _modules() if module not in EXEMPT])
 def test_no_module_touches_a_private_name_of_a_dependency_or_of_cpython(module: str) -> None:
     uses = private_uses((PACKAGE.parent / module).read_text())
-    if module in ALLOWED_UNTIL_FIXED:
-        assert uses, f"{module} is clean now: take it out of ALLOWED_UNTIL_FIXED"
-    else:
-        assert uses == [], f"{module} uses private names of its dependencies: {uses}"
+    assert uses == [], f"{module} uses private names of its dependencies: {uses}"
 
 
 def test_the_private_name_finder_finds_each_kind_of_use() -> None:
@@ -275,10 +256,8 @@ getattr(os.environ, "_data", None), getattr(_public, "_x"), hasattr(os, "name"),
                     "24: getattr(os.environ, '_data', None)", "24: setattr(obj, '_y', 1)"]
 
 
-def test_every_exempt_or_allowed_module_exists() -> None:
-    modules = set(_modules())
-    assert modules >= EXEMPT
-    assert modules >= ALLOWED_UNTIL_FIXED
+def test_the_exempt_module_exists() -> None:
+    assert set(_modules()) >= EXEMPT
 
 
 # --- one table of public names ------------------------------------------------------------------

@@ -11,10 +11,9 @@ import errno
 import os
 import sys
 import time
-from typing import Any
 
 from sls_access.agent.protocol import AgentUnavailable, socket_dir, socket_path, supported
-from sls_access.cli._common import EXIT_ERROR, EXIT_USAGE, PROG, CliError, print_json
+from sls_access.cli._common import EXIT_ERROR, EXIT_USAGE, PROG, CliError, Subcommands, print_json
 
 __all__ = ["add_parser", "handle_run", "handle_status", "handle_stop"]
 
@@ -22,7 +21,7 @@ __all__ = ["add_parser", "handle_run", "handle_status", "handle_stop"]
 _STOP_WAIT = 10.0
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``agent`` and its ``run``, ``status`` and ``stop`` commands."""
     parser = subparsers.add_parser(
         "agent",

@@ -50,6 +50,7 @@ from sls_access.cli._common import (
     EXIT_USAGE,
     PROG,
     CliError,
+    Subcommands,
     add_option_arguments,
     add_target_arguments,
     credential_variables,
@@ -110,7 +111,7 @@ _ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 _TERMINAL_SIGNALS = ("SIGINT", "SIGQUIT")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``exec``."""
     parser = subparsers.add_parser(
         "exec",

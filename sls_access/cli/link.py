@@ -22,7 +22,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 import botocore.exceptions
@@ -34,7 +34,7 @@ from sls_access._role_session import key_session_tags
 from sls_access._sts_client import client_config
 from sls_access._target import Target
 from sls_access._values import ACCOUNT_ID, caller_principal, region_problem, source_identity_of_arn
-from sls_access.cli._common import EXIT_USAGE, CliError, UsageError
+from sls_access.cli._common import EXIT_USAGE, CliError, Subcommands, UsageError
 from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import ConfigError
 from sls_access.link import LinkError
@@ -75,7 +75,7 @@ def _dashboard_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``link`` and ``unlink``."""
     link = subparsers.add_parser(
         "link",

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from typing import Any
 
 from sls_access._install import install_hint
-from sls_access.cli._common import EXIT_USAGE, CliError
+from sls_access.cli._common import EXIT_USAGE, CliError, Subcommands
 
 __all__ = ["add_parser", "handle"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``serve``."""
     parser = subparsers.add_parser(
         "serve",

@@ -8,7 +8,9 @@ bare ``uvicorn --factory`` launch would lack. Routes (see ``docs/reference/http-
 - ``GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials[?region=R]`` with
   ``Authorization: <key>`` or ``Authorization: Bearer <key>``: the linked access role's
   keys in the AWS container-credentials format;
-- ``GET /healthz``.
+- ``GET /healthz``;
+- the admin API under ``/v1/admin/orgs/{org}/`` and the web UI under ``/ui/``
+  (:class:`~sls_access.service.site.Site`), for admin keys; an admin key vends nothing.
 
 Every error is JSON ``{"code", "message"}``; the one answer that means "no link for this
 target" is 404 with ``code = "no_link"`` (an unknown route is 404 ``not_found``), so that
@@ -33,7 +35,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sls_access._options import utc_now
 from sls_access._target import Target
@@ -43,6 +45,9 @@ from sls_access.service._audit import Audit
 from sls_access.service._throttle import Throttle
 from sls_access.service._vend import Caller, Vendor, WatchedDashboard
 from sls_access.service.keys import AccessKey, KeyStore, default_keys_path, key_id
+
+if TYPE_CHECKING:
+    from sls_access.service.site import Site
 
 __all__ = ["App", "create_app", "from_env"]
 
@@ -146,6 +151,8 @@ class App:
         self.keys = keys
         self.throttle = throttle or Throttle()
         self.vendor = Vendor(clock=clock)
+        self.site: Site | None = None
+        """The admin API and web UI, when :func:`from_env` serves them."""
         # Parsed paths: functools' LRU cache is C code, about 2 µs a request less than a
         # cachetools LRUCache. A refused path raises and is not cached.
         self._target = functools.lru_cache(maxsize=4096)(_parse_target)
@@ -195,6 +202,15 @@ class App:
         raw_path = raw.decode("latin-1").partition("?")[0]
         audit = Audit(address, str(scope.get("method", "")), raw_path)
         headers: list[tuple[bytes, bytes]] = []
+        site = self.site
+        if site is not None and site.handles(raw_path):
+            answer = await site.handle(scope, receive, raw_path, audit.fields)
+            audit.emit(answer.status, answer.outcome, (time.perf_counter() - started) * 1000)
+            site.record(audit.fields)
+            await send({"type": "http.response.start", "status": answer.status,
+                        "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())]})
+            await send({"type": "http.response.body", "body": answer.body})
+            return
         try:
             status, outcome, body = await self._handle(scope, receive, raw_path, audit)
         except _Reject as reject:
@@ -204,6 +220,8 @@ class App:
             log.exception("unexpected error serving %s", raw_path[:256])
             status, outcome, body = 500, "internal_error", _body("internal_error", "internal error")
         audit.emit(status, outcome, (time.perf_counter() - started) * 1000)  # before the answer leaves
+        if site is not None:
+            site.record(audit.fields)
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers]})
         await send({"type": "http.response.body", "body": body})
@@ -223,6 +241,8 @@ class App:
         audit.fields.update(key=record.name, key_id=record.id)
         if record.org != target.org:
             raise _Reject(403, "forbidden", "this access key belongs to another org")
+        if record.role != "deploy":
+            raise _Reject(403, "forbidden", "an admin key vends no credentials: use a deploy key")
         try:
             link = self.dashboard.link(target)
         except TargetError as exc:
@@ -333,4 +353,8 @@ def from_env() -> App:
     # Held failing answers keep handlers running, which uvicorn counts against its limit:
     # at most a quarter of it, so that they never crowd out valid keys.
     throttle = Throttle(max_held=max(1, int(limit) // 4)) if limit.isdigit() else None
-    return create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
+    app = create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
+    from sls_access.service.site import site_from_env  # noqa: PLC0415 - jinja2 and tomlkit, for the admin side only
+
+    app.site = site_from_env(app)
+    return app

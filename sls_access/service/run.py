@@ -127,8 +127,16 @@ def log_config(level: str = "info") -> dict[str, Any]:
 def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           keys: str | os.PathLike[str] | None = None, log_level: str = "info",
           forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int | None = None) -> None:
+          max_connections: int | None = None, ui: bool = True, edit_dashboard: bool = False,
+          template_bucket: str | None = None, session_hours: float | None = None) -> None:
     """Serve *dashboard* until interrupted.
+
+    :param ui: serve the web UI at ``/ui/`` (the admin API is served either way).
+    :param edit_dashboard: let the admin API and the UI write profiles and links to the
+        dashboard file; without it the file is under review and edits are ``409 managed_by_file``.
+    :param template_bucket: ``s3://BUCKET[/PREFIX]`` where "Connect AWS" uploads templates
+        for the console's quick-create link.
+    :param session_hours: how long a web UI session lasts (default 8).
 
     :param forwarded_allow_ips: addresses of the TLS terminators whose
         ``X-Forwarded-For`` is trusted (the client address the throttle and the audit log
@@ -162,6 +170,10 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         os.environ["SLS_ACCESS_KEYS"] = str(keys_path)
     else:
         os.environ.pop("SLS_ACCESS_KEYS", None)
+    from sls_access.service.site import site_environment  # noqa: PLC0415
+
+    os.environ.update(site_environment(ui=ui, edit_dashboard=edit_dashboard, template_bucket=template_bucket,
+                                       session_hours=session_hours))
     uvicorn.run(
         "sls_access.service.app:from_env",
         factory=True,

@@ -49,8 +49,9 @@ def dashboard_text(org: str) -> str:
 class Org:
     """A dashboard file for a fresh org, its admin and deploy keys, and ``sls-access serve`` for it."""
 
-    def __init__(self, tmp_path: Path, *, edit: bool = True, extra_args: list[str] | None = None) -> None:
-        self.name = new_org()
+    def __init__(self, tmp_path: Path, *, edit: bool = True, extra_args: list[str] | None = None,
+                 name: str | None = None) -> None:
+        self.name = name or new_org()
         self.dashboard = tmp_path / "dashboard.toml"
         self.dashboard.write_text(dashboard_text(self.name))
         store = KeyStore(tmp_path / "dashboard.keys.json")

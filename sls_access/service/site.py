@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import MutableMapping
 from datetime import timedelta
@@ -24,6 +25,8 @@ from sls_access.service.admin.ops import Admin
 if TYPE_CHECKING:
     from sls_access.service.app import App
     from sls_access.service.ui import Ui
+
+log = logging.getLogger("sls_access.service")
 
 __all__ = ["DEFAULT_SESSION", "Site", "site_environment", "site_from_env"]
 
@@ -67,6 +70,9 @@ class Site:
             return await self.ui.handle(scope, receive, raw_path, audit)
         except AdminError as exc:
             return error_answer(exc)
+        except Exception:  # answer 500 without a traceback; the log keeps it
+            log.exception("unexpected error serving %s", raw_path[:256])
+            return error_answer(AdminError(500, "internal_error", "internal error"))
 
     def record(self, fields: MutableMapping[str, Any]) -> None:
         """Keep the request's audit event (the admin API's ``audit`` route reads them)."""

@@ -1,7 +1,8 @@
-"""Test support for the admin API and the web UI: a served org with keys, STS that honours trust policies, the AWS CLI."""
+"""Test support for the admin API and the web UI: a served org with keys, STS as it treats trust policies, the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -11,13 +12,19 @@ import subprocess
 import textwrap
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-from support import DashboardServer, StsProxy, sts_error
+from support import DashboardServer, Fault, StateServer, StsProxy, sts_error, until
 
+from sls_access.dashboard.file import load_dashboard_file
+from sls_access.dashboard.model import DeploymentProfile
 from sls_access.service.keys import KeyStore
+from sls_access.service.store.base import Role, Store
+from sls_access.service.store.files import FileStore
+from sls_access.service.store.url import open_store
 
 ACCOUNT = "123456789012"  # moto's account
 CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"  # the service's vending identity in moto
@@ -47,20 +54,58 @@ def dashboard_text(org: str) -> str:
 
 
 class Org:
-    """A dashboard file for a fresh org, its admin and deploy keys, and ``sls-access serve`` for it."""
+    """A fresh org with its admin and deploy keys, and ``sls-access serve`` for it.
+
+    By default the org's profiles and links are in a SQLite state (imported from
+    :func:`dashboard_text`), where the admin side edits them; with ``edit=False`` they are
+    a dashboard file under review (the key file and dashboard file of earlier releases).
+    """
 
     def __init__(self, tmp_path: Path, *, edit: bool = True, extra_args: list[str] | None = None,
                  name: str | None = None) -> None:
         self.name = name or new_org()
         self.dashboard = tmp_path / "dashboard.toml"
         self.dashboard.write_text(dashboard_text(self.name))
-        store = KeyStore(tmp_path / "dashboard.keys.json")
-        _, self.admin_key = store.create(self.name, "lead", role="admin")
-        _, self.deploy_key = store.create(self.name, "ci")
         workdir = tmp_path / "server"
         workdir.mkdir()
-        args = (["--edit-dashboard"] if edit else []) + (extra_args or [])
-        self.server = DashboardServer(self.dashboard, workdir, extra_args=args)
+        self.state: str | None = None
+        if edit:
+            self.state = f"sqlite:///{tmp_path / 'state' / 'service.db'}"
+            with contextlib.closing(open_store(self.state)) as store:
+                store.replace_dashboard(load_dashboard_file(self.dashboard))
+                _, self.admin_key = store.create_key(self.name, "lead", role=Role.ADMIN)
+                _, self.deploy_key = store.create_key(self.name, "ci")
+            self.server: DashboardServer = StateServer(self.state, workdir, extra_args=extra_args)
+        else:
+            keys = KeyStore(tmp_path / "dashboard.keys.json")
+            _, self.admin_key = keys.create(self.name, "lead", role="admin")
+            _, self.deploy_key = keys.create(self.name, "ci")
+            self.server = DashboardServer(self.dashboard, workdir, extra_args=extra_args)
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Store]:
+        """The org's state, opened in the test's process (what the service reads)."""
+        store: Store = open_store(self.state) if self.state else FileStore(self.dashboard)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def vend(self, app: str, stage: str, key: str, status: int) -> dict[str, Any]:
+        """Ask for a target's keys until the answer is *status*: a change reaches every worker within 1 s."""
+        last: list[tuple[int, dict[str, object]]] = []
+
+        def check() -> bool:
+            last[:] = [self.server.credentials(self.name, app, stage, key)]
+            return last[0][0] == status
+
+        until(check, 3.0, f"{self.name}/{app}/{stage} answers {status}")
+        return dict(last[0][1])
+
+    def profiles(self) -> dict[str, DeploymentProfile]:
+        """The org's deployment profiles as the state holds them now."""
+        with self.store() as store:
+            return {p.name: p for p in store.profiles(self.name)}
 
     def __enter__(self) -> Org:
         self.server.start()
@@ -90,7 +135,7 @@ class Org:
             conn.close()
 
 
-def trust_enforcing(proxy: StsProxy, moto_url: str):  # noqa: ANN201 - a support.Fault
+def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
     """Return an STS fault that refuses ``AssumeRole`` as real STS would, which moto does not.
 
     Stub: moto lets any caller assume any role ARN, even one that does not exist, and
@@ -99,9 +144,9 @@ def trust_enforcing(proxy: StsProxy, moto_url: str):  # noqa: ANN201 - a support
     trust policy's ``sts:ExternalId`` is the one presented; otherwise moto answers.
     """
     iam = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    def fault(action: str) -> tuple[int, bytes] | None:
+    def fault(action: str) -> tuple[int, bytes] | str | None:
         if action != "AssumeRole":
             return None
         params = proxy.requests[-1]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import AgentProcesses, DashboardServer, FakeClock, PluginSite, StsProxy, moto_server
+from support import AgentProcesses, DashboardServer, FakeClock, PluginSite, PostgresCluster, StsProxy, moto_server
 
 import sls_access._api
 
@@ -166,3 +166,19 @@ def agent(monkeypatch: pytest.MonkeyPatch, _runtime_dir: Path) -> Iterator[Agent
     agents = AgentProcesses(_runtime_dir / "sls-access")
     yield agents
     agents.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server for the session (loopback, a temporary directory); a missing one fails the run."""
+    cluster = PostgresCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_state(postgres: PostgresCluster) -> str:
+    """The URL of a fresh, empty PostgreSQL database on the session's server."""
+    return postgres.create_database()

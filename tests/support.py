@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -638,3 +639,110 @@ class AgentProcesses:
             proc.wait(timeout=10)
             if proc.stderr is not None:
                 proc.stderr.close()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL server: initdb + pg_ctl as the unprivileged ``postgres`` user.
+
+    In a fresh temporary directory, listening on 127.0.0.1 only (a random free port, its
+    socket in that directory), a password for the superuser (so that tests can check it
+    never shows). :meth:`stop` and :meth:`start` stop and start the same cluster (the
+    "state goes away" tests); :meth:`destroy` removes it. A missing server fails.
+    """
+
+    user = "postgres"
+
+    def __init__(self) -> None:
+        for tool in ("initdb", "pg_ctl"):
+            if not (PG_BIN / tool).exists():
+                raise RuntimeError(f"PostgreSQL is not installed ({PG_BIN / tool} missing): apt-get install postgresql")
+        import pwd  # noqa: PLC0415 - POSIX only
+
+        account = pwd.getpwnam(self.user)
+        self.password = "pw-" + os.urandom(9).hex()
+        self.dir = Path(tempfile.mkdtemp(prefix="sls-access-pg-"))
+        os.chown(self.dir, account.pw_uid, account.pw_gid)
+        self.data = self.dir / "data"
+        pwfile = self.dir / "pw"
+        pwfile.write_text(self.password + "\n")
+        os.chown(pwfile, account.pw_uid, account.pw_gid)
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "scram-sha-256",
+                  f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8")
+        pwfile.unlink()
+        self.port = free_port()
+        self.start()
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(["runuser", "-u", self.user, "--", *args], check=True, capture_output=True, timeout=120)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options,
+                  "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def create_database(self) -> str:
+        """Create an empty database; return its URL."""
+        import psycopg  # noqa: PLC0415 - the server extra
+
+        name = "t_" + os.urandom(6).hex()
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class StateServer(DashboardServer):
+    """``sls-access serve --state URL`` (profiles and links from the state unless *dashboard* is given)."""
+
+    def __init__(self, state: str, workdir: Path, *, dashboard: Path | None = None, workers: int = 1,
+                 extra_args: list[str] | None = None) -> None:
+        super().__init__(dashboard or workdir / "unused.toml", workdir, workers=workers, extra_args=extra_args)
+        self.state = state
+        self.state_dashboard = dashboard
+
+    def start(self) -> StateServer:
+        self._starts += 1
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        out = (self.workdir / f"server-{self._starts}.out").open("wb")
+        err = (self.workdir / f"server-{self._starts}.err").open("wb")
+        given = [] if self.state_dashboard is None else ["--dashboard", str(self.state_dashboard)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sls_access.cli", "serve", "--state", self.state, *given,
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
+            stdout=out, stderr=err, env=dict(os.environ))
+        out.close()
+        err.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _, _ = self.get("/healthz", timeout=1)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {self.stderr()}")
+            time.sleep(0.1)
+
+
+def until(check: Callable[[], bool], deadline: float, what: str) -> None:
+    """Poll *check* every 20 ms until it holds; fail after *deadline* seconds (a contract, not a speed figure)."""
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {deadline} s: {what}")
+        time.sleep(0.02)

@@ -28,6 +28,7 @@ from sls_access.service import App, KeyStore, create_app
 from sls_access.service._throttle import Penalty, Throttle
 from sls_access.service.app import from_env
 from sls_access.service.keys import hash_key
+from sls_access.service.store.files import FileStore
 
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
 
@@ -432,12 +433,14 @@ def _role_refused(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, d
 
 
 def _key_file_broken(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
-    app.keys.path.write_text("{not json")
+    assert isinstance(app.state.store, FileStore)
+    app.state.store.keys_path.write_text("{not json")
     return call(app, CREDENTIALS, keys["acme"])
 
 
 def _protected_unlinked(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
-    path = app.dashboard.path
+    assert app.state.store.managed_by_file is not None
+    path = Path(app.state.store.managed_by_file)
     path.write_text(path.read_text().replace('[orgs.acme]\n', '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
     return call(app, "/v1/orgs/acme/apps/blog/stages/prod/credentials", keys["acme"])
 

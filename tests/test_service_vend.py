@@ -199,7 +199,7 @@ def test_a_revoked_key_is_refused_and_its_session_not_served_again(per_key: Path
 def test_a_per_key_profile_is_never_vended_without_an_access_key(per_key: Path, sts: StsProxy) -> None:
     app = create_app(per_key)
     target = Target(org="acme", app="shop", stage="prod")
-    link = app.dashboard.link(target)
+    link = app.state.dashboard().link(target)
     assert link is not None
     with pytest.raises(AccessRoleError, match="only to an access key"):
         asyncio.run(app.vendor.vend(target, link.profile))

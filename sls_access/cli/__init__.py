@@ -37,6 +37,7 @@ COMMANDS: tuple[str, ...] = (
     "login",
     "serve",
     "keys",
+    "dashboard",
     "agent",
     "link",
     "completion",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from sls_access.cli._common import EXIT_USAGE, CliError
@@ -19,9 +20,19 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "container-credentials format, for the keys made with 'sls-access keys'. Audit "
                     "lines (JSON) go to stdout, logs to stderr. Put a TLS terminator in front.",
     )
-    parser.add_argument("--dashboard", required=True, metavar="FILE", help="the dashboard file to serve")
+    parser.add_argument("--state", metavar="URL",
+                        help="where keys, failure counts, audit events, profiles and links live: sqlite:///ABS/PATH "
+                             "or postgresql://... (default: $SLS_ACCESS_STATE, else the key file beside --dashboard "
+                             "when there is one, else sqlite:///$XDG_STATE_HOME/sls-access/service.db)")
+    parser.add_argument("--state-max-stale", type=float, default=30.0, metavar="SECONDS",
+                        help="a worker that has not read the state for this long answers vends 503 "
+                             "state_unavailable (default: 30)")
+    parser.add_argument("--dashboard", metavar="FILE",
+                        help="a dashboard file: the source of truth for profiles and links (read-only in the admin "
+                             "API); without it they come from the state")
     parser.add_argument("--keys", metavar="FILE",
-                        help="the key file (default: <dashboard stem>.keys.json beside the dashboard)")
+                        help="the key file of earlier releases, without a state (default: <dashboard stem>.keys.json "
+                             "beside the dashboard)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
@@ -36,9 +47,6 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="level of the server's own log (default: info)")
     parser.add_argument("--no-ui", dest="ui", action="store_false",
                         help="do not serve the web UI at /ui/ (the admin API under /v1/admin/ stays)")
-    parser.add_argument("--edit-dashboard", action="store_true",
-                        help="let the admin API and the web UI write profiles and links to the dashboard file "
-                             "(default: the file is under review, edits answer 409 managed_by_file)")
     parser.add_argument("--template-bucket", metavar="S3_URL",
                         help="s3://BUCKET[/PREFIX] where Connect AWS uploads templates for the console's "
                              "quick-create link")
@@ -61,10 +69,13 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError("--session-hours must be above 0 and at most 168", code=EXIT_USAGE)
     if args.max_connections is not None and args.max_connections < 1:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
+    if not args.state_max_stale > 0:
+        raise CliError("--state-max-stale must be a positive number of seconds", code=EXIT_USAGE)
     from sls_access.service.run import serve  # noqa: PLC0415 - keep the CLI import light
 
     serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
           log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http,
-          max_connections=args.max_connections, ui=args.ui, edit_dashboard=args.edit_dashboard,
-          template_bucket=args.template_bucket, session_hours=args.session_hours)
+          max_connections=args.max_connections, state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
+          state_max_stale=args.state_max_stale, ui=args.ui, template_bucket=args.template_bucket,
+          session_hours=args.session_hours)
     return 0

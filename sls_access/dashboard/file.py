@@ -31,6 +31,7 @@ __all__ = [
     "DashboardFile",
     "TargetError",
     "load_dashboard_file",
+    "parse_dashboard_data",
     "parse_dashboard_file",
     "read_dashboard_bytes",
 ]
@@ -143,6 +144,44 @@ class DashboardFile:
                 "refused rather than fall through to local keys)",
                 code=UNKNOWN_TARGET, path=self.path, key=key)
 
+    def to_data(self) -> dict[str, Any]:
+        """Return the dashboard as TOML would load the file (:func:`parse_dashboard_data` takes it back).
+
+        Keys with default values are left out (``duration_seconds`` of 3600, ``sessions``
+        ``"shared"``), so an export reads like a hand-written file.
+        """
+        orgs: dict[str, Any] = {}
+        for org_name, org in self.orgs.items():
+            body: dict[str, Any] = {}
+            if org.profile is not None:
+                body["deployment_profile"] = org.profile
+            if org.protected:
+                body["protected_stages"] = list(org.protected)
+            body["deployment_profiles"] = {name: _profile_data(profile) for name, profile in org.profiles.items()}
+            apps: dict[str, Any] = {}
+            for app_name, app in org.apps.items():
+                app_body: dict[str, Any] = {}
+                if app.profile is not None:
+                    app_body["deployment_profile"] = app.profile
+                if app.protected:
+                    app_body["protected_stages"] = list(app.protected)
+                stages: dict[str, Any] = {}
+                for stage_name, stage in app.stages.items():
+                    stage_body: dict[str, Any] = {}
+                    if stage.profile is not None:
+                        stage_body["deployment_profile"] = stage.profile
+                    if stage.regions:
+                        stage_body["regions"] = {region: {"deployment_profile": name}
+                                                 for region, name in stage.regions.items()}
+                    stages[stage_name] = stage_body
+                if stages:
+                    app_body["stages"] = stages
+                apps[app_name] = app_body
+            if apps:
+                body["apps"] = apps
+            orgs[org_name] = body
+        return {"orgs": orgs}
+
     def targets(self) -> list[tuple[Target, Link]]:
         """Return every target with a link of its own (stage, or stage + region), in file order.
 
@@ -190,6 +229,29 @@ def parse_dashboard_file(raw: bytes, path: str) -> DashboardFile:
     except RecursionError:  # tomllib recurses once per level of nested arrays/inline tables
         raise ConfigError("not valid TOML: nested too deeply", path=path) from None
     return _Parser(path).file(data)
+
+
+def parse_dashboard_data(data: Mapping[str, Any], path: str) -> DashboardFile:
+    """Validate *data*, a dashboard as TOML would load its file (the service's state keeps it so).
+
+    The same checks as :func:`parse_dashboard_file`; *path* says where the data came from in errors.
+    """
+    return _Parser(path).file(dict(data))
+
+
+def _profile_data(profile: DeploymentProfile) -> dict[str, Any]:
+    body: dict[str, Any] = {"role_arn": profile.role_arn}
+    if profile.external_id is not None:
+        body["external_id"] = profile.external_id
+    if profile.duration_seconds != 3600:
+        body["duration_seconds"] = profile.duration_seconds
+    if profile.region is not None:
+        body["region"] = profile.region
+    if profile.account_id is not None:
+        body["account_id"] = profile.account_id
+    if profile.sessions is not Sessions.SHARED:
+        body["sessions"] = profile.sessions.value
+    return body
 
 
 def load_dashboard_file(path: Path) -> DashboardFile:

@@ -15,6 +15,10 @@ queue would exceed ``max_wait`` seconds, when ``max_held_per_subject`` of its su
 answers are already held, or when ``max_held`` answers are held in all (``serve`` sets it
 to a quarter of the connection limit). Refused attempts still count as failures.
 
+With a SQL state the counts are shared: the service records each failure in the state
+first and passes the count it returns as *seen*, so that failures on one replica slow or
+refuse the next failure on another; holds and their queue stay per process.
+
 Only failing attempts are penalised: a valid key is answered however many failures its
 address has, and a success clears nothing (failures age out of the window, which restarts
 with each failure), so interleaving one's own key does not reset the count. Memory is
@@ -54,6 +58,7 @@ class Throttle:
                  maxsize: int = 65536, timer: Callable[[], float] = time.monotonic) -> None:
         self.free = free
         self.lockout = lockout
+        self.window = window
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_wait = max_wait
@@ -87,16 +92,18 @@ class Throttle:
             return 0.0
         return min(self.max_delay, self.base_delay * float(2 ** min(excess - 1, 16)))
 
-    def failed(self, subjects: Sequence[str]) -> Penalty:
+    def failed(self, subjects: Sequence[str], *, seen: int = 0) -> Penalty:
         """Record a failed attempt against every one of *subjects*; return what it costs.
 
         The count, the place in the queue and the place among the held answers are taken
         at once, under the lock, so that concurrent failures each see the ones before them.
+        *seen* is the most failures the shared state counted for the subjects before this
+        one (every worker's and replica's): the higher of it and this process's count applies.
         """
         with self._lock:
             now = self._timer()
             records = [self._records.get(subject, (0, now)) for subject in subjects]
-            failures = max((count for count, _ in records), default=0)
+            failures = max([seen, *(count for count, _ in records)])
             release = max([now, *(released for _, released in records)]) + self._delay_for(failures)
             hold = release - now
             refused = failures >= self.lockout or hold > self.max_wait or (hold > 0 and (

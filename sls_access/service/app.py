@@ -18,13 +18,19 @@ clients can tell it from any other 404. A target the dashboard file refuses is n
 ``no_link``: a name one slip away from a known one is 400 ``unknown_target``, a protected
 stage without its own link 409 ``protected_stage``.
 
-Everything the app knows is the dashboard file and its key file, both re-read as soon as
-they change, so replicas need no coordination.
+Everything the app knows comes from its state (:mod:`sls_access.service.store`): a SQL
+state (SQLite, PostgreSQL) read into a per-worker copy that is refreshed within a second
+of any change, or the dashboard file and its key file of earlier releases, re-read as soon
+as they change. A worker whose copy of a SQL state is older than ``--state-max-stale``
+answers ``503 state_unavailable`` rather than guess. Failed authentications are counted in
+the state too, so that every worker and replica shares one throttle; audit events are
+stored as rows besides the stdout line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import json
@@ -33,7 +39,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +49,11 @@ from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetErr
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.service._audit import Audit
 from sls_access.service._throttle import Throttle
-from sls_access.service._vend import Caller, Vendor, WatchedDashboard
-from sls_access.service.keys import AccessKey, KeyStore, default_keys_path, key_id
+from sls_access.service._vend import Caller, Vendor
+from sls_access.service.keys import AccessKey, key_id
+from sls_access.service.store.base import AuditEvent, StateUnavailableError
+from sls_access.service.store.files import FileStore
+from sls_access.service.store.snapshot import DEFAULT_MAX_STALE, StateView
 
 if TYPE_CHECKING:
     from sls_access.service.site import Site
@@ -145,10 +154,9 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
 class App:
     """The ASGI application; see the module docstring. Build it with :func:`create_app`."""
 
-    def __init__(self, dashboard: WatchedDashboard, keys: KeyStore, *, clock: Callable[[], datetime] = utc_now,
+    def __init__(self, state: StateView, *, clock: Callable[[], datetime] = utc_now,
                  throttle: Throttle | None = None) -> None:
-        self.dashboard = dashboard
-        self.keys = keys
+        self.state = state
         self.throttle = throttle or Throttle()
         self.vendor = Vendor(clock=clock)
         self.site: Site | None = None
@@ -176,12 +184,13 @@ class App:
                     self.vendor.prepare()
                 except Exception as exc:  # noqa: BLE001 - the first vend tries again and answers for it
                     log.warning("cannot create the STS client at startup: %s", exc)
-                # And the files read now, not by the first request (each request still checks
-                # them with a stat, and re-reads them when they change).
-                for read in (self.keys.current, self.dashboard.current):
+                # And the state read now, not by the first request: a SQL state's copy is
+                # then kept fresh by a thread; files are checked with a stat per request.
+                self.state.start()
+                for read in (self.state.keys, self.state.dashboard):
                     try:
                         read()
-                    except ConfigError as exc:  # the requests answer 503 for it, as they would anyway
+                    except (ConfigError, StateUnavailableError) as exc:  # the requests answer 503 for it
                         log.warning("%s", exc)
                 # What was loaded so far (botocore, the dashboard) lives as long as the process:
                 # keep it out of the garbage collector's scans, which would otherwise add
@@ -191,6 +200,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.vendor.close()
+                await asyncio.get_running_loop().run_in_executor(None, self.state.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -205,8 +215,11 @@ class App:
         site = self.site
         if site is not None and site.handles(raw_path):
             answer = await site.handle(scope, receive, raw_path, audit.fields)
-            audit.emit(answer.status, answer.outcome, (time.perf_counter() - started) * 1000)
-            site.record(audit.fields)
+            ms = (time.perf_counter() - started) * 1000
+            audit.emit(answer.status, answer.outcome, ms)
+            self.state.audit(AuditEvent.from_fields(
+                {**audit.fields, "status": answer.status, "outcome": answer.outcome, "ms": round(ms, 2)},
+                datetime.now(UTC)))
             await send({"type": "http.response.start", "status": answer.status,
                         "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())]})
             await send({"type": "http.response.body", "body": answer.body})
@@ -219,9 +232,11 @@ class App:
         except Exception:  # answer 500 without a traceback; the log keeps it
             log.exception("unexpected error serving %s", raw_path[:256])
             status, outcome, body = 500, "internal_error", _body("internal_error", "internal error")
-        audit.emit(status, outcome, (time.perf_counter() - started) * 1000)  # before the answer leaves
-        if site is not None:
-            site.record(audit.fields)
+        ms = (time.perf_counter() - started) * 1000
+        audit.emit(status, outcome, ms)  # before the answer leaves
+        fields = audit.fields
+        self.state.audit(AuditEvent.from_fields(
+            {**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)}, datetime.now(UTC)))
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers]})
         await send({"type": "http.response.body", "body": body})
@@ -233,6 +248,8 @@ class App:
             raise _Reject(405, "method_not_allowed", "only GET", [(b"allow", b"GET")])
         key = _authorization(scope.get("headers", []))
         if raw_path == "/healthz":
+            if not self.state.fresh:
+                raise _Reject(503, "state_unavailable", "the service's state cannot be read")
             return 200, "health", b'{"status":"ok"}'
         query = scope.get("query_string", b"").decode("latin-1")
         target = self._target(raw_path, query)
@@ -244,13 +261,15 @@ class App:
         if record.role != "deploy":
             raise _Reject(403, "forbidden", "an admin key vends no credentials: use a deploy key")
         try:
-            link = self.dashboard.link(target)
+            link = self.state.dashboard().link(target)
         except TargetError as exc:
             # Not no_link: that answer sends the client on to its local keys.
             raise _Reject(_REFUSED_STATUS[exc.code], exc.code, exc.reason) from None
+        except StateUnavailableError:
+            raise _Reject(503, "state_unavailable", "the service's state cannot be read") from None
         except (ConfigError, OSError) as exc:
             # No traceback: the message names the file and the key at fault.
-            log.error("cannot read the dashboard file %s: %s", self.dashboard.path, exc)  # noqa: TRY400
+            log.error("cannot read the dashboard: %s", exc)  # noqa: TRY400
             raise _Reject(503, "dashboard_error", "the dashboard file cannot be read") from None
         if link is None:
             raise _Reject(404, "no_link", f"no deployment profile is linked to {target}")
@@ -266,18 +285,22 @@ class App:
 
     async def _authenticate(self, client: str, key: str | None, receive: Receive) -> AccessKey:
         try:
-            keys = self.keys.current()
+            keys = self.state.keys()
+        except StateUnavailableError:
+            raise _Reject(503, "state_unavailable", "the service's state cannot be read") from None
         except ConfigError as exc:
-            log.error("cannot read the key file %s: %s", self.keys.path, exc)  # noqa: TRY400 - no traceback
+            log.error("cannot read the key file: %s", exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
         if record is not None and record.revoked is None:
+            self.state.used(record.id)
             return record  # a valid key is never throttled, and clears no failure
         # Counted against the address and the key id tried, before the answer waits, so that
-        # concurrent failures queue behind each other.
+        # concurrent failures queue behind each other: first in the state (every worker's and
+        # replica's count), then here.
         presented = key_id(key) if key is not None else None
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
-        penalty = self.throttle.failed(subjects)
+        penalty = self.throttle.failed(subjects, seen=await self._shared_failures(subjects))
         if penalty.refused:  # at once: a held answer keeps a handler running, which the server counts
             raise _Reject(429, "throttled", "too many failed authentications; try again later",
                           [(b"retry-after", b"60"), (b"connection", b"close")])
@@ -289,6 +312,16 @@ class App:
         message = ("missing access key" if key is None else "unknown access key" if record is None
                    else "revoked access key")
         raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
+
+    async def _shared_failures(self, subjects: list[str]) -> int:
+        """Record the failure in the state; return its count before it (0 when the state cannot say)."""
+        if self.state.direct:
+            return 0
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):  # the state is down: this worker's own count still applies
+            return await asyncio.wait_for(loop.run_in_executor(
+                None, self.state.record_failure, subjects, self.throttle.window), timeout=2.0)
+        return 0
 
 
 async def _hold(seconds: float, receive: Receive) -> None:
@@ -318,26 +351,44 @@ async def _hold(seconds: float, receive: Receive) -> None:
         watcher.cancel()
 
 
-def create_app(dashboard: str | os.PathLike[str], *, keys: str | os.PathLike[str] | None = None,
+def create_app(dashboard: str | os.PathLike[str] | None = None, *, keys: str | os.PathLike[str] | None = None,
+               state: str | None = None, state_max_stale: float = DEFAULT_MAX_STALE,
                clock: Callable[[], datetime] = utc_now, throttle: Throttle | None = None) -> App:
-    """Return the ASGI app serving *dashboard*'s links, with keys from *keys*.
+    """Return the ASGI app serving the links of *dashboard* or of *state*.
 
     :param dashboard: the dashboard file (TOML); read now, so that a bad one raises
-        :class:`~sls_access.ConfigError` here, and again whenever it changes.
-    :param keys: the key file; default ``<dashboard stem>.keys.json`` beside it.
+        :class:`~sls_access.ConfigError` here, and again whenever it changes. With a
+        *state*, the source of truth for profiles and links (None: the state's own).
+    :param keys: without a *state*: the key file; default ``<dashboard stem>.keys.json`` beside it.
+    :param state: a state URL (``sqlite:///ABS/PATH``, ``postgresql://…``): keys, failure
+        counts and audit events live there (and profiles and links, without *dashboard*).
+    :param state_max_stale: seconds without a successful read of the state before vends
+        answer 503 ``state_unavailable``.
     :param clock: the current aware datetime (tests inject one).
     :param throttle: the failed-authentication policy (default :class:`Throttle`'s).
     """
-    path = Path(dashboard).expanduser()
-    if not path.is_file():
-        raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
-    store = KeyStore(default_keys_path(path) if keys is None else keys)
-    store.current()
-    return App(WatchedDashboard(path), store, clock=clock, throttle=throttle)
+    if state is None:
+        if dashboard is None:
+            raise ConfigError("give the dashboard file or a state URL", key="dashboard")
+        files = FileStore(dashboard, keys=keys)
+        files.keys()
+        return App(StateView(files, direct=True), clock=clock, throttle=throttle)
+    from sls_access.service.store.url import open_store  # noqa: PLC0415 - the SQL stack, only for a state
+
+    if dashboard is not None:
+        path = Path(dashboard).expanduser()
+        if not path.is_file():
+            raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
+    store = open_store(state, dashboard=dashboard)
+    return App(StateView(store, max_stale=state_max_stale), clock=clock, throttle=throttle)
 
 
 def from_env() -> App:
-    """Return :func:`create_app` for ``SLS_ACCESS_DASHBOARD`` (a file) and ``SLS_ACCESS_KEYS`` (optional).
+    """Return :func:`create_app` for ``SLS_ACCESS_STATE`` or ``SLS_ACCESS_DASHBOARD`` (a file), and ``SLS_ACCESS_KEYS``.
+
+    With ``SLS_ACCESS_STATE`` (a state URL) the dashboard file is optional (profiles and
+    links then come from the state), and ``SLS_ACCESS_STATE_MAX_STALE`` is
+    ``--state-max-stale``; without it, the dashboard file and its key file are the state.
 
     ``SLS_ACCESS_MAX_CONNECTIONS`` (``serve``'s ``--max-connections``) bounds the failing
     answers the throttle holds at once to a quarter of it.
@@ -346,14 +397,25 @@ def from_env() -> App:
     launch path of its own.
     """
     dashboard = os.environ.get("SLS_ACCESS_DASHBOARD")
-    if not dashboard or dashboard.startswith(("https://", "http://")):
+    state = os.environ.get("SLS_ACCESS_STATE") or None
+    if dashboard and dashboard.startswith(("https://", "http://")):
+        raise ConfigError("SLS_ACCESS_DASHBOARD must be a file, not a URL", key="SLS_ACCESS_DASHBOARD")
+    if not dashboard and state is None:
         raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",
                           key="SLS_ACCESS_DASHBOARD")
     limit = os.environ.get("SLS_ACCESS_MAX_CONNECTIONS", "")
     # Held failing answers keep handlers running, which uvicorn counts against its limit:
     # at most a quarter of it, so that they never crowd out valid keys.
     throttle = Throttle(max_held=max(1, int(limit) // 4)) if limit.isdigit() else None
-    app = create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
+    if state is not None:
+        stale = os.environ.get("SLS_ACCESS_STATE_MAX_STALE", "")
+        try:
+            max_stale = float(stale) if stale else DEFAULT_MAX_STALE
+        except ValueError:
+            raise ConfigError("must be a number of seconds", key="SLS_ACCESS_STATE_MAX_STALE") from None
+        app = create_app(dashboard or None, state=state, state_max_stale=max_stale, throttle=throttle)
+    else:
+        app = create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
     from sls_access.service.site import site_from_env  # noqa: PLC0415 - jinja2 and tomlkit, for the admin side only
 
     app.site = site_from_env(app)

@@ -23,6 +23,8 @@ from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
 from sls_access.service.app import create_app
 from sls_access.service.keys import default_keys_path
+from sls_access.service.store.snapshot import DEFAULT_MAX_STALE
+from sls_access.service.store.url import choose_state
 
 __all__ = ["BACKLOG", "DEFAULT_MAX_CONNECTIONS", "PortInUseError", "log_config", "serve"]
 
@@ -56,6 +58,25 @@ def _check_key_file(path: Path, dashboard: Path) -> None:
         raise ConfigError(f"key file not found ({hint})", path=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the key file: {exc.strerror}", path=str(path)) from None
+
+
+def _check_state(state: str, dashboard: Path | None, max_stale: float) -> None:
+    """Raise :class:`~sls_access.ConfigError` unless *state* opens (migrated) and holds an access key.
+
+    A service with no key answers every client 401: like a missing key file, a mistake.
+    """
+    app = create_app(dashboard, state=state, state_max_stale=max_stale)
+    try:
+        store = app.state.store
+        store.dashboard()
+        if not store.list_keys():
+            beside = f" (nor a key file at {default_keys_path(dashboard)})" if dashboard is not None else ""
+            option = f"--state {store.url} " if state != choose_state(None, dashboard=None, keys=None) else ""
+            raise ConfigError(f"no access keys in the state {store.url}{beside}: create one first: "
+                              f"sls-access keys create {option}--org ORG --name NAME")
+    finally:
+        app.vendor.close()
+        app.state.store.close()
 
 
 def _check_port(host: str, port: int) -> None:
@@ -102,6 +123,14 @@ def _ensure_descriptors(max_connections: int | None) -> int:
     return wanted
 
 
+def _set_env(name: str, value: str | None) -> None:
+    """Set (or, for None, remove) the variable *name* the workers read (:func:`~sls_access.service.app.from_env`)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def log_config(level: str = "info") -> dict[str, Any]:
     """Return the logging setup: audit lines alone on stdout, everything else on stderr."""
     return {
@@ -124,16 +153,21 @@ def log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
-def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-          keys: str | os.PathLike[str] | None = None, log_level: str = "info",
+def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 8080,
+          workers: int = 1, keys: str | os.PathLike[str] | None = None, log_level: str = "info",
           forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int | None = None, ui: bool = True, edit_dashboard: bool = False,
-          template_bucket: str | None = None, session_hours: float | None = None) -> None:
-    """Serve *dashboard* until interrupted.
+          max_connections: int | None = None, state: str | None = None,
+          state_max_stale: float = DEFAULT_MAX_STALE, ui: bool = True, template_bucket: str | None = None,
+          session_hours: float | None = None) -> None:
+    """Serve the links of *dashboard* (or of the state) until interrupted.
 
+    :param state: the state URL (``--state``); None: the key file beside *dashboard*
+        when there is one (the files of earlier releases), else the default SQLite state
+        (:func:`~sls_access.service.store.url.choose_state`). With a state and a
+        *dashboard*, the file is the source of truth for profiles and links.
+    :param state_max_stale: seconds a worker may go without reading the state before its
+        vends answer 503 ``state_unavailable``.
     :param ui: serve the web UI at ``/ui/`` (the admin API is served either way).
-    :param edit_dashboard: let the admin API and the UI write profiles and links to the
-        dashboard file; without it the file is under review and edits are ``409 managed_by_file``.
     :param template_bucket: ``s3://BUCKET[/PREFIX]`` where "Connect AWS" uploads templates
         for the console's quick-create link.
     :param session_hours: how long a web UI session lasts (default 8).
@@ -155,25 +189,31 @@ def serve(dashboard: str | os.PathLike[str], *, host: str = "127.0.0.1", port: i
         import uvicorn  # noqa: PLC0415 - the "server" extra
     except ImportError:
         raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
-    path = Path(dashboard).expanduser().resolve()
-    keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
-    create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
-    _check_key_file(keys_path, path)
+    path = None if dashboard is None else Path(dashboard).expanduser().resolve()
+    state = choose_state(state, dashboard=path, keys=keys)
+    if state is None:
+        assert path is not None  # noqa: S101 - choose_state gives files only with a dashboard
+        keys_path = default_keys_path(path) if keys is None else Path(keys).expanduser().resolve()
+        create_app(path, keys=keys_path).vendor.close()  # fail now, in one line, on a bad dashboard or key file
+        _check_key_file(keys_path, path)
+    else:
+        if keys is not None:
+            raise ConfigError("--keys is for a key file without a state: move it in with 'sls-access keys "
+                              "import FILE' and drop --keys", key="keys")
+        _check_state(state, path, state_max_stale)  # migrates the schema once, before the workers start
     _check_port(host, port)
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn
 
     _protocol.check(http)
     max_connections = _ensure_descriptors(max_connections)
-    os.environ["SLS_ACCESS_DASHBOARD"] = str(path)
     os.environ["SLS_ACCESS_MAX_CONNECTIONS"] = str(max_connections)  # bounds the throttle's held answers
-    if keys is not None:
-        os.environ["SLS_ACCESS_KEYS"] = str(keys_path)
-    else:
-        os.environ.pop("SLS_ACCESS_KEYS", None)
+    _set_env("SLS_ACCESS_DASHBOARD", None if path is None else str(path))
+    _set_env("SLS_ACCESS_STATE", state)
+    _set_env("SLS_ACCESS_STATE_MAX_STALE", None if state is None else repr(float(state_max_stale)))
+    _set_env("SLS_ACCESS_KEYS", str(keys_path) if state is None and keys is not None else None)
     from sls_access.service.site import site_environment  # noqa: PLC0415
 
-    os.environ.update(site_environment(ui=ui, edit_dashboard=edit_dashboard, template_bucket=template_bucket,
-                                       session_hours=session_hours))
+    os.environ.update(site_environment(ui=ui, template_bucket=template_bucket, session_hours=session_hours))
     uvicorn.run(
         "sls_access.service.app:from_env",
         factory=True,

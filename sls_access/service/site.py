@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sls_access.service.admin import AdminError
 from sls_access.service.admin.api import PREFIX, AdminApi
-from sls_access.service.admin.backend import Backend
 from sls_access.service.admin.connect import Connector, VendingIdentity
-from sls_access.service.admin.files import FileBackend
 from sls_access.service.admin.http import Answer, Receive, error_answer
 from sls_access.service.admin.ops import Admin
+from sls_access.service.admin.records import FileRecords, records_path
 
 if TYPE_CHECKING:
     from sls_access.service.app import App
@@ -31,8 +30,7 @@ log = logging.getLogger("sls_access.service")
 __all__ = ["DEFAULT_SESSION", "Site", "site_environment", "site_from_env"]
 
 DEFAULT_SESSION = timedelta(hours=8)
-_UI, _EDIT, _BUCKET, _SESSION = ("SLS_ACCESS_UI", "SLS_ACCESS_EDIT_DASHBOARD", "SLS_ACCESS_TEMPLATE_BUCKET",
-                                 "SLS_ACCESS_SESSION_HOURS")
+_UI, _BUCKET, _SESSION = "SLS_ACCESS_UI", "SLS_ACCESS_TEMPLATE_BUCKET", "SLS_ACCESS_SESSION_HOURS"
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -47,10 +45,9 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class Site:
-    """The admin API and (optionally) the web UI over one *backend*."""
+    """The admin API and (optionally) the web UI."""
 
-    def __init__(self, backend: Backend, api: AdminApi, ui: Ui | None) -> None:
-        self.backend = backend
+    def __init__(self, api: AdminApi, ui: Ui | None) -> None:
         self.api = api
         self.ui = ui
 
@@ -74,22 +71,20 @@ class Site:
             log.exception("unexpected error serving %s", raw_path[:256])
             return error_answer(AdminError(500, "internal_error", "internal error"))
 
-    def record(self, fields: MutableMapping[str, Any]) -> None:
-        """Keep the request's audit event (the admin API's ``audit`` route reads them)."""
-        self.backend.record_event(fields)
 
-
-def site_environment(*, ui: bool, edit_dashboard: bool, template_bucket: str | None,
-                     session_hours: float | None) -> dict[str, str]:
+def site_environment(*, ui: bool, template_bucket: str | None, session_hours: float | None) -> dict[str, str]:
     """Return the environment ``serve`` hands its workers for :func:`site_from_env`."""
-    return {_UI: "1" if ui else "0", _EDIT: "1" if edit_dashboard else "0", _BUCKET: template_bucket or "",
+    return {_UI: "1" if ui else "0", _BUCKET: template_bucket or "",
             _SESSION: "" if session_hours is None else repr(session_hours)}
 
 
 def site_from_env(app: App) -> Site:
     """Return the :class:`Site` for *app*, configured from the environment ``serve`` set."""
-    backend = FileBackend(Path(app.dashboard.path), app.keys.path, editable=os.environ.get(_EDIT) == "1")
-    admin = Admin(backend)
+    store = app.state.store
+    keys_path = getattr(store, "keys_path", None)  # the files of earlier releases: records beside the key file
+    state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    admin = Admin(store, FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None,
+                                                  state_home)))
     from sls_access._options import utc_now  # noqa: PLC0415
 
     connector = Connector(admin, VendingIdentity(), clock=utc_now,
@@ -101,4 +96,4 @@ def site_from_env(app: App) -> Site:
 
         hours = os.environ.get(_SESSION) or ""
         ui = Ui(admin, connector, app.throttle, session=timedelta(hours=float(hours)) if hours else DEFAULT_SESSION)
-    return Site(backend, api, ui)
+    return Site(api, ui)

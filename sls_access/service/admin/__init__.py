@@ -1,12 +1,9 @@
 """The dashboard service's admin side: the JSON admin API, "Connect AWS", and what they edit.
 
-- :mod:`.backend`: the small protocol the admin API and the web UI edit through (keys with
-  a role, deployment profiles and links, audit events, short-lived records such as UI
-  sessions and pending connects), and :class:`AdminError`;
-- :mod:`.files`: that protocol over the files the service reads today (the key file and
-  the dashboard file);
-- :mod:`.ops`: the operations both front ends share (validation, the links as the
-  resolver applies them);
+- :mod:`.ops`: the operations both front ends share, over the service's
+  :class:`~sls_access.service.store.base.Store` (keys, profiles, links, audit), with the
+  TOML to commit when a dashboard file is the source of truth;
+- :mod:`.records`: short-lived records (UI sessions, pending connects);
 - :mod:`.connect`: "Connect AWS" (the template, the command, the check);
 - :mod:`.api`: the routes under ``/v1/admin/orgs/{org}/``.
 

@@ -69,7 +69,7 @@ class AdminApi:
         audit["org"] = org
         method = str(scope.get("method", ""))
         raw_query = scope.get("query_string", b"").decode("latin-1")
-        record = await authenticate(self.admin.backend, self.throttle, audit["client"], key, org)
+        record = await authenticate(self.admin, self.throttle, audit["client"], key, org)
         audit.update(key=record.name, key_id=record.id)
         body = _json(await read_body(receive)) if method in {"POST", "PUT"} else None
         rest = parts[1:]
@@ -90,7 +90,7 @@ class AdminApi:
         admin, connector = self.admin, self.connector
         return {
             (("keys",), "GET"): lambda org, _r, _q, _b: lambda: json_answer(
-                200, {"keys": [key_json(k) for k in admin.backend.keys(org)]}),
+                200, {"keys": [key_json(k) for k in admin.keys(org)]}),
             (("keys",), "POST"): lambda org, _r, _q, body: lambda: self._create_key(org, body),
             (("keys", "*"), "DELETE"): lambda org, rest, _q, _b: done(lambda: admin.revoke_key(org, rest[1])),
             (("deployment-profiles",), "GET"): lambda org, _r, _q, _b: lambda: json_answer(

@@ -135,7 +135,7 @@ class Connector:
             "started": iso_utc(started), "expires": iso_utc(started + CONNECT_TTL)}
         if self._bucket is not None:
             answer["quick_create_url"] = self._upload(text, stack, region)
-        self.admin.backend.put_record(_KIND, f"{org}/{name}", answer, expires=started + CONNECT_TTL)
+        self.admin.records.put(_KIND, f"{org}/{name}", answer, expires=started + CONNECT_TTL)
         return answer
 
     def _upload(self, text: str, stack: str, region: str | None) -> str:
@@ -161,7 +161,7 @@ class Connector:
 
     def pending(self, org: str, name: str) -> dict[str, Any] | None:
         """Return the connect started for the profile, while it lives."""
-        return self.admin.backend.get_record(_KIND, f"{org}/{name}")
+        return self.admin.records.get(_KIND, f"{org}/{name}")
 
     def poll(self, org: str, name: str) -> dict[str, Any]:
         """Check the started connect: ``pending`` until the role can be entered, then ``connected``."""
@@ -199,5 +199,5 @@ class Connector:
             if toml is None:
                 raise
             done["toml"] = toml
-        self.admin.backend.put_record(_KIND, f"{org}/{name}", done, expires=self._clock() + CONNECT_TTL)
+        self.admin.records.put(_KIND, f"{org}/{name}", done, expires=self._clock() + CONNECT_TTL)
         return done

@@ -12,7 +12,7 @@ import attrs
 
 from sls_access.service._throttle import Throttle
 from sls_access.service.admin import AdminError
-from sls_access.service.admin.backend import Backend
+from sls_access.service.admin.ops import Admin, toml_of
 from sls_access.service.keys import AccessKey, key_id
 
 __all__ = ["MAX_BODY", "Answer", "authenticate", "json_answer", "query", "read_body"]
@@ -43,8 +43,6 @@ def error_answer(error: AdminError) -> Answer:
     body: dict[str, Any] = {"code": error.code, "message": str(error), "error": error.code}
     if error.field is not None:
         body["field"] = error.field
-    from sls_access.service.admin.ops import toml_of  # noqa: PLC0415 - ops imports tomlkit
-
     toml = toml_of(error)
     if toml is not None:
         body["toml"] = toml
@@ -84,12 +82,12 @@ def query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-async def authenticate(backend: Backend, throttle: Throttle, client: str, key: str | None,
+async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str | None,
                        org: str | None) -> AccessKey:
     """Return the admin key of *org* (any org when None) that *key* is; else 401 (throttled) or 403."""
     record = None
     if key is not None and len(key) <= MAX_KEY:
-        record = await asyncio.to_thread(backend.authenticate, key)
+        record = await asyncio.to_thread(admin.authenticate, key)
     if record is None:
         presented = key_id(key) if key is not None else None
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])

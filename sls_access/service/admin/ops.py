@@ -1,38 +1,42 @@
-"""The admin operations the JSON API and the web UI share: validated edits, links as resolved.
+"""The admin operations the JSON API and the web UI share, over the service's :class:`Store`.
 
-Every edit of a profile or a link is made on the dashboard file's TOML text (tomlkit:
-comments and layout kept) and checked with the file's own strict parser before anything
-is written, so the admin side refuses exactly what the file would: a refused value is
-``400 invalid`` naming the field. With a dashboard file under review
-(``managed_by_file``), the edit is validated the same way and answered ``409
-managed_by_file`` with the TOML to commit.
+The store validates every edit as the dashboard file's parser does (a refusal names the
+field), and refuses edits of profiles and links when a dashboard file is their source of
+truth (``managed_by_file``). Then the same edit is made on the file's TOML text (tomlkit,
+comments kept), checked with the file's parser, and answered ``409 managed_by_file`` with
+the table to commit — the file itself is never written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import tomlkit
 
 from sls_access._target import Target
 from sls_access._values import name_problem
-from sls_access.dashboard.edit import links_using
 from sls_access.dashboard.file import TargetError, parse_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile, LinkLevel
 from sls_access.errors import ConfigError
 from sls_access.service.admin import AdminError
-from sls_access.service.admin.backend import ROLES, Backend
+from sls_access.service.admin.records import Records
 from sls_access.service.keys import AccessKey
+from sls_access.service.store.base import (
+    PROFILE_FIELDS,
+    ConflictError,
+    ManagedByFileError,
+    NotFoundError,
+    Role,
+    Store,
+)
 
-__all__ = ["PROFILE_FIELDS", "Admin", "LinkRow", "key_json", "profile_json"]
+__all__ = ["PROFILE_FIELDS", "Admin", "check_name", "key_json", "profile_json", "toml_of"]
 
-PROFILE_FIELDS = ("role_arn", "external_id", "account_id", "region", "duration_seconds", "sessions")
 MAX_AUDIT = 1000
 _VIA = {LinkLevel.STAGE_REGION: "via its stage + region link", LinkLevel.STAGE: "via its stage link",
         LinkLevel.APP: "via the app link", LinkLevel.ORG: "via the org default"}
-
-LinkRow = dict[str, Any]
 
 
 def profile_json(profile: DeploymentProfile) -> dict[str, Any]:
@@ -56,232 +60,6 @@ def check_name(value: object, field: str) -> str:
     return value
 
 
-def _table(parent: Any, name: str) -> Any:  # noqa: ANN401 - tomlkit's containers
-    if name not in parent:
-        parent[name] = tomlkit.table(is_super_table=True)
-    return parent[name]
-
-
-def _field(key: str | None, prefix: str) -> str:
-    if not key:
-        return "(file)"
-    return key.removeprefix(prefix + ".") if key.startswith(prefix + ".") else key
-
-
-def _snippet(doc: Any, path: list[str]) -> str:  # noqa: ANN401 - tomlkit's containers
-    """Return the TOML of the table at *path* of *doc* alone, under its full header."""
-    node: Any = doc
-    for name in path:
-        node = node.get(name) if node is not None else None
-    out: Any = tomlkit.document()
-    cursor = out
-    for name in path[:-1]:
-        cursor = _table(cursor, name)
-    if node is not None:
-        cursor[path[-1]] = node
-    return tomlkit.dumps(out)
-
-
-class Admin:
-    """The operations, for one *backend*."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    # -- keys
-    def create_key(self, org: str, name: object, role: object) -> tuple[AccessKey, str]:
-        """Create a key; a bad name or role is ``400 invalid``, a taken name ``409 conflict``."""
-        if role not in ROLES:
-            raise AdminError(400, "invalid", "role: must be 'deploy' or 'admin'", field="role")
-        if not isinstance(name, str):
-            raise AdminError(400, "invalid", "name: must be a string", field="name")
-        try:
-            return self.backend.create_key(org, name, role)
-        except ConfigError as exc:
-            status, code = (409, "conflict") if "already" in str(exc) else (400, "invalid")
-            raise AdminError(status, code, str(exc).split(" (", 1)[0], field="name") from None
-
-    def revoke_key(self, org: str, name: str) -> AccessKey:
-        """Revoke the key *name*; ``404 not_found`` when there is none."""
-        found = self.backend.revoke_key(org, name)
-        if found is None:
-            raise AdminError(404, "not_found", f"org {org!r} has no key named {name!r}")
-        return found
-
-    # -- profiles
-    def profiles(self, org: str) -> dict[str, DeploymentProfile]:
-        """Return *org*'s deployment profiles by name."""
-        body = self.backend.dashboard().orgs.get(org)
-        return {} if body is None else dict(body.profiles)
-
-    def profile(self, org: str, name: str) -> DeploymentProfile:
-        """Return the profile; ``404 not_found`` when there is none."""
-        found = self.profiles(org).get(name)
-        if found is None:
-            raise AdminError(404, "not_found", f"org {org!r} has no deployment profile {name!r}")
-        return found
-
-    def _edit(self, change: Callable[[Any], None], where: list[str], prefix: str) -> None:
-        def apply(text: str) -> str:
-            doc = tomlkit.parse(text)
-            change(doc)
-            new = tomlkit.dumps(doc)
-            try:
-                parse_dashboard_file(new.encode("utf-8"), "the dashboard")
-            except ConfigError as exc:
-                field = _field(exc.key, prefix)
-                raise AdminError(400, "invalid", f"{field}: {str(exc).rsplit(': ', 1)[-1]}", field=field) from None
-            if self.backend.managed_by_file:
-                raise AdminError(409, "managed_by_file", "profiles and links are managed by the dashboard file: "
-                                 "commit this change there") from _Toml(_snippet(doc, where))
-            return new
-
-        if self.backend.managed_by_file:
-            apply(self.backend.dashboard_text())
-        self.backend.edit_dashboard(apply)
-
-    def put_profile(self, org: str, name: str, body: object) -> DeploymentProfile:
-        """Create or replace the profile *name* with *body*'s fields."""
-        check_name(name, "name")
-        if not isinstance(body, Mapping):
-            raise AdminError(400, "invalid", "the body must be a JSON object of the profile's fields", field="(body)")
-        values = {key: value for key, value in body.items() if value is not None and value != ""}
-        unknown = sorted(set(values) - set(PROFILE_FIELDS))
-        if unknown:
-            raise AdminError(400, "invalid", f"{unknown[0]}: unknown field (fields: {', '.join(PROFILE_FIELDS)})",
-                             field=unknown[0])
-        prefix = f"orgs.{org}.deployment_profiles.{name}"
-
-        def change(doc: Any) -> None:  # noqa: ANN401
-            profiles = _table(_table(_table(doc, "orgs"), org), "deployment_profiles")
-            table = tomlkit.table()
-            for key in PROFILE_FIELDS:
-                if key in values:
-                    table[key] = values[key]
-            profiles[name] = table
-
-        self._edit(change, ["orgs", org, "deployment_profiles", name], prefix)
-        return self.profile(org, name)
-
-    def delete_profile(self, org: str, name: str) -> None:
-        """Delete the profile; ``409 in_use`` naming the links that use it."""
-        self.profile(org, name)
-        users = links_using(self.backend.dashboard_text(), "the dashboard", org, name)
-        if users:
-            raise AdminError(409, "in_use", f"deployment profile {name!r} is linked from {', '.join(users)}: "
-                             "link those to another profile (or remove them) first")
-
-        def change(doc: Any) -> None:  # noqa: ANN401
-            del doc["orgs"][org]["deployment_profiles"][name]
-
-        self._edit(change, ["orgs", org, "deployment_profiles"], f"orgs.{org}")
-
-    # -- links
-    def links(self, org: str) -> dict[str, Any]:
-        """Return *org*'s links, protected stages and the precedence as the resolver applies it."""
-        body = self.backend.dashboard().orgs.get(org)
-        links: list[LinkRow] = []
-        protected: dict[str, list[str]] = {}
-        resolution: list[dict[str, Any]] = []
-        if body is None:
-            return {"links": links, "protected_stages": protected, "resolution": resolution}
-        dashboard = self.backend.dashboard()
-        if body.profile is not None:
-            links.append({"app": None, "stage": None, "region": None, "deployment_profile": body.profile})
-        if body.protected:
-            protected["*"] = list(body.protected)
-        for app_name, app in body.apps.items():
-            if app.profile is not None:
-                links.append({"app": app_name, "stage": None, "region": None, "deployment_profile": app.profile})
-            if app.protected:
-                protected[app_name] = list(app.protected)
-            for stage_name, stage in app.stages.items():
-                if stage.profile is not None:
-                    links.append({"app": app_name, "stage": stage_name, "region": None,
-                                  "deployment_profile": stage.profile})
-                for region, profile in stage.regions.items():
-                    links.append({"app": app_name, "stage": stage_name, "region": region,
-                                  "deployment_profile": profile})
-                for region_name in [None, *stage.regions]:
-                    target = Target(org=org, app=app_name, stage=stage_name, region=region_name)
-                    resolution.append(_resolved(dashboard.link, target))
-            if app.profile is not None:
-                resolution.append({"target": f"{org}/{app_name}/(any other stage)",
-                                   "deployment_profile": app.profile, "via": _VIA[LinkLevel.APP],
-                                   "text": f"{org}/{app_name}/(any other stage) → {app.profile}, "
-                                           f"{_VIA[LinkLevel.APP]}"})
-        if body.profile is not None:
-            resolution.append({"target": f"{org}/(any other app)", "deployment_profile": body.profile,
-                               "via": _VIA[LinkLevel.ORG],
-                               "text": f"{org}/(any other app) → {body.profile}, {_VIA[LinkLevel.ORG]}"})
-        return {"links": links, "protected_stages": protected, "resolution": resolution}
-
-    def _link_path(self, org: str, app: str | None, stage: str | None, region: str | None) -> list[str]:
-        if (stage is not None and app is None) or (region is not None and stage is None):
-            raise AdminError(400, "invalid", "a stage link needs its app, a region link its stage",
-                             field="stage" if region is None else "region")
-        path = ["orgs", org]
-        if app is not None:
-            path += ["apps", check_name(app, "app")]
-        if stage is not None:
-            path += ["stages", check_name(stage, "stage")]
-        if region is not None:
-            path += ["regions", check_name(region, "region")]
-        return path
-
-    def put_link(self, org: str, app: str | None, stage: str | None, region: str | None, body: object) -> None:
-        """Link the target level to ``body["deployment_profile"]``."""
-        path = self._link_path(org, app, stage, region)
-        profile = body.get("deployment_profile") if isinstance(body, Mapping) else None
-        if not isinstance(profile, str) or not profile:
-            raise AdminError(400, "invalid", 'deployment_profile: the body is {"deployment_profile": NAME}',
-                             field="deployment_profile")
-
-        def change(doc: Any) -> None:  # noqa: ANN401
-            node = doc
-            for name in path:
-                node = _table(node, name)
-            node["deployment_profile"] = profile
-
-        self._edit(change, path, ".".join(path))
-
-    def delete_link(self, org: str, app: str | None, stage: str | None, region: str | None) -> None:
-        """Remove the link of that level; ``404 not_found`` when there is none."""
-        path = self._link_path(org, app, stage, region)
-        doc: Any = tomlkit.parse(self.backend.dashboard_text())
-        node: Any = doc
-        for name in path:
-            node = node.get(name) if node is not None else None
-        if node is None or "deployment_profile" not in node:
-            raise AdminError(404, "not_found", f"no link at {'.'.join(path)}")
-
-        def change(doc: Any) -> None:  # noqa: ANN401
-            node = doc
-            for name in path:
-                node = node[name]
-            del node["deployment_profile"]
-            if region is not None and not node:
-                del doc["orgs"][org]["apps"][app]["stages"][stage]["regions"][region]
-
-        self._edit(change, path, ".".join(path))
-
-    # -- audit
-    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
-              outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Return *org*'s audit events, newest first, filtered."""
-        limit = max(1, min(limit, MAX_AUDIT))
-        found = []
-        for event in self.backend.events(org, MAX_AUDIT * 10):
-            if ((app and event.get("app") != app) or (stage and event.get("stage") != stage)
-                    or (key and key not in (event.get("key"), event.get("key_id")))
-                    or (outcome and event.get("outcome") != outcome)):
-                continue
-            found.append(event)
-            if len(found) >= limit:
-                break
-        return found
-
-
 class _Toml(Exception):
     """Carries the TOML to commit on a ``409 managed_by_file`` (its ``__cause__``)."""
 
@@ -294,6 +72,246 @@ def toml_of(error: AdminError) -> str | None:
     """Return the TOML to commit that a ``managed_by_file`` refusal carries, if any."""
     cause = error.__cause__
     return cause.text if isinstance(cause, _Toml) else None
+
+
+def _refused(exc: ConfigError) -> AdminError:
+    """Return the admin answer to a store's refusal."""
+    if isinstance(exc, NotFoundError):
+        return AdminError(404, "not_found", str(exc).split(" (", 1)[0])
+    if isinstance(exc, ConflictError):
+        return AdminError(409, "in_use" if exc.key == "name" and "linked" in str(exc) else "conflict",
+                          _plain(exc))
+    field = exc.key or "(body)"
+    return AdminError(400, "invalid", f"{field}: {_plain(exc)}", field=field)
+
+
+def _plain(exc: ConfigError) -> str:
+    """Return the message of *exc* without the path and key its ``str`` adds."""
+    return exc.args[0] if exc.args else str(exc)
+
+
+def _table(parent: Any, name: str) -> Any:  # noqa: ANN401 - tomlkit's containers
+    if name not in parent:
+        parent[name] = tomlkit.table(is_super_table=True)
+    return parent[name]
+
+
+def _snippet(doc: Any, path: list[str]) -> str:  # noqa: ANN401 - tomlkit's containers
+    """Return the TOML of the table at *path* of *doc* alone, under its full header."""
+    node: Any = doc
+    for name in path:
+        node = node.get(name) if node is not None else None
+    out: Any = tomlkit.document()
+    cursor = out
+    for name in path[:-1]:
+        cursor = _table(cursor, name)
+    if node is None:
+        return f"# remove the table [{'.'.join(path)}]\n"
+    cursor[path[-1]] = node
+    return tomlkit.dumps(out)
+
+
+class Admin:
+    """The operations, over *store*, with short-lived *records* (UI sessions, connects)."""
+
+    def __init__(self, store: Store, records: Records) -> None:
+        self.store = store
+        self.records = records
+
+    @property
+    def managed_by_file(self) -> bool:
+        """Whether profiles and links are a dashboard file's (read-only here)."""
+        return self.store.managed_by_file is not None
+
+    # -- keys
+    def authenticate(self, key: str) -> AccessKey | None:
+        """Return the live key *key* is, else None."""
+        record = self.store.match_key(key)
+        return record if record is not None and record.revoked is None else None
+
+    def key(self, key_id: str) -> AccessKey | None:
+        """Return the key with id *key_id*, revoked or not."""
+        return self.store.keys().keys.get(key_id)
+
+    def keys(self, org: str) -> list[AccessKey]:
+        """Return *org*'s live keys, oldest first."""
+        return self.store.list_keys(org)
+
+    def create_key(self, org: str, name: object, role: object) -> tuple[AccessKey, str]:
+        """Create a key; a bad name or role is ``400 invalid``, a taken name ``409 conflict``."""
+        if role not in {r.value for r in Role}:
+            raise AdminError(400, "invalid", "role: must be 'deploy' or 'admin'", field="role")
+        if not isinstance(name, str):
+            raise AdminError(400, "invalid", "name: must be a string", field="name")
+        try:
+            return self.store.create_key(org, name, role=Role(str(role)))
+        except ConfigError as exc:
+            if "already has a key" in str(exc) and not isinstance(exc, ConflictError):
+                raise AdminError(409, "conflict", _plain(exc).split(" (", 1)[0], field="name") from None
+            raise _refused(exc) from None
+
+    def revoke_key(self, org: str, name: str) -> AccessKey:
+        """Revoke the key *name*; ``404 not_found`` when there is none."""
+        try:
+            return self.store.revoke_key(org, name)
+        except ConfigError as exc:
+            if isinstance(exc, NotFoundError) or "has no key" in str(exc):
+                raise AdminError(404, "not_found", f"org {org!r} has no key named {name!r}") from None
+            raise _refused(exc) from None
+
+    # -- profiles
+    def profiles(self, org: str) -> dict[str, DeploymentProfile]:
+        """Return *org*'s deployment profiles by name."""
+        return {profile.name: profile for profile in self.store.profiles(org)}
+
+    def profile(self, org: str, name: str) -> DeploymentProfile:
+        """Return the profile; ``404 not_found`` when there is none."""
+        found = self.profiles(org).get(name)
+        if found is None:
+            raise AdminError(404, "not_found", f"org {org!r} has no deployment profile {name!r}")
+        return found
+
+    def _edit(self, store_edit: Callable[[], object], file_edit: Callable[[Any], None], where: list[str],
+              prefix: str) -> None:
+        """Make the edit in the store; with a dashboard file, answer the TOML to commit instead."""
+        try:
+            store_edit()
+        except ManagedByFileError:
+            pass
+        except ConfigError as exc:
+            raise _refused(exc) from None
+        else:
+            return
+        path = Path(str(self.store.managed_by_file))
+        doc = tomlkit.parse(path.read_text("utf-8"))
+        file_edit(doc)
+        try:
+            parse_dashboard_file(tomlkit.dumps(doc).encode("utf-8"), str(path))
+        except ConfigError as exc:
+            key = exc.key or ""
+            field = key.removeprefix(prefix + ".") if key.startswith(prefix + ".") else key or "(file)"
+            raise AdminError(400, "invalid", f"{field}: {_plain(exc)}", field=field) from None
+        raise AdminError(409, "managed_by_file", f"profiles and links are managed by the dashboard file {path}: "
+                         "commit this change there") from _Toml(_snippet(doc, where))
+
+    def put_profile(self, org: str, name: str, body: object) -> DeploymentProfile:
+        """Create or replace the profile *name* with *body*'s fields."""
+        check_name(name, "name")
+        if not isinstance(body, Mapping):
+            raise AdminError(400, "invalid", "the body must be a JSON object of the profile's fields", field="(body)")
+        values = {key: value for key, value in body.items() if value is not None and value != ""}
+
+        def in_file(doc: Any) -> None:  # noqa: ANN401
+            table = tomlkit.table()
+            for key, value in values.items():
+                table[key] = value
+            _table(_table(_table(doc, "orgs"), org), "deployment_profiles")[name] = table
+
+        self._edit(lambda: self.store.put_profile(org, name, values), in_file,
+                   ["orgs", org, "deployment_profiles", name], f"orgs.{org}.deployment_profiles.{name}")
+        return self.profile(org, name)
+
+    def delete_profile(self, org: str, name: str) -> None:
+        """Delete the profile; ``409 in_use`` naming the links that use it."""
+        self.profile(org, name)
+        users = [link for link in self.store.links(org) if link.deployment_profile == name]
+        if users:
+            where = ", ".join(_link_name(org, link.app, link.stage, link.region) for link in users)
+            raise AdminError(409, "in_use", f"deployment profile {name!r} is linked from {where}: link those to "
+                             "another profile (or remove them) first")
+
+        def in_file(doc: Any) -> None:  # noqa: ANN401
+            del doc["orgs"][org]["deployment_profiles"][name]
+
+        self._edit(lambda: self.store.delete_profile(org, name), in_file,
+                   ["orgs", org, "deployment_profiles", name], f"orgs.{org}")
+
+    # -- links
+    def links(self, org: str) -> dict[str, Any]:
+        """Return *org*'s links, protected stages and the precedence as the resolver applies it."""
+        records = self.store.links(org)
+        links = [{"app": r.app, "stage": r.stage, "region": r.region, "deployment_profile": r.deployment_profile}
+                 for r in records]
+        protected: dict[str, list[str]] = {}
+        org_protected = self.store.protected_stages(org)
+        if org_protected:
+            protected["*"] = list(org_protected)
+        apps = list(dict.fromkeys(r.app for r in records if r.app is not None))
+        for app in apps:
+            stages = self.store.protected_stages(org, app=app)
+            if stages:
+                protected[app] = list(stages)
+        dashboard = self.store.dashboard()
+        resolution = [_resolved(dashboard.link, Target(org=org, app=r.app, stage=r.stage, region=r.region))
+                      for r in records if r.app is not None and r.stage is not None]
+        for r in records:
+            if r.level is LinkLevel.APP:
+                text = f"{org}/{r.app}/(any other stage) → {r.deployment_profile}, {_VIA[LinkLevel.APP]}"
+                resolution.append({"target": f"{org}/{r.app}/(any other stage)", "via": _VIA[LinkLevel.APP],
+                                   "deployment_profile": r.deployment_profile, "text": text})
+        for r in records:
+            if r.level is LinkLevel.ORG:
+                text = f"{org}/(any other app) → {r.deployment_profile}, {_VIA[LinkLevel.ORG]}"
+                resolution.append({"target": f"{org}/(any other app)", "via": _VIA[LinkLevel.ORG],
+                                   "deployment_profile": r.deployment_profile, "text": text})
+        return {"links": links, "protected_stages": protected, "resolution": resolution}
+
+    @staticmethod
+    def _path(org: str, app: str | None, stage: str | None, region: str | None) -> list[str]:
+        if (stage is not None and app is None) or (region is not None and stage is None):
+            field = "region" if region is not None and stage is None else "app"
+            raise AdminError(400, "invalid", "a stage link needs its app, a region link its stage", field=field)
+        path = ["orgs", org]
+        for kind, name in (("apps", app), ("stages", stage), ("regions", region)):
+            if name is not None:
+                path += [kind, check_name(name, kind[:-1])]
+        return path
+
+    def put_link(self, org: str, app: str | None, stage: str | None, region: str | None, body: object) -> None:
+        """Link the target level to ``body["deployment_profile"]``."""
+        path = self._path(org, app, stage, region)
+        profile = body.get("deployment_profile") if isinstance(body, Mapping) else None
+        if not isinstance(profile, str) or not profile:
+            raise AdminError(400, "invalid", 'deployment_profile: the body is {"deployment_profile": NAME}',
+                             field="deployment_profile")
+
+        def in_file(doc: Any) -> None:  # noqa: ANN401
+            node = doc
+            for name in path:
+                node = _table(node, name)
+            node["deployment_profile"] = profile
+
+        self._edit(lambda: self.store.put_link(org, profile, app=app, stage=stage, region=region), in_file, path,
+                   ".".join(path))
+
+    def delete_link(self, org: str, app: str | None, stage: str | None, region: str | None) -> None:
+        """Remove the link of that level; ``404 not_found`` when there is none."""
+        path = self._path(org, app, stage, region)
+        if not any((r.app, r.stage, r.region) == (app, stage, region) for r in self.store.links(org)):
+            raise AdminError(404, "not_found", f"no link at {'.'.join(path)}")
+
+        def in_file(doc: Any) -> None:  # noqa: ANN401
+            node = doc
+            for name in path:
+                node = node[name]
+            del node["deployment_profile"]
+
+        self._edit(lambda: self.store.delete_link(org, app=app, stage=stage, region=region), in_file, path,
+                   ".".join(path))
+
+    # -- audit
+    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
+              outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Return *org*'s audit events, newest first, filtered."""
+        events = self.store.audit(org, app=app, stage=stage, key=key, outcome=outcome,
+                                  limit=max(1, min(limit, MAX_AUDIT)))
+        return [event.to_json() for event in events]
+
+
+def _link_name(org: str, app: str | None, stage: str | None, region: str | None) -> str:
+    parts = [f"orgs.{org}"] + ([f"apps.{app}"] if app else []) + ([f"stages.{stage}"] if stage else []) + (
+        [f"regions.{region}"] if region else [])
+    return ".".join(parts)
 
 
 def _resolved(link: Callable[[Target], Any], target: Target) -> dict[str, Any]:

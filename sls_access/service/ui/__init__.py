@@ -88,7 +88,7 @@ class Ui:
         self.admin = admin
         self.connector = connector
         self.throttle = throttle
-        self.sessions = Sessions(admin.backend, session, clock)
+        self.sessions = Sessions(admin, session, clock)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["q"] = _quote
@@ -163,7 +163,7 @@ class Ui:
                 return self._page("error.html", 403, session=None,
                                   message="this form's csrf_token is missing or wrong: reload the page and try again")
             try:
-                record = await authenticate(self.admin.backend, self.throttle, audit["client"],
+                record = await authenticate(self.admin, self.throttle, audit["client"],
                                             form.get("key", "").strip() or None, None)
             except AdminError as exc:
                 return self._page("sign_in.html", exc.status, session=None, csrf_token=csrf, error=str(exc))
@@ -186,7 +186,7 @@ class Ui:
 
     # -- pages
     def _common(self, session: Session, **values: Any) -> dict[str, Any]:  # noqa: ANN401
-        return {"session": session, "csrf_token": session.csrf, "managed": self.admin.backend.managed_by_file,
+        return {"session": session, "csrf_token": session.csrf, "managed": self.admin.managed_by_file,
                 **values}
 
     def _edit(self, session: Session, change: Callable[[], object]) -> tuple[str | None, str | None]:
@@ -295,7 +295,7 @@ class Ui:
                 created = {**key_json(record), "key": key}
             except AdminError as exc:
                 error = str(exc)
-        keys = [key_json(k) for k in self.admin.backend.keys(org)]
+        keys = [key_json(k) for k in self.admin.keys(org)]
         return self._page("keys.html", 400 if error else 200,
                           **self._common(session, keys=keys, error=error, created=created, active="Keys"))
 

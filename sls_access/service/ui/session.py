@@ -1,6 +1,6 @@
 """Web UI sessions: a random token in a cookie, the session itself kept server-side.
 
-The cookie holds only a random token (never the access key); the backend keeps the
+The cookie holds only a random token (never the access key); the admin records keep the
 session under the token's SHA-256, with the org, the admin key's id, a CSRF token and the
 expiry. A session ends when it expires (8 hours by default), when the user signs out, and
 as soon as its key is revoked (checked on every request). Cookies are ``HttpOnly``,
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from sls_access.service.admin.backend import Backend
+from sls_access.service.admin.ops import Admin
 
 __all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "Session", "Sessions", "cookie"]
 
@@ -57,17 +57,17 @@ class Session:
 
 
 class Sessions:
-    """Sessions in *backend* lasting *lifetime*."""
+    """Sessions in *admin*'s records lasting *lifetime*."""
 
-    def __init__(self, backend: Backend, lifetime: timedelta, clock: Callable[[], datetime]) -> None:
-        self.backend = backend
+    def __init__(self, admin: Admin, lifetime: timedelta, clock: Callable[[], datetime]) -> None:
+        self.admin = admin
         self.lifetime = lifetime
         self._clock = clock
 
     def start(self, org: str, key_id: str, key_name: str) -> Session:
         """Start a session; return it (its token goes in the cookie)."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self.backend.put_record(_KIND, _digest(token), {"org": org, "key_id": key_id, "key_name": key_name,
+        self.admin.records.put(_KIND, _digest(token), {"org": org, "key_id": key_id, "key_name": key_name,
                                                          "csrf": csrf}, expires=self._clock() + self.lifetime)
         return Session(org=org, key_id=key_id, key_name=key_name, csrf=csrf, token=token)
 
@@ -76,15 +76,15 @@ class Sessions:
         token = cookies.get(SESSION_COOKIE)
         if not token or len(token) > 128:
             return None
-        record = self.backend.get_record(_KIND, _digest(token))
+        record = self.admin.records.get(_KIND, _digest(token))
         if record is None:
             return None
-        key = self.backend.key(str(record.get("key_id")))
+        key = self.admin.key(str(record.get("key_id")))
         if key is None or key.revoked is not None or key.role != "admin" or key.org != record.get("org"):
-            self.backend.delete_record(_KIND, _digest(token))
+            self.admin.records.delete(_KIND, _digest(token))
             return None
         return Session(org=key.org, key_id=key.id, key_name=key.name, csrf=str(record["csrf"]), token=token)
 
     def end(self, session: Session) -> None:
         """Sign out."""
-        self.backend.delete_record(_KIND, _digest(session.token))
+        self.admin.records.delete(_KIND, _digest(session.token))

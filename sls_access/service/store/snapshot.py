@@ -1,0 +1,209 @@
+"""A worker's in-memory copy of the state: what the hot path reads, refreshed when the state changes.
+
+:class:`StateView` reads the keys and the dashboard once per change of
+:meth:`Store.version <sls_access.service.store.base.Store.version>`, in a thread that waits
+on :meth:`~sls_access.service.store.base.Store.wait_for_change` (a PostgreSQL notification
+wakes it at once; else it polls every *poll* seconds). The same thread writes what the
+requests leave behind, batched: audit events and last-used times (bounded buffers: the
+stdout audit line is written per request regardless).
+
+Fail closed: the view counts the time since its last successful read of the state; past
+*max_stale* seconds, :meth:`StateView.keys` and :meth:`StateView.dashboard` raise
+:class:`~sls_access.service.store.base.StateUnavailableError` (the service answers ``503
+state_unavailable``) until a read succeeds again, which the thread keeps trying.
+
+A *direct* view (the key file and dashboard file of :class:`~sls_access.service.store.files.FileStore`)
+asks the store on every call instead: each read is one ``stat``, and a change is in force
+from the next request on.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sls_access.dashboard.file import DashboardFile
+from sls_access.errors import ConfigError
+from sls_access.service.keys import KeyFile
+from sls_access.service.store.base import AuditEvent, StateUnavailableError, Store
+
+__all__ = ["DEFAULT_MAX_STALE", "DEFAULT_POLL", "StateView"]
+
+log = logging.getLogger("sls_access.service.state")
+
+DEFAULT_MAX_STALE = 30.0
+"""Seconds without a successful read of the state after which vends answer 503 (``--state-max-stale``)."""
+DEFAULT_POLL = 0.25
+"""Seconds between reads of the change counter (with PostgreSQL notifications, changes arrive sooner)."""
+AUDIT_BUFFER = 10_000
+
+
+class StateView:
+    """The state as this worker knows it; see the module docstring.
+
+    :param store: the store to read.
+    :param max_stale: seconds without a successful read before the view refuses to answer.
+    :param direct: read the store on every call (a file store) instead of a refreshed copy.
+    """
+
+    def __init__(self, store: Store, *, max_stale: float = DEFAULT_MAX_STALE, poll: float = DEFAULT_POLL,
+                 direct: bool = False, timer: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.max_stale = max_stale
+        self.poll = poll
+        self.direct = direct
+        self._timer = timer
+        self._held: tuple[KeyFile, DashboardFile | ConfigError] | None = None
+        self._version: int | None = None
+        self._fresh = float("-inf")
+        self._events: collections.deque[AuditEvent] = collections.deque(maxlen=AUDIT_BUFFER)
+        self._used: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._down = False
+
+    # -- the hot path
+
+    def _current(self) -> tuple[KeyFile, DashboardFile | ConfigError]:
+        held = self._held
+        if held is None or self._timer() - self._fresh > self.max_stale:
+            if self._thread is None:
+                self.start()
+                held = self._held
+                if held is not None and self._timer() - self._fresh <= self.max_stale:
+                    return held
+            raise StateUnavailableError(f"the state has not been read for over {self.max_stale:g} s")
+        return held
+
+    def keys(self) -> KeyFile:
+        """Return the key records in force.
+
+        :raises StateUnavailableError: the state has not been read for *max_stale* seconds.
+        :raises ~sls_access.ConfigError: (direct) the key file cannot be read or parsed.
+        """
+        if self.direct:
+            return self.store.keys()
+        return self._current()[0]
+
+    def dashboard(self) -> DashboardFile:
+        """Return the profiles and links in force.
+
+        :raises StateUnavailableError: the state has not been read for *max_stale* seconds.
+        :raises ~sls_access.ConfigError: the dashboard (file) cannot be read or parsed.
+        """
+        if self.direct:
+            return self.store.dashboard()
+        dashboard = self._current()[1]
+        if isinstance(dashboard, ConfigError):
+            raise dashboard
+        return dashboard
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the view may answer now (read within *max_stale* seconds, or direct)."""
+        return self.direct or (self._held is not None and self._timer() - self._fresh <= self.max_stale)
+
+    def used(self, key_id: str) -> None:
+        """Note that the key *key_id* was used now (written with the next batch)."""
+        self._used[key_id] = time.time()
+
+    def audit(self, event: AuditEvent) -> None:
+        """Queue *event* for the store (the oldest are dropped past a bound while the state is down)."""
+        if self.direct:
+            self.store.append_audit([event])
+        else:
+            self._events.append(event)
+
+    def record_failure(self, subjects: list[str], window: float) -> int:
+        """Count a failure in the store (shared by replicas); return the most any subject had before it."""
+        if self.direct:
+            return 0
+        return self.store.record_failure(subjects, window=window)
+
+    # -- the refresh thread
+
+    def start(self) -> None:
+        """Read the state now (once) and start the thread that keeps the copy fresh."""
+        if self.direct or self._thread is not None:
+            return
+        try:
+            self._refresh()
+        except Exception as exc:  # noqa: BLE001 - the thread tries again; until then the view refuses
+            log.error("cannot read the state %s: %s", self.store.url, exc)  # noqa: TRY400 - no traceback
+            self._down = True
+        self._thread = threading.Thread(target=self._run, name="sls-access-state", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (after writing what is queued) and close the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        try:
+            self._flush()
+        except Exception as exc:  # noqa: BLE001 - shutting down: say so, do not raise
+            log.warning("audit events not written to the state at shutdown: %s", exc)
+        self.store.close()
+
+    def wait_version(self, version: int, timeout: float) -> bool:
+        """Wait until the copy is of *version* or later (tests and benchmarks); return whether it is."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._version is None or self._version < version:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def _refresh(self) -> None:
+        """Read the counter (waiting for a change when a copy is held) and the state when it changed."""
+        since = self._version
+        version = self.store.version() if since is None else self.store.wait_for_change(since, self.poll)
+        if version != since or self._held is None:
+            keys = self.store.keys()
+            dashboard: DashboardFile | ConfigError
+            try:
+                dashboard = self.store.dashboard()
+            except ConfigError as exc:
+                dashboard = exc
+            self._held = (keys, dashboard)
+            with self._changed:
+                self._version = version
+                self._changed.notify_all()
+        self._fresh = self._timer()
+
+    def _flush(self) -> None:
+        events = []
+        while self._events:
+            events.append(self._events.popleft())
+        if events:
+            try:
+                self.store.append_audit(events)
+            except Exception:
+                self._events.extendleft(reversed(events))  # kept, in order, up to the bound
+                raise
+        if self._used:
+            used, self._used = self._used, {}
+            self.store.touch_keys({key: datetime.fromtimestamp(at, UTC) for key, at in used.items()})
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._refresh()
+                self._flush()
+            except Exception as exc:  # noqa: BLE001 - any failure: try again; the staleness clock decides
+                if not self._down:
+                    log.error("cannot read the state %s: %s", self.store.url, exc)  # noqa: TRY400 - no traceback
+                    self._down = True
+                self._stop.wait(self.poll)
+            else:
+                if self._down:
+                    log.warning("the state %s can be read again", self.store.url)
+                    self._down = False

@@ -221,3 +221,20 @@ def test_connect_with_a_template_bucket_gives_the_quick_create_link(tmp_path: Pa
     (uploaded,) = s3.list_objects_v2(Bucket=bucket, Prefix="sls/")["Contents"]
     body = s3.get_object(Bucket=bucket, Key=uploaded["Key"])["Body"].read().decode()
     assert body == started["template"]
+
+
+def test_connect_with_a_dashboard_file_under_review_answers_the_toml_to_commit(tmp_path: Path, sts: StsProxy,
+                                                                               moto_url: str) -> None:
+    sts.fault = trust_enforcing(sts, moto_url)
+    with Org(tmp_path, edit=False) as org:
+        before = org.dashboard.read_bytes()
+        status, started = org.call("POST", "/deployment-profiles/prod/connect", body={"account_id": ACCOUNT})
+        assert status == 200
+        run_shown_command(started["command"], started["template"], tmp_path / "cloudshell", moto_url,
+                          started["template_file"])
+        status, polled = org.call("GET", "/deployment-profiles/prod/connect")
+    assert (status, polled["status"], polled["role_arn"]) == (200, "connected", started["role_arn"])
+    assert polled["toml"].startswith(f"[orgs.{org.name}.deployment_profiles.prod]\n")
+    assert f'role_arn = "{started["role_arn"]}"' in polled["toml"]
+    assert f'external_id = "{started["external_id"]}"' in polled["toml"]
+    assert org.dashboard.read_bytes() == before

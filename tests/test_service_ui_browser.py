@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from admin_support import ACCOUNT, Org, run_shown_command, trust_enforcing
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from support import StsProxy, until
@@ -75,8 +77,15 @@ def submit(driver: WebDriver, element_id: str) -> None:
     WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
 
 
+def click(driver: WebDriver, element: WebElement) -> None:
+    """Click *element* (a link or a submit button) and wait for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def nav(driver: WebDriver, text: str) -> None:
-    driver.find_element(By.LINK_TEXT, text).click()
+    click(driver, driver.find_element(By.LINK_TEXT, text))
     assert driver.find_element(By.TAG_NAME, "h1")
 
 
@@ -95,6 +104,14 @@ def test_sign_in_and_every_page(browser: WebDriver, tmp_path: Path, sts: StsProx
         every_page(browser, org)
 
 
+def labelled(driver: WebDriver) -> None:
+    """Every visible field of the page has a label (keyboard and screen-reader users need one)."""
+    for field in driver.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
+        field_id = field.get_attribute("id")
+        assert field_id, field.get_attribute("outerHTML")
+        assert driver.find_elements(By.CSS_SELECTOR, f"label[for='{field_id}']"), field_id
+
+
 def every_page(browser: WebDriver, org: Org) -> None:
     browser.get(f"{org.url}/ui/")
     shot(browser, "sign-in")
@@ -107,14 +124,17 @@ def every_page(browser: WebDriver, org: Org) -> None:
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav[aria-label=Main] a")] == [
         "Profiles", "Links", "Keys", "Audit"]
     assert "prod" in browser.find_element(By.TAG_NAME, "table").text
+    labelled(browser)
     shot(browser, "profiles")
     nav(browser, "Links")
     resolution = browser.find_element(By.CLASS_NAME, "resolution").text
     assert f"{org.name}/shop/prod → prod, via its stage link" in resolution
     assert f"{org.name}/(any other app) → sandbox, via the org default" in resolution
+    labelled(browser)
     shot(browser, "links")
     nav(browser, "Keys")
     assert {"lead", "ci"} <= {th.text for th in browser.find_elements(By.CSS_SELECTOR, "tbody th")}
+    labelled(browser)
     shot(browser, "keys")
     assert org.server.credentials(org.name, "shop", "prod", org.deploy_key)[0] == 200
     until(lambda: bool(org.call("GET", "/audit?outcome=vended")[1]["events"]), 3.0,
@@ -129,8 +149,9 @@ def every_page(browser: WebDriver, org: Org) -> None:
     export = browser.find_element(By.ID, "export").get_attribute("href")
     assert export is not None
     assert export.endswith("/ui/audit.ndjson?app=&stage=&key=&outcome=vended")
+    labelled(browser)
     shot(browser, "audit")
-    browser.find_element(By.CSS_SELECTOR, ".signout button").click()
+    click(browser, browser.find_element(By.CSS_SELECTOR, ".signout button"))
     assert browser.current_url == f"{org.url}/ui/sign-in"
     browser.get(f"{org.url}/ui/keys")
     assert browser.current_url == f"{org.url}/ui/sign-in"  # signed out
@@ -154,7 +175,7 @@ def test_a_key_is_created_shown_once_and_revoked(browser: WebDriver, org: Org) -
     org.vend("shop", "prod", key, 200)
     nav(browser, "Keys")
     assert key not in browser.page_source  # shown once
-    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Revoke ci-shop']").click()
+    click(browser, browser.find_element(By.CSS_SELECTOR, "button[aria-label='Revoke ci-shop']"))
     assert "ci-shop" not in {th.text for th in browser.find_elements(By.CSS_SELECTOR, "tbody th")}
     org.vend("shop", "prod", key, 401)
 
@@ -175,8 +196,8 @@ def test_a_profile_and_a_link_are_created(browser: WebDriver, org: Org) -> None:
     assert (profile.role_arn, profile.region, profile.duration_seconds) == (
         f"arn:aws:iam::{ACCOUNT}:role/staging", "eu-west-1", 1800)
     nav(browser, "Profiles")
-    browser.find_element(By.LINK_TEXT, "staging").click()
-    browser.find_element(By.CSS_SELECTOR, ".danger button").click()
+    click(browser, browser.find_element(By.LINK_TEXT, "staging"))
+    click(browser, browser.find_element(By.CSS_SELECTOR, ".danger button"))
     error = browser.find_element(By.CLASS_NAME, "error").text
     assert "linked from" in error
     assert f"orgs.{org.name}.apps.shop.stages.staging" in error
@@ -192,14 +213,15 @@ def test_connect_aws_turns_connected_by_itself(browser: WebDriver, org: Org, sts
     assert browser.find_element(By.LINK_TEXT, "AWS account").get_attribute("aria-current") == "page"
     shot(browser, "connect-start")
     fill(browser, {"account_id": ACCOUNT, "region": "us-east-1"})
-    browser.find_element(By.XPATH, "//button[text()='Connect AWS']").click()
+    click(browser, browser.find_element(By.XPATH, "//button[text()='Connect AWS']"))
     assert browser.find_element(By.ID, "status").text == "Waiting for the role"
     command = browser.find_element(By.ID, "command").text
     template = browser.find_element(By.ID, "template").get_attribute("textContent") or ""
     download = browser.find_element(By.ID, "template-download")
     shot(browser, "connect-pending")
     run_shown_command(command, template, tmp_path / "cloudshell", moto_url, download.text)
-    WebDriverWait(browser, 60, poll_frequency=0.5).until(
+    WebDriverWait(browser, 60, poll_frequency=0.5,  # the page reloads itself meanwhile
+                  ignored_exceptions=[NoSuchElementException, StaleElementReferenceException]).until(
         lambda driver: driver.find_element(By.ID, "status").text == "Connected")
     role_arn = f"arn:aws:iam::{ACCOUNT}:role/sls-access-{org.name}-live"
     assert browser.find_element(By.ID, "connected-role").text == role_arn
@@ -236,3 +258,35 @@ def test_a_hostile_name_is_shown_escaped(browser: WebDriver, org: Org) -> None:
     assert browser.find_element(By.LINK_TEXT, HOSTILE)
     assert browser.find_elements(By.TAG_NAME, "script") == []
     assert HOSTILE in org.profiles()
+
+
+def test_the_pages_fit_a_phone_and_work_from_the_keyboard(browser: WebDriver, tmp_path: Path, sts: StsProxy) -> None:
+    with Org(tmp_path, name="acme") as org:  # no AWS role is made here: a fixed name, for the screenshot
+        on_a_phone(browser, org)
+
+
+def on_a_phone(browser: WebDriver, org: Org) -> None:
+    browser.set_window_size(390, 844)
+    browser.get(f"{org.url}/ui/")
+    field = browser.switch_to.active_element  # the key field has the focus from the start
+    assert field.get_attribute("id") == "key"
+    field.send_keys(org.admin_key, Keys.ENTER)
+    WebDriverWait(browser, 30).until(expected_conditions.url_to_be(f"{org.url}/ui/profiles"))
+    for page in ("profiles", "links", "keys", "audit", "profiles/prod", "profiles/prod/aws"):
+        browser.get(f"{org.url}/ui/{page}")
+        page_width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert page_width <= 390, page  # tables scroll inside their own box; the page does not
+    browser.get(f"{org.url}/ui/keys")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)  # the first stop is the skip link, then the navigation
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Profiles"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 30).until(expected_conditions.url_to_be(f"{org.url}/ui/profiles"))
+    browser.set_window_size(1280, 1000)
+    browser.get(f"{org.url}/ui/profiles")
+    browser.set_window_size(390, 844)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "phone-profiles.png"))
+    assert org.admin_key not in org.server.stdout() + org.server.stderr()

@@ -89,3 +89,10 @@ def bench_server(session: nox.Session) -> None:
     """Load-test the dashboard service against the bare stack; first vend after start (wrk when installed)."""
     session.install("-e", ".[server]", "moto[server]")
     session.run("python", "benchmarks/server_load.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_state(session: nox.Session) -> None:
+    """The state in a database: vends/s on SQLite and PostgreSQL over files, revocation delay, AssumeRole count."""
+    session.install("-e", ".[server]", "moto[server]")
+    session.run("python", "benchmarks/state_load.py", *session.posargs)

@@ -641,7 +641,14 @@ class AgentProcesses:
                 proc.stderr.close()
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _pg_bin() -> Path:
+    """Debian's PostgreSQL binaries, the newest installed version (``/usr/lib/postgresql/N/bin``)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+                   if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 class PostgresCluster:
@@ -706,9 +713,12 @@ class PostgresCluster:
 
 
 class StateServer(DashboardServer):
-    """``sls-access serve --state URL`` (profiles and links from the state unless *dashboard* is given)."""
+    """``sls-access serve --state URL`` (profiles and links from the state unless *dashboard* is given).
 
-    def __init__(self, state: str, workdir: Path, *, dashboard: Path | None = None, workers: int = 1,
+    *state* None: no ``--state`` (the default state, or ``SLS_ACCESS_STATE``).
+    """
+
+    def __init__(self, state: str | None, workdir: Path, *, dashboard: Path | None = None, workers: int = 1,
                  extra_args: list[str] | None = None) -> None:
         super().__init__(dashboard or workdir / "unused.toml", workdir, workers=workers, extra_args=extra_args)
         self.state = state
@@ -720,8 +730,9 @@ class StateServer(DashboardServer):
         out = (self.workdir / f"server-{self._starts}.out").open("wb")
         err = (self.workdir / f"server-{self._starts}.err").open("wb")
         given = [] if self.state_dashboard is None else ["--dashboard", str(self.state_dashboard)]
+        given += [] if self.state is None else ["--state", self.state]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sls_access.cli", "serve", "--state", self.state, *given,
+            [sys.executable, "-m", "sls_access.cli", "serve", *given,
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
             stdout=out, stderr=err, env=dict(os.environ))
         out.close()

@@ -191,7 +191,9 @@ class Store(Protocol):
     def version(self) -> int:
         """Return the state's change counter: it grows with every change of keys, profiles or links.
 
-        Failure counts, audit events and last-used times do not change it.
+        With a dashboard file (:attr:`managed_by_file`) an edit of the file changes it too
+        (not necessarily upward). Failure counts, audit events and last-used times do not
+        change it.
 
         :raises StateUnavailableError: the state cannot be read.
         """

@@ -5,15 +5,13 @@ are the dashboard file, which is their source of truth (:attr:`FileStore.managed
 every edit is refused). Both are re-read when they change, one ``stat`` each per read, so a
 revocation is in force from the next request on.
 
-What files cannot share is kept per process: failure counts (the service's throttle counts
-them itself), last-used times and audit events (the most recent
-:data:`AUDIT_KEPT` of this process). For one throttle and one audit across workers and
-replicas, use a SQL state.
+What files cannot share is kept per process (failure counts: the service's throttle counts
+them itself; last-used times) or not at all (audit events: the stdout audit line is the
+record). For one throttle and audit rows across workers and replicas, use a SQL state.
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import threading
 import time
@@ -37,9 +35,8 @@ from sls_access.service.store.base import (
     StateUnavailableError,
 )
 
-__all__ = ["AUDIT_KEPT", "FileStore"]
+__all__ = ["FileStore"]
 
-AUDIT_KEPT = 10_000
 _POLL = 0.05
 
 
@@ -60,8 +57,6 @@ class FileStore:
         self.managed_by_file: str | None = str(self._dashboard.path)
         self._lock = threading.Lock()
         self._used: dict[str, datetime] = {}
-        self._events: collections.deque[AuditEvent] = collections.deque(maxlen=AUDIT_KEPT)
-        self._next_event = 1
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
@@ -148,22 +143,12 @@ class FileStore:
         return 0
 
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
-        """Keep *events* in this process (the last :data:`AUDIT_KEPT`)."""
-        with self._lock:
-            for event in events:
-                self._events.append(attrs.evolve(event, id=self._next_event))
-                self._next_event += 1
+        """Keep nothing: with files, the stdout audit line is the only record."""
 
     def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
               outcome: str | None = None, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
-        """Return this process's events of *org*, newest first."""
-        with self._lock:
-            events = list(self._events)
-        found = [e for e in reversed(events)
-                 if e.org == org and (app is None or e.app == app) and (stage is None or e.stage == stage)
-                 and (outcome is None or e.outcome == outcome) and (key is None or key in {e.key, e.key_id})
-                 and (before is None or (e.id or 0) < before)]
-        return found[:max(1, min(int(limit), 1000))]
+        """Return no events (see :meth:`append_audit`): read the service's stdout audit lines."""
+        return []
 
     def dashboard(self) -> DashboardFile:
         """Return the dashboard file, parsed."""

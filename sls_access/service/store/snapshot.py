@@ -23,8 +23,9 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sls_access.dashboard.file import DashboardFile
 from sls_access.errors import ConfigError
@@ -60,7 +61,8 @@ class StateView:
         self._held: tuple[KeyFile, DashboardFile | ConfigError] | None = None
         self._version: int | None = None
         self._fresh = float("-inf")
-        self._events: collections.deque[AuditEvent] = collections.deque(maxlen=AUDIT_BUFFER)
+        self._events: collections.deque[tuple[Mapping[str, Any], int, str, float, float]] = collections.deque(
+            maxlen=AUDIT_BUFFER)
         self._used: dict[str, float] = {}
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -112,12 +114,15 @@ class StateView:
         """Note that the key *key_id* was used now (written with the next batch)."""
         self._used[key_id] = time.time()
 
-    def audit(self, event: AuditEvent) -> None:
-        """Queue *event* for the store (the oldest are dropped past a bound while the state is down)."""
-        if self.direct:
-            self.store.append_audit([event])
-        else:
-            self._events.append(event)
+    def audit(self, fields: Mapping[str, Any], status: int, outcome: str, ms: float) -> None:
+        """Queue a request's audit record (the audit line's *fields*) for the store, made into an event later.
+
+        Cheap on the hot path: the conversion happens in the thread that writes the batch.
+        The oldest are dropped past a bound while the state is down. A direct view (files)
+        keeps none: the stdout line is the record.
+        """
+        if not self.direct:
+            self._events.append((fields, status, outcome, ms, time.time()))
 
     def record_failure(self, subjects: list[str], window: float) -> int:
         """Count a failure in the store (shared by replicas); return the most any subject had before it."""
@@ -180,14 +185,17 @@ class StateView:
         self._fresh = self._timer()
 
     def _flush(self) -> None:
-        events = []
+        queued = []
         while self._events:
-            events.append(self._events.popleft())
-        if events:
+            queued.append(self._events.popleft())
+        if queued:
+            events = [AuditEvent.from_fields({**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)},
+                                             datetime.fromtimestamp(at, UTC))
+                      for fields, status, outcome, ms, at in queued]
             try:
                 self.store.append_audit(events)
             except Exception:
-                self._events.extendleft(reversed(events))  # kept, in order, up to the bound
+                self._events.extendleft(reversed(queued))  # kept, in order, up to the bound
                 raise
         if self._used:
             used, self._used = self._used, {}

@@ -1,9 +1,8 @@
 """The state in SQL: SQLite (one host) or PostgreSQL (replicas), through SQLAlchemy Core.
 
-The schema comes from Alembic migrations shipped in this package
-(``sls_access/service/store/migrations``), applied by :func:`migrate` when a store opens:
-versioned, each at most once, under a PostgreSQL advisory lock so that replicas starting
-together do not race.
+The schema comes from Alembic migrations shipped in this package, applied by
+:func:`~sls_access.service.store._engine.migrate` when a store opens: versioned, each at
+most once, under a PostgreSQL advisory lock so that replicas starting together do not race.
 
 Every change of keys, profiles or links bumps the one-row change counter in the same
 transaction (which also orders concurrent writers: the counter's row lock is taken first)
@@ -21,21 +20,22 @@ import os
 import random
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from sls_access.dashboard.file import DashboardFile, parse_dashboard_data
 from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import ConfigError
 from sls_access.service.keys import AccessKey, KeyFile, check_name, check_role, hash_key, key_id, new_key
 from sls_access.service.store import _schema as t
-from sls_access.service.store._dashboard import Edits, links_in, links_of, profiles_of, protected_of
+from sls_access.service.store._dashboard import Edits, links_of, profiles_of, protected_of
+from sls_access.service.store._engine import create_engine, migrate
+from sls_access.service.store._rows import org_data, write_org
 from sls_access.service.store.base import (
     AuditEvent,
     ConflictError,
@@ -46,7 +46,7 @@ from sls_access.service.store.base import (
     StateUnavailableError,
 )
 
-__all__ = ["CHANNEL", "SqlStore", "migrate"]
+__all__ = ["CHANNEL", "SqlStore"]
 
 log = logging.getLogger(__name__)
 
@@ -69,53 +69,6 @@ def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
-def migrate(connection: Connection) -> None:
-    """Bring the schema on *connection* to the newest migration (alembic's ``upgrade head``)."""
-    from alembic import command  # noqa: PLC0415 - only when a store opens
-    from alembic.config import Config  # noqa: PLC0415
-
-    config = Config()
-    with resources.as_file(resources.files("sls_access.service.store") / "migrations") as where:
-        config.set_main_option("script_location", str(where))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
-def _sqlite_file(database: str) -> None:
-    """Create the SQLite file 0600 in a 0700 directory when it does not exist yet."""
-    path = Path(database)
-    if not path.is_absolute():
-        raise ConfigError(f"the SQLite state must be an absolute path (sqlite:////abs/path), not {database!r}",
-                          key="state")
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-def _engine(url: sa.URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise ConfigError("the SQLite state must be a file: sqlite:////abs/path", key="state")
-        _sqlite_file(url.database)
-        engine = sa.create_engine(url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 10})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi: Any, _record: object) -> None:  # noqa: ANN401 - a DB-API connection
-            cursor = dbapi.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    if url.get_backend_name() == "postgresql":
-        return sa.create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=4,
-                                max_overflow=4, pool_timeout=5,
-                                connect_args={"connect_timeout": 5, "options": "-c statement_timeout=10000"})
-    raise ConfigError(f"the state must be sqlite:///ABS/PATH or postgresql://..., not {url.get_backend_name()}",
-                      key="state")
-
-
 class SqlStore:
     """A :class:`~sls_access.service.store.base.Store` in SQLite or PostgreSQL.
 
@@ -134,7 +87,7 @@ class SqlStore:
         self.url = parsed.render_as_string(hide_password=True)
         self._url = parsed
         self._postgres = parsed.get_backend_name() == "postgresql"
-        self._engine = _engine(parsed)
+        self._engine = create_engine(parsed)
         self._file: Any = None
         self.managed_by_file: str | None = None
         if managed_by_file is not None:
@@ -182,9 +135,18 @@ class SqlStore:
     # -- change notification
 
     def version(self) -> int:
-        """Return the change counter."""
+        """Return the change counter (with a dashboard file: changed by the file's edits too)."""
         with self._connect() as conn:
-            return int(conn.execute(sa.select(t.state.c.version).where(t.state.c.id == 1)).scalar_one())
+            version = int(conn.execute(sa.select(t.state.c.version).where(t.state.c.id == 1)).scalar_one())
+        if self._file is None:
+            return version
+        try:
+            st = os.stat(self._file.path)
+        except OSError:
+            stamp = 0
+        else:
+            stamp = zlib.crc32(repr((st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)).encode())
+        return (version << 32) | stamp
 
     def _listen(self, timeout: float) -> bool:
         """Wait up to *timeout* for a notification; False when there is no listening connection."""
@@ -401,63 +363,13 @@ class SqlStore:
 
     # -- profiles and links
 
-    def _org_data(self, conn: Connection, only: str | None = None) -> dict[str, Any]:
-        def where(table: sa.Table, query: sa.Select[Any]) -> sa.Select[Any]:
-            return query if only is None else query.where(table.c.org == only)
-
-        data: dict[str, Any] = {}
-        orgs = sa.select(t.orgs).order_by(t.orgs.c.name)
-        for row in conn.execute(orgs if only is None else orgs.where(t.orgs.c.name == only)):
-            data.setdefault(row.name, {})
-        for row in conn.execute(where(t.profiles, sa.select(t.profiles)).order_by(t.profiles.c.name)):
-            body = {field: getattr(row, field) for field in ("role_arn", "external_id", "duration_seconds", "region",
-                                                             "account_id", "sessions")
-                    if getattr(row, field) is not None}
-            data.setdefault(row.org, {}).setdefault("deployment_profiles", {})[row.name] = body
-        for row in conn.execute(where(t.links, sa.select(t.links)).order_by(
-                t.links.c.app, t.links.c.stage, t.links.c.region)):
-            body = data.setdefault(row.org, {})
-            if row.app:
-                body = body.setdefault("apps", {}).setdefault(row.app, {})
-                if row.stage:
-                    body = body.setdefault("stages", {}).setdefault(row.stage, {})
-                    if row.region:
-                        body = body.setdefault("regions", {}).setdefault(row.region, {})
-            body["deployment_profile"] = row.deployment_profile
-        for row in conn.execute(where(t.protected_stages, sa.select(t.protected_stages)).order_by(
-                t.protected_stages.c.stage)):
-            body = data.setdefault(row.org, {})
-            if row.app:
-                body = body.setdefault("apps", {}).setdefault(row.app, {})
-            body.setdefault("protected_stages", []).append(row.stage)
-        return {"orgs": data}
-
-    def _write_org(self, conn: Connection, org: str, body: Mapping[str, Any]) -> None:
-        for table in (t.profiles, t.links, t.protected_stages):
-            conn.execute(sa.delete(table).where(table.c.org == org))
-        conn.execute(sa.delete(t.orgs).where(t.orgs.c.name == org))
-        conn.execute(sa.insert(t.orgs).values(name=org))
-        profiles = [{"org": org, "name": name, "role_arn": spec["role_arn"], **{
-            field: spec.get(field) for field in ("external_id", "duration_seconds", "region", "account_id",
-                                                 "sessions")}}
-                    for name, spec in body.get("deployment_profiles", {}).items()]
-        link_rows = [{"org": org, "app": link.app or "", "stage": link.stage or "", "region": link.region or "",
-                      "deployment_profile": link.deployment_profile}
-                     for link in links_in(org, body)]
-        protected = [{"org": org, "app": "", "stage": stage} for stage in body.get("protected_stages", [])]
-        protected += [{"org": org, "app": app, "stage": stage} for app, app_body in body.get("apps", {}).items()
-                      for stage in app_body.get("protected_stages", [])]
-        for table, rows in ((t.profiles, profiles), (t.links, link_rows), (t.protected_stages, protected)):
-            if rows:
-                conn.execute(sa.insert(table), rows)
-
     def dashboard(self) -> DashboardFile:
         """Return the profiles and links (from the dashboard file, when one manages them)."""
         if self._file is not None:
             result: DashboardFile = self._file.current()
             return result
         with self._connect() as conn:
-            data = self._org_data(conn)
+            data = org_data(conn)
         return parse_dashboard_data(data, self.url)
 
     def profiles(self, org: str) -> list[DeploymentProfile]:
@@ -479,9 +391,9 @@ class SqlStore:
                                      "edit it (and commit it) instead", key="dashboard")
         with self._connect() as conn:
             self._bump(conn)
-            edits = Edits(self._org_data(conn, org), org)
+            edits = Edits(org_data(conn, org), org)
             yield edits
-            self._write_org(conn, org, edits.data["orgs"][org])
+            write_org(conn, org, edits.data["orgs"][org])
 
     def put_profile(self, org: str, name: str, fields: Mapping[str, object]) -> DeploymentProfile:
         """Create or replace a deployment profile."""
@@ -519,4 +431,4 @@ class SqlStore:
         with self._connect() as conn:
             self._bump(conn)
             for org, body in data["orgs"].items():
-                self._write_org(conn, org, body)
+                write_org(conn, org, body)

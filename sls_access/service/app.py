@@ -217,9 +217,7 @@ class App:
             answer = await site.handle(scope, receive, raw_path, audit.fields)
             ms = (time.perf_counter() - started) * 1000
             audit.emit(answer.status, answer.outcome, ms)
-            self.state.audit(AuditEvent.from_fields(
-                {**audit.fields, "status": answer.status, "outcome": answer.outcome, "ms": round(ms, 2)},
-                datetime.now(UTC)))
+            self.state.audit(audit.fields, answer.status, answer.outcome, ms)
             await send({"type": "http.response.start", "status": answer.status,
                         "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())]})
             await send({"type": "http.response.body", "body": answer.body})

@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import textwrap
 import urllib.parse
 import uuid
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from support import DashboardServer, Fault, StateServer, StsProxy, sts_error, until
+import pytest
+from support import DashboardServer, Fault, StateServer, StsProxy, install_aws_cli, sts_error, until
 
 from sls_access.dashboard.file import load_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile
@@ -28,7 +30,6 @@ from sls_access.service.store.url import open_store
 
 ACCOUNT = "123456789012"  # moto's account
 CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"  # the service's vending identity in moto
-AWS_CLI = Path("/work/venv/bin/aws")
 
 
 def new_org() -> str:
@@ -166,7 +167,22 @@ def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
     return fault
 
 
-def run_shown_command(command: str, template: str, directory: Path, moto_url: str, template_file: str) -> str:
+def find_aws_cli(base: Path) -> Path:
+    """Return the real AWS CLI: the ``aws`` beside this Python when installed there, else one of its own.
+
+    A missing CLI that cannot be installed fails the test (never a skip).
+    """
+    beside = Path(sys.executable).parent / "aws"
+    if beside.exists():
+        return beside
+    try:
+        return install_aws_cli(base)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def run_shown_command(aws: Path, command: str, template: str, directory: Path, moto_url: str,
+                      template_file: str) -> str:
     """Run the ``aws cloudformation deploy`` command the service showed, with the real AWS CLI against moto."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / template_file).write_text(template)
@@ -176,7 +192,7 @@ def run_shown_command(command: str, template: str, directory: Path, moto_url: st
            "AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(directory / "none"),
            "AWS_SHARED_CREDENTIALS_FILE": str(directory / "none")}
-    done = subprocess.run([str(AWS_CLI), *argv[1:]], cwd=directory, env=env, capture_output=True, text=True,
+    done = subprocess.run([str(aws), *argv[1:]], cwd=directory, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import boto3
 import pytest
-from admin_support import ACCOUNT, CALLER, Org, run_shown_command, trust_enforcing
+from admin_support import ACCOUNT, CALLER, Org, find_aws_cli, run_shown_command, trust_enforcing
 from support import StsProxy, until
 
 from sls_access.service.store.base import Role
+
+
+@pytest.fixture(scope="session")
+def aws_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real AWS CLI (v1), which runs the command the service shows."""
+    return find_aws_cli(tmp_path_factory.mktemp("awscli"))
 
 
 @pytest.fixture
@@ -166,8 +172,8 @@ def test_audit_is_newest_first_filtered_and_names_the_aws_key_id(org: Org) -> No
     assert org.admin_key not in org.server.stdout() + org.server.stderr()
 
 
-def test_connect_aws_pending_until_the_role_exists_then_connected_and_written(org: Org, sts: StsProxy,
-                                                                              moto_url: str, tmp_path: Path) -> None:
+def test_connect_aws_pending_until_the_role_exists_then_connected_and_written(
+        org: Org, sts: StsProxy, moto_url: str, tmp_path: Path, aws_cli: Path) -> None:
     sts.fault = trust_enforcing(sts, moto_url)
     status, started = org.call("POST", "/deployment-profiles/prod/connect",
                                body={"account_id": ACCOUNT, "region": "us-east-1"})
@@ -184,7 +190,7 @@ def test_connect_aws_pending_until_the_role_exists_then_connected_and_written(or
     assert (status, polled["status"]) == (200, "pending")
     assert org.profiles()["prod"].role_arn.endswith("sls-access-prod")
 
-    run_shown_command(started["command"], started["template"], tmp_path / "cloudshell", moto_url,
+    run_shown_command(aws_cli, started["command"], started["template"], tmp_path / "cloudshell", moto_url,
                       started["template_file"])
 
     status, polled = org.call("GET", "/deployment-profiles/prod/connect")
@@ -223,14 +229,14 @@ def test_connect_with_a_template_bucket_gives_the_quick_create_link(tmp_path: Pa
     assert body == started["template"]
 
 
-def test_connect_with_a_dashboard_file_under_review_answers_the_toml_to_commit(tmp_path: Path, sts: StsProxy,
-                                                                               moto_url: str) -> None:
+def test_connect_with_a_dashboard_file_under_review_answers_the_toml_to_commit(
+        tmp_path: Path, sts: StsProxy, moto_url: str, aws_cli: Path) -> None:
     sts.fault = trust_enforcing(sts, moto_url)
     with Org(tmp_path, edit=False) as org:
         before = org.dashboard.read_bytes()
         status, started = org.call("POST", "/deployment-profiles/prod/connect", body={"account_id": ACCOUNT})
         assert status == 200
-        run_shown_command(started["command"], started["template"], tmp_path / "cloudshell", moto_url,
+        run_shown_command(aws_cli, started["command"], started["template"], tmp_path / "cloudshell", moto_url,
                           started["template_file"])
         status, polled = org.call("GET", "/deployment-profiles/prod/connect")
     assert (status, polled["status"], polled["role_arn"]) == (200, "connected", started["role_arn"])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from admin_support import ACCOUNT, Org, run_shown_command, trust_enforcing
+from admin_support import ACCOUNT, Org, find_aws_cli, run_shown_command, trust_enforcing
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -47,6 +47,12 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     yield driver
     driver.quit()
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def aws_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real AWS CLI (v1), which runs the command the service shows."""
+    return find_aws_cli(tmp_path_factory.mktemp("awscli"))
 
 
 @pytest.fixture
@@ -204,7 +210,7 @@ def test_a_profile_and_a_link_are_created(browser: WebDriver, org: Org) -> None:
 
 
 def test_connect_aws_turns_connected_by_itself(browser: WebDriver, org: Org, sts: StsProxy, moto_url: str,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, aws_cli: Path) -> None:
     sts.fault = trust_enforcing(sts, moto_url)
     sign_in(browser, org)
     fill(browser, {"connect-name": "live"})
@@ -219,7 +225,7 @@ def test_connect_aws_turns_connected_by_itself(browser: WebDriver, org: Org, sts
     template = browser.find_element(By.ID, "template").get_attribute("textContent") or ""
     download = browser.find_element(By.ID, "template-download")
     shot(browser, "connect-pending")
-    run_shown_command(command, template, tmp_path / "cloudshell", moto_url, download.text)
+    run_shown_command(aws_cli, command, template, tmp_path / "cloudshell", moto_url, download.text)
     WebDriverWait(browser, 60, poll_frequency=0.5,  # the page reloads itself meanwhile
                   ignored_exceptions=[NoSuchElementException, StaleElementReferenceException]).until(
         lambda driver: driver.find_element(By.ID, "status").text == "Connected")

@@ -181,3 +181,23 @@ def test_with_a_dashboard_file_under_review_the_pages_show_the_toml_to_commit(tm
         assert "TOML to commit" in page
         assert f"[orgs.{org.name}.deployment_profiles.new]\nrole_arn = &#34;arn:aws:iam::{ACCOUNT}:role/n&#34;" in page
         assert org.dashboard.read_bytes() == before
+
+
+def test_protected_stages_are_set_from_the_links_page_and_shown(org: Org) -> None:
+    client = Client(org)
+    client.sign_in(org.admin_key)
+    _, _, page = client.request("GET", "/ui/links")
+    status, headers, _ = client.request("POST", "/ui/links/protected",
+                                        {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod"})
+    assert (status, headers["location"]) == (303, "/ui/links")
+    with org.store() as store:
+        assert store.protected_stages(org.name, app="shop") == ("prod",)
+    _, _, page = client.request("GET", "/ui/links")
+    assert "app shop: prod" in page
+    status, _, page = client.request("POST", "/ui/links/protected",
+                                     {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod, dev"})
+    assert status == 400
+    (error,) = re.findall(r"<p class=\"error\" role=\"alert\">([^<]*)</p>", page)
+    assert error.startswith("apps.shop.protected_stages: stage &#39;dev&#39; is protected but has no link of its own")
+    with org.store() as store:
+        assert store.protected_stages(org.name, app="shop") == ("prod",)

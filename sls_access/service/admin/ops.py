@@ -87,7 +87,8 @@ def _refused(exc: ConfigError) -> AdminError:
 
 def _plain(exc: ConfigError) -> str:
     """Return the message of *exc* without the path and key its ``str`` adds."""
-    return exc.args[0] if exc.args else str(exc)
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return message.removeprefix(f"{exc.key}: ") if exc.key else message
 
 
 def _table(parent: Any, name: str) -> Any:  # noqa: ANN401 - tomlkit's containers
@@ -298,6 +299,25 @@ class Admin:
 
         self._edit(lambda: self.store.delete_link(org, app=app, stage=stage, region=region), in_file, path,
                    ".".join(path))
+
+    def set_protected(self, org: str, app: str | None, stages: list[str]) -> None:
+        """Replace the protected stages of *org* (or of its *app*): only their own link serves them."""
+        if app is not None:
+            check_name(app, "app")
+        for stage in stages:
+            check_name(stage, "protected_stages")
+        path = ["orgs", org] + (["apps", app] if app is not None else [])
+
+        def in_file(doc: Any) -> None:  # noqa: ANN401
+            node = doc
+            for name in path:
+                node = _table(node, name)
+            if stages:
+                node["protected_stages"] = stages
+            elif "protected_stages" in node:
+                del node["protected_stages"]
+
+        self._edit(lambda: self.store.set_protected_stages(org, stages, app=app), in_file, path, ".".join(path))
 
     # -- audit
     def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,

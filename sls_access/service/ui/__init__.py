@@ -145,6 +145,9 @@ class Ui:
         if parts == ["links", "delete"] and request.method == "POST":
             handler = self._links
             request = attrs.evolve(request, method="DELETE")
+        elif parts == ["links", "protected"] and request.method == "POST":
+            handler = self._links
+            request = attrs.evolve(request, method="PROTECT")
         elif parts[0] == "profiles" and len(parts) in {2, 3}:
             name, tab = parts[1], parts[2] if len(parts) == 3 else "settings"
             handler = lambda session, request: self._profile(session, request, name, tab)  # noqa: E731
@@ -273,6 +276,9 @@ class Ui:
                 org, app, stage, region, {"deployment_profile": form.get("deployment_profile", "")}))
         elif method == "DELETE":
             error, toml = self._edit(session, lambda: self.admin.delete_link(org, app, stage, region))
+        elif method == "PROTECT":
+            stages = [name for name in form.get("stages", "").replace(",", " ").split() if name]
+            error, toml = self._edit(session, lambda: self.admin.set_protected(org, app, stages))
         if method != "GET" and error is None and toml is None:
             raise _Redirect("/ui/links")
         return self._page("links.html", 400 if error else 200,
@@ -327,7 +333,7 @@ async def _form(method: str, receive: Receive) -> dict[str, str]:
     raw = await read_body(receive)
     try:
         return query(raw.decode("utf-8"), ("csrf_token", "key", "name", "role", "app", "stage", "region",
-                                           "deployment_profile", *PROFILE_FIELDS))
+                                           "deployment_profile", "stages", *PROFILE_FIELDS))
     except (UnicodeDecodeError, AdminError):
         raise AdminError(400, "bad_request", "the form could not be read") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import sys
 
@@ -37,9 +39,35 @@ def _group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
+# The programs the tests start that pip cannot install: PostgreSQL (the service's state on
+# PostgreSQL, started by a fixture) and Chromium with its driver (the web UI's browser tests).
+SYSTEM_PACKAGES = {
+    "postgresql": lambda: bool(glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb")),
+    "chromium": lambda: bool(shutil.which("chromium")),
+    "chromium-driver": lambda: bool(shutil.which("chromedriver")),
+}
+
+
+def _system_packages(session: nox.Session) -> None:
+    """Install the Debian packages the tests need when they are missing; fail when that cannot be done.
+
+    A missing server or browser is never a skipped test: the run stops here, naming what to install.
+    """
+    missing = [name for name, present in SYSTEM_PACKAGES.items() if not present()]
+    if not missing:
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        session.error(f"the tests need these Debian packages (or their equivalents): {' '.join(missing)}; "
+                      "install them, or run this session as root on Debian to have it install them")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-q", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite against a loopback STS (moto's server, started by the tests)."""
+    _system_packages(session)
     session.install("-e", ".[boto3,server,serverless,link]", *_group("test"))
     # The OIDC plugin, installed with pip as a user would (tests/test_plugin_oidc.py).
     session.install("./plugins/sls-access-oidc")
@@ -48,9 +76,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting-sensitive rules with ruff."""
+    """Lint with ruff, and check that ``ruff format`` would change nothing."""
     session.install(*_group("lint"))
     session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python=PYTHON)

@@ -65,12 +65,18 @@ def target(i: int) -> str:
 def drive_wrk(port: int, key: str, paths: list[str], *, connections: int, duration: int, work: Path) -> float:
     script = work / "vend.lua"
     quoted = ", ".join(json.dumps(p) for p in paths)
-    script.write_text(f"local paths = {{{quoted}}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
-                      f'  return wrk.format("GET", paths[(i % #paths) + 1], {{["Authorization"] = "Bearer {key}"}})\n'
-                      "end\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script),
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
-                         timeout=duration + 60).stdout
+    script.write_text(
+        f"local paths = {{{quoted}}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
+        f'  return wrk.format("GET", paths[(i % #paths) + 1], {{["Authorization"] = "Bearer {key}"}})\n'
+        "end\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    ).stdout
     if re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         raise RuntimeError(f"wrk saw failing answers:\n{out}")
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -145,16 +151,29 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
     args = parser.parse_args()
     generator = args.generator if args.generator != "auto" else ("wrk" if shutil.which("wrk") else "python")
     drive = drive_wrk if generator == "wrk" else drive_python
-    results: dict[str, Any] = {"generator": generator, "workers": args.workers, "connections": args.connections,
-                               "duration_s": args.duration, "rounds": args.rounds, "load_before": os.getloadavg()[0]}
+    results: dict[str, Any] = {
+        "generator": generator,
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "load_before": os.getloadavg()[0],
+    }
     cluster = PostgresCluster()
     try:
         with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_url:
             work = Path(tmp)
             proxy = StsProxy(moto_url)
-            os.environ.update({"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "AKIABENCHBASE0000001",
-                               "AWS_SECRET_ACCESS_KEY": "bench-base-secret", "AWS_DEFAULT_REGION": "us-east-1",
-                               "AWS_EC2_METADATA_DISABLED": "true", "XDG_STATE_HOME": str(work / "xdg")})
+            os.environ.update(
+                {
+                    "AWS_ENDPOINT_URL": proxy.url,
+                    "AWS_ACCESS_KEY_ID": "AKIABENCHBASE0000001",
+                    "AWS_SECRET_ACCESS_KEY": "bench-base-secret",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                    "AWS_EC2_METADATA_DISABLED": "true",
+                    "XDG_STATE_HOME": str(work / "xdg"),
+                }
+            )
             os.environ.pop("SLS_ACCESS_STATE", None)
             dashboard = work / "dashboard.toml"
             dashboard.write_text(dashboard_text(args.links))
@@ -163,7 +182,8 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
             # -- vends/s: files, SQLite, PostgreSQL
             _, file_key = KeyStore(dashboard.with_name("dashboard.keys.json")).create("bench", "ci")
             servers: dict[str, tuple[Callable[[], DashboardServer], str]] = {
-                "files": (lambda: DashboardServer(dashboard, work / "files", workers=args.workers), file_key)}
+                "files": (lambda: DashboardServer(dashboard, work / "files", workers=args.workers), file_key)
+            }
             for name, url in (("sqlite", f"sqlite:///{work / 'state.db'}"), ("postgresql", cluster.create_database())):
                 store = SqlStore(url)
                 store.replace_dashboard(load_dashboard_file(dashboard))
@@ -180,14 +200,18 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
                         for path in paths:  # the cold vends, not measured
                             if ask(server.port, path, key) != 200:
                                 raise RuntimeError(f"{name}: a vend failed: {server.stderr()[-2000:]}")
-                        rates[name].append(drive(server.port, key, paths, connections=args.connections,
-                                                 duration=args.duration, work=work))
+                        rates[name].append(
+                            drive(
+                                server.port, key, paths, connections=args.connections, duration=args.duration, work=work
+                            )
+                        )
                     finally:
                         server.stop()
             results["vends_per_s"] = {name: [round(r) for r in values] for name, values in rates.items()}
             for name in ("sqlite", "postgresql"):
-                results[f"{name}_over_files"] = round(statistics.median(
-                    a / b for a, b in zip(rates[name], rates["files"], strict=True)), 3)
+                results[f"{name}_over_files"] = round(
+                    statistics.median(a / b for a, b in zip(rates[name], rates["files"], strict=True)), 3
+                )
 
             # -- two replicas on PostgreSQL: revocations, AssumeRole
             url = cluster.create_database()
@@ -211,8 +235,11 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
                             raise RuntimeError(f"answer {response.status}")
                     conn.close()
 
-                threads = [threading.Thread(target=hammer, args=(server, per_replica // 4))
-                           for server in (a, b) for _ in range(4)]
+                threads = [
+                    threading.Thread(target=hammer, args=(server, per_replica // 4))
+                    for server in (a, b)
+                    for _ in range(4)
+                ]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
@@ -231,8 +258,12 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
                             raise RuntimeError("the revocation did not reach B within 10 s")
                         time.sleep(0.002)
                     delays.append(time.perf_counter() - committed)
-                results["revocation_s"] = {"p50": round(pct(delays, 0.5), 4), "p99": round(pct(delays, 0.99), 4),
-                                           "max": round(max(delays), 4), "n": len(delays)}
+                results["revocation_s"] = {
+                    "p50": round(pct(delays, 0.5), 4),
+                    "p99": round(pct(delays, 0.99), 4),
+                    "max": round(max(delays), 4),
+                    "n": len(delays),
+                }
             finally:
                 a.stop()
                 b.stop()
@@ -240,13 +271,19 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one run, told in order
     finally:
         cluster.destroy()
     results["load_after"] = os.getloadavg()[0]
-    print(f"vends/s ({generator}, {args.workers} worker(s), {args.connections} connections, {args.duration} s x "
-          f"{args.rounds} rounds): {results['vends_per_s']}")
-    print(f"SQLite / files: {results['sqlite_over_files']} (target >= 0.9); "
-          f"PostgreSQL / files: {results['postgresql_over_files']} (target >= 0.9)")
+    print(
+        f"vends/s ({generator}, {args.workers} worker(s), {args.connections} connections, {args.duration} s x "
+        f"{args.rounds} rounds): {results['vends_per_s']}"
+    )
+    print(
+        f"SQLite / files: {results['sqlite_over_files']} (target >= 0.9); "
+        f"PostgreSQL / files: {results['postgresql_over_files']} (target >= 0.9)"
+    )
     rev = results["revocation_s"]
-    print(f"revocation seen by a 2nd replica (PostgreSQL, {rev['n']}): p50 {rev['p50']} s, p99 {rev['p99']} s "
-          "(targets 0.2 / 1)")
+    print(
+        f"revocation seen by a 2nd replica (PostgreSQL, {rev['n']}): p50 {rev['p50']} s, p99 {rev['p99']} s "
+        "(targets 0.2 / 1)"
+    )
     print(f"AssumeRole for 2 replicas x 2 workers x 1,000 requests: {results['assume_role_2x2x1000']} (target <= 4)")
     print(f"load average: {results['load_before']:.2f} before, {results['load_after']:.2f} after")
     print(json.dumps(results))

@@ -10,12 +10,11 @@ from cachetools import LRUCache
 
 from sls_access._credentials import Credentials
 from sls_access._options import ENV_VARS, OptionArgs, Options
+from sls_access._public import publish
 from sls_access._resolution import Resolution
 from sls_access._resolver import Resolver
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import boto3
     import botocore.client
     import botocore.config
@@ -25,25 +24,9 @@ __all__ = ["ResolverRegistry", "boto3_session", "client", "credentials", "explai
            "session"]
 
 
-def _option_variables() -> Callable[[], tuple[object, ...]]:
-    """Return a function reading the option variables (:data:`ENV_VARS`) as they are now, cheaply.
-
-    ``os.environ.get`` of a missing variable raises and catches a ``KeyError`` inside
-    ``os.environ``, and most calls read six missing variables. CPython's ``os.environ``
-    keeps its items, encoded, in the dict ``_data``, which every change made through
-    ``os.environ`` updates: reading it by the encoded names gives the same snapshot for a
-    fraction of the cost (the values are only compared, never decoded). Where there is no
-    such dict, ``os.environ.get``.
-    """
-    environ = os.environ
-    data = getattr(environ, "_data", None)
-    encodekey = getattr(environ, "encodekey", None)
-    if not isinstance(data, dict) or not callable(encodekey) or len(ENV_VARS) != 6:
-        return lambda: tuple(map(environ.get, ENV_VARS))
-    get = data.get
-    k1, k2, k3, k4, k5, k6 = (encodekey(var) for var in ENV_VARS)
-    # Unrolled: a quarter of the cost of tuple(map(get, keys)).
-    return lambda: (get(k1), get(k2), get(k3), get(k4), get(k5), get(k6))
+def _option_variables() -> tuple[str | None, ...]:
+    """Return the option variables (:data:`ENV_VARS`) as they are now, read through ``os.environ``."""
+    return tuple(map(os.environ.get, ENV_VARS))
 
 
 class ResolverRegistry:
@@ -58,11 +41,10 @@ class ResolverRegistry:
         self._lock = threading.Lock()
         self._by_options: LRUCache[Options, Resolver] = LRUCache(maxsize=16)
         self._by_call: dict[object, Resolver] = {}
-        self._variables = _option_variables()
         self._last: tuple[dict[str, object], tuple[object, ...], Resolver] | None = None
 
     def get(self, options: OptionArgs) -> Resolver:
-        variables = self._variables()
+        variables = _option_variables()
         # The last call's resolver, when this call is the same (the usual case): two
         # comparisons, no hashing. Replaced as one tuple, so threads see a whole one.
         last = self._last
@@ -108,12 +90,7 @@ def credentials(
     org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]
 ) -> Credentials:
     """Return AWS credentials for the target (see :meth:`Resolver.credentials`)."""
-    resolver = registry.get(options)
-    # Resolver.credentials' warm path, inlined: the call itself costs a third of it.
-    entry = resolver._fresh.get((org, app, stage, region))
-    if entry is not None and resolver._now() < entry.fresh_until:
-        return entry.value.credentials  # type: ignore[return-value] # stored resolutions have keys
-    return resolver.credentials(org, app, stage, region=region)
+    return registry.get(options).credentials(org, app, stage, region=region)
 
 
 def explain(org: str, app: str, stage: str, *, region: str | None = None, offline: bool = False,
@@ -145,3 +122,7 @@ def register(botocore_session: botocore.session.Session, org: str, app: str, sta
              region: str | None = None, **options: Unpack[OptionArgs]) -> None:
     """Insert sls-access into *botocore_session*'s credential chain, before ``env``."""
     _default(options).register(botocore_session, org, app, stage, region=region)
+
+
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

@@ -1,31 +1,24 @@
-"""Cheap botocore sessions: a new session per call, sharing only what is safe to share.
+"""Cheap botocore sessions: a new plain session per call, sharing only what botocore lets be shared.
 
 ``botocore.session.Session()`` costs tens of milliseconds, nearly all of it spent
 re-reading the same JSON data (endpoints, service models) and registering the same
 ~120 built-in event handlers, inspecting each one's signature. Neither depends on the
-session. :func:`new_session` builds a normal, independent session but
+session. :func:`new_session` builds a plain ``botocore.session.Session``, through its
+public constructor and components only, but
 
 - gives it a data loader shared by every session made here with the same
-  ``data_path`` (a ``Loader`` only caches parsed files by name; a race loads a file
-  twice, harmlessly);
-- gives it a template event emitter that already holds botocore's built-in handlers,
-  copied on write: the session reads the template until a handler is registered on it
-  or removed from it, and then gets its own copy first (``copy.copy`` of an emitter is
-  what botocore itself does for every client, and a client of the session gets such a
-  copy either way). The template is built once, under a lock, and never changed after.
+  ``data_path`` (``register_component("data_loader", ...)``; a ``Loader`` only caches
+  parsed files by name; a race loads a file twice, harmlessly);
+- gives it (the constructor's ``event_hooks``) a template event emitter that already
+  holds botocore's built-in handlers (``botocore.handlers.BUILTIN_HANDLERS``), copied on
+  write: the session reads the template until a handler is registered on it or removed
+  from it, and then gets its own copy first (``copy.copy`` of an emitter is what botocore
+  itself does for every client, and a client of the session gets such a copy either way).
+  The template is built once, under a lock, and never changed after.
 
-Two more of its costs are cut without sharing anything a session can change:
-
-- its configuration store builds a name's provider chain only when the name is first asked
-  for, and answers a default name without building one
-  (:class:`~sls_access._config_store.LazyConfigStore`), instead of building ~50 chains;
-- its AWS config and credentials files are parsed once per content of the files (read
-  and compared on every call) and each session gets its own copy of the parse
-  (:func:`~sls_access._config_files.full_config`).
-
-Everything else (configuration, credentials, event registrations made later, clients)
-belongs to the new session alone, so callers may use or change it as they would any
-botocore session.
+Everything else (configuration, its provider chains, the parse of the AWS config files,
+credentials, event registrations made later, clients) belongs to the new session alone,
+so callers may use or change it as they would any botocore session.
 """
 
 from __future__ import annotations
@@ -40,9 +33,6 @@ import botocore.handlers
 import botocore.hooks
 import botocore.loaders
 import botocore.session
-
-from sls_access._config_files import full_config
-from sls_access._config_store import LazyConfigStore
 
 __all__ = ["new_session"]
 
@@ -132,39 +122,13 @@ class _CopyOnWrite(botocore.hooks.BaseEventHooks):
         return copy.copy(self._emitter)
 
 
-class _Session(botocore.session.Session):
-    """A botocore session that builds its configuration chains on first use and shares parsed AWS files.
-
-    Only two private steps of botocore's ``Session`` differ, each giving the same answers:
-    the configuration store (:class:`~sls_access._config_store.LazyConfigStore`) and the
-    parse of the AWS config and credentials files
-    (:func:`~sls_access._config_files.full_config`).
-    """
-
-    # botocore's private state, set by Session.__init__ (not in its type stubs): the
-    # session's components, and its parsed AWS files (None until first read).
-    _components: botocore.session.ComponentLocator
-    _config: dict[str, Any] | None
-
-    def _register_config_store(self) -> None:
-        self._components.register_component("config_store", LazyConfigStore(self))
-
-    @property
-    def full_config(self) -> dict[str, Any]:
-        """The parsed AWS config file with the credentials file's profiles, as botocore's ``full_config``."""
-        if self._config is None:
-            self._config = full_config(self)
-        config: dict[str, Any] = self._config
-        return config
-
-
 def new_session(provider: botocore.credentials.CredentialProvider | None = None) -> botocore.session.Session:
     """Return a new botocore session, as ``botocore.session.Session()`` would, built cheaply.
 
     With *provider*, the session's credential chain is that provider alone (botocore's
     default chain is then neither built nor consulted: no silent fallback to other keys).
     """
-    session = _Session(
+    session = botocore.session.Session(
         event_hooks=_CopyOnWrite(_template_emitter()), include_builtin_handlers=False
     )
     session.register_component("data_loader", _loader(session.get_config_variable("data_path")))

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from sls_access._public import publish
 from sls_access._values import ACCESS_KEY_ID, REGION, SECRET_TEXT, iso_utc
 
 __all__ = ["Credentials"]
@@ -79,5 +80,5 @@ class Credentials:
             env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(self.expiration)
         return env
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Credentials.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

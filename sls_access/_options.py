@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import attrs
 
+from sls_access._public import publish
 from sls_access.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,5 +147,5 @@ class Options:
             sts_config=options.get("sts_config"),
         )
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Options.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sls_access._credentials import Credentials
+from sls_access._public import publish
 from sls_access._target import Target
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ class Resolution:
         applied or failed were not tried).
     :ivar offline: True for a plan made without any network call (``explain(offline=True)``):
         ``source`` is the source that would give the keys, ``credentials`` is None.
+    :ivar dashboard: the dashboard in use, as ``explain`` names it (its path or URL and how
+        it was found), when :meth:`Resolver.explain` made this resolution and there is one.
 
-    ``str()`` is the table ``sls-access explain`` prints (without its dashboard line).
+    ``str()`` is the table ``sls-access explain`` prints.
     """
 
     target: Target
@@ -69,6 +72,7 @@ class Resolution:
     error: SlsAccessError | None = attrs.field(default=None, eq=False)
     chain: tuple[str, ...] = ()
     offline: bool = False
+    dashboard: str | None = None
 
     def rows(self) -> list[tuple[str, str, str, bool]]:
         """Return ``(source, outcome, reason, winner)`` for every source of the chain, in order.
@@ -105,7 +109,7 @@ class Resolution:
             head = f"{self.target}: FAILED ({type(self.error).__name__}); no credentials"
         else:
             head = f"{self.target}: no credentials (no source applied)"
-        lines = [head, *notes]
+        lines = [head, *([] if self.dashboard is None else [f"dashboard: {self.dashboard}"]), *notes]
         if self.role_arn is not None:
             lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None or self.offline
                                                      else " (not entered)"))
@@ -121,7 +125,5 @@ class Resolution:
     def __str__(self) -> str:
         return self.table()
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-for _public in (Outcome, Resolution, TrailEntry):
-    _public.__module__ = "sls_access"
-del _public
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

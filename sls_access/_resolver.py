@@ -8,9 +8,12 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
+import attrs
+
 from sls_access._cache import ExpiringCache
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs, Options
+from sls_access._public import publish
 from sls_access._resolution import Resolution
 from sls_access._target import Target
 from sls_access.errors import ConfigError, NoCredentialsError, SlsAccessError
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 
     from sls_access._chain import Chain
     from sls_access._provider import SlsAccessProvider
+    from sls_access.dashboard.locate import DashboardLocation
     from sls_access.plugin import PluginInfo
     from sls_access.plugin._plugins import Plugins
 
@@ -48,7 +52,7 @@ class Resolver:
     def from_options(cls, options: Options, *, cache_size: int = 4096) -> Self:
         """Return a resolver for already merged :class:`~sls_access.Options`."""
         resolver = cls.__new__(cls)
-        resolver._setup(options, cache_size)
+        cls._setup(resolver, options, cache_size)
         return resolver
 
     def _setup(self, options: Options, cache_size: int) -> None:
@@ -117,7 +121,9 @@ class Resolver:
         if resolution.error is not None:
             error = resolution.error.with_resolution(resolution)
             plugins.failed(resolution, error)
-            raise error from resolution.error
+            # A copy that carries the trail: raised from the original's cause, so that the
+            # same error is not shown twice.
+            raise error from resolution.error.__cause__
         if resolution.credentials is None:
             no_credentials = NoCredentialsError(resolution)
             plugins.failed(resolution, no_credentials)
@@ -159,13 +165,32 @@ class Resolver:
         """
         target = Target(org=org, app=app, stage=stage, region=region)
         if offline:
-            return self.chain.plan(target)
+            resolution = self.chain.plan(target)
+        else:
+            try:
+                resolution = self.resolution(org, app, stage, region=region)
+            except SlsAccessError as exc:
+                if exc.resolution is None:  # not from the chain: the chain could not be built
+                    raise
+                resolution = exc.resolution
+        dashboard = self.dashboard_in_use()
+        return resolution if dashboard is None else attrs.evolve(resolution, dashboard=str(dashboard))
+
+    def dashboard_in_use(self) -> DashboardLocation | None:
+        """Return the dashboard this resolver's ``dashboard`` source reads, or None.
+
+        None when there is none, the source is not in the chain or is skipped
+        (``use_local_credentials``), or the dashboard cannot be located (an untrusted
+        project file…: the trail's ``dashboard`` row says why).
+        """
+        if "dashboard" not in self.chain.names or self.options.use_local_credentials:
+            return None
+        from sls_access.dashboard.locate import locate_dashboard  # noqa: PLC0415 - as the dashboard source
+
         try:
-            return self.resolution(org, app, stage, region=region)
-        except SlsAccessError as exc:
-            if exc.resolution is None:  # not from the chain: the chain could not be built
-                raise
-            return exc.resolution
+            return locate_dashboard(self.options)
+        except ConfigError:
+            return None
 
     def _provider(self, org: str, app: str, stage: str, region: str | None,
                   initial: Credentials | None) -> SlsAccessProvider:
@@ -186,14 +211,13 @@ class Resolver:
 
         Resolves now, so that a bad target or a failing link raises here. The session's
         region is *region*, else the linked deployment profile's, else botocore's own.
-        A new session each call, of a ``botocore.session.Session`` subclass that answers
-        as botocore's does but builds its configuration chains on first use and reads the
-        AWS config files' last parse while they are unchanged.
+        A new plain ``botocore.session.Session`` each call, which shares botocore's parsed
+        data and built-in event handlers with the others (see :mod:`sls_access._botocore_session`).
         """
         resolution = self.resolution(org, app, stage, region=region)
         # A new session per call (sessions are not thread-safe), sharing botocore's parsed
-        # data, built-in handlers and the AWS files' parse with the others (nothing it can
-        # change); its credential chain is this resolver alone.
+        # data and built-in handlers with the others (nothing it can change); its
+        # credential chain is this resolver alone.
         from sls_access._botocore_session import new_session  # noqa: PLC0415 - botocore on first use
 
         session = new_session(self._provider(org, app, stage, region, resolution.credentials))
@@ -236,7 +260,9 @@ class Resolver:
         try:
             import boto3  # noqa: PLC0415 - an optional extra
         except ImportError:
-            raise ConfigError("boto3 is not installed: pip install 'sls-access[boto3]'") from None
+            from sls_access._install import install_hint  # noqa: PLC0415 - only on this error
+
+            raise ConfigError(f"boto3 is not installed: {install_hint('boto3')}") from None
         return boto3.Session(botocore_session=self.session(org, app, stage, region=region))
 
     def register(self, botocore_session: botocore.session.Session, org: str, app: str, stage: str,
@@ -257,5 +283,5 @@ def _expiry(resolution: Resolution) -> datetime | None:
     credentials = resolution.credentials
     return None if credentials is None else credentials.expiration
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Resolver.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

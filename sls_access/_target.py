@@ -6,6 +6,7 @@ import re
 
 import attrs
 
+from sls_access._public import publish
 from sls_access._values import name_problem, region_problem
 from sls_access.errors import ConfigError
 
@@ -49,5 +50,5 @@ def env_prefix(stage: str) -> str:
     """
     return "AWS_" + re.sub(r"[^A-Za-z0-9]", "_", stage).upper() + "_"
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-Target.__module__ = "sls_access"
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

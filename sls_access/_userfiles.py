@@ -3,7 +3,9 @@
 ``$XDG_CONFIG_HOME/sls-access/`` (default ``~/.config/sls-access/``) holds what the user
 chose (``sls-access login``, the default dashboard file); ``$XDG_STATE_HOME/sls-access/``
 (default ``~/.local/state/sls-access/``) holds what sls-access records for them (trusted
-project files). A relative ``XDG_*`` value is ignored, as the XDG spec says.
+project files). A relative ``XDG_*`` value is ignored, as the XDG spec says. Each
+function takes the environment to read (default ``os.environ``), its ``HOME`` too: the
+agent finds a caller's files as the caller would.
 
 Files sls-access writes here are replaced atomically (a temporary file in the same
 directory, then ``os.replace``), are 0600 and live in a 0700 directory. Files it reads
@@ -21,15 +23,38 @@ from pathlib import Path
 from sls_access._atomic import replace_file
 from sls_access.errors import ConfigError
 
-__all__ = ["config_dir", "read_private", "remove", "state_dir", "write_private"]
+__all__ = ["config_dir", "expand_user", "read_private", "remove", "state_dir", "write_private"]
 
 APP_DIR = "sls-access"
+
+
+def expand_user(path: str, environ: Mapping[str, str] | None = None) -> str:
+    """Return *path* with a leading ``~`` replaced by the home of *environ* (default ``os.environ``).
+
+    As :func:`os.path.expanduser`, but with the ``HOME`` of the environment given: the
+    agent expands a caller's ``~`` with the caller's ``HOME``, not its own. Without
+    ``HOME``, the home of this process's user (the password database); ``~user`` is
+    that user's home.
+    """
+    if environ is None or not path.startswith("~"):
+        return os.path.expanduser(path)
+    end = path.find("/", 1)
+    if end < 0:
+        end = len(path)
+    if end > 1:  # ~user: the same for every caller
+        return os.path.expanduser(path)
+    home = environ.get("HOME")
+    if home is None:
+        import pwd  # noqa: PLC0415 - only for an environment without HOME
+
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    return (home.rstrip("/") + path[end:]) or "/"
 
 
 def _xdg(environ: Mapping[str, str] | None, variable: str, default: str) -> Path:
     env = os.environ if environ is None else environ
     value = env.get(variable) or ""
-    base = Path(value) if os.path.isabs(value) else Path(default).expanduser()
+    base = Path(value) if os.path.isabs(value) else Path(expand_user(default, env))
     return base / APP_DIR
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from sls_access._public import publish
+
 if TYPE_CHECKING:
     from sls_access._resolution import Resolution
     from sls_access._target import Target
@@ -39,16 +41,19 @@ class SlsAccessError(Exception):
     def _copy(self, args: tuple[object, ...], **attributes: object) -> Self:
         return _rebuild(type(self), args, {**self.__dict__, **attributes})
 
-    def from_plugin(self, plugin: str) -> Self:
+    def from_plugin(self, plugin: str, *, mention: bool = True) -> Self:
         """Return a copy naming *plugin* (``… (plugin 'name')``), or this error if it names one already.
 
         Type and attributes are kept. Errors are never changed once raised: sls-access
-        raises the copy, from the original.
+        raises the copy, from the original. With *mention* false (a built-in plugin, which
+        users did not install) only :attr:`plugin` is set; the message is left as it is.
         """
         if self.plugin is not None:
             return self
         head, *rest = self.args or ("",)
-        return self._copy((f"{head} (plugin {plugin!r})", *rest), plugin=plugin)
+        if mention:
+            head = f"{head} (plugin {plugin!r})"
+        return self._copy((head, *rest), plugin=plugin)
 
     def redacted(self) -> Self:
         """Return a copy whose message has every secret-bearing value redacted, or this error if none.
@@ -149,7 +154,5 @@ class DashboardError(SlsAccessError):
         self.status = status
         super().__init__(message)
 
-# Shown, documented and pickled under the path users import it from, ``sls_access`` (as httpx does).
-for _public in (AccessRoleError, ConfigError, DashboardError, NoCredentialsError, SlsAccessError):
-    _public.__module__ = "sls_access"
-del _public
+# Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
+publish(globals())

@@ -15,7 +15,7 @@ import pytest
 from support import AgentProcesses, StsProxy, console_script
 
 from sls_access.agent import protocol
-from sls_access.agent.server import fingerprint
+from sls_access.agent.caller import fingerprint
 
 TARGET = ("--org", "acme", "--app", "shop", "--stage", "prod")
 

@@ -18,7 +18,7 @@ from sls_access import ConfigError, NoCredentialsError, Outcome, Resolver
 def test_public_names_are_exported() -> None:
     for name in ("session", "boto3_session", "credentials", "explain", "register", "Resolver", "Target",
                  "Credentials", "Resolution", "SlsAccessError", "NoCredentialsError", "ConfigError",
-                 "AccessRoleError", "DashboardError"):
+                 "AccessRoleError", "DashboardError", "registry"):
         assert name in sls_access.__all__
         assert hasattr(sls_access, name)
 
@@ -147,3 +147,17 @@ def test_str_of_a_failed_explain_says_failed_and_which_error(dashboard: Path, st
     sts.fault = lambda action: sts_error("AccessDenied", "no") if action == "AssumeRole" else None
     text = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard)))
     assert text.splitlines()[0] == "acme/shop/prod: FAILED (AccessRoleError); no credentials"
+
+
+def test_registry_clear_makes_the_module_functions_resolve_anew(dashboard: Path, sts: StsProxy) -> None:
+    # The way out that the "dashboard changed" error names: sls_access.registry.clear().
+    first = sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard))
+    calls = sts.calls["AssumeRole"]
+    assert sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard)) is first
+    assert sts.calls["AssumeRole"] == calls
+
+    sls_access.registry.clear()
+
+    again = sls_access.credentials("acme", "shop", "prod", dashboard=str(dashboard))
+    assert again is not first
+    assert sts.calls["AssumeRole"] == calls + 1

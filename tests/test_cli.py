@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,8 @@ import pytest
 from conftest import BASE_KEY_ID, BASE_SECRET, DEMO_DASHBOARD
 from support import PluginSite, StsProxy, assume_role_answer, free_port, sts_error
 
+import sls_access
+import sls_access._api
 from sls_access.cli import COMMANDS, main
 
 PROD_ROLE = "arn:aws:iam::111111111111:role/sls-access-prod"
@@ -178,6 +181,19 @@ def test_explain_table_marks_the_winner_and_shows_every_source(
     assert lines[header].split() == ["SOURCE", "OUTCOME", "WHY"]
 
 
+@pytest.mark.parametrize("offline", [False, True], ids=["online", "offline"])
+def test_explain_prints_what_str_of_the_apis_explain_gives_dashboard_line_included(
+        capsys: pytest.CaptureFixture[str], dashboard: Path, offline: bool) -> None:
+    flags = ["--offline"] if offline else []
+    code, out, err = run(capsys, "explain", *target(dashboard), *flags)
+    assert (code, err) == (0, "")
+    sls_access._api.registry.clear()
+    api = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard), offline=offline))
+    assert f"dashboard: {dashboard} (the dashboard option / --dashboard / SLS_ACCESS_DASHBOARD)" in api.splitlines()
+    keys = re.compile(r"keys \S+ until \S+")  # the CLI's keys and the API's come from two AssumeRole calls
+    assert keys.sub("keys K until T", out) == keys.sub("keys K until T", api + "\n")
+
+
 def test_explain_json_lists_why_each_source_was_skipped(
         capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
     code, out, _ = run(capsys, "explain", "--org", "nobody", "--app", "x", "--stage", "dev",
@@ -331,10 +347,12 @@ ERRORS = [
     ("other-account", ["credential-process", *target()], ("strict", "other_account"), 4,
      "not in the deployment profile's account 111111111111"),
     ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
+    ("protected-local-keys", ["credentials", *target(), "--use-local-credentials"], ("strict",), 2,
+     "stage 'prod' is protected: use_local_credentials"),
     ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
      "refused the access key"),
     ("dashboard-unreachable", ["credentials", *target()], ("closed_service", "access_key"), 5,
-     "the dashboard service is unreachable"),
+     "is unreachable: connection refused"),
     ("service-without-access-key", ["credentials", *target()], ("closed_service",), 2, "SERVERLESS_ACCESS_KEY"),
     ("plugin-failure", ["credentials", "--org", "broken", "--app", "a", "--stage", "s"], ("plugin",), 1,
      "source 'remote' failed: RuntimeError: remote exploded"),
@@ -378,6 +396,8 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
     assert "Traceback" not in err
     assert BASE_SECRET not in err
     assert "not-a-real-key" not in err
+    # Only a plugin the user installed is named: the built-ins are sls-access itself.
+    assert not re.search(r"\(plugin '(dashboard|env|profile|assume-role)'\)", err), err
 
 
 def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(
@@ -470,19 +490,18 @@ def test_importing_sls_access_does_not_import_the_cli() -> None:
 
 
 def test_cli_reference_documents_every_command_flag_and_exit_code() -> None:
-    import argparse  # noqa: PLC0415
-
     from sls_access.cli import _common, build_parser  # noqa: PLC0415
 
     reference = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
     parser = build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command in CLIENT_COMMANDS:
         assert f"### `{command}`" in reference
-        for action in subparsers.choices[command]._actions:
-            for flag in action.option_strings:
-                if flag not in ("-h", "--help"):
-                    assert f"`{flag}" in reference, (command, flag)
+        sub = parser.commands[command]
+        assert isinstance(sub, _common.CliParser)
+        assert "--help" in sub.option_strings  # what it records is every option string
+        for flag in sub.option_strings:
+            if flag not in ("-h", "--help"):
+                assert f"`{flag}" in reference, (command, flag)
     for name in dir(_common):
         if name.startswith("EXIT_"):
             assert f"\n| {getattr(_common, name)} |" in reference, name

@@ -62,3 +62,19 @@ def test_run_refuses_a_non_positive_idle_timeout(agent: AgentProcesses) -> None:
     assert result.returncode == 2
     assert result.stderr == "sls-access: error: --idle-timeout must be a positive number of seconds\n"
     assert not Path(agent.socket).exists()
+
+
+def test_run_refuses_a_resolution_timeout_out_of_range(agent: AgentProcesses) -> None:
+    for value in ("0", "-5", "111"):
+        result = agent_command("run", "--resolution-timeout", value)
+        assert result.returncode == 2
+        assert result.stderr == ("sls-access: error: --resolution-timeout must be a number of seconds above 0 "
+                                 "and at most 110\n")
+    assert not Path(agent.socket).exists()
+
+
+def test_status_shows_the_resolution_timeout(agent: AgentProcesses) -> None:
+    agent.run("--resolution-timeout", "12.5")
+    result = agent_command("status")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["resolution_timeout"] == 12.5

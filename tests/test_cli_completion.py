@@ -48,3 +48,15 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str) -> None:
 
     text = script(shell)
     assert all(name.replace("_", "-") in text for name in COMMANDS)
+
+
+def test_flags_of_groups_and_mutually_exclusive_groups_are_completed() -> None:
+    from sls_access.cli import build_parser  # noqa: PLC0415
+    from sls_access.cli.completion import commands_and_flags  # noqa: PLC0415
+
+    table = commands_and_flags(build_parser())
+
+    assert {"--org", "--app", "--stage", "--region"} <= set(table["credentials"])  # the target group
+    assert {"--template", "--deploy"} <= set(table["link"])  # a mutually exclusive group
+    assert {"--idle-timeout", "--debug"} <= set(table["agent run"])  # a nested command's own
+    assert "--version" in table[""]

@@ -422,7 +422,8 @@ def test_without_tomlkit_link_says_which_extra_to_install(
     monkeypatch.setitem(sys.modules, "tomlkit", None)  # as if not installed: find_spec() says None
     code, out, err = run(*link_args(org, file, "--deploy"))
     assert (code, out) == (2, "")
-    assert err == "sls-access: error: editing the dashboard file needs tomlkit: pip install 'sls-access[link]'\n"
+    assert err == ("sls-access: error: editing the dashboard file needs tomlkit: "
+                   "pip install '/path/to/sls-access[link]' (the path of your sls-access checkout)\n")
 
 
 @pytest.mark.parametrize(("flags", "message"), [

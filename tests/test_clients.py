@@ -96,9 +96,11 @@ def test_a_client_whose_link_fails_on_refresh_raises(dashboard: Path, sts: StsPr
 def test_the_cache_keeps_at_most_max_clients(dashboard: Path) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     first = resolver.client(*TARGET, "sts")
-    for n in range(MAX_CLIENTS):
-        resolver.client(*TARGET, "sts", config=botocore.config.Config(user_agent_extra=f"n{n}"))
-    assert len(resolver._clients) == MAX_CLIENTS
+    configs = [botocore.config.Config(user_agent_extra=f"n{n}") for n in range(MAX_CLIENTS)]
+    made = [resolver.client(*TARGET, "sts", config=config) for config in configs]
+    # The MAX_CLIENTS most recent are kept (returned again); the first, made before them, is not.
+    assert all(resolver.client(*TARGET, "sts", config=config) is client
+               for config, client in zip(configs, made, strict=True))
     assert resolver.client(*TARGET, "sts") is not first
 
 

@@ -174,6 +174,40 @@ def test_the_login_dashboard_comes_after_the_project_file(dashboard: Path, tmp_p
     assert role_of() == "arn:aws:iam::999999999999:role/planted"
 
 
+def test_a_project_file_stored_with_login_gets_the_same_answer_in_its_own_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = project(tmp_path / "acme")
+    login(path)   # the user's own choice: no trust asked for it, from any directory
+    path.write_text(textwrap.dedent(DEMO_DASHBOARD).replace("sls-access-prod", "sls-access-prod-v2"))
+    answers = []
+    for directory in (Path("/"), tmp_path / "acme", tmp_path / "acme" / "sub"):
+        directory.mkdir(exist_ok=True)
+        monkeypatch.chdir(directory)
+        location = locate_dashboard(Options())
+        assert location is not None
+        answers.append((location.location, location.found_by, role_of()))
+    assert answers == [(str(path), FoundBy.LOGIN, "arn:aws:iam::111111111111:role/sls-access-prod-v2")] * 3
+
+
+def test_a_project_file_beside_a_login_elsewhere_still_needs_trust(dashboard: Path) -> None:
+    login(dashboard)
+    project(Path.cwd(), OTHER)
+    with pytest.raises(ConfigError, match="not trusted"):
+        locate_dashboard(Options())
+
+
+def test_the_api_raises_an_untrusted_file_error_once_not_chained_to_copies_of_itself() -> None:
+    project(Path.cwd())
+    with pytest.raises(ConfigError, match="not trusted") as info:
+        Resolver().credentials("acme", "shop", "prod")
+    error = info.value
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert "(plugin" not in str(error)   # the built-in dashboard source is sls-access itself
+    assert error.plugin == "dashboard"   # still said, as data
+    assert error.resolution is not None   # the trail comes with it
+
+
 def test_a_login_file_that_is_gone_is_an_error_not_a_skip(dashboard: Path) -> None:
     copy = dashboard.with_name("copy.toml")
     copy.write_text(dashboard.read_text())

@@ -256,11 +256,35 @@ def test_a_protected_stage_is_served_by_its_own_link(dashboard: Path, sts: StsPr
     assert creds.access_key_id not in {BASE_KEY_ID, STAGE_KEY_ID}
 
 
-def test_use_local_credentials_still_skips_the_dashboard_for_a_protected_stage(
-        dashboard: Path, prod_keys: None) -> None:
-    # The one explicit way to skip the dashboard: the file is not read, so nothing is protected.
+@pytest.mark.parametrize(("app", "protected_at"), [("blog", "orgs.acme.protected_stages"),
+                                                    ("shop", "orgs.acme.apps.shop.protected_stages")])
+def test_use_local_credentials_is_refused_for_a_protected_stage(
+        dashboard: Path, sts: StsProxy, prod_keys: None, app: str, protected_at: str) -> None:
+    # Protected means "only its own link": never local keys, even when asked for them.
+    if app == "blog":
+        protect_prod(dashboard)
+    else:
+        edit(dashboard, 'deployment_profile = "shop"\n', 'deployment_profile = "shop"\nprotected_stages = ["prod"]\n')
+    with pytest.raises(ConfigError, match="stage 'prod' is protected: use_local_credentials") as info:
+        Resolver(dashboard=str(dashboard), use_local_credentials=True).credentials("acme", app, "prod")
+    assert (info.value.path, info.value.key) == (str(dashboard), protected_at)
+    assert info.value.resolution is not None
+    assert [entry.source for entry in info.value.resolution.trail] == ["dashboard"]  # env never consulted
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_use_local_credentials_still_skips_the_dashboard_for_a_stage_not_protected(
+        dashboard: Path, prod_keys: None, monkeypatch: pytest.MonkeyPatch) -> None:
     protect_prod(dashboard)
-    creds = Resolver(dashboard=str(dashboard), use_local_credentials=True).credentials("acme", "blog", "prod")
+    monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", "AKIADEVSTAGEKEY00001")
+    monkeypatch.setenv("AWS_DEV_SECRET_ACCESS_KEY", "dev-stage-secret-0123456789abcdefghijklm")
+    creds = Resolver(dashboard=str(dashboard), use_local_credentials=True).credentials("acme", "blog", "dev")
+    assert creds.access_key_id == "AKIADEVSTAGEKEY00001"
+
+
+def test_use_local_credentials_with_no_dashboard_found_protects_nothing(prod_keys: None) -> None:
+    # No dashboard option, project file, login or default file: nothing says prod is protected.
+    creds = Resolver(use_local_credentials=True).credentials("acme", "blog", "prod")
     assert creds.access_key_id == STAGE_KEY_ID
 
 

@@ -217,6 +217,28 @@ def test_sls_access_is_installed_from_a_path_or_wheel_not_an_index(page: Path) -
     assert _index_installs(page.read_text(encoding="utf-8")) == []
 
 
+def test_the_ci_how_to_installs_sls_access_from_its_checkout_not_the_jobs() -> None:
+    # A deploy job runs in the user's service checkout: `pip install .` there installs their app.
+    page = DOCS / "how-to" / "ci.md"
+    installs = [shlex.split(line.split("pip install", 1)[1].split("#", 1)[0])
+                for block in blocks(page) if block.language == "yaml"
+                for line in block.code.splitlines() if "pip install" in line]
+    assert len(installs) == 2
+    assert all(args and args[0] not in {".", "./"} and "sls-access" in args[0] for args in installs), installs
+
+
+def test_no_message_or_help_of_the_package_suggests_an_index_install() -> None:
+    # `serve --help`, the missing-extra errors: the checkout form, never `pip install 'sls-access[server]'`.
+    index_form = re.compile(r"pip install\s+['\"]?sls-access(-oidc)?\b")
+    found = [f"{path.relative_to(ROOT)}: {match[0]}" for path in sorted((ROOT / "sls_access").rglob("*.py"))
+             for match in index_form.finditer(path.read_text(encoding="utf-8"))]
+    assert found == []
+    serve_help = subprocess.run([sys.executable, "-m", "sls_access.cli", "--help"], capture_output=True, text=True,
+                                check=False, timeout=60)
+    assert "serve" in serve_help.stdout
+    assert "pip install '/path/to/sls-access[server]'" in " ".join(serve_help.stdout.split())
+
+
 def test_the_plugin_how_tos_example_keeps_stderr_to_sls_accesss_one_line(site: PluginSite, tmp_path: Path) -> None:
     fence = "`" * 3
     text = (ROOT / "docs" / "how-to" / "write-a-plugin.md").read_text()

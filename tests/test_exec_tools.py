@@ -26,7 +26,8 @@ from test_interop import aws_cli  # noqa: F401 - aws_cli is a fixture, shared wi
 
 PROD_ASSUMED = "arn:aws:sts::111111111111:assumed-role/sls-access-prod/sls-acme.shop.prod"
 JS_PACKAGES = ("@aws-sdk/client-sts@3", "@aws-sdk/credential-providers@3")
-FRAMEWORK_PACKAGES = ("serverless@3",)
+# The Framework, and next to it the credentials plugin its users add (tests/test_serverless_framework.py).
+FRAMEWORK_PACKAGES = ("serverless@3", "serverless-better-credentials@2")
 # Where an offline mirror of the hashicorp/aws provider may be (a filesystem_mirror layout).
 # Where an offline filesystem mirror of the hashicorp/aws provider may be: TF_PLUGIN_MIRROR
 # when set, else Terraform's own plugin directories, else any directory directly under /opt.

@@ -120,6 +120,16 @@ def test_a_service_that_does_not_answer_times_out(silent_port: int) -> None:
         client.credentials(Target(org="acme", app="shop", stage="prod"))
 
 
+def test_a_service_nobody_listens_at_is_named_and_connection_refused_said_in_words() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(DashboardError) as info:
+        DashboardService(url, "k").credentials(Target(org="acme", app="shop", stage="prod"))
+    message = str(info.value)
+    assert message.startswith(f"the dashboard service at {url} is unreachable: connection refused")
+    assert "Errno" not in message
+    assert "ConnectionRefusedError" not in message
+
+
 class _Redirecting(BaseHTTPRequestHandler):
     """Stub: a service answering with a redirect (ours never does; only a stub can)."""
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import botocore.credentials
 import pytest
 
 from sls_access import ConfigError, Resolver
@@ -59,7 +61,9 @@ def test_credential_process_profile_works(aws_env: Path, tmp_path: Path,
     creds = resolver.credentials("a", "b", "c")
     assert (creds.access_key_id, creds.session_token) == ("AKIAPROCESS", "tok")
     assert creds.expiration is not None
-    assert creds.expiration.year == 2099
+    # botocore's expiry, read through its public refresh_needed(): to the millisecond, never later.
+    expiry = datetime(2099, 1, 1, tzinfo=UTC)
+    assert expiry - timedelta(seconds=1) < creds.expiration <= expiry
     assert resolver.session("a", "b", "c").get_config_variable("region") == "eu-central-1"
 
 
@@ -88,3 +92,17 @@ def test_role_profile_assumes_through_real_sts(aws_env: Path) -> None:
     assert creds.access_key_id.startswith("ASIA")
     assert creds.expiration is not None
 
+
+
+def test_the_expiry_of_refreshable_keys_is_read_never_later_than_botocores() -> None:
+    from sls_access.sources.profile import _expiry  # noqa: PLC0415 - the unit under test
+
+    expiry = datetime.now(UTC) + timedelta(hours=1, milliseconds=500)
+    refreshable = botocore.credentials.RefreshableCredentials(
+        "AKIAEXAMPLE", "secret", "token", expiry, refresh_using=dict, method="test",
+        time_fetcher=lambda: datetime.now(UTC))
+    found = _expiry(refreshable)
+
+    assert found is not None
+    assert expiry - timedelta(seconds=1) < found <= expiry
+    assert _expiry(botocore.credentials.Credentials("AKIAEXAMPLE", "secret")) is None  # static keys: none

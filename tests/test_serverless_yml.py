@@ -172,7 +172,8 @@ def test_without_pyyaml_the_error_says_how_to_install_it(capsys: pytest.CaptureF
     monkeypatch.setitem(sys.modules, "yaml", None)
     write(Path.cwd(), "org: acme\napp: shop\n")
     assert main(["credentials"]) == 2
-    assert "pip install 'sls-access[serverless]', or pass --org/--app/--stage" in capsys.readouterr().err
+    assert ("pip install '/path/to/sls-access[serverless]' (the path of your sls-access checkout), "
+            "or pass --org/--app/--stage") in capsys.readouterr().err
 
 
 def test_exec_takes_the_stage_and_region_from_the_command(dashboard: Path, sts: StsProxy) -> None:

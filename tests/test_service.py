@@ -210,6 +210,20 @@ def test_a_revoked_key_is_refused_at_once(dashboard_server: DashboardServer, sts
     assert dashboard_server.credentials("acme", "shop", "prod", other)[0] == 200
 
 
+def test_the_audit_line_of_a_revoked_key_names_the_key(dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    key = new_key(dashboard_server)
+    record_id = key.split("_")[1]
+    assert cli("keys", "revoke", "--dashboard", str(dashboard_server.dashboard), "--org", "acme",
+               "--name", "ci").returncode == 0
+    assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 401
+    line = dashboard_server.audit()[-1]
+    assert (line["outcome"], line["key"], line["key_id"]) == ("unauthorized", "ci", record_id)
+    assert key not in dashboard_server.stdout()
+    unknown = key[:-1] + ("A" if key[-1] != "A" else "B")   # no record: nothing to name
+    assert dashboard_server.credentials("acme", "shop", "prod", unknown)[0] == 401
+    assert (dashboard_server.audit()[-1]["key"], dashboard_server.audit()[-1]["key_id"]) == (None, None)
+
+
 def test_keys_list_all_shows_revoked_keys_with_when(dashboard: Path) -> None:
     base = ("--dashboard", str(dashboard))
     assert cli("keys", "create", *base, "--org", "acme", "--name", "ci").returncode == 0

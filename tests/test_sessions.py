@@ -1,7 +1,9 @@
-"""Sessions from a resolver: each new and independent, sharing only botocore's parsed data and built-in handlers."""
+"""Sessions from a resolver: plain botocore sessions, each new and independent, sharing only
+botocore's parsed data and built-in handlers."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +19,13 @@ from support import in_threads
 
 from sls_access import Resolver
 from sls_access._botocore_session import new_session
-from sls_access._config_store import default_names
 
 TARGET = ("acme", "shop", "prod")
+# Configuration names a client reads, from the environment, the config file or a default.
+CONFIG_NAMES = ("region", "max_attempts", "retry_mode", "s3", "sts_regional_endpoints", "defaults_mode",
+                "connect_timeout", "read_timeout", "tcp_keepalive", "data_path", "config_file",
+                "credentials_file", "profile", "ca_bundle", "endpoint_url", "proxies_config",
+                "use_dualstack_endpoint", "use_fips_endpoint", "parameter_validation", "api_versions")
 
 
 def sts_client(session: botocore.session.Session) -> STSClient:
@@ -123,7 +129,7 @@ def test_sessions_carry_botocores_built_in_handlers(dashboard: Path) -> None:
 
 def test_sessions_answer_every_configuration_name_as_a_botocore_session_does(
         dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Chains built on first use, the AWS files parsed once: same answers, name by name.
+    # A shared loader and handler template change no answer, name by name.
     (aws_env / "aws-config").write_text("[default]\nmax_attempts = 7\nretry_mode = adaptive\n"
                                         "s3 =\n    addressing_style = path\n")
     monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
@@ -132,7 +138,7 @@ def test_sessions_answer_every_configuration_name_as_a_botocore_session_does(
     ours, plain = resolver.session(*TARGET), botocore.session.Session()
     plain.set_config_variable("region", ours.get_config_variable("region"))
     assert ours.get_config_variable("max_attempts") == 7
-    for name in sorted(default_names()):
+    for name in CONFIG_NAMES:
         assert ours.get_config_variable(name) == plain.get_config_variable(name), name
 
 
@@ -204,3 +210,32 @@ def test_the_region_in_the_environment_is_read_when_asked_not_when_the_session_i
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-south-1")
     client: Any = session.create_client("sts")
     assert (session.get_config_variable("region"), client.meta.region_name) == ("eu-south-1", "eu-south-1")
+
+
+def test_a_credentials_file_created_later_is_seen_by_the_next_session(dashboard: Path, aws_env: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    assert "extra" not in resolver.session(*TARGET).available_profiles
+    Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text("[extra]\naws_access_key_id = AKIDEXAMPLE\n")
+    assert "extra" in resolver.session(*TARGET).available_profiles
+
+
+def test_a_broken_config_file_fails_every_session(dashboard: Path, aws_env: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    resolver.credentials(*TARGET)  # resolved while the file was sound
+    (aws_env / "aws-config").write_text("[default\nregion = eu-west-1\n")
+    for _ in range(2):
+        with pytest.raises(botocore.exceptions.ConfigParseError):
+            resolver.session(*TARGET).get_config_variable("max_attempts")
+
+
+def test_the_config_file_is_found_through_home_at_each_session(dashboard: Path, aws_env: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    resolver = Resolver(dashboard=str(dashboard))
+    monkeypatch.setenv("AWS_CONFIG_FILE", "~/aws-config")
+    (Path(os.environ["HOME"]) / "aws-config").write_text("[default]\nmax_attempts = 4\n")
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "aws-config").write_text("[default]\nmax_attempts = 5\n")
+    monkeypatch.setenv("HOME", str(elsewhere))
+    assert resolver.session(*TARGET).get_config_variable("max_attempts") == 5

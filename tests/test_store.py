@@ -145,17 +145,34 @@ def test_failure_counts_are_shared_and_age_out(store: SqlStore, state_url: str) 
 
 
 def _event(**fields: object) -> AuditEvent:
-    base: dict[str, object] = {"time": datetime.now(UTC), "client": "192.0.2.1", "method": "GET",
-                               "path": "/v1/orgs/acme/apps/shop/stages/prod/credentials", "status": 200,
-                               "outcome": "vended", "ms": 1.5, "org": "acme", "app": "shop", "stage": "prod",
-                               "key": "ci", "key_id": "0123456789ab", "aws_key_id": "ASIAEXAMPLE"}
+    base: dict[str, object] = {
+        "time": datetime.now(UTC),
+        "client": "192.0.2.1",
+        "method": "GET",
+        "path": "/v1/orgs/acme/apps/shop/stages/prod/credentials",
+        "status": 200,
+        "outcome": "vended",
+        "ms": 1.5,
+        "org": "acme",
+        "app": "shop",
+        "stage": "prod",
+        "key": "ci",
+        "key_id": "0123456789ab",
+        "aws_key_id": "ASIAEXAMPLE",
+    }
     base.update(fields)
     return AuditEvent(**base)  # type: ignore[arg-type]
 
 
 def test_audit_events_are_queried_by_org_with_filters_newest_first(store: SqlStore) -> None:
-    store.append_audit([_event(stage="dev"), _event(), _event(outcome="unauthorized", status=401, key=None,
-                                                              key_id=None), _event(org="other")])
+    store.append_audit(
+        [
+            _event(stage="dev"),
+            _event(),
+            _event(outcome="unauthorized", status=401, key=None, key_id=None),
+            _event(org="other"),
+        ]
+    )
     newest = store.audit("acme")
     assert [e.stage for e in newest][:2] == ["prod", "prod"]
     assert len(newest) == 3
@@ -173,8 +190,17 @@ def test_audit_events_are_queried_by_org_with_filters_newest_first(store: SqlSto
 
 
 def test_profiles_take_the_dashboard_files_fields_and_validation(store: SqlStore) -> None:
-    profile = store.put_profile("acme", "prod", {"role_arn": ROLE, "duration_seconds": 7200, "sessions": "per_key",
-                                                 "external_id": "ext-123", "account_id": "123456789012"})
+    profile = store.put_profile(
+        "acme",
+        "prod",
+        {
+            "role_arn": ROLE,
+            "duration_seconds": 7200,
+            "sessions": "per_key",
+            "external_id": "ext-123",
+            "account_id": "123456789012",
+        },
+    )
     assert (profile.role_arn, profile.duration_seconds, profile.sessions.value) == (ROLE, 7200, "per_key")
     assert [p.name for p in store.profiles("acme")] == ["prod"]
     refused: list[tuple[dict[str, object], str]] = [
@@ -205,7 +231,11 @@ def test_links_at_each_level_and_protected_stages(store: SqlStore) -> None:
     store.put_link("acme", "prod", app="shop", stage="prod", region="eu-west-1")
     assert store.version() > version
     assert [(link.level.value, link.deployment_profile) for link in store.links("acme")] == [
-        ("org", "dev"), ("app", "dev"), ("stage", "prod"), ("stage+region", "prod")]
+        ("org", "dev"),
+        ("app", "dev"),
+        ("stage", "prod"),
+        ("stage+region", "prod"),
+    ]
     store.set_protected_stages("acme", ["prod"], app="shop")
     assert store.protected_stages("acme", app="shop") == ("prod",)
     store.delete_link("acme", app="shop", stage="prod")  # its eu-west-1 link is still a link of its own
@@ -237,17 +267,20 @@ def test_a_dashboard_round_trips_through_the_state_and_the_file_format(store: Sq
     assert parse_dashboard_file(text.encode(), "export.toml").to_data() == original.to_data()
 
 
-def test_a_dashboard_file_makes_profiles_and_links_read_only(store: SqlStore, state_url: str,
-                                                             dashboard: Path) -> None:
+def test_a_dashboard_file_makes_profiles_and_links_read_only(store: SqlStore, state_url: str, dashboard: Path) -> None:
     managed = SqlStore(state_url, managed_by_file=dashboard)
     try:
         assert managed.read_only
         assert managed.managed_by_file == str(dashboard)
         assert [p.name for p in managed.profiles("acme")] == ["eu", "prod", "sandbox", "shop"]
-        for edit in (lambda: managed.put_profile("acme", "x", {"role_arn": ROLE}),
-                     lambda: managed.delete_profile("acme", "prod"), lambda: managed.put_link("acme", "prod"),
-                     lambda: managed.delete_link("acme"), lambda: managed.set_protected_stages("acme", []),
-                     lambda: managed.replace_dashboard(managed.dashboard())):
+        for edit in (
+            lambda: managed.put_profile("acme", "x", {"role_arn": ROLE}),
+            lambda: managed.delete_profile("acme", "prod"),
+            lambda: managed.put_link("acme", "prod"),
+            lambda: managed.delete_link("acme"),
+            lambda: managed.set_protected_stages("acme", []),
+            lambda: managed.replace_dashboard(managed.dashboard()),
+        ):
             with pytest.raises(ManagedByFileError) as refused:
                 edit()
             assert refused.value.code == "managed_by_file"

@@ -4,7 +4,8 @@ Imports the standard library only (and :mod:`~sls_access.agent.protocol`): when 
 agent answers, the command costs a Python start and a socket round trip, without
 botocore, pluggy or attrs. :func:`credential_process` returns None whenever the agent
 cannot be used (switched off, not supported here, not the user's own, not starting in
-time, a broken answer): the caller then resolves in-process, with the same inputs, so
+time, silent for seconds (stopped), busy with another caller's resolution, a broken
+answer): the caller then resolves in-process, with the same inputs, so
 the answer is the same, only slower; never keys from anywhere else. An answer the agent
 gives, including an error, is final: the caller prints it and exits with its code.
 """
@@ -18,15 +19,17 @@ import sys
 import time
 
 from sls_access.agent.protocol import (
+    PROGRESS_TIMEOUT,
     VERSION,
     AgentUnavailable,
+    LineReader,
     agent_enabled,
+    check_base,
     check_peer,
     decode,
     encode,
     peer_uid,
     private_dir,
-    read_line,
     socket_dir,
     socket_path,
 )
@@ -35,12 +38,18 @@ TYPE_CHECKING = False  # not typing's: its import costs milliseconds
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ANSWER_TIMEOUT", "START_TIMEOUT", "Reply", "ask", "credential_process", "start_agent"]
+__all__ = ["ANSWER_TIMEOUT", "CONNECT_TIMEOUT", "START_TIMEOUT", "Reply", "ask", "credential_process", "start_agent"]
 
 START_TIMEOUT = 10.0
 """How long a client waits for an agent it started to listen, in seconds."""
+CONNECT_TIMEOUT = 2.0
+"""How long a client tries to connect while the agent's listen backlog is full, in seconds."""
 ANSWER_TIMEOUT = 120.0
-"""How long a client waits for an answer: more than a cold resolution's bounded STS calls."""
+"""How long a client waits for an answer in all: more than the agent's own limit on a resolution.
+
+Between two lines (the answer, or the agent's ``wait`` lines sent every second) it waits
+:data:`~sls_access.agent.protocol.PROGRESS_TIMEOUT` at most: a stopped agent costs seconds.
+"""
 
 # Arguments that the agent does not take: --help prints here, --debug logs the
 # resolution to this process's stderr. With them, the command runs in-process.
@@ -65,31 +74,52 @@ class Reply:
 
 
 def _connect(path: str, timeout: float) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        check_peer(peer_uid(sock))  # the agent must be this user's own process
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            check_peer(peer_uid(sock))  # the agent must be this user's own process
+        except BlockingIOError:
+            # EAGAIN: the listen backlog is full (many callers at once); it drains in
+            # milliseconds unless the agent is stopped, which the deadline bounds.
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
 
 def ask(request: Mapping[str, object], environ: Mapping[str, str], *,
         timeout: float = ANSWER_TIMEOUT) -> dict[str, object]:
     """Send *request* to the running agent and return its answer.
 
-    Raise :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not
-    private, or the peer is not this user's; ``OSError`` (``FileNotFoundError``,
-    ``ConnectionRefusedError``…) when no agent listens.
+    Raise :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory (or
+    the runtime or cache directory it is in) is not this user's own, or the peer is not
+    this user's; ``OSError`` (``FileNotFoundError``, ``ConnectionRefusedError``…) when no
+    agent listens, ``TimeoutError`` when it sends nothing for
+    :data:`~sls_access.agent.protocol.PROGRESS_TIMEOUT` seconds or no answer within *timeout*.
     """
-    private_dir(socket_dir(environ), create=False)
-    with _connect(socket_path(environ), min(timeout, 5.0)) as sock:
-        sock.settimeout(timeout)
+    directory = socket_dir(environ)
+    check_base(directory)
+    private_dir(directory, create=False)
+    deadline = time.monotonic() + timeout
+    with _connect(socket_path(environ), min(timeout, CONNECT_TIMEOUT)) as sock:
+        sock.settimeout(min(timeout, PROGRESS_TIMEOUT))
         sock.sendall(encode({"v": VERSION, **request}))
         sock.shutdown(socket.SHUT_WR)
-        return decode(read_line(sock))
+        lines = LineReader(sock)
+        while True:
+            message = decode(lines.line())
+            if message.get("wait") is not True:
+                return message
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the agent did not answer within {timeout:g} s")
 
 
 def start_agent(environ: Mapping[str, str]) -> None:
@@ -145,6 +175,8 @@ def credential_process(argv: list[str], environ: Mapping[str, str]) -> Reply | N
         request = {"op": "credential-process", "argv": list(argv), "env": dict(environ), "cwd": os.getcwd()}
         answer = _ask_or_start(request, environ)
     except (OSError, AgentUnavailable):
+        return None
+    if answer.get("in_process") is True:  # busy with another caller's resolution: resolve here
         return None
     code, stdout, stderr = answer.get("code"), answer.get("stdout"), answer.get("stderr")
     if not isinstance(code, int) or not isinstance(stdout, str) or not isinstance(stderr, str):

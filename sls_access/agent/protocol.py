@@ -3,7 +3,7 @@
 Imports the standard library only: the ``credential-process`` client loads this module
 and must stay light.
 
-A request is ``{"v": 1, "op": OP, ...}``:
+A request is ``{"v": 2, "op": OP, ...}``:
 
 - ``credential-process``: ``argv`` (the command's arguments after its name), ``env``
   (the caller's whole environment) and ``cwd`` (its working directory); the answer is
@@ -12,10 +12,18 @@ A request is ``{"v": 1, "op": OP, ...}``:
 - ``status``: the answer describes the agent (pid, counts, idle timeout), no secret;
 - ``stop``: the agent answers ``{"stopping": true}`` and exits.
 
+Until its answer is ready, the agent sends ``{"wait": true}`` (:data:`WAIT`) every
+second (:data:`PROGRESS_INTERVAL`) to a client of version 2: a client that hears nothing
+for :data:`PROGRESS_TIMEOUT` seconds (a stopped or wedged agent) gives up and resolves
+in-process, while a slow resolution that the agent is still working on is waited for. A
+version-1 request gets the answer alone. An answer ``{"in_process": true}`` tells the
+client to resolve in-process (the agent is busy with another caller's resolution).
+
 The socket is ``$XDG_RUNTIME_DIR/sls-access/agent.sock``, else
 ``$XDG_CACHE_HOME/sls-access/agent.sock`` (default ``~/.cache``): the directory is the
 user's own and 0700, the socket 0600, and both sides check the other's uid
-(``SO_PEERCRED``, Linux).
+(``SO_PEERCRED``, Linux). The runtime or cache directory it is in must be the user's own
+too (:func:`check_base`): root with another user's ``HOME`` uses no agent.
 """
 
 from __future__ import annotations
@@ -34,10 +42,15 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENT_VARIABLE",
     "MAX_MESSAGE",
+    "PROGRESS_INTERVAL",
+    "PROGRESS_TIMEOUT",
     "SOCKET_NAME",
     "VERSION",
+    "WAIT",
     "AgentUnavailable",
+    "LineReader",
     "agent_enabled",
+    "check_base",
     "check_peer",
     "decode",
     "encode",
@@ -49,12 +62,18 @@ __all__ = [
     "supported",
 ]
 
-VERSION = 1
+VERSION = 2
 AGENT_VARIABLE = "SLS_ACCESS_AGENT"
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 MAX_MESSAGE = 4 * 1024 * 1024
 """The longest line either side reads (a request carries the caller's whole environment)."""
+WAIT = b'{"wait":true}\n'
+"""The line the agent sends while an answer is not ready yet (to a version-2 client)."""
+PROGRESS_INTERVAL = 1.0
+"""Seconds between the agent's :data:`WAIT` lines."""
+PROGRESS_TIMEOUT = 5.0
+"""Seconds a client waits for any line (an answer or :data:`WAIT`) before giving up on the agent."""
 
 # sockaddr_un.sun_path is 108 bytes on Linux, with the terminating NUL.
 _MAX_SOCKET_PATH = 107
@@ -85,7 +104,7 @@ def socket_dir(environ: Mapping[str, str]) -> str:
         return os.path.join(runtime, "sls-access")
     cache = environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(cache):
-        cache = os.path.join(os.path.expanduser("~"), ".cache")
+        cache = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(cache, "sls-access")
 
 
@@ -95,6 +114,31 @@ def socket_path(environ: Mapping[str, str]) -> str:
     if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
         raise AgentUnavailable(f"the agent's socket path is longer than {_MAX_SOCKET_PATH} bytes: {path}")
     return path
+
+
+def check_base(path: str) -> None:
+    """Raise :class:`AgentUnavailable` unless the directory that holds the agent's *path* is this user's own.
+
+    That is the runtime or cache directory (*path*'s parent) or, when it does not exist
+    yet, the directory it would be created in (the home, for ``~/.cache``): it must belong
+    to the effective uid. root with another user's ``HOME`` (``sudo -E``, a CI step with
+    ``HOME=/home/ci``) must not create root-owned directories and a socket in that user's
+    home, nor use a socket found there: it resolves in-process.
+    """
+    euid = os.geteuid()
+    base = os.path.dirname(path)
+    for candidate in (base, os.path.dirname(base)):
+        try:
+            info = os.stat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise AgentUnavailable(f"{candidate}: {exc.strerror}") from None
+        if info.st_uid != euid:
+            raise AgentUnavailable(f"{candidate} belongs to uid {info.st_uid}, not to this user (uid {euid}); "
+                                   "no agent is used or started there")
+        return
+    raise AgentUnavailable(f"neither {base} nor its parent exists")
 
 
 def private_dir(path: str, *, create: bool) -> None:
@@ -155,22 +199,39 @@ def decode(line: bytes) -> dict[str, object]:
     return message
 
 
+class LineReader:
+    """Reads the lines of one connection, each up to :data:`MAX_MESSAGE` bytes; its end also ends a line."""
+
+    __slots__ = ("_buffer", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+
+    def line(self) -> bytes:
+        """Return the next line, without its newline.
+
+        :class:`AgentUnavailable` when the connection closes before one, or it is too
+        long; ``TimeoutError`` (the socket's timeout) when it does not come in time.
+        """
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[:newline + 1]
+                return line
+            if len(self._buffer) > MAX_MESSAGE:
+                raise AgentUnavailable(f"a message longer than {MAX_MESSAGE} bytes")
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                if not self._buffer:
+                    raise AgentUnavailable("the connection closed without a message")
+                line = bytes(self._buffer)
+                self._buffer.clear()
+                return line
+            self._buffer += chunk
+
+
 def read_line(sock: socket.socket) -> bytes:
     """Read one line (up to :data:`MAX_MESSAGE` bytes) from *sock*; the connection's end also ends it."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        newline = chunk.find(b"\n")
-        if newline >= 0:
-            chunks.append(chunk[:newline])
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_MESSAGE:
-            raise AgentUnavailable(f"a message longer than {MAX_MESSAGE} bytes")
-    if not chunks:
-        raise AgentUnavailable("the connection closed without a message")
-    return b"".join(chunks)
+    return LineReader(sock).line()

@@ -13,30 +13,18 @@ agent would skip, letting the chain go on to the base keys: another account's ke
 quietly. The steps themselves are the CLI's (:func:`sls_access.cli.credential_process.answer`,
 given to :func:`serve`), so that this package does not import the CLI.
 
-**One resolver per caller fingerprint.** The fingerprint is a SHA-256 of the caller's
-environment (less a few shell variables that cannot change a resolution, such as
-``PWD`` and ``SHLVL``), its working directory, its option flags and the identity of the
-dashboard it would use (:func:`dashboard_identity`). The cache is the resolver's, keyed by
-target: two callers whose options, base keys or dashboard differ never share keys.
-
-**Cold resolutions run as the caller.** botocore's default chain (the base credentials
-that call AssumeRole), the profile and env sources, plugins and the relative dashboard
-path read ``os.environ`` and the working directory, which are process-wide. So a cold
-resolution (a miss or a refresh) takes one process-wide lock, replaces ``os.environ``
-with the caller's environment and changes to the caller's directory, resolves, and puts
-both back. The resolver's botocore session is created on its first cold resolution,
-under that environment. Warm reads (the common case) touch neither and take no lock.
-The resolution's environment also sets ``SLS_ACCESS_AGENT=off``: a ``credential_process``
-that botocore runs for the base credentials must not ask this agent, which is busy with
-the lock.
+Each caller has its resolver, and cold resolutions run as the caller, one at a time and
+bounded: see :mod:`sls_access.agent.caller`. A caller that would wait for another's
+resolution is told to resolve in-process (``{"in_process": true}``); one whose
+resolution overruns gets an error a few seconds after the deadline in any case. The
+socket's listen backlog is :data:`BACKLOG`, each connection is served on its own thread,
+and a version-2 client hears from the agent every second until its answer is ready.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
 import resource
 import socket
@@ -46,18 +34,25 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import IO, Self
+from typing import IO
 
-from sls_access._options import Options
-from sls_access._process import environ_as, working_directory
-from sls_access._resolution import Resolution
-from sls_access._resolver import Resolver
-from sls_access._target import Target
+from sls_access.agent.caller import (
+    DEFAULT_RESOLUTION_TIMEOUT,
+    LOCK_WAIT,
+    Busy,
+    CallerResolver,
+    ResolutionTimeout,
+    as_process,
+    dashboard_identity,
+    fingerprint,
+)
 from sls_access.agent.protocol import (
-    AGENT_VARIABLE,
     LOCK_NAME,
+    PROGRESS_INTERVAL,
     SOCKET_NAME,
+    WAIT,
     AgentUnavailable,
+    check_base,
     check_peer,
     decode,
     encode,
@@ -65,14 +60,18 @@ from sls_access.agent.protocol import (
     private_dir,
     read_line,
 )
-from sls_access.dashboard.locate import DashboardKind, locate_dashboard
 
 __all__ = [
+    "BACKLOG",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_RESOLUTION_TIMEOUT",
+    "LOCK_WAIT",
     "Agent",
     "AlreadyRunning",
     "Answer",
+    "Busy",
     "CallerResolver",
+    "ResolutionTimeout",
     "as_process",
     "dashboard_identity",
     "fingerprint",
@@ -83,83 +82,12 @@ DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 """Seconds without a request after which the agent exits."""
 MAX_CALLERS = 32
 """Distinct caller fingerprints (each a resolver and its cache) held; the least recently used go first."""
-
-# Set by the shell, not by the caller's intent: two commands run from one shell differ in
-# them, and no resolution reads them (the working directory is part of the request).
-_VOLATILE = frozenset({"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES"})
-
-# os.environ and the working directory are the process's: one cold resolution at a time.
-_PROCESS_STATE = threading.Lock()
-
+BACKLOG = 128
+"""The socket's listen backlog: callers that connect at once wait to be accepted, not turned away."""
+_GRACE = 5.0  # after the deadline, how long a handler still waits for the resolution's own error
 
 class AlreadyRunning(Exception):
     """Another agent holds the lock of this socket directory."""
-
-
-def fingerprint(environ: Mapping[str, str], cwd: str, flags: Mapping[str, object], dashboard: object) -> str:
-    """Return the key of a caller's resolver: a SHA-256 of every input a resolution reads."""
-    relevant = sorted((name, value) for name, value in environ.items() if name not in _VOLATILE)
-    blob = json.dumps([relevant, cwd, sorted(flags.items()), dashboard], separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def dashboard_identity(options: Options, environ: Mapping[str, str], cwd: str) -> object:
-    """Return which dashboard this caller uses, and which version of it, checked now.
-
-    This is the one place where what depends on the caller's working directory is worked
-    out, on every request, warm or cold: :func:`~sls_access.dashboard.locate.locate_dashboard`
-    with the caller's directory and environment, so that an untrusted or changed project
-    file raises here, before any cached key is served; and its content (a project file's
-    SHA-256) or its stat (another file), so that an edited dashboard file is a new cache key.
-    """
-    location = locate_dashboard(options, cwd=cwd, environ=environ)
-    if location is None:
-        return ["none"]
-    if location.kind is DashboardKind.SERVICE:
-        return ["url", location.location]
-    if location.content is not None:
-        return [location.location, str(location.found_by), hashlib.sha256(location.content).hexdigest()]
-    try:
-        info = os.stat(location.location)
-    except OSError:
-        return [location.location, str(location.found_by), "unreadable"]
-    return [location.location, str(location.found_by), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
-
-
-@contextlib.contextmanager
-def as_process(environ: Mapping[str, str], cwd: str) -> Iterator[None]:
-    """Run the block with *environ* as ``os.environ`` and *cwd* as the working directory.
-
-    One block at a time in this process (both are process-wide), and never a warm read:
-    see the module docstring.
-    """
-    with _PROCESS_STATE, environ_as(environ), working_directory(cwd):
-        yield
-
-
-class CallerResolver(Resolver):
-    """A resolver whose cold resolutions run as its caller: its environment, its directory.
-
-    Build it with :meth:`~sls_access.Resolver.from_options`, then :meth:`bind` it.
-    """
-
-    _environ_for: Callable[[Target], Mapping[str, str]]
-    _cwd: str
-
-    def bind(self, environ_for: Callable[[Target], Mapping[str, str]], cwd: str) -> Self:
-        """Resolve a target with ``environ_for(target)`` as the environment and *cwd* as the directory.
-
-        ``SLS_ACCESS_AGENT=off`` is added: a ``credential_process`` that botocore runs for
-        the base credentials must not ask this agent, which waits for it.
-        """
-        self._environ_for = environ_for
-        self._cwd = cwd
-        return self
-
-    def _resolve(self, target: Target) -> Resolution:
-        environ = {**self._environ_for(target), AGENT_VARIABLE: "off"}
-        with as_process(environ, self._cwd):
-            return super()._resolve(target)
 
 
 Answer = Callable[["Agent", Mapping[str, object]], dict[str, object]]
@@ -173,10 +101,13 @@ class Agent:
 
     :param answer: answers a ``credential-process`` request; the CLI's own steps.
     :param idle_timeout: seconds without a request after which :func:`serve` returns.
+    :param resolution_timeout: seconds a cold resolution may take (:class:`CallerResolver`).
     """
 
-    def __init__(self, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+    def __init__(self, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> None:
         self.idle_timeout = idle_timeout
+        self.resolution_timeout = resolution_timeout
         self.started = datetime.now(UTC)
         self.requests = 0
         self.refused = 0
@@ -203,14 +134,17 @@ class Agent:
                 return self._answer(self, request)
             if op == "status":
                 return self.status()
-            if op == "stop":
-                self.stopping.set()
+            if op == "stop":  # the handler calls stop() once this answer is sent
                 return {"stopping": True, "pid": os.getpid()}
             return {"error": f"unknown op {op!r}"}
         finally:
             with self._lock:
                 self._active -= 1
                 self._last = time.monotonic()
+
+    def stop(self) -> None:
+        """Make :func:`serve` return (after a ``stop`` request's answer is sent)."""
+        self.stopping.set()
 
     def status(self) -> dict[str, object]:
         """Return what ``sls-access agent status`` prints: no secret, no caller's input."""
@@ -219,6 +153,7 @@ class Agent:
             targets = sum(len(resolver._cache) for resolver in self._callers.values())
         return {"running": True, "pid": os.getpid(), "uid": os.getuid(),
                 "started": self.started.isoformat(timespec="seconds"), "idle_timeout": self.idle_timeout,
+                "resolution_timeout": self.resolution_timeout,
                 "requests": self.requests, "refused": self.refused, "callers": callers, "cached_targets": targets}
 
     def count_refused(self) -> None:
@@ -255,14 +190,55 @@ class _Handler(socketserver.BaseRequestHandler):
             request = decode(read_line(sock))
         except (OSError, AgentUnavailable):
             return
-        answer = self.server.agent.handle(request)
-        with contextlib.suppress(OSError):
-            sock.sendall(encode(answer))
+        agent = self.server.agent
+        version = request.get("v")
+        answer: dict[str, object] | None
+        if request.get("op") != "credential-process" or not isinstance(version, int) or version < 2:
+            answer = agent.handle(request)  # at once; or for a client that reads one line only
+        else:
+            answer = self._with_progress(sock, agent, request)
+        if answer is not None:
+            with contextlib.suppress(OSError):
+                sock.sendall(encode(answer))
+        if request.get("op") == "stop":
+            agent.stop()
+
+    @staticmethod
+    def _with_progress(sock: socket.socket, agent: Agent, request: Mapping[str, object]) -> dict[str, object] | None:
+        """Answer on another thread, sending ``wait`` lines meanwhile; None when the client is gone.
+
+        The client hears from a live agent every second; past the resolution's deadline
+        (and a grace period for its own error), the caller gets an error, not silence.
+        """
+        done = threading.Event()
+        answers: list[dict[str, object]] = []
+
+        def work() -> None:
+            try:
+                answers.append(agent.handle(request))
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="sls-access-agent-answer", daemon=True).start()
+        deadline = time.monotonic() + agent.resolution_timeout + _GRACE
+        while not done.wait(PROGRESS_INTERVAL):
+            if time.monotonic() > deadline:
+                return {"code": 1, "stdout": "",
+                        "stderr": f"sls-access: error: the agent's resolution did not finish within "
+                                  f"{agent.resolution_timeout:g} s\n"}
+            try:
+                sock.sendall(WAIT)
+            except OSError:
+                return None
+        if not answers:  # the answer raised: never the case for the CLI's answer, which returns errors
+            return {"code": 1, "stdout": "", "stderr": "sls-access: error: the agent failed to answer\n"}
+        return answers[0]
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     timeout = 0.5  # handle_request() returns at least this often, for the idle check
+    request_queue_size = BACKLOG
 
     def __init__(self, path: str, agent: Agent) -> None:
         self.agent = agent
@@ -316,21 +292,24 @@ def _exclusive(directory: str, wait: float) -> Iterator[IO[str]]:
 
 
 def serve(directory: str, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT, lock_wait: float = 2.0,
-          ready: Callable[[str], None] | None = None) -> Agent:
+          ready: Callable[[str], None] | None = None,
+          resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> Agent:
     """Run the agent on ``directory/agent.sock`` until it is stopped or idle; return it.
 
     *answer* answers ``credential-process`` requests; *ready* is called with the
-    socket's path once it listens.
+    socket's path once it listens; *resolution_timeout* bounds each cold resolution.
 
     Raise :class:`AlreadyRunning` when another agent serves this directory, and
-    :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not private.
+    :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory is not private
+    or the directory it is in is not this user's own (:func:`~sls_access.agent.protocol.check_base`).
     """
+    check_base(directory)  # nothing is created in a directory that is not this user's
     private_dir(directory, create=True)
     # No core file: it would write the keys this process holds to disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     path = os.path.join(directory, SOCKET_NAME)
     with _exclusive(directory, lock_wait):
-        agent = Agent(answer, idle_timeout=idle_timeout)
+        agent = Agent(answer, idle_timeout=idle_timeout, resolution_timeout=resolution_timeout)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # a dead agent's (we hold the lock)
         server = _Server(path, agent)

@@ -67,17 +67,7 @@ def build_parser() -> CliParser:
     subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"sls_access.cli.{name}").add_parser(subparsers)
-    _remember_parsers(parser)
     return parser
-
-
-def _remember_parsers(parser: argparse.ArgumentParser) -> None:
-    """Give every (sub)command's arguments its own parser, as ``args.parser``, for error hints."""
-    parser.set_defaults(parser=parser)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _remember_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol
 
 from sls_access._credentials import Credentials
 from sls_access._options import OptionArgs
@@ -58,6 +58,7 @@ __all__ = [
     "CliError",
     "CliParser",
     "Handler",
+    "Subcommands",
     "UsageError",
     "add_option_arguments",
     "add_target_arguments",
@@ -103,8 +104,69 @@ class CliError(Exception):
         super().__init__(message)
 
 
+class Subcommands(Protocol):
+    """What ``ArgumentParser.add_subparsers()`` returns, as a command's ``add_parser`` uses it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:  # noqa: ANN401 - argparse's keywords
+        """Add the sub-command *name* and return its parser."""
+
+
+class _RecordedGroup:
+    """An argument group of a :class:`CliParser` that records the option strings added through it."""
+
+    def __init__(self, group: Any, option_strings: list[str]) -> None:  # noqa: ANN401 - argparse's group types
+        self._group = group
+        self._option_strings = option_strings
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:  # noqa: ANN401 - argparse's arguments
+        """Add an argument to the group, as ``add_argument`` of argparse's groups."""
+        action: argparse.Action = self._group.add_argument(*args, **kwargs)
+        self._option_strings.extend(action.option_strings)
+        return action
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> _RecordedGroup:  # noqa: ANN401 - argparse's arguments
+        """Add a mutually exclusive group inside this one, recorded alike."""
+        return _RecordedGroup(self._group.add_mutually_exclusive_group(**kwargs), self._option_strings)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever argparse's group has
+        return getattr(self._group, name)
+
+
 class CliParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage)."""
+    """An ``ArgumentParser`` whose errors are one line (raised, not printed with usage).
+
+    Every parser of the command tree is one (sub-commands are made with its class): each
+    sets itself as the ``parser`` default, so that a command's ``args.parser`` is its own
+    parser, for error hints; and each records its option strings (:attr:`option_strings`)
+    and sub-commands (:attr:`commands`) as they are added, for the completion scripts
+    (argparse lists a parser's arguments publicly nowhere).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - ArgumentParser's arguments
+        self.option_strings: list[str] = []  # before ArgumentParser adds -h/--help
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+        super().__init__(*args, **kwargs)
+        self.set_defaults(parser=self)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:  # noqa: ANN401 - argparse's arguments
+        """Add an argument, as ``ArgumentParser.add_argument``, and record its option strings."""
+        action = super().add_argument(*args, **kwargs)
+        self.option_strings.extend(action.option_strings)
+        return action
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - argparse's group, recorded
+        """Add an argument group whose arguments are recorded too."""
+        return _RecordedGroup(super().add_argument_group(*args, **kwargs), self.option_strings)
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:  # noqa: ANN401 - argparse's group, recorded
+        """Add a mutually exclusive group whose arguments are recorded too."""
+        return _RecordedGroup(super().add_mutually_exclusive_group(**kwargs), self.option_strings)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:  # noqa: ANN401 - argparse's subparsers action
+        """Add sub-commands, as ``ArgumentParser.add_subparsers``; :attr:`commands` is their parsers by name."""
+        action = super().add_subparsers(**kwargs)
+        self.commands = action.choices  # the action's own mapping, filled as sub-commands are added
+        return action
 
     def error(self, message: str) -> NoReturn:
         """Raise :class:`UsageError` naming the command and where to get help.

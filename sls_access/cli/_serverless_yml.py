@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from sls_access._install import install_hint
 from sls_access.errors import ConfigError
 
 __all__ = [
@@ -48,7 +49,7 @@ FRAMEWORK_COMMANDS = frozenset({"serverless", "sls", "osls"})
 _VARIABLE = re.compile(r"\$\{")
 # ${opt:stage, 'dev'} / ${opt:stage, "dev"} / ${opt:region, us-east-1}: the option's own default.
 _OPT_DEFAULT = re.compile(r"""^\$\{\s*opt:(?P<name>[a-z]+)\s*,\s*(?P<q>['"]?)(?P<value>[\w.-]+)(?P=q)\s*\}$""")
-_INSTALL_HINT = "pip install 'sls-access[serverless]', or pass --org/--app/--stage"
+_INSTALL_HINT = f"{install_hint('serverless')}, or pass --org/--app/--stage"
 
 
 @attrs.frozen(kw_only=True)

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_HELP", "add_state_option", "given_state", "open_state"]
 
-STATE_HELP = ("the service's state: sqlite:///ABS/PATH or postgresql://... (default: $SLS_ACCESS_STATE, else "
-              "sqlite:///$XDG_STATE_HOME/sls-access/service.db)")
+STATE_HELP = (
+    "the service's state: sqlite:///ABS/PATH or postgresql://... (default: $SLS_ACCESS_STATE, else "
+    "sqlite:///$XDG_STATE_HOME/sls-access/service.db)"
+)
 
 
 def add_state_option(parser: argparse.ArgumentParser, help_text: str = STATE_HELP) -> None:

@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                                           "or the idle timeout.")
     run.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                      help="exit after this many seconds without a request (default: 900)")
+    run.add_argument("--resolution-timeout", type=float, default=None, metavar="SECONDS",
+                     help="stop a resolution that takes longer, with the processes it started (an AWS "
+                          "profile's credential_process), and tell its caller (default: 45; at most 110)")
     run.set_defaults(handler=handle_run)
     status = commands.add_parser("status", help="print the running agent's state as JSON (exit 1: none runs)",
                                  description="Print the running agent's pid, uptime, request and cache counts "
@@ -70,12 +73,19 @@ def handle_run(args: argparse.Namespace) -> int:
     """Run the agent in the foreground."""
     if not supported():
         raise CliError("the agent needs SO_PEERCRED (Linux); credential-process resolves in-process here")
+    from sls_access.agent.caller import DEFAULT_RESOLUTION_TIMEOUT  # noqa: PLC0415
+    from sls_access.agent.client import ANSWER_TIMEOUT  # noqa: PLC0415
     from sls_access.agent.server import DEFAULT_IDLE_TIMEOUT, AlreadyRunning, serve  # noqa: PLC0415
     from sls_access.cli.credential_process import answer  # noqa: PLC0415
 
     idle = DEFAULT_IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout
     if not idle > 0:
         raise CliError("--idle-timeout must be a positive number of seconds", code=EXIT_USAGE)
+    limit = DEFAULT_RESOLUTION_TIMEOUT if args.resolution_timeout is None else args.resolution_timeout
+    # The handler answers at most 5 s after the limit; clients wait ANSWER_TIMEOUT in all.
+    if not 0 < limit <= ANSWER_TIMEOUT - 10:
+        raise CliError(f"--resolution-timeout must be a number of seconds above 0 and at most {ANSWER_TIMEOUT - 10:g}",
+                       code=EXIT_USAGE)
 
     def ready(path: str) -> None:
         sys.stderr.write(f"{PROG}: agent listening on {path} (pid {os.getpid()}, idle timeout {idle:g} s)\n")
@@ -83,7 +93,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
     try:
         socket_path(os.environ)  # not too long for a Unix socket
-        serve(socket_dir(os.environ), answer, idle_timeout=idle, ready=ready)
+        serve(socket_dir(os.environ), answer, idle_timeout=idle, ready=ready, resolution_timeout=limit)
     except (AlreadyRunning, AgentUnavailable) as exc:
         raise CliError(str(exc)) from None
     return 0

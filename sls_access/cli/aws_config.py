@@ -27,14 +27,13 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from sls_access._options import Options
 from sls_access._target import Target
 from sls_access._userfiles import write_private
-from sls_access.cli._common import EXIT_USAGE, CliError
+from sls_access.cli._common import EXIT_USAGE, CliError, Subcommands
 from sls_access.dashboard.locate import DashboardKind, FoundBy, locate_dashboard
 from sls_access.dashboard.model import Link
 
@@ -47,7 +46,7 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.@+:=,-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``aws-config``."""
     parser = subparsers.add_parser(
         "aws-config",

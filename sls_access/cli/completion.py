@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Any
+
+from sls_access.cli._common import CliParser, Subcommands
 
 __all__ = ["SHELLS", "add_parser", "commands_and_flags", "handle", "script"]
 
@@ -19,7 +20,7 @@ SHELLS = ("bash", "zsh", "fish")
 _FUNCTION = "_sls_access_complete"
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``completion``."""
     parser = subparsers.add_parser(
         "completion",
@@ -33,15 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+    return dict(parser.commands) if isinstance(parser, CliParser) else {}
 
 
 def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return sorted(option for action in parser._actions for option in action.option_strings
-                  if option.startswith("--"))
+    recorded = parser.option_strings if isinstance(parser, CliParser) else []
+    return sorted(option for option in recorded if option.startswith("--"))
 
 
 def commands_and_flags(parser: argparse.ArgumentParser) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sls_access._credentials import Credentials
 from sls_access._options import Options
@@ -28,6 +28,7 @@ from sls_access.cli._common import (
     EXIT_USAGE,
     PROG,
     CliError,
+    Subcommands,
     UsageError,
     add_option_arguments,
     add_target_arguments,
@@ -56,7 +57,7 @@ _BASE_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSIO
                        "AWS_CREDENTIAL_EXPIRATION", "AWS_DEFAULT_PROFILE")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``credential-process``."""
     parser = subparsers.add_parser(
         "credential-process",
@@ -141,9 +142,10 @@ def answer(agent: Agent, request: Mapping[str, object]) -> dict[str, object]:
     The request carries the caller's arguments, environment and working directory. The
     resolver is the agent's for the caller's fingerprint; a cold resolution runs with the
     environment :func:`process_environ` makes from the caller's. Errors are what
-    :func:`handle` would print, and its exit code.
+    :func:`handle` would print, and its exit code; when another caller's cold resolution
+    keeps the agent busy, the answer tells the client to resolve in-process.
     """
-    from sls_access.agent.server import CallerResolver, dashboard_identity, fingerprint  # noqa: PLC0415
+    from sls_access.agent.caller import Busy, CallerResolver, dashboard_identity, fingerprint  # noqa: PLC0415
 
     argv, environ, cwd = request.get("argv"), request.get("env"), request.get("cwd")
     if not (isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)
@@ -165,10 +167,13 @@ def answer(agent: Agent, request: Mapping[str, object]) -> dict[str, object]:
             def environ_for(target: Target) -> dict[str, str]:
                 return process_environ(environ, target, args.base_profile)
 
-            return CallerResolver.from_options(Options.from_env(environ, **options)).bind(environ_for, cwd)
+            return CallerResolver.from_options(Options.from_env(environ, **options)).bind(
+                environ_for, cwd, timeout=agent.resolution_timeout)
 
         credentials = agent.resolver(key, make).credentials(target.org, target.app, target.stage,
                                                              region=target.region)
+    except Busy:  # another caller's resolution is slow: this one resolves in-process, not after it
+        return {"in_process": True}
     except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code, as in run()
         return {"code": exit_code(exc), "stdout": "", "stderr": f"{PROG}: error: {one_line(exc)}\n"}
     return {"code": 0, "stdout": json.dumps(process_document(credentials), indent=2) + "\n", "stderr": ""}

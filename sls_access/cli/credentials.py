@@ -6,9 +6,9 @@ import argparse
 import re
 import shlex
 import sys
-from typing import Any
 
 from sls_access.cli._common import (
+    Subcommands,
     add_option_arguments,
     add_target_arguments,
     credential_variables,
@@ -23,7 +23,7 @@ FORMATS = ("json", "env", "dotenv")
 STALE_IN_SHELL = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``credentials``."""
     parser = subparsers.add_parser(
         "credentials",

@@ -14,35 +14,42 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sls_access.cli._common import Subcommands
 from sls_access.cli._state import add_state_option, given_state, open_state
 from sls_access.errors import ConfigError
 
 __all__ = ["add_parser", "handle_export", "handle_import"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``dashboard`` and its ``import`` and ``export`` commands."""
     parser = subparsers.add_parser(
         "dashboard",
         help="import or export the service's deployment profiles and links (a dashboard file)",
         description="Move deployment profiles and links between a dashboard file and the service's "
-                    "state (--state), which 'sls-access serve' without --dashboard serves.",
+        "state (--state), which 'sls-access serve' without --dashboard serves.",
     )
-    commands = parser.add_subparsers(title="commands", dest="dashboard_command", metavar="COMMAND",
-                                     parser_class=type(parser))
+    commands = parser.add_subparsers(
+        title="commands", dest="dashboard_command", metavar="COMMAND", parser_class=type(parser)
+    )
     commands.required = True
     imported = commands.add_parser(
-        "import", help="replace the state's profiles and links of the file's orgs with the file's",
+        "import",
+        help="replace the state's profiles and links of the file's orgs with the file's",
         description="Validate FILE as 'serve' would, then replace the deployment profiles, links and "
-                    "protected stages of every org in it with the file's. Other orgs are kept.")
+        "protected stages of every org in it with the file's. Other orgs are kept.",
+    )
     add_state_option(imported)
     imported.add_argument("file", metavar="FILE", help="the dashboard file (TOML)")
     imported.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
     imported.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     imported.set_defaults(handler=handle_import)
-    exported = commands.add_parser("export", help="print the state's profiles and links as a dashboard file",
-                                   description="Print the state's deployment profiles and links as a dashboard "
-                                               "file (TOML), or write it to --output.")
+    exported = commands.add_parser(
+        "export",
+        help="print the state's profiles and links as a dashboard file",
+        description="Print the state's deployment profiles and links as a dashboard "
+        "file (TOML), or write it to --output.",
+    )
     add_state_option(exported)
     exported.add_argument("--org", action="append", metavar="ORG", help="only this org (repeatable)")
     exported.add_argument("--output", "-o", metavar="FILE", help="write the file here (mode 0600) instead of stdout")
@@ -66,8 +73,11 @@ def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
             lines.append(f"~ deployment profile {name} ({new_profiles[name]['role_arn']})")
 
     def where(link: Any) -> str:  # noqa: ANN401 - a LinkRecord
-        parts = [f"{what}={value}" for what, value in (("app", link.app), ("stage", link.stage),
-                                                        ("region", link.region)) if value is not None]
+        parts = [
+            f"{what}={value}"
+            for what, value in (("app", link.app), ("stage", link.stage), ("region", link.region))
+            if value is not None
+        ]
         return "link " + (" ".join(parts) or "(org default)")
 
     old_links = {(l.app, l.stage, l.region): l for l in links_in("", before)}  # noqa: E741
@@ -87,9 +97,11 @@ def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
         return {k: v for k, v in found.items() if v}
 
     old_protected, new_protected = protected(before), protected(after)
-    lines.extend(f"~ protected stages of {scope}: {', '.join(new_protected.get(scope, [])) or 'none'}"
-                 for scope in sorted({*old_protected, *new_protected})
-                 if old_protected.get(scope) != new_protected.get(scope))
+    lines.extend(
+        f"~ protected stages of {scope}: {', '.join(new_protected.get(scope, [])) or 'none'}"
+        for scope in sorted({*old_protected, *new_protected})
+        if old_protected.get(scope) != new_protected.get(scope)
+    )
     return lines
 
 
@@ -115,8 +127,10 @@ def handle_import(args: argparse.Namespace) -> int:
         verb = "would change" if args.dry_run else "changed"
         if not args.dry_run and changed:
             store.replace_dashboard(dashboard)
-        sys.stdout.write(f"{verb} {changed} item(s) in {len(incoming)} org(s) of {store.url}"
-                         f"{' (dry run: nothing written)' if args.dry_run else ''}\n")
+        sys.stdout.write(
+            f"{verb} {changed} item(s) in {len(incoming)} org(s) of {store.url}"
+            f"{' (dry run: nothing written)' if args.dry_run else ''}\n"
+        )
     finally:
         store.close()
     return 0
@@ -137,11 +151,14 @@ def handle_export(args: argparse.Namespace) -> int:
     if args.org:
         missing = [org for org in args.org if org not in data["orgs"]]
         if missing:
-            raise ConfigError(f"no org {missing[0]!r} in the state (orgs: {', '.join(sorted(data['orgs'])) or 'none'})",
-                              key="org")
+            raise ConfigError(
+                f"no org {missing[0]!r} in the state (orgs: {', '.join(sorted(data['orgs'])) or 'none'})", key="org"
+            )
         data = {"orgs": {org: data["orgs"][org] for org in args.org}}
-    text = to_toml(data, header=f"Deployment profiles and links exported from {url}\n"
-                                "(sls-access dashboard import FILE reads it back)")
+    text = to_toml(
+        data,
+        header=f"Deployment profiles and links exported from {url}\n(sls-access dashboard import FILE reads it back)",
+    )
     if args.output:
         replace_file(Path(args.output).expanduser(), text.encode())
         sys.stderr.write(f"wrote {args.output}\n")

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from sls_access._options import Options
 from sls_access._resolution import Resolution
-from sls_access.cli._common import add_option_arguments, add_target_arguments, make_resolver, print_json, target_of
-from sls_access.dashboard.locate import DashboardLocation, locate_dashboard
-from sls_access.errors import ConfigError
+from sls_access.cli._common import (
+    Subcommands,
+    add_option_arguments,
+    add_target_arguments,
+    make_resolver,
+    print_json,
+    target_of,
+)
+from sls_access.dashboard.locate import DashboardLocation
 
-__all__ = ["add_parser", "dashboard_in_use", "explanation", "handle", "table"]
+__all__ = ["add_parser", "explanation", "handle"]
 
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``explain``."""
     parser = subparsers.add_parser(
         "explain",
@@ -40,20 +44,6 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                              "role would be used, and which sources would be tried")
     add_option_arguments(parser)
     parser.set_defaults(handler=handle)
-
-
-def dashboard_in_use(options: Options, names: tuple[str, ...]) -> DashboardLocation | None:
-    """Return the dashboard the ``dashboard`` source reads, or None (none, not in the chain, or broken).
-
-    A dashboard that cannot be located (an untrusted project file…) is None here: the
-    trail's ``dashboard`` row says why.
-    """
-    if "dashboard" not in names or options.use_local_credentials:
-        return None
-    try:
-        return locate_dashboard(options)
-    except ConfigError:
-        return None
 
 
 def explanation(resolution: Resolution, dashboard: DashboardLocation | None = None) -> dict[str, object]:
@@ -73,21 +63,14 @@ def explanation(resolution: Resolution, dashboard: DashboardLocation | None = No
     }
 
 
-def table(resolution: Resolution, dashboard: DashboardLocation | None = None) -> str:
-    """Return *resolution* as a readable table (:meth:`~sls_access.Resolution.table`) naming *dashboard*."""
-    return resolution.table(notes=[] if dashboard is None else [f"dashboard: {dashboard}"])
-
-
 def handle(args: argparse.Namespace) -> int:
     """Explain how the target resolves."""
     target = target_of(args)
     resolver = make_resolver(args)
     resolution = resolver.explain(target.org, target.app, target.stage, region=target.region,
                                   offline=args.offline)
-    names = resolver.chain.names
-    dashboard = dashboard_in_use(resolver.options, names)
     if args.json:
-        print_json(explanation(resolution, dashboard))
+        print_json(explanation(resolution, resolver.dashboard_in_use()))
     else:
-        sys.stdout.write(table(resolution, dashboard) + "\n")
+        sys.stdout.write(str(resolution) + "\n")  # the same text as str(sls_access.explain(...))
     return 0

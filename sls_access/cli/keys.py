@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sls_access.cli._common import print_json
+from sls_access.cli._common import Subcommands, print_json
 from sls_access.cli._state import add_state_option, given_state, open_state
 from sls_access.dashboard.file import load_dashboard_file
 from sls_access.errors import ConfigError
@@ -37,7 +37,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="show tracebacks of errors")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``keys`` and its ``create``, ``list``, ``revoke`` and ``import`` commands."""
     parser = subparsers.add_parser(
         "keys",

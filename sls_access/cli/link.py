@@ -28,6 +28,7 @@ import attrs
 import botocore.exceptions
 import botocore.session
 
+from sls_access._install import install_hint
 from sls_access._options import Options
 from sls_access._role_session import key_session_tags
 from sls_access._sts_client import client_config
@@ -58,7 +59,7 @@ DEFAULT_TIMEOUT = 900
 FALLBACK_REGION = "us-east-1"
 DRY_RUN_EXTERNAL_ID = "sls-generated-when-deployed"
 _POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:aws|[0-9]{12}):policy/[\w+=,.@/-]{1,512}", re.ASCII)
-INSTALL_HINT = "pip install 'sls-access[link]'"
+INSTALL_HINT = install_hint("link")
 CHECK_KEY_NAME = "link-check"
 """The access key name in the session tags of ``link --per-key-sessions``'s check of the role."""
 

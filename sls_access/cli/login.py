@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
 
-from sls_access.cli._common import EXIT_USAGE, CliError
+from sls_access.cli._common import EXIT_USAGE, CliError, Subcommands
 from sls_access.dashboard.http import base_url, is_service_url
 from sls_access.dashboard.login import access_key_path, config_path, login, logout
 
 __all__ = ["add_parser", "handle_login", "handle_logout"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``login`` and ``logout``."""
     parser = subparsers.add_parser(
         "login",

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from sls_access.cli._common import add_option_arguments, make_resolver, print_json
+from sls_access.cli._common import Subcommands, add_option_arguments, make_resolver, print_json
 from sls_access.plugin._manager import PluginInfo
 
 __all__ = ["add_parser", "handle", "listing"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``plugins``."""
     parser = subparsers.add_parser(
         "plugins",

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from sls_access._install import install_hint
 from sls_access.cli._common import EXIT_USAGE, CliError
 
 __all__ = ["add_parser", "handle"]
@@ -15,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``serve``."""
     parser = subparsers.add_parser(
         "serve",
-        help="run the dashboard service (needs: pip install 'sls-access[server]')",
+        help=f"run the dashboard service; needs the server extra: {install_hint('server')}",
         description="Serve GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials in the AWS "
                     "container-credentials format, for the keys made with 'sls-access keys'. Audit "
                     "lines (JSON) go to stdout, logs to stderr. Put a TLS terminator in front.",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
+from sls_access.cli._common import Subcommands
 from sls_access.dashboard.locate import find_project_file
 from sls_access.dashboard.trust import PROJECT_FILE, revoke, trust
 from sls_access.errors import ConfigError
@@ -21,7 +21,7 @@ from sls_access.errors import ConfigError
 __all__ = ["add_parser", "handle"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``trust``."""
     parser = subparsers.add_parser(
         "trust",

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import botocore.exceptions
 
-from sls_access.cli._common import CliError, add_option_arguments, add_target_arguments, print_json, resolve
+from sls_access.cli._common import (
+    CliError,
+    Subcommands,
+    add_option_arguments,
+    add_target_arguments,
+    print_json,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -24,7 +31,7 @@ __all__ = ["add_parser", "handle"]
 FALLBACK_REGION = "us-east-1"
 
 
-def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+def add_parser(subparsers: Subcommands) -> None:
     """Register ``whoami``."""
     parser = subparsers.add_parser(
         "whoami",

@@ -136,6 +136,27 @@ class DashboardFile:
             return Link(profile=org.profiles[org.profile], level=LinkLevel.ORG, key=base)
         return None
 
+    def refuse_local_keys(self, target: Target) -> None:
+        """Raise :class:`TargetError` when *target*'s stage is protected (org or app level).
+
+        ``use_local_credentials`` skips the dashboard, but never for a protected stage:
+        only the stage's own link serves it.
+        """
+        org = self.orgs.get(target.org)
+        if org is None:
+            return
+        app = org.apps.get(target.app)
+        base = f"orgs.{target.org}"
+        if app is not None and target.stage in app.protected:
+            key = f"{base}.apps.{target.app}.protected_stages"
+        elif target.stage in org.protected:
+            key = f"{base}.protected_stages"
+        else:
+            return
+        raise TargetError(f"stage {target.stage!r} is protected: use_local_credentials "
+                          "(--use-local-credentials, SLS_ACCESS_USE_LOCAL_CREDENTIALS) is refused for it; "
+                          "only its own link serves it", code=PROTECTED_STAGE, path=self.path, key=key)
+
     def _refuse_slip(self, what: str, name: str, known: Iterable[str], key: str, where: str) -> None:
         near = near_name(name, known)
         if near is not None:

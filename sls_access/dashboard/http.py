@@ -185,8 +185,9 @@ class DashboardService:
                 return exc.code, self._read(exc, started, url)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            kind = "timed out" if isinstance(reason, socket.timeout | TimeoutError) else "unreachable"
-            raise DashboardError(f"the dashboard service is {kind}: {type(reason).__name__}: {reason}",
+            if isinstance(reason, socket.timeout | TimeoutError):
+                raise DashboardError(f"the dashboard service at {self.url} timed out", url=url) from None
+            raise DashboardError(f"the dashboard service at {self.url} is unreachable: {_why(reason)}",
                                  url=url) from None
         with response:
             return response.status, self._read(response, started, url)
@@ -228,3 +229,14 @@ class DashboardService:
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise DashboardError("the dashboard service sent a malformed credentials answer", url=url) from None
+
+
+def _why(reason: object) -> str:
+    """Say in words why a connection failed: ``connection refused``, not ``ConnectionRefusedError: [Errno 111]…``."""
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (is the service running, and is the URL's port right?)"
+    if isinstance(reason, socket.gaierror):
+        return "its host name does not resolve"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    return f"{type(reason).__name__}: {reason}"

@@ -7,7 +7,8 @@ In order, the first that is set wins:
 2. a **project file**, ``sls-access.toml`` in the current directory or the nearest parent
    that has one (as git finds ``.git``), used only once trusted (``sls-access trust``,
    :mod:`sls_access.dashboard.trust`): an untrusted or changed one is a
-   :class:`~sls_access.ConfigError`, never skipped;
+   :class:`~sls_access.ConfigError`, never skipped; the file stored by ``sls-access login``
+   needs no trust (it is the user's choice wherever it is found);
 3. the user's own setting, stored by ``sls-access login`` (:mod:`sls_access.dashboard.login`):
    a file that must still exist, or a service URL;
 4. ``$XDG_CONFIG_HOME/sls-access/dashboard.toml`` (default ``~/.config``), when it exists.
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sls_access._options import Options
-from sls_access._userfiles import config_dir
+from sls_access._userfiles import config_dir, expand_user
 from sls_access.dashboard.login import stored_dashboard
 from sls_access.dashboard.trust import PROJECT_FILE, check_trusted
 from sls_access.errors import ConfigError
@@ -146,22 +147,27 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None) -> Path | None:
 _ACCESS_KEY = re.compile(r"sls_[0-9a-f]{12}_", re.ASCII)
 
 
-def _file(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
-    path = Path(value).expanduser()
+def _file(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
+          environ: Mapping[str, str] | None) -> DashboardLocation:
+    # ``~`` is the HOME of *environ*, and a relative path is relative to *cwd*: the
+    # caller's, when the agent resolves for it (not the agent's own HOME and ``/``).
+    expanded = expand_user(value, environ)
+    path = Path(os.path.abspath(expanded if os.path.isabs(expanded) else os.path.join(_cwd(cwd), expanded)))
     if not path.is_file():
         if _ACCESS_KEY.search(value):  # never echo it: it is a secret, not a file name
             raise ConfigError(f"{problem}: the value looks like a dashboard access key, which belongs in "
                               "SERVERLESS_ACCESS_KEY (it is not shown)", key="dashboard")
         raise ConfigError(problem, path=str(path), key="dashboard")
-    return DashboardLocation(kind=DashboardKind.FILE, location=os.path.abspath(path), found_by=found_by)
+    return DashboardLocation(kind=DashboardKind.FILE, location=str(path), found_by=found_by)
 
 
-def _named(value: str, found_by: FoundBy, problem: str) -> DashboardLocation:
+def _named(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
+           environ: Mapping[str, str] | None) -> DashboardLocation:
     from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - the client loads when a dashboard is named
 
     if is_service_url(value):
         return DashboardLocation(kind=DashboardKind.SERVICE, location=value, found_by=found_by)
-    return _file(value, found_by, problem)
+    return _file(value, found_by, problem, cwd, environ)
 
 
 def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLocation:
@@ -170,6 +176,11 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
     except OSError as exc:
         raise ConfigError(f"cannot read the project dashboard file: {exc.strerror or exc}",
                           path=str(candidate)) from None
+    stored = _stored_file(environ)
+    if stored is not None and _same_file(stored, resolved):
+        # The file the user stored with `sls-access login`: their choice, as it is from any
+        # other directory, so the same answer here (not "changed since you trusted it").
+        return DashboardLocation(kind=DashboardKind.FILE, location=stored, found_by=FoundBy.LOGIN)
     from sls_access.dashboard.file import read_dashboard_bytes  # noqa: PLC0415 - see DashboardLocation.load
 
     content = read_dashboard_bytes(resolved)
@@ -178,22 +189,37 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
                              content=content)
 
 
+def _stored_file(environ: Mapping[str, str] | None) -> str | None:
+    """Return the dashboard file stored by ``sls-access login`` (absolute), or None (none, or a URL)."""
+    stored = stored_dashboard(environ)
+    return stored if stored is not None and os.path.isabs(stored) else None
+
+
+def _same_file(stored: str, resolved: Path) -> bool:
+    try:
+        return Path(stored).resolve(strict=True) == resolved
+    except OSError:
+        return False  # gone: the project file is then checked for trust as any other
+
+
 def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None,
                      environ: Mapping[str, str] | None = None) -> DashboardLocation | None:
     """Return the dashboard *options* and the user's files lead to, or None when there is none.
 
-    *cwd* (default: the current directory) is where the project file search starts;
-    *environ* (default ``os.environ``) gives the XDG directories.
+    *cwd* (default: the current directory) is where the project file search starts, and
+    what a relative dashboard option is relative to; *environ* (default ``os.environ``)
+    gives the XDG directories and the ``HOME`` of ``~``.
     """
     if options.dashboard is not None:
-        return _named(options.dashboard, FoundBy.OPTION, "dashboard file not found")
+        return _named(options.dashboard, FoundBy.OPTION, "dashboard file not found", cwd, environ)
     candidate = find_project_file(cwd)
     if candidate is not None:
         return _project(candidate, environ)
     stored = stored_dashboard(environ)
     if stored is not None:
         return _named(stored, FoundBy.LOGIN, "the dashboard file stored by 'sls-access login' does not exist; "
-                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'")
+                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'",
+                      cwd, environ)
     default = default_file(environ)
     if os.path.lexists(default):
         return DashboardLocation(kind=DashboardKind.FILE, location=str(default), found_by=FoundBy.DEFAULT)

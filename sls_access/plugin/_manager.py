@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import warnings
 
 import attrs
 import pluggy
 
-from sls_access.plugin import _entry_points, _names, spec
+from sls_access.errors import ConfigError
+from sls_access.plugin import _names, spec
 
 __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginLoadWarning", "build_plugin_manager"]
 
@@ -65,10 +67,29 @@ def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
-def _warn(ep: _entry_points.EntryPoint, what: str) -> None:
+def _warn(ep: importlib.metadata.EntryPoint, what: str) -> None:
     """Warn about a plugin, located at the plugin (its entry point), not at a line of sls-access."""
     warnings.warn_explicit(f"sls-access plugin {ep.name!r} ({ep.value}) {what}", PluginLoadWarning,
                            filename=f"<sls-access plugin {ep.name}>", lineno=0, module=ep.value)
+
+
+def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
+    """Return the name and version of the distribution that declares *ep* (None where it has none)."""
+    dist = ep.dist
+    return (None, None) if dist is None else (dist.name, dist.version)
+
+
+def _installed() -> importlib.metadata.EntryPoints:
+    """Return the installed plugins' entry points, as importlib.metadata finds them.
+
+    Every distribution on ``sys.path`` (and of any finder that provides distributions),
+    each once, its first occurrence winning. Fail closed: metadata that cannot be read
+    is a :class:`~sls_access.ConfigError`, never a plugin quietly left out.
+    """
+    try:
+        return importlib.metadata.entry_points(group=_names.NAME)
+    except Exception as exc:  # whatever a broken installation raises, re-raised as ours
+        raise ConfigError(f"the installed plugins could not be listed: {type(exc).__name__}: {exc}") from exc
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -91,6 +112,7 @@ def build_plugin_manager(
     *disable* are not imported (they are listed as disabled). A plugin that fails to
     load is listed with its error and a :class:`PluginLoadWarning` is issued; the
     resolver then refuses to resolve (fail closed) until it is fixed or disabled.
+    Installed metadata that cannot be read at all raises :class:`~sls_access.ConfigError`.
     """
     pm = pluggy.PluginManager(_names.NAME)
     pm.add_hookspecs(spec)
@@ -102,11 +124,11 @@ def build_plugin_manager(
         _register(pm, plugin, name)
         infos.append(PluginInfo(name=name, module=target, distribution="sls-access", version=__version__,
                                 builtin=True, hooks=_hooks(pm, plugin)))
-    for ep in _entry_points.entry_points(_names.NAME):
+    for ep in _installed():
         if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
             _warn(ep, "is not loaded: another plugin has that name")
             continue
-        dist, version = ep.distribution, ep.version
+        dist, version = _distribution(ep)
         if ep.name in disable:
             infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
                                     disabled=True))

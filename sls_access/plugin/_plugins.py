@@ -44,6 +44,8 @@ class PluginSource:
 
     source: Source
     plugin: str
+    builtin: bool = False
+    """A built-in plugin's errors are not suffixed with its name (users did not install it)."""
 
     @property
     def name(self) -> str:
@@ -64,15 +66,17 @@ class PluginSource:
             raise
         except SlsAccessError as exc:
             safe = exc.redacted()
+            mention = not self.builtin
             if safe is not exc:  # the original quotes a secret: not chained either
-                raise safe.from_plugin(self.plugin) from None
+                raise safe.from_plugin(self.plugin, mention=mention) from None
             if exc.plugin is not None:  # named already (a role entered through another plugin)
                 raise
-            raise exc.from_plugin(self.plugin) from exc
+            # From the original's cause: the copy and the original say the same thing once.
+            raise exc.from_plugin(self.plugin, mention=mention) from exc.__cause__
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin's source is its failure
             # Not chained: its text may quote a response body (botocore's parser errors do).
-            raise SlsAccessError(f"source {self.name!r} failed: {error_text(exc)} "
-                                 f"(plugin {self.plugin!r})") from None
+            error = SlsAccessError(f"source {self.name!r} failed: {error_text(exc)}")
+            raise error.from_plugin(self.plugin, mention=not self.builtin) from None
 
 
 class Plugins:
@@ -81,6 +85,7 @@ class Plugins:
     def __init__(self, pm: pluggy.PluginManager, infos: Sequence[PluginInfo]) -> None:
         self._pm = pm
         self.infos = tuple(infos)
+        self._builtin = frozenset(info.name for info in self.infos if info.builtin)
 
     @classmethod
     def load(cls, disable: frozenset[str] = frozenset()) -> Plugins:
@@ -105,6 +110,8 @@ class Plugins:
                     continue
                 if error is exc:  # it names its plugin already: raised as it is, not as its own cause
                     raise
+                if isinstance(exc, SlsAccessError) and type(error) is type(exc) and exc.plugin is None:
+                    raise error from exc.__cause__  # a copy naming the plugin: once is enough
                 raise error from exc
             yield impl.plugin_name, result
 
@@ -133,7 +140,7 @@ class Plugins:
                 if not isinstance(source, Source):
                     raise SlsAccessError(f"plugin {plugin!r} returned {type(source).__name__} from "
                                          "sls_access_sources, not a source (name and load(target))")
-                found.append(PluginSource(source, plugin))
+                found.append(PluginSource(source, plugin, builtin=plugin in self._builtin))
                 added.setdefault(plugin, []).append(source.name)
         self.infos = tuple(attrs.evolve(info, sources=tuple(added.get(info.name, ()))) for info in self.infos)
         self._check_listed(options.sources or (), {source.name for source in found})
@@ -202,7 +209,7 @@ class Plugins:
 
         def failed(plugin: str, exc: Exception) -> Exception:
             if isinstance(exc, AccessRoleError):
-                return exc.from_plugin(plugin)
+                return exc.from_plugin(plugin, mention=plugin not in self._builtin)
             if isinstance(exc, SlsAccessError):
                 return _role_error(target, deployment_profile, f"plugin {plugin!r}: {exc}", plugin, exc)
             return _role_error(target, deployment_profile, f"plugin {plugin!r} failed in {hook}: "

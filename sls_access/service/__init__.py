@@ -1,7 +1,7 @@
 """The self-hosted dashboard service: access-role keys over HTTP for any AWS SDK.
 
-Install with ``pip install 'sls-access[server]'`` and run ``sls-access serve --dashboard
-FILE``: the one launch path, with the audit log, the proxy trust and the connection
+Install with ``pip install '.[server]'`` in the sls-access checkout and run
+``sls-access serve --dashboard FILE``: the one launch path, with the audit log, the proxy trust and the connection
 limits (:mod:`sls_access.service.run`). :func:`~sls_access.service.app.create_app` returns
 the bare ASGI app, for tests. Keys are managed with ``sls-access keys`` or
 :class:`~sls_access.service.keys.KeyStore`. Nothing is imported from here by ``import

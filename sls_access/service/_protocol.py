@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from sls_access._install import install_hint
 from sls_access.errors import ConfigError
 from sls_access.service.app import _body  # the one error shape
 
@@ -310,7 +311,7 @@ def protocol_path(http: str) -> str:
     if http == "h11" or (http == "auto" and HttpToolsProtocol is None):
         return f"{__name__}:GuardedH11"
     if HttpToolsProtocol is None:
-        raise ConfigError("--http httptools needs httptools: pip install 'sls-access[server]'")
+        raise ConfigError(f"--http httptools needs httptools: {install_hint('server')}")
     return f"{__name__}:GuardedHttpTools"
 
 

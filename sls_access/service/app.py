@@ -250,8 +250,7 @@ class App:
         query = scope.get("query_string", b"").decode("latin-1")
         target = self._target(raw_path, query)
         audit.fields.update(org=target.org, app=target.app, stage=target.stage, region=target.region)
-        record = await self._authenticate(audit.fields["client"], key, receive)
-        audit.fields.update(key=record.name, key_id=record.id)
+        record = await self._authenticate(audit, key, receive)
         if record.org != target.org:
             raise _Reject(403, "forbidden", "this access key belongs to another org")
         if record.role != "deploy":
@@ -279,7 +278,8 @@ class App:
                             source_identity=vended.source_identity)
         return 200, "vended", vended.body
 
-    async def _authenticate(self, client: str, key: str | None, receive: Receive) -> AccessKey:
+    async def _authenticate(self, audit: Audit, key: str | None, receive: Receive) -> AccessKey:
+        client = audit.fields["client"]
         try:
             keys = self.state.keys()
         except StateUnavailableError:
@@ -288,6 +288,8 @@ class App:
             log.error("cannot read the key file: %s", exc)  # noqa: TRY400 - no traceback
             raise _Reject(503, "dashboard_error", "the key file cannot be read") from None
         record = keys.match(key) if key is not None and len(key) <= MAX_KEY else None
+        if record is not None:  # a revoked key's record is kept: its line names it too
+            audit.fields.update(key=record.name, key_id=record.id)
         if record is not None and record.revoked is None:
             self.state.used(record.id)
             return record  # a valid key is never throttled, and clears no failure

@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sls_access._install import install_hint
 from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
 from sls_access.service.app import create_app
@@ -188,7 +189,7 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
     try:
         import uvicorn  # noqa: PLC0415 - the "server" extra
     except ImportError:
-        raise ConfigError("the server needs its extra: pip install 'sls-access[server]'") from None
+        raise ConfigError(f"the server needs its extra: {install_hint('server')}") from None
     path = None if dashboard is None else Path(dashboard).expanduser().resolve()
     state = choose_state(state, dashboard=path, keys=keys)
     if state is None:

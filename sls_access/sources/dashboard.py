@@ -3,7 +3,8 @@
 Fail closed: once a link applies, every failure to enter its role raises
 :class:`~sls_access.AccessRoleError`; the chain never goes on to local keys. Nor does it
 for a target the dashboard file refuses (a name one slip away from a known one, a
-protected stage without its own link): that is a :class:`~sls_access.ConfigError`. The role
+protected stage without its own link), nor for ``use_local_credentials`` on a protected
+stage (the dashboard file is still read to know): that is a :class:`~sls_access.ConfigError`. The role
 is entered through the resolver's plugins (the ``enter_role`` callable this source is
 given), except with a dashboard service, which enters the role itself.
 
@@ -50,13 +51,15 @@ class DashboardSource:
     _first: tuple[tuple[DashboardKind, str] | None, str] | None = attrs.field(default=None, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
-    def _locate(self) -> DashboardLocation:
+    def _locate(self, target: Target) -> DashboardLocation:
         """Return the dashboard in use; raise :class:`Skip` when there is none or the user skips it."""
-        if self.options.use_local_credentials:
-            raise Skip("use_local_credentials is set")
         # The dashboard modules load on the first resolution, not with the plugin: building the
         # chain needs none of them.
         from sls_access.dashboard.locate import locate_dashboard, nothing_found  # noqa: PLC0415 - as above
+
+        if self.options.use_local_credentials:
+            _refuse_local_keys(target, locate_dashboard(self.options))
+            raise Skip("use_local_credentials is set")
 
         location = locate_dashboard(self.options)
         found = None if location is None else (location.kind, location.location)
@@ -87,7 +90,7 @@ class DashboardSource:
 
     def load(self, target: Target) -> Credentials:
         """Return the linked role's temporary keys; raise :class:`Skip` when no link applies."""
-        location = self._locate()
+        location = self._locate(target)
         from sls_access.dashboard.locate import DashboardKind  # noqa: PLC0415 - loaded by _locate
 
         if location.kind is DashboardKind.SERVICE:
@@ -106,7 +109,7 @@ class DashboardSource:
 
     def plan(self, target: Target) -> str:
         """Say what :meth:`load` would do, with no network call (``explain --offline``)."""
-        location = self._locate()
+        location = self._locate(target)
         from sls_access.dashboard.locate import DashboardKind  # noqa: PLC0415 - loaded by _locate
 
         if location.kind is DashboardKind.SERVICE:
@@ -114,6 +117,19 @@ class DashboardSource:
         link = self._link(target, location)
         return (f"would enter role {link.profile.role_arn} of deployment profile {link.profile.name!r}, "
                 f"linked at {link.level} ({link.key}) in {location}")
+
+
+def _refuse_local_keys(target: Target, location: DashboardLocation | None) -> None:
+    """Raise :class:`~sls_access.ConfigError` when the dashboard file protects *target*'s stage.
+
+    The dashboard is read to know: an unreadable or untrusted file is an error too. No
+    dashboard protects nothing; a dashboard service's protected stages are its own to
+    enforce (it is not asked when the user skips it).
+    """
+    from sls_access.dashboard.locate import DashboardKind  # noqa: PLC0415 - loaded by the caller
+
+    if location is not None and location.kind is DashboardKind.FILE:
+        location.load().refuse_local_keys(target)
 
 
 def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,

@@ -37,9 +37,9 @@ def _strip(exc: ConfigError, prefix: str) -> ConfigError:
     key = exc.key or ""
     message = str(exc)
     if key and message.startswith(f"{key}: "):
-        message = message[len(key) + 2:]
+        message = message[len(key) + 2 :]
     if prefix and key.startswith(prefix):
-        key = key[len(prefix):]
+        key = key[len(prefix) :]
     return ConfigError(message, key=key or None)
 
 
@@ -81,8 +81,9 @@ class Edits:
             raise ConflictError(f"deployment profile {name!r} is linked ({where}): unlink it first", key="name")
         self.validated()
 
-    def _level(self, app: str | None, stage: str | None, region: str | None, *,
-               create: bool) -> tuple[dict[str, Any], str] | None:
+    def _level(
+        self, app: str | None, stage: str | None, region: str | None, *, create: bool
+    ) -> tuple[dict[str, Any], str] | None:
         """Return the table holding the link at that level and its key, or None when it is not there."""
         if region is not None and stage is None:
             raise ConfigError("a region link needs a stage", key="stage")
@@ -115,8 +116,10 @@ class Edits:
             raise ConfigError("must be the name of a deployment profile", key="deployment_profile")
         if profile not in self.body.get("deployment_profiles", {}):
             defined = ", ".join(sorted(self.body.get("deployment_profiles", {}))) or "none"
-            raise ConfigError(f"deployment profile {profile!r} is not defined in org {self.org!r} "
-                              f"(defined: {defined})", key="deployment_profile")
+            raise ConfigError(
+                f"deployment profile {profile!r} is not defined in org {self.org!r} (defined: {defined})",
+                key="deployment_profile",
+            )
         found = self._level(app, stage, region, create=True)
         assert found is not None  # noqa: S101 - created
         found[0][found[1]] = profile
@@ -168,8 +171,11 @@ class Edits:
 
 def _describe(link: LinkRecord) -> str:
     parts = [f"org {link.org}"]
-    parts += [f"{what} {value}" for what, value in (("app", link.app), ("stage", link.stage),
-                                                    ("region", link.region)) if value is not None]
+    parts += [
+        f"{what} {value}"
+        for what, value in (("app", link.app), ("stage", link.stage), ("region", link.region))
+        if value is not None
+    ]
     return ", ".join(parts)
 
 
@@ -183,11 +189,19 @@ def links_in(org: str, body: Mapping[str, Any]) -> list[LinkRecord]:
             found.append(LinkRecord(org=org, deployment_profile=app_body["deployment_profile"], app=app))
         for stage, stage_body in sorted(app_body.get("stages", {}).items()):
             if "deployment_profile" in stage_body:
-                found.append(LinkRecord(org=org, deployment_profile=stage_body["deployment_profile"],
-                                        app=app, stage=stage))
+                found.append(
+                    LinkRecord(org=org, deployment_profile=stage_body["deployment_profile"], app=app, stage=stage)
+                )
             for region, region_body in sorted(stage_body.get("regions", {}).items()):
-                found.append(LinkRecord(org=org, deployment_profile=region_body["deployment_profile"],
-                                        app=app, stage=stage, region=region))
+                found.append(
+                    LinkRecord(
+                        org=org,
+                        deployment_profile=region_body["deployment_profile"],
+                        app=app,
+                        stage=stage,
+                        region=region,
+                    )
+                )
     return found
 
 

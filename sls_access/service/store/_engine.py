@@ -36,8 +36,9 @@ def _sqlite_file(database: str) -> None:
     """Create the SQLite file 0600 in a 0700 directory when it does not exist yet."""
     path = Path(database)
     if not path.is_absolute():
-        raise ConfigError(f"the SQLite state must be an absolute path (sqlite:////abs/path), not {database!r}",
-                          key="state")
+        raise ConfigError(
+            f"the SQLite state must be an absolute path (sqlite:////abs/path), not {database!r}", key="state"
+        )
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
     if not path.exists():
@@ -61,8 +62,14 @@ def create_engine(url: sa.URL) -> Engine:
 
         return engine
     if url.get_backend_name() == "postgresql":
-        return sa.create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=4,
-                                max_overflow=4, pool_timeout=5,
-                                connect_args={"connect_timeout": 5, "options": "-c statement_timeout=10000"})
-    raise ConfigError(f"the state must be sqlite:///ABS/PATH or postgresql://..., not {url.get_backend_name()}",
-                      key="state")
+        return sa.create_engine(
+            url.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=4,
+            pool_timeout=5,
+            connect_args={"connect_timeout": 5, "options": "-c statement_timeout=10000"},
+        )
+    raise ConfigError(
+        f"the state must be sqlite:///ABS/PATH or postgresql://..., not {url.get_backend_name()}", key="state"
+    )

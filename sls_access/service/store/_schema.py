@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["METADATA", "access_keys", "audit_events", "auth_failures", "links", "orgs", "profiles",
-           "protected_stages", "state"]
+__all__ = [
+    "METADATA",
+    "access_keys",
+    "audit_events",
+    "auth_failures",
+    "links",
+    "orgs",
+    "profiles",
+    "protected_stages",
+    "state",
+]
 
 METADATA = sa.MetaData()
 
 state = sa.Table(
-    "state", METADATA,
+    "state",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
 
 access_keys = sa.Table(
-    "access_keys", METADATA,
+    "access_keys",
+    METADATA,
     sa.Column("id", sa.String(12), primary_key=True),
     sa.Column("org", sa.String(128), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
@@ -33,14 +44,16 @@ access_keys = sa.Table(
 )
 
 auth_failures = sa.Table(
-    "auth_failures", METADATA,
+    "auth_failures",
+    METADATA,
     sa.Column("subject", sa.String(200), primary_key=True),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("last_at", sa.Float, nullable=False),
 )
 
 audit_events = sa.Table(
-    "audit_events", METADATA,
+    "audit_events",
+    METADATA,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("client", sa.String(64), nullable=False),
@@ -62,12 +75,14 @@ audit_events = sa.Table(
 )
 
 orgs = sa.Table(
-    "orgs", METADATA,
+    "orgs",
+    METADATA,
     sa.Column("name", sa.String(128), primary_key=True),
 )
 
 profiles = sa.Table(
-    "profiles", METADATA,
+    "profiles",
+    METADATA,
     sa.Column("org", sa.String(128), primary_key=True),
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("role_arn", sa.String(2048), nullable=False),
@@ -79,7 +94,8 @@ profiles = sa.Table(
 )
 
 links = sa.Table(
-    "links", METADATA,
+    "links",
+    METADATA,
     sa.Column("org", sa.String(128), primary_key=True),
     sa.Column("app", sa.String(128), primary_key=True),
     sa.Column("stage", sa.String(128), primary_key=True),
@@ -88,7 +104,8 @@ links = sa.Table(
 )
 
 protected_stages = sa.Table(
-    "protected_stages", METADATA,
+    "protected_stages",
+    METADATA,
     sa.Column("org", sa.String(128), primary_key=True),
     sa.Column("app", sa.String(128), primary_key=True),
     sa.Column("stage", sa.String(128), primary_key=True),

@@ -9,8 +9,8 @@ source of truth: then :attr:`Store.managed_by_file` names it and every edit rais
 Implementations: :class:`~sls_access.service.store.files.FileStore` (the JSON key file
 and the dashboard file of earlier releases) and
 :class:`~sls_access.service.store.sql.SqlStore` (SQLite or PostgreSQL through SQLAlchemy
-Core, schema by Alembic migrations). :func:`~sls_access.service.store.open_store` picks one
-from a ``--state`` URL.
+Core, schema by Alembic migrations). :func:`~sls_access.service.store.url.open_store` picks
+one from a ``--state`` URL.
 
 Every method blocks (a file or a database round trip): the service calls them from
 threads, never on its event loop, and serves requests from a per-worker in-memory
@@ -119,12 +119,35 @@ class LinkRecord:
 
     def to_json(self) -> dict[str, str | None]:
         """Return the link as the admin API shows it."""
-        return {"org": self.org, "app": self.app, "stage": self.stage, "region": self.region,
-                "level": self.level.value, "deployment_profile": self.deployment_profile}
+        return {
+            "org": self.org,
+            "app": self.app,
+            "stage": self.stage,
+            "region": self.region,
+            "level": self.level.value,
+            "deployment_profile": self.deployment_profile,
+        }
 
 
-AUDIT_FIELDS = ("time", "client", "method", "path", "status", "outcome", "org", "app", "stage", "region",
-                "key", "key_id", "role", "aws_key_id", "session", "source_identity", "ms")
+AUDIT_FIELDS = (
+    "time",
+    "client",
+    "method",
+    "path",
+    "status",
+    "outcome",
+    "org",
+    "app",
+    "stage",
+    "region",
+    "key",
+    "key_id",
+    "role",
+    "aws_key_id",
+    "session",
+    "source_identity",
+    "ms",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -216,8 +239,9 @@ class Store(Protocol):
 
     # -- access keys ---------------------------------------------------------------------
 
-    def create_key(self, org: str, name: str, *, role: Role = Role.DEPLOY,
-                   now: datetime | None = None) -> tuple[AccessKey, str]:
+    def create_key(
+        self, org: str, name: str, *, role: Role = Role.DEPLOY, now: datetime | None = None
+    ) -> tuple[AccessKey, str]:
         """Create a key for *org* named *name*; return its record and the key (shown once, never stored).
 
         :raises ConfigError: a bad org or key name (``key`` is ``"org"`` or ``"name"``).
@@ -275,8 +299,17 @@ class Store(Protocol):
         """Store *events* (the service batches them; the stdout line is written per request regardless)."""
         ...
 
-    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
-              outcome: str | None = None, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+    def audit(
+        self,
+        org: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        key: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[AuditEvent]:
         """Return *org*'s events, newest first, at most *limit* (1..1000).
 
         :param key: a key's name or its id.
@@ -320,8 +353,15 @@ class Store(Protocol):
         """
         ...
 
-    def put_link(self, org: str, deployment_profile: str, *, app: str | None = None, stage: str | None = None,
-                 region: str | None = None) -> LinkRecord:
+    def put_link(
+        self,
+        org: str,
+        deployment_profile: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        region: str | None = None,
+    ) -> LinkRecord:
         """Link *deployment_profile* at org, app, stage or stage + region level (replacing a link there).
 
         A region needs a stage, a stage needs an app.
@@ -331,8 +371,9 @@ class Store(Protocol):
         """
         ...
 
-    def delete_link(self, org: str, *, app: str | None = None, stage: str | None = None,
-                    region: str | None = None) -> None:
+    def delete_link(
+        self, org: str, *, app: str | None = None, stage: str | None = None, region: str | None = None
+    ) -> None:
         """Remove the link at that level.
 
         :raises NotFoundError: no link there.

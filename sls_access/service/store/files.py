@@ -98,8 +98,9 @@ class FileStore:
     def close(self) -> None:
         """Nothing to release."""
 
-    def create_key(self, org: str, name: str, *, role: Role = Role.DEPLOY,
-                   now: datetime | None = None) -> tuple[AccessKey, str]:
+    def create_key(
+        self, org: str, name: str, *, role: Role = Role.DEPLOY, now: datetime | None = None
+    ) -> tuple[AccessKey, str]:
         """Create a key in the key file."""
         return self._keys.create(org, name, now=now, role=str(role))
 
@@ -145,8 +146,17 @@ class FileStore:
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Keep nothing: with files, the stdout audit line is the only record."""
 
-    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
-              outcome: str | None = None, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+    def audit(
+        self,
+        org: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        key: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[AuditEvent]:
         """Return no events (see :meth:`append_audit`): read the service's stdout audit lines."""
         return []
 
@@ -167,8 +177,11 @@ class FileStore:
         return protected_of(self.dashboard(), org, app)
 
     def _refuse(self) -> ManagedByFileError:
-        return ManagedByFileError(f"profiles and links are managed by the dashboard file {self.managed_by_file}: "
-                                  "edit it (and commit it) instead", key="dashboard")
+        return ManagedByFileError(
+            f"profiles and links are managed by the dashboard file {self.managed_by_file}: "
+            "edit it (and commit it) instead",
+            key="dashboard",
+        )
 
     def put_profile(self, org: str, name: str, fields: Mapping[str, object]) -> DeploymentProfile:
         """Refused: the dashboard file is the source of truth."""
@@ -178,13 +191,21 @@ class FileStore:
         """Refused: the dashboard file is the source of truth."""
         raise self._refuse()
 
-    def put_link(self, org: str, deployment_profile: str, *, app: str | None = None, stage: str | None = None,
-                 region: str | None = None) -> LinkRecord:
+    def put_link(
+        self,
+        org: str,
+        deployment_profile: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        region: str | None = None,
+    ) -> LinkRecord:
         """Refused: the dashboard file is the source of truth."""
         raise self._refuse()
 
-    def delete_link(self, org: str, *, app: str | None = None, stage: str | None = None,
-                    region: str | None = None) -> None:
+    def delete_link(
+        self, org: str, *, app: str | None = None, stage: str | None = None, region: str | None = None
+    ) -> None:
         """Refused: the dashboard file is the source of truth."""
         raise self._refuse()
 

@@ -41,6 +41,8 @@ DEFAULT_MAX_STALE = 30.0
 DEFAULT_POLL = 0.25
 """Seconds between reads of the change counter (with PostgreSQL notifications, changes arrive sooner)."""
 AUDIT_BUFFER = 10_000
+FAILURE_WRITERS = 4
+"""Failed authentications a worker records in the state at once (the rest are counted locally)."""
 
 
 class StateView:
@@ -51,8 +53,15 @@ class StateView:
     :param direct: read the store on every call (a file store) instead of a refreshed copy.
     """
 
-    def __init__(self, store: Store, *, max_stale: float = DEFAULT_MAX_STALE, poll: float = DEFAULT_POLL,
-                 direct: bool = False, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_stale: float = DEFAULT_MAX_STALE,
+        poll: float = DEFAULT_POLL,
+        direct: bool = False,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.max_stale = max_stale
         self.poll = poll
@@ -62,8 +71,10 @@ class StateView:
         self._version: int | None = None
         self._fresh = float("-inf")
         self._events: collections.deque[tuple[Mapping[str, Any], int, str, float, float]] = collections.deque(
-            maxlen=AUDIT_BUFFER)
+            maxlen=AUDIT_BUFFER
+        )
         self._used: dict[str, float] = {}
+        self._failure_slots = threading.BoundedSemaphore(FAILURE_WRITERS)
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -125,10 +136,18 @@ class StateView:
             self._events.append((fields, status, outcome, ms, time.time()))
 
     def record_failure(self, subjects: list[str], window: float) -> int:
-        """Count a failure in the store (shared by replicas); return the most any subject had before it."""
-        if self.direct:
+        """Count a failure in the store (shared by replicas); return the most any subject had before it.
+
+        At most :data:`FAILURE_WRITERS` at once per worker: a flood of failures must not take
+        the connections the refresh needs (past it, the failure is counted by this worker
+        only, which throttles the flood anyway).
+        """
+        if self.direct or not self._failure_slots.acquire(blocking=False):
             return 0
-        return self.store.record_failure(subjects, window=window)
+        try:
+            return self.store.record_failure(subjects, window=window)
+        finally:
+            self._failure_slots.release()
 
     # -- the refresh thread
 
@@ -189,9 +208,13 @@ class StateView:
         while self._events:
             queued.append(self._events.popleft())
         if queued:
-            events = [AuditEvent.from_fields({**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)},
-                                             datetime.fromtimestamp(at, UTC))
-                      for fields, status, outcome, ms, at in queued]
+            events = [
+                AuditEvent.from_fields(
+                    {**fields, "status": status, "outcome": outcome, "ms": round(ms, 2)},
+                    datetime.fromtimestamp(at, UTC),
+                )
+                for fields, status, outcome, ms, at in queued
+            ]
             try:
                 self.store.append_audit(events)
             except Exception:

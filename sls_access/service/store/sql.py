@@ -78,8 +78,9 @@ class SqlStore:
     :param migrate_schema: apply the migrations now (default); else the schema must be current.
     """
 
-    def __init__(self, url: str, *, managed_by_file: str | os.PathLike[str] | None = None,
-                 migrate_schema: bool = True) -> None:
+    def __init__(
+        self, url: str, *, managed_by_file: str | os.PathLike[str] | None = None, migrate_schema: bool = True
+    ) -> None:
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError:
@@ -126,8 +127,12 @@ class SqlStore:
 
     def _bump(self, conn: Connection) -> int:
         """Take the writers' lock (the counter's row), bump the counter, and notify at commit."""
-        version = conn.execute(sa.update(t.state).where(t.state.c.id == 1)
-                               .values(version=t.state.c.version + 1).returning(t.state.c.version)).scalar_one()
+        version = conn.execute(
+            sa.update(t.state)
+            .where(t.state.c.id == 1)
+            .values(version=t.state.c.version + 1)
+            .returning(t.state.c.version)
+        ).scalar_one()
         if self._postgres:
             conn.execute(sa.select(sa.func.pg_notify(CHANNEL, str(version))))
         return int(version)
@@ -194,32 +199,53 @@ class SqlStore:
 
     @staticmethod
     def _record(row: sa.Row[Any]) -> AccessKey:
-        return AccessKey(id=row.id, org=row.org, name=row.name, role=row.role, sha256=row.sha256,
-                         created=_dt(row.created) or datetime.now(UTC), revoked=_dt(row.revoked),
-                         last_used=_dt(row.last_used))
+        return AccessKey(
+            id=row.id,
+            org=row.org,
+            name=row.name,
+            role=row.role,
+            sha256=row.sha256,
+            created=_dt(row.created) or datetime.now(UTC),
+            revoked=_dt(row.revoked),
+            last_used=_dt(row.last_used),
+        )
 
-    def create_key(self, org: str, name: str, *, role: Role = Role.DEPLOY,
-                   now: datetime | None = None) -> tuple[AccessKey, str]:
+    def create_key(
+        self, org: str, name: str, *, role: Role = Role.DEPLOY, now: datetime | None = None
+    ) -> tuple[AccessKey, str]:
         """Create a key; return its record and the key (shown once)."""
         check_name(org, "org")
         check_name(name, "name")
         check_role(str(role))
         with self._connect() as conn:
             self._bump(conn)
-            taken = conn.execute(sa.select(t.access_keys.c.id).where(
-                t.access_keys.c.org == org, t.access_keys.c.name == name, t.access_keys.c.revoked.is_(None))).first()
+            taken = conn.execute(
+                sa.select(t.access_keys.c.id).where(
+                    t.access_keys.c.org == org, t.access_keys.c.name == name, t.access_keys.c.revoked.is_(None)
+                )
+            ).first()
             if taken is not None:
-                raise ConflictError(f"org {org!r} already has a key named {name!r} (revoke it first, or pick "
-                                    "another name)", key="name")
+                raise ConflictError(
+                    f"org {org!r} already has a key named {name!r} (revoke it first, or pick another name)", key="name"
+                )
             while True:
                 record_id = os.urandom(6).hex()
                 if conn.execute(sa.select(t.access_keys.c.id).where(t.access_keys.c.id == record_id)).first() is None:
                     break
             key = new_key(record_id)
-            record = AccessKey(id=record_id, org=org, name=name, role=str(role), created=_now(now),
-                               sha256=hash_key(key))
-            conn.execute(sa.insert(t.access_keys).values(id=record.id, org=org, name=name, role=record.role,
-                                                         sha256=record.sha256, created=_ts(record.created)))
+            record = AccessKey(
+                id=record_id, org=org, name=name, role=str(role), created=_now(now), sha256=hash_key(key)
+            )
+            conn.execute(
+                sa.insert(t.access_keys).values(
+                    id=record.id,
+                    org=org,
+                    name=name,
+                    role=record.role,
+                    sha256=record.sha256,
+                    created=_ts(record.created),
+                )
+            )
         return record, key
 
     def list_keys(self, org: str | None = None, *, revoked: bool = False) -> list[AccessKey]:
@@ -238,9 +264,12 @@ class SqlStore:
         when = _now(now)
         with self._connect() as conn:
             self._bump(conn)
-            rows = conn.execute(sa.update(t.access_keys).where(
-                t.access_keys.c.org == org, t.access_keys.c.name == name, t.access_keys.c.revoked.is_(None))
-                .values(revoked=_ts(when)).returning(*t.access_keys.c)).all()
+            rows = conn.execute(
+                sa.update(t.access_keys)
+                .where(t.access_keys.c.org == org, t.access_keys.c.name == name, t.access_keys.c.revoked.is_(None))
+                .values(revoked=_ts(when))
+                .returning(*t.access_keys.c)
+            ).all()
             if not rows:
                 raise NotFoundError(f"org {org!r} has no key named {name!r}", key="name")
         return self._record(rows[0])
@@ -253,9 +282,17 @@ class SqlStore:
             for record in records:
                 if conn.execute(sa.select(t.access_keys.c.id).where(t.access_keys.c.id == record.id)).first():
                     continue
-                conn.execute(sa.insert(t.access_keys).values(
-                    id=record.id, org=record.org, name=record.name, role=record.role, sha256=record.sha256,
-                    created=_ts(record.created), revoked=None if record.revoked is None else _ts(record.revoked)))
+                conn.execute(
+                    sa.insert(t.access_keys).values(
+                        id=record.id,
+                        org=record.org,
+                        name=record.name,
+                        role=record.role,
+                        sha256=record.sha256,
+                        created=_ts(record.created),
+                        revoked=None if record.revoked is None else _ts(record.revoked),
+                    )
+                )
                 added += 1
         return added
 
@@ -269,8 +306,11 @@ class SqlStore:
         """Return the record *key* belongs to, or None (constant-time comparison)."""
         found = key_id(key) if len(key) <= 512 else None
         with self._connect() as conn:
-            row = None if found is None else conn.execute(
-                sa.select(t.access_keys).where(t.access_keys.c.id == found)).first()
+            row = (
+                None
+                if found is None
+                else conn.execute(sa.select(t.access_keys).where(t.access_keys.c.id == found)).first()
+            )
         expected = row.sha256 if row is not None else "0" * 64
         return self._record(row) if hmac.compare_digest(hash_key(key), expected) and row is not None else None
 
@@ -282,8 +322,11 @@ class SqlStore:
         with self._connect() as conn:
             for record_id, when in used.items():
                 stamp = _ts(when)
-                conn.execute(sa.update(t.access_keys).where(
-                    t.access_keys.c.id == record_id, sa.or_(column.is_(None), column < stamp)).values(last_used=stamp))
+                conn.execute(
+                    sa.update(t.access_keys)
+                    .where(t.access_keys.c.id == record_id, sa.or_(column.is_(None), column < stamp))
+                    .values(last_used=stamp)
+                )
 
     # -- failed authentications
 
@@ -318,8 +361,9 @@ class SqlStore:
         """Return *subject*'s failures within *window* of its last one."""
         c = t.auth_failures.c
         with self._connect() as conn:
-            row = conn.execute(sa.select(c.count.label("failures"), c.last_at).where(
-                c.subject == subject[:200])).first()
+            row = conn.execute(
+                sa.select(c.count.label("failures"), c.last_at).where(c.subject == subject[:200])
+            ).first()
         return 0 if row is None or row.last_at < time.time() - window else int(row.failures)
 
     # -- audit
@@ -330,15 +374,27 @@ class SqlStore:
             return
         rows = []
         for event in events:
-            row = {column.name: getattr(event, column.name) for column in t.audit_events.c
-                   if column.name not in {"id", "time"}}
+            row = {
+                column.name: getattr(event, column.name)
+                for column in t.audit_events.c
+                if column.name not in {"id", "time"}
+            }
             row["time"] = _ts(event.time)
             rows.append(row)
         with self._connect() as conn:
             conn.execute(sa.insert(t.audit_events), rows)
 
-    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
-              outcome: str | None = None, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+    def audit(
+        self,
+        org: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        key: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[AuditEvent]:
         """Return *org*'s events, newest first."""
         c = t.audit_events.c
         query = sa.select(t.audit_events).where(c.org == org)
@@ -387,8 +443,11 @@ class SqlStore:
     @contextlib.contextmanager
     def _edit(self, org: str) -> Iterator[Edits]:
         if self.managed_by_file is not None:
-            raise ManagedByFileError(f"profiles and links are managed by the dashboard file {self.managed_by_file}: "
-                                     "edit it (and commit it) instead", key="dashboard")
+            raise ManagedByFileError(
+                f"profiles and links are managed by the dashboard file {self.managed_by_file}: "
+                "edit it (and commit it) instead",
+                key="dashboard",
+            )
         with self._connect() as conn:
             self._bump(conn)
             edits = Edits(org_data(conn, org), org)
@@ -405,14 +464,22 @@ class SqlStore:
         with self._edit(org) as edits:
             edits.delete_profile(name)
 
-    def put_link(self, org: str, deployment_profile: str, *, app: str | None = None, stage: str | None = None,
-                 region: str | None = None) -> LinkRecord:
+    def put_link(
+        self,
+        org: str,
+        deployment_profile: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        region: str | None = None,
+    ) -> LinkRecord:
         """Link a deployment profile."""
         with self._edit(org) as edits:
             return edits.put_link(deployment_profile, app=app, stage=stage, region=region)
 
-    def delete_link(self, org: str, *, app: str | None = None, stage: str | None = None,
-                    region: str | None = None) -> None:
+    def delete_link(
+        self, org: str, *, app: str | None = None, stage: str | None = None, region: str | None = None
+    ) -> None:
         """Remove a link."""
         with self._edit(org) as edits:
             edits.delete_link(app=app, stage=stage, region=region)
@@ -425,8 +492,9 @@ class SqlStore:
     def replace_dashboard(self, dashboard: DashboardFile) -> None:
         """Replace every org of *dashboard* with its own profiles and links."""
         if self.managed_by_file is not None:
-            raise ManagedByFileError(f"profiles and links are managed by the dashboard file {self.managed_by_file}",
-                                     key="dashboard")
+            raise ManagedByFileError(
+                f"profiles and links are managed by the dashboard file {self.managed_by_file}", key="dashboard"
+            )
         data = dashboard.to_data()
         with self._connect() as conn:
             self._bump(conn)

@@ -38,8 +38,9 @@ def state_url(given: str | None, environ: Mapping[str, str] | None = None) -> st
     return given or env.get(ENV) or default_state_url(env)
 
 
-def choose_state(given: str | None, *, dashboard: str | os.PathLike[str] | None,
-                 keys: str | os.PathLike[str] | None) -> str | None:
+def choose_state(
+    given: str | None, *, dashboard: str | os.PathLike[str] | None, keys: str | os.PathLike[str] | None
+) -> str | None:
     """Return the state URL a command uses, or None for the key file and dashboard file of earlier releases.
 
     *given* is ``--state`` (or ``SLS_ACCESS_STATE``). Without it, a dashboard file with a
@@ -66,9 +67,11 @@ def open_store(url: str, *, dashboard: str | os.PathLike[str] | None = None, mig
     if scheme not in {"sqlite", "postgresql", "postgres"}:
         raise ConfigError("the state must be sqlite:///ABS/PATH or postgresql://...", key="state")
     if scheme == "postgres":
-        url = "postgresql" + url[len("postgres"):]
+        url = "postgresql" + url[len("postgres") :]
     try:
         from sls_access.service.store.sql import SqlStore  # noqa: PLC0415 - the "server" extra
     except ImportError:
-        raise ConfigError("a SQL state needs the server extra: pip install 'sls-access[server]'") from None
+        from sls_access._install import install_hint  # noqa: PLC0415 - only for the message
+
+        raise ConfigError(f"a SQL state needs the server extra: {install_hint('server')}") from None
     return SqlStore(url, managed_by_file=dashboard, migrate_schema=migrate)

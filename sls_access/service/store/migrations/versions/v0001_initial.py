@@ -93,6 +93,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop everything."""
-    for table in ("protected_stages", "links", "profiles", "orgs", "audit_events", "auth_failures",
-                  "access_keys", "state"):
+    for table in (
+        "protected_stages",
+        "links",
+        "profiles",
+        "orgs",
+        "audit_events",
+        "auth_failures",
+        "access_keys",
+        "state",
+    ):
         op.drop_table(table)

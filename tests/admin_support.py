@@ -62,8 +62,9 @@ class Org:
     a dashboard file under review (the key file and dashboard file of earlier releases).
     """
 
-    def __init__(self, tmp_path: Path, *, edit: bool = True, extra_args: list[str] | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *, edit: bool = True, extra_args: list[str] | None = None, name: str | None = None
+    ) -> None:
         self.name = name or new_org()
         self.dashboard = tmp_path / "dashboard.toml"
         self.dashboard.write_text(dashboard_text(self.name))
@@ -119,8 +120,9 @@ class Org:
     def url(self) -> str:
         return self.server.url
 
-    def call(self, method: str, path: str, *, key: str | None = None, body: object = None,
-             raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    def call(
+        self, method: str, path: str, *, key: str | None = None, body: object = None, raw: bytes | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """Send an admin API request (*path* under ``/v1/admin/orgs/ORG``); return status and JSON (or {})."""
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
         try:
@@ -144,8 +146,13 @@ def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
     with that external id. This answers AccessDenied unless moto's IAM has the role and its
     trust policy's ``sts:ExternalId`` is the one presented; otherwise moto answers.
     """
-    iam = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
     def fault(action: str) -> tuple[int, bytes] | str | None:
         if action != "AssumeRole":
@@ -161,8 +168,10 @@ def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
         wanted = re.findall(r'"sts:ExternalId": "([^"]*)"', json.dumps(policy)) if policy else []
         if params.get("ExternalId") in wanted:
             return None
-        return sts_error("AccessDenied", f"User: {CALLER} is not authorized to perform: sts:AssumeRole on "
-                                         f"resource: {params.get('RoleArn')}")
+        return sts_error(
+            "AccessDenied",
+            f"User: {CALLER} is not authorized to perform: sts:AssumeRole on resource: {params.get('RoleArn')}",
+        )
 
     return fault
 
@@ -181,18 +190,26 @@ def find_aws_cli(base: Path) -> Path:
         pytest.fail(str(exc))
 
 
-def run_shown_command(aws: Path, command: str, template: str, directory: Path, moto_url: str,
-                      template_file: str) -> str:
+def run_shown_command(
+    aws: Path, command: str, template: str, directory: Path, moto_url: str, template_file: str
+) -> str:
     """Run the ``aws cloudformation deploy`` command the service showed, with the real AWS CLI against moto."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / template_file).write_text(template)
     argv = shlex.split(command)
     assert argv[:3] == ["aws", "cloudformation", "deploy"]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory),
-           "AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(directory / "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(directory / "none")}
-    done = subprocess.run([str(aws), *argv[1:]], cwd=directory, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(directory),
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(directory / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(directory / "none"),
+    }
+    done = subprocess.run(
+        [str(aws), *argv[1:]], cwd=directory, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -67,8 +67,15 @@ def org(tmp_path: Path, sts: StsProxy) -> Iterator[Org]:
 def test_pages_have_a_strict_content_security_policy_and_no_script(org: Org) -> None:
     client = Client(org)
     assert client.sign_in(org.admin_key)[0] == 303
-    for page in ("/ui/sign-in", "/ui/profiles", "/ui/profiles/prod", "/ui/profiles/prod/aws", "/ui/links",
-                 "/ui/keys", "/ui/audit"):
+    for page in (
+        "/ui/sign-in",
+        "/ui/profiles",
+        "/ui/profiles/prod",
+        "/ui/profiles/prod/aws",
+        "/ui/links",
+        "/ui/keys",
+        "/ui/audit",
+    ):
         status, headers, text = client.request("GET", page)
         assert status in {200, 303}, page
         csp = headers["content-security-policy"]
@@ -175,8 +182,11 @@ def test_with_a_dashboard_file_under_review_the_pages_show_the_toml_to_commit(tm
         status, _, page = client.request("GET", "/ui/profiles")
         assert "managed by the dashboard file" in page
         assert "Show the TOML to commit" in page
-        status, _, page = client.request("POST", "/ui/profiles", {
-            "csrf_token": client.csrf(page), "name": "new", "role_arn": f"arn:aws:iam::{ACCOUNT}:role/n"})
+        status, _, page = client.request(
+            "POST",
+            "/ui/profiles",
+            {"csrf_token": client.csrf(page), "name": "new", "role_arn": f"arn:aws:iam::{ACCOUNT}:role/n"},
+        )
         assert status == 200
         assert "TOML to commit" in page
         assert f"[orgs.{org.name}.deployment_profiles.new]\nrole_arn = &#34;arn:aws:iam::{ACCOUNT}:role/n&#34;" in page
@@ -187,15 +197,17 @@ def test_protected_stages_are_set_from_the_links_page_and_shown(org: Org) -> Non
     client = Client(org)
     client.sign_in(org.admin_key)
     _, _, page = client.request("GET", "/ui/links")
-    status, headers, _ = client.request("POST", "/ui/links/protected",
-                                        {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod"})
+    status, headers, _ = client.request(
+        "POST", "/ui/links/protected", {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod"}
+    )
     assert (status, headers["location"]) == (303, "/ui/links")
     with org.store() as store:
         assert store.protected_stages(org.name, app="shop") == ("prod",)
     _, _, page = client.request("GET", "/ui/links")
     assert "app shop: prod" in page
-    status, _, page = client.request("POST", "/ui/links/protected",
-                                     {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod, dev"})
+    status, _, page = client.request(
+        "POST", "/ui/links/protected", {"csrf_token": client.csrf(page), "app": "shop", "stages": "prod, dev"}
+    )
     assert status == 400
     (error,) = re.findall(r"<p class=\"error\" role=\"alert\">([^<]*)</p>", page)
     assert error.startswith("apps.shop.protected_stages: stage &#39;dev&#39; is protected but has no link of its own")

@@ -25,8 +25,16 @@ from support import StsProxy, until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "_static" / "ui"
 HOSTILE = '<script>"&amp;'
 
@@ -128,7 +136,11 @@ def every_page(browser: WebDriver, org: Org) -> None:
     assert (session["httpOnly"], session["sameSite"]) == (True, "Strict")
     assert org.admin_key not in session["value"]
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav[aria-label=Main] a")] == [
-        "Profiles", "Links", "Keys", "Audit"]
+        "Profiles",
+        "Links",
+        "Keys",
+        "Audit",
+    ]
     assert "prod" in browser.find_element(By.TAG_NAME, "table").text
     labelled(browser)
     shot(browser, "profiles")
@@ -143,8 +155,11 @@ def every_page(browser: WebDriver, org: Org) -> None:
     labelled(browser)
     shot(browser, "keys")
     assert org.server.credentials(org.name, "shop", "prod", org.deploy_key)[0] == 200
-    until(lambda: bool(org.call("GET", "/audit?outcome=vended")[1]["events"]), 3.0,
-          "the vend is stored (the service writes audit rows in batches)")
+    until(
+        lambda: bool(org.call("GET", "/audit?outcome=vended")[1]["events"]),
+        3.0,
+        "the vend is stored (the service writes audit rows in batches)",
+    )
     nav(browser, "Audit")
     rows = browser.find_element(By.TAG_NAME, "tbody").text
     assert "vended" in rows
@@ -188,19 +203,32 @@ def test_a_key_is_created_shown_once_and_revoked(browser: WebDriver, org: Org) -
 
 def test_a_profile_and_a_link_are_created(browser: WebDriver, org: Org) -> None:
     sign_in(browser, org)
-    fill(browser, {"name": "staging", "role_arn": f"arn:aws:iam::{ACCOUNT}:role/staging", "account_id": ACCOUNT,
-                   "region": "eu-west-1", "duration_seconds": "1800"})
+    fill(
+        browser,
+        {
+            "name": "staging",
+            "role_arn": f"arn:aws:iam::{ACCOUNT}:role/staging",
+            "account_id": ACCOUNT,
+            "region": "eu-west-1",
+            "duration_seconds": "1800",
+        },
+    )
     submit(browser, "name")
     assert browser.current_url == f"{org.url}/ui/profiles/staging"
     shot(browser, "profile")
     nav(browser, "Links")
     fill(browser, {"app": "shop", "stage": "staging", "deployment_profile": "staging"})
     submit(browser, "app")
-    assert f"{org.name}/shop/staging → staging, via its stage link" in browser.find_element(
-        By.CLASS_NAME, "resolution").text
+    assert (
+        f"{org.name}/shop/staging → staging, via its stage link"
+        in browser.find_element(By.CLASS_NAME, "resolution").text
+    )
     profile = org.profiles()["staging"]
     assert (profile.role_arn, profile.region, profile.duration_seconds) == (
-        f"arn:aws:iam::{ACCOUNT}:role/staging", "eu-west-1", 1800)
+        f"arn:aws:iam::{ACCOUNT}:role/staging",
+        "eu-west-1",
+        1800,
+    )
     nav(browser, "Profiles")
     click(browser, browser.find_element(By.LINK_TEXT, "staging"))
     click(browser, browser.find_element(By.CSS_SELECTOR, ".danger button"))
@@ -209,8 +237,9 @@ def test_a_profile_and_a_link_are_created(browser: WebDriver, org: Org) -> None:
     assert f"orgs.{org.name}.apps.shop.stages.staging" in error
 
 
-def test_connect_aws_turns_connected_by_itself(browser: WebDriver, org: Org, sts: StsProxy, moto_url: str,
-                                               tmp_path: Path, aws_cli: Path) -> None:
+def test_connect_aws_turns_connected_by_itself(
+    browser: WebDriver, org: Org, sts: StsProxy, moto_url: str, tmp_path: Path, aws_cli: Path
+) -> None:
     sts.fault = trust_enforcing(sts, moto_url)
     sign_in(browser, org)
     fill(browser, {"connect-name": "live"})
@@ -226,9 +255,12 @@ def test_connect_aws_turns_connected_by_itself(browser: WebDriver, org: Org, sts
     download = browser.find_element(By.ID, "template-download")
     shot(browser, "connect-pending")
     run_shown_command(aws_cli, command, template, tmp_path / "cloudshell", moto_url, download.text)
-    WebDriverWait(browser, 60, poll_frequency=0.5,  # the page reloads itself meanwhile
-                  ignored_exceptions=[NoSuchElementException, StaleElementReferenceException]).until(
-        lambda driver: driver.find_element(By.ID, "status").text == "Connected")
+    WebDriverWait(
+        browser,
+        60,
+        poll_frequency=0.5,  # the page reloads itself meanwhile
+        ignored_exceptions=[NoSuchElementException, StaleElementReferenceException],
+    ).until(lambda driver: driver.find_element(By.ID, "status").text == "Connected")
     role_arn = f"arn:aws:iam::{ACCOUNT}:role/sls-access-{org.name}-live"
     assert browser.find_element(By.ID, "connected-role").text == role_arn
     assert browser.find_element(By.ID, "connected-account").text == ACCOUNT
@@ -246,7 +278,8 @@ def test_a_form_without_its_csrf_token_is_refused(browser: WebDriver, org: Org) 
     nav(browser, "Keys")
     fill(browser, {"name": "sneaky"})
     browser.execute_script(  # the test's own script (WebDriver), not the page's: the page has none
-        "document.querySelectorAll('form input[name=csrf_token]').forEach(e => e.remove())")
+        "document.querySelectorAll('form input[name=csrf_token]').forEach(e => e.remove())"
+    )
     submit(browser, "name")
     assert "csrf_token is missing or wrong" in browser.find_element(By.CLASS_NAME, "error").text
     with org.store() as store:
@@ -259,7 +292,7 @@ def test_a_hostile_name_is_shown_escaped(browser: WebDriver, org: Org) -> None:
     submit(browser, "name")
     assert browser.find_element(By.CSS_SELECTOR, "h1 .name").text == HOSTILE
     assert browser.find_elements(By.TAG_NAME, "script") == []
-    assert "&lt;script&gt;&quot;&amp;amp;" in browser.page_source or "&lt;script&gt;\"&amp;amp;" in browser.page_source
+    assert "&lt;script&gt;&quot;&amp;amp;" in browser.page_source or '&lt;script&gt;"&amp;amp;' in browser.page_source
     nav(browser, "Profiles")
     assert browser.find_element(By.LINK_TEXT, HOSTILE)
     assert browser.find_elements(By.TAG_NAME, "script") == []

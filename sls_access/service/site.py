@@ -57,8 +57,9 @@ class Site:
             return True
         return self.ui is not None and (raw_path == "/ui" or raw_path.startswith("/ui/"))
 
-    async def handle(self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str,
-                     audit: dict[str, Any]) -> Answer:
+    async def handle(
+        self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str, audit: dict[str, Any]
+    ) -> Answer:
         """Answer one request (errors as the service's JSON errors, or the UI's pages)."""
         try:
             if raw_path.startswith(PREFIX):
@@ -74,8 +75,11 @@ class Site:
 
 def site_environment(*, ui: bool, template_bucket: str | None, session_hours: float | None) -> dict[str, str]:
     """Return the environment ``serve`` hands its workers for :func:`site_from_env`."""
-    return {_UI: "1" if ui else "0", _BUCKET: template_bucket or "",
-            _SESSION: "" if session_hours is None else repr(session_hours)}
+    return {
+        _UI: "1" if ui else "0",
+        _BUCKET: template_bucket or "",
+        _SESSION: "" if session_hours is None else repr(session_hours),
+    }
 
 
 def site_from_env(app: App) -> Site:
@@ -83,12 +87,12 @@ def site_from_env(app: App) -> Site:
     store = app.state.store
     keys_path = getattr(store, "keys_path", None)  # the files of earlier releases: records beside the key file
     state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    admin = Admin(store, FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None,
-                                                  state_home)))
+    admin = Admin(
+        store, FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None, state_home))
+    )
     from sls_access._options import utc_now  # noqa: PLC0415
 
-    connector = Connector(admin, VendingIdentity(), clock=utc_now,
-                          template_bucket=os.environ.get(_BUCKET) or None)
+    connector = Connector(admin, VendingIdentity(), clock=utc_now, template_bucket=os.environ.get(_BUCKET) or None)
     api = AdminApi(admin, connector, app.throttle)
     ui = None
     if os.environ.get(_UI, "1") != "0":

@@ -51,18 +51,20 @@ class AdminApi:
         self.connector = connector
         self.throttle = throttle
 
-    async def handle(self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str,
-                     key: str | None, audit: dict[str, Any]) -> Answer:
+    async def handle(
+        self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str, key: str | None, audit: dict[str, Any]
+    ) -> Answer:
         """Answer one request under :data:`PREFIX`."""
         try:
             return await self._route(scope, receive, raw_path, key, audit)
         except AdminError as exc:
             return error_answer(exc)
 
-    async def _route(self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str,
-                     key: str | None, audit: dict[str, Any]) -> Answer:
+    async def _route(
+        self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str, key: str | None, audit: dict[str, Any]
+    ) -> Answer:
         try:
-            parts = [urllib.parse.unquote(part, errors="strict") for part in raw_path[len(PREFIX):].split("/")]
+            parts = [urllib.parse.unquote(part, errors="strict") for part in raw_path[len(PREFIX) :].split("/")]
         except UnicodeDecodeError:
             raise AdminError(400, "bad_request", "the path is not UTF-8") from None
         org = check_name(parts[0], "org")
@@ -85,26 +87,36 @@ class AdminApi:
             def run() -> Answer:
                 action()
                 return json_answer(204, None)
+
             return run
 
         admin, connector = self.admin, self.connector
         return {
-            (("keys",), "GET"): lambda org, _r, _q, _b: lambda: json_answer(
-                200, {"keys": [key_json(k) for k in admin.keys(org)]}),
+            (("keys",), "GET"): lambda org, _r, _q, _b: (
+                lambda: json_answer(200, {"keys": [key_json(k) for k in admin.keys(org)]})
+            ),
             (("keys",), "POST"): lambda org, _r, _q, body: lambda: self._create_key(org, body),
             (("keys", "*"), "DELETE"): lambda org, rest, _q, _b: done(lambda: admin.revoke_key(org, rest[1])),
-            (("deployment-profiles",), "GET"): lambda org, _r, _q, _b: lambda: json_answer(
-                200, {"deployment_profiles": {name: profile_json(p) for name, p in admin.profiles(org).items()}}),
-            (("deployment-profiles", "*"), "GET"): lambda org, rest, _q, _b: lambda: json_answer(
-                200, {"name": rest[1], **profile_json(admin.profile(org, rest[1]))}),
-            (("deployment-profiles", "*"), "PUT"): lambda org, rest, _q, body: lambda: json_answer(
-                200, {"name": rest[1], **profile_json(admin.put_profile(org, rest[1], body))}),
+            (("deployment-profiles",), "GET"): lambda org, _r, _q, _b: (
+                lambda: json_answer(
+                    200, {"deployment_profiles": {name: profile_json(p) for name, p in admin.profiles(org).items()}}
+                )
+            ),
+            (("deployment-profiles", "*"), "GET"): lambda org, rest, _q, _b: (
+                lambda: json_answer(200, {"name": rest[1], **profile_json(admin.profile(org, rest[1]))})
+            ),
+            (("deployment-profiles", "*"), "PUT"): lambda org, rest, _q, body: (
+                lambda: json_answer(200, {"name": rest[1], **profile_json(admin.put_profile(org, rest[1], body))})
+            ),
             (("deployment-profiles", "*"), "DELETE"): lambda org, rest, _q, _b: done(
-                lambda: admin.delete_profile(org, rest[1])),
-            (("deployment-profiles", "*", "connect"), "POST"): lambda org, rest, _q, body: lambda: json_answer(
-                200, connector.start(org, rest[1], body)),
-            (("deployment-profiles", "*", "connect"), "GET"): lambda org, rest, _q, _b: lambda: json_answer(
-                200, connector.poll(org, rest[1])),
+                lambda: admin.delete_profile(org, rest[1])
+            ),
+            (("deployment-profiles", "*", "connect"), "POST"): lambda org, rest, _q, body: (
+                lambda: json_answer(200, connector.start(org, rest[1], body))
+            ),
+            (("deployment-profiles", "*", "connect"), "GET"): lambda org, rest, _q, _b: (
+                lambda: json_answer(200, connector.poll(org, rest[1]))
+            ),
             (("links",), "GET"): lambda org, _r, _q, _b: lambda: json_answer(200, admin.links(org)),
             (("link",), "PUT"): lambda org, _r, raw, body: self._link(org, "PUT", raw, body),
             (("link",), "DELETE"): lambda org, _r, raw, body: self._link(org, "DELETE", raw, body),
@@ -120,13 +132,17 @@ class AdminApi:
         params = query(raw_query, ("app", "stage", "region"))
         app, stage, region = (params.get(name) or None for name in ("app", "stage", "region"))
         if method == "PUT":
+
             def put() -> Answer:
                 self.admin.put_link(org, app, stage, region, body)
                 return json_answer(200, self.admin.links(org))
+
             return put
+
         def delete() -> Answer:
             self.admin.delete_link(org, app, stage, region)
             return json_answer(204, None)
+
         return delete
 
     def _audit(self, org: str, raw_query: str) -> Callable[[], Answer]:

@@ -65,15 +65,17 @@ class VendingIdentity:
                 session = new_session()
                 region = self._region or session.get_config_variable("region") or "us-east-1"
                 try:
-                    client = cast("STSClient", session.create_client("sts", region_name=region,
-                                                                      config=client_config()))
+                    client = cast("STSClient", session.create_client("sts", region_name=region, config=client_config()))
                     self._arn = str(client.get_caller_identity()["Arn"])
                 except Exception as exc:
                     failure = describe_failure(exc)
                     if failure is None:
                         raise
-                    raise AdminError(502, "identity_error", "the service cannot tell its own AWS identity "
-                                     f"(STS GetCallerIdentity): {failure.message}") from None
+                    raise AdminError(
+                        502,
+                        "identity_error",
+                        f"the service cannot tell its own AWS identity (STS GetCallerIdentity): {failure.message}",
+                    ) from None
             return self._arn
 
 
@@ -91,8 +93,14 @@ class Connector:
     :param template_bucket: ``s3://BUCKET[/PREFIX]`` for quick-create links, or None.
     """
 
-    def __init__(self, admin: Admin, identity: VendingIdentity, *, clock: Callable[[], datetime],
-                 template_bucket: str | None = None) -> None:
+    def __init__(
+        self,
+        admin: Admin,
+        identity: VendingIdentity,
+        *,
+        clock: Callable[[], datetime],
+        template_bucket: str | None = None,
+    ) -> None:
         self.admin = admin
         self.identity = identity
         self._clock = clock
@@ -102,8 +110,9 @@ class Connector:
         """Start connecting the profile *name* to the account ``body["account_id"]`` (region optional)."""
         check_name(name, "name")
         if not isinstance(body, dict):
-            raise AdminError(400, "invalid", 'the body is {"account_id": "123456789012", "region": "…"}',
-                             field="(body)")
+            raise AdminError(
+                400, "invalid", 'the body is {"account_id": "123456789012", "region": "…"}', field="(body)"
+            )
         account = body.get("account_id")
         if not isinstance(account, str) or not ACCOUNT_ID.fullmatch(account):
             raise AdminError(400, "invalid", "account_id: an AWS account id is 12 digits", field="account_id")
@@ -117,22 +126,46 @@ class Connector:
         if principal is None:
             raise AdminError(502, "identity_error", "the service's AWS identity cannot be named in a trust policy")
         external_id = new_external_id()
-        spec = RoleSpec(org=org, profile=name, account_id=account, trust=(principal,), external_id=external_id,
-                        duration_seconds=duration,
-                        session_actions=("sts:SetSourceIdentity", "sts:TagSession") if per_key else ())
+        spec = RoleSpec(
+            org=org,
+            profile=name,
+            account_id=account,
+            trust=(principal,),
+            external_id=external_id,
+            duration_seconds=duration,
+            session_actions=("sts:SetSourceIdentity", "sts:TagSession") if per_key else (),
+        )
         text = json.dumps(template(spec), indent=2) + "\n"
         stack = stack_name(org, name)
         filename = f"{stack}.json"
-        argv = ["aws", "cloudformation", "deploy", "--stack-name", stack, "--template-file", filename,
-                "--capabilities", "CAPABILITY_NAMED_IAM"]
+        argv = [
+            "aws",
+            "cloudformation",
+            "deploy",
+            "--stack-name",
+            stack,
+            "--template-file",
+            filename,
+            "--capabilities",
+            "CAPABILITY_NAMED_IAM",
+        ]
         if region is not None:
             argv += ["--region", region]
         started = self._clock()
         answer: dict[str, Any] = {
-            "status": "pending", "external_id": external_id, "role_arn": spec.role_arn, "account_id": account,
-            "region": region, "stack_name": stack, "template_file": filename, "template": text,
-            "command": shlex.join(argv), "trusts": principal,
-            "started": iso_utc(started), "expires": iso_utc(started + CONNECT_TTL)}
+            "status": "pending",
+            "external_id": external_id,
+            "role_arn": spec.role_arn,
+            "account_id": account,
+            "region": region,
+            "stack_name": stack,
+            "template_file": filename,
+            "template": text,
+            "command": shlex.join(argv),
+            "trusts": principal,
+            "started": iso_utc(started),
+            "expires": iso_utc(started + CONNECT_TTL),
+        }
         if self._bucket is not None:
             answer["quick_create_url"] = self._upload(text, stack, region)
         self.admin.records.put(_KIND, f"{org}/{name}", answer, expires=started + CONNECT_TTL)
@@ -146,18 +179,22 @@ class Connector:
         s3: Any = session.create_client("s3", region_name=region or "us-east-1", config=client_config())
         try:
             s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/json")
-            url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                            ExpiresIn=int(CONNECT_TTL.total_seconds()))
+            url = s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(CONNECT_TTL.total_seconds())
+            )
         except Exception as exc:
             failure = describe_failure(exc)
             if failure is None:
                 raise
-            raise AdminError(502, "template_bucket_error",
-                             f"cannot upload the template to s3://{bucket}/{key}: {failure.message}") from None
+            raise AdminError(
+                502, "template_bucket_error", f"cannot upload the template to s3://{bucket}/{key}: {failure.message}"
+            ) from None
         console_region = region or "us-east-1"
         query = urllib.parse.urlencode({"templateURL": url, "stackName": stack})
-        return (f"https://{console_region}.console.aws.amazon.com/cloudformation/home?region={console_region}"
-                f"#/stacks/quickcreate?{query}")
+        return (
+            f"https://{console_region}.console.aws.amazon.com/cloudformation/home?region={console_region}"
+            f"#/stacks/quickcreate?{query}"
+        )
 
     def pending(self, org: str, name: str) -> dict[str, Any] | None:
         """Return the connect started for the profile, while it lives."""
@@ -167,31 +204,54 @@ class Connector:
         """Check the started connect: ``pending`` until the role can be entered, then ``connected``."""
         record = self.pending(org, name)
         if record is None:
-            raise AdminError(404, "not_found", f"no connect started for deployment profile {name!r} (or it expired "
-                             "after 15 minutes): start one with POST")
+            raise AdminError(
+                404,
+                "not_found",
+                f"no connect started for deployment profile {name!r} (or it expired "
+                "after 15 minutes): start one with POST",
+            )
         if record.get("status") == "connected":
             return record
         existing = self.admin.profiles(org).get(name)
         profile = DeploymentProfile(
-            name=name, role_arn=record["role_arn"], external_id=record["external_id"],
+            name=name,
+            role_arn=record["role_arn"],
+            external_id=record["external_id"],
             duration_seconds=existing.duration_seconds if existing is not None else 3600,
-            region=record.get("region"), account_id=record["account_id"])
+            region=record.get("region"),
+            account_id=record["account_id"],
+        )
         target = Target(org=org, app="connect", stage="aws")
         try:
             from sls_access.link.verify import verify_role  # noqa: PLC0415 - botocore-heavy, on first poll
 
-            verified = verify_role(new_session(), target, profile, role_session=RoleSession(name="sls-access-connect"),
-                                   region=record.get("region") or "us-east-1")
+            verified = verify_role(
+                new_session(),
+                target,
+                profile,
+                role_session=RoleSession(name="sls-access-connect"),
+                region=record.get("region") or "us-east-1",
+            )
         except LinkError as exc:
             return {**record, "status": "pending", "detail": str(exc)}
-        values: dict[str, Any] = {"role_arn": profile.role_arn, "external_id": profile.external_id,
-                                  "account_id": profile.account_id, "region": profile.region,
-                                  "duration_seconds": profile.duration_seconds}
+        values: dict[str, Any] = {
+            "role_arn": profile.role_arn,
+            "external_id": profile.external_id,
+            "account_id": profile.account_id,
+            "region": profile.region,
+            "duration_seconds": profile.duration_seconds,
+        }
         if existing is not None:
             values["sessions"] = existing.sessions.value
             values["region"] = values["region"] or existing.region
-        done = {"status": "connected", "role_arn": profile.role_arn, "account_id": verified.account,
-                "external_id": profile.external_id, "region": values["region"], "stack_name": record.get("stack_name")}
+        done = {
+            "status": "connected",
+            "role_arn": profile.role_arn,
+            "account_id": verified.account,
+            "external_id": profile.external_id,
+            "region": values["region"],
+            "stack_name": record.get("stack_name"),
+        }
         try:
             self.admin.put_profile(org, name, values)
         except AdminError as exc:

@@ -70,8 +70,9 @@ async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
 def query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
     """Return the query's parameters (each at most once, only *allowed* ones); else ``400 bad_request``."""
     try:
-        pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw), max_num_fields=16,
-                                       errors="strict")
+        pairs = urllib.parse.parse_qsl(
+            raw, keep_blank_values=True, strict_parsing=bool(raw), max_num_fields=16, errors="strict"
+        )
     except (ValueError, UnicodeDecodeError):
         raise AdminError(400, "bad_request", "malformed query string") from None
     found: dict[str, str] = {}
@@ -82,8 +83,7 @@ def query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str | None,
-                       org: str | None) -> AccessKey:
+async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str | None, org: str | None) -> AccessKey:
     """Return the admin key of *org* (any org when None) that *key* is; else 401 (throttled) or 403."""
     record = None
     if key is not None and len(key) <= MAX_KEY:

@@ -35,15 +35,24 @@ from sls_access.service.store.base import (
 __all__ = ["PROFILE_FIELDS", "Admin", "check_name", "key_json", "profile_json", "toml_of"]
 
 MAX_AUDIT = 1000
-_VIA = {LinkLevel.STAGE_REGION: "via its stage + region link", LinkLevel.STAGE: "via its stage link",
-        LinkLevel.APP: "via the app link", LinkLevel.ORG: "via the org default"}
+_VIA = {
+    LinkLevel.STAGE_REGION: "via its stage + region link",
+    LinkLevel.STAGE: "via its stage link",
+    LinkLevel.APP: "via the app link",
+    LinkLevel.ORG: "via the org default",
+}
 
 
 def profile_json(profile: DeploymentProfile) -> dict[str, Any]:
     """Return *profile* with the dashboard file's fields (absent ones left out)."""
-    values: dict[str, Any] = {"role_arn": profile.role_arn, "external_id": profile.external_id,
-                              "account_id": profile.account_id, "region": profile.region,
-                              "duration_seconds": profile.duration_seconds, "sessions": profile.sessions.value}
+    values: dict[str, Any] = {
+        "role_arn": profile.role_arn,
+        "external_id": profile.external_id,
+        "account_id": profile.account_id,
+        "region": profile.region,
+        "duration_seconds": profile.duration_seconds,
+        "sessions": profile.sessions.value,
+    }
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -79,8 +88,7 @@ def _refused(exc: ConfigError) -> AdminError:
     if isinstance(exc, NotFoundError):
         return AdminError(404, "not_found", str(exc).split(" (", 1)[0])
     if isinstance(exc, ConflictError):
-        return AdminError(409, "in_use" if exc.key == "name" and "linked" in str(exc) else "conflict",
-                          _plain(exc))
+        return AdminError(409, "in_use" if exc.key == "name" and "linked" in str(exc) else "conflict", _plain(exc))
     field = exc.key or "(body)"
     return AdminError(400, "invalid", f"{field}: {_plain(exc)}", field=field)
 
@@ -172,8 +180,9 @@ class Admin:
             raise AdminError(404, "not_found", f"org {org!r} has no deployment profile {name!r}")
         return found
 
-    def _edit(self, store_edit: Callable[[], object], file_edit: Callable[[Any], None], where: list[str],
-              prefix: str) -> None:
+    def _edit(
+        self, store_edit: Callable[[], object], file_edit: Callable[[Any], None], where: list[str], prefix: str
+    ) -> None:
         """Make the edit in the store; with a dashboard file, answer the TOML to commit instead."""
         try:
             store_edit()
@@ -192,8 +201,11 @@ class Admin:
             key = exc.key or ""
             field = key.removeprefix(prefix + ".") if key.startswith(prefix + ".") else key or "(file)"
             raise AdminError(400, "invalid", f"{field}: {_plain(exc)}", field=field) from None
-        raise AdminError(409, "managed_by_file", f"profiles and links are managed by the dashboard file {path}: "
-                         "commit this change there") from _Toml(_snippet(doc, where))
+        raise AdminError(
+            409,
+            "managed_by_file",
+            f"profiles and links are managed by the dashboard file {path}: commit this change there",
+        ) from _Toml(_snippet(doc, where))
 
     def put_profile(self, org: str, name: str, body: object) -> DeploymentProfile:
         """Create or replace the profile *name* with *body*'s fields."""
@@ -208,8 +220,12 @@ class Admin:
                 table[key] = value
             _table(_table(_table(doc, "orgs"), org), "deployment_profiles")[name] = table
 
-        self._edit(lambda: self.store.put_profile(org, name, values), in_file,
-                   ["orgs", org, "deployment_profiles", name], f"orgs.{org}.deployment_profiles.{name}")
+        self._edit(
+            lambda: self.store.put_profile(org, name, values),
+            in_file,
+            ["orgs", org, "deployment_profiles", name],
+            f"orgs.{org}.deployment_profiles.{name}",
+        )
         return self.profile(org, name)
 
     def delete_profile(self, org: str, name: str) -> None:
@@ -218,21 +234,31 @@ class Admin:
         users = [link for link in self.store.links(org) if link.deployment_profile == name]
         if users:
             where = ", ".join(_link_name(org, link.app, link.stage, link.region) for link in users)
-            raise AdminError(409, "in_use", f"deployment profile {name!r} is linked from {where}: link those to "
-                             "another profile (or remove them) first")
+            raise AdminError(
+                409,
+                "in_use",
+                f"deployment profile {name!r} is linked from {where}: link those to "
+                "another profile (or remove them) first",
+            )
 
         def in_file(doc: Any) -> None:  # noqa: ANN401
             del doc["orgs"][org]["deployment_profiles"][name]
 
-        self._edit(lambda: self.store.delete_profile(org, name), in_file,
-                   ["orgs", org, "deployment_profiles", name], f"orgs.{org}")
+        self._edit(
+            lambda: self.store.delete_profile(org, name),
+            in_file,
+            ["orgs", org, "deployment_profiles", name],
+            f"orgs.{org}",
+        )
 
     # -- links
     def links(self, org: str) -> dict[str, Any]:
         """Return *org*'s links, protected stages and the precedence as the resolver applies it."""
         records = self.store.links(org)
-        links = [{"app": r.app, "stage": r.stage, "region": r.region, "deployment_profile": r.deployment_profile}
-                 for r in records]
+        links = [
+            {"app": r.app, "stage": r.stage, "region": r.region, "deployment_profile": r.deployment_profile}
+            for r in records
+        ]
         protected: dict[str, list[str]] = {}
         org_protected = self.store.protected_stages(org)
         if org_protected:
@@ -243,18 +269,33 @@ class Admin:
             if stages:
                 protected[app] = list(stages)
         dashboard = self.store.dashboard()
-        resolution = [_resolved(dashboard.link, Target(org=org, app=r.app, stage=r.stage, region=r.region))
-                      for r in records if r.app is not None and r.stage is not None]
+        resolution = [
+            _resolved(dashboard.link, Target(org=org, app=r.app, stage=r.stage, region=r.region))
+            for r in records
+            if r.app is not None and r.stage is not None
+        ]
         for r in records:
             if r.level is LinkLevel.APP:
                 text = f"{org}/{r.app}/(any other stage) → {r.deployment_profile}, {_VIA[LinkLevel.APP]}"
-                resolution.append({"target": f"{org}/{r.app}/(any other stage)", "via": _VIA[LinkLevel.APP],
-                                   "deployment_profile": r.deployment_profile, "text": text})
+                resolution.append(
+                    {
+                        "target": f"{org}/{r.app}/(any other stage)",
+                        "via": _VIA[LinkLevel.APP],
+                        "deployment_profile": r.deployment_profile,
+                        "text": text,
+                    }
+                )
         for r in records:
             if r.level is LinkLevel.ORG:
                 text = f"{org}/(any other app) → {r.deployment_profile}, {_VIA[LinkLevel.ORG]}"
-                resolution.append({"target": f"{org}/(any other app)", "via": _VIA[LinkLevel.ORG],
-                                   "deployment_profile": r.deployment_profile, "text": text})
+                resolution.append(
+                    {
+                        "target": f"{org}/(any other app)",
+                        "via": _VIA[LinkLevel.ORG],
+                        "deployment_profile": r.deployment_profile,
+                        "text": text,
+                    }
+                )
         return {"links": links, "protected_stages": protected, "resolution": resolution}
 
     @staticmethod
@@ -273,8 +314,12 @@ class Admin:
         path = self._path(org, app, stage, region)
         profile = body.get("deployment_profile") if isinstance(body, Mapping) else None
         if not isinstance(profile, str) or not profile:
-            raise AdminError(400, "invalid", 'deployment_profile: the body is {"deployment_profile": NAME}',
-                             field="deployment_profile")
+            raise AdminError(
+                400,
+                "invalid",
+                'deployment_profile: the body is {"deployment_profile": NAME}',
+                field="deployment_profile",
+            )
 
         def in_file(doc: Any) -> None:  # noqa: ANN401
             node = doc
@@ -282,8 +327,12 @@ class Admin:
                 node = _table(node, name)
             node["deployment_profile"] = profile
 
-        self._edit(lambda: self.store.put_link(org, profile, app=app, stage=stage, region=region), in_file, path,
-                   ".".join(path))
+        self._edit(
+            lambda: self.store.put_link(org, profile, app=app, stage=stage, region=region),
+            in_file,
+            path,
+            ".".join(path),
+        )
 
     def delete_link(self, org: str, app: str | None, stage: str | None, region: str | None) -> None:
         """Remove the link of that level; ``404 not_found`` when there is none."""
@@ -297,8 +346,9 @@ class Admin:
                 node = node[name]
             del node["deployment_profile"]
 
-        self._edit(lambda: self.store.delete_link(org, app=app, stage=stage, region=region), in_file, path,
-                   ".".join(path))
+        self._edit(
+            lambda: self.store.delete_link(org, app=app, stage=stage, region=region), in_file, path, ".".join(path)
+        )
 
     def set_protected(self, org: str, app: str | None, stages: list[str]) -> None:
         """Replace the protected stages of *org* (or of its *app*): only their own link serves them."""
@@ -320,17 +370,30 @@ class Admin:
         self._edit(lambda: self.store.set_protected_stages(org, stages, app=app), in_file, path, ".".join(path))
 
     # -- audit
-    def audit(self, org: str, *, app: str | None = None, stage: str | None = None, key: str | None = None,
-              outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def audit(
+        self,
+        org: str,
+        *,
+        app: str | None = None,
+        stage: str | None = None,
+        key: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         """Return *org*'s audit events, newest first, filtered."""
-        events = self.store.audit(org, app=app, stage=stage, key=key, outcome=outcome,
-                                  limit=max(1, min(limit, MAX_AUDIT)))
+        events = self.store.audit(
+            org, app=app, stage=stage, key=key, outcome=outcome, limit=max(1, min(limit, MAX_AUDIT))
+        )
         return [event.to_json() for event in events]
 
 
 def _link_name(org: str, app: str | None, stage: str | None, region: str | None) -> str:
-    parts = [f"orgs.{org}"] + ([f"apps.{app}"] if app else []) + ([f"stages.{stage}"] if stage else []) + (
-        [f"regions.{region}"] if region else [])
+    parts = (
+        [f"orgs.{org}"]
+        + ([f"apps.{app}"] if app else [])
+        + ([f"stages.{stage}"] if stage else [])
+        + ([f"regions.{region}"] if region else [])
+    )
     return ".".join(parts)
 
 
@@ -343,5 +406,9 @@ def _resolved(link: Callable[[Target], Any], target: Target) -> dict[str, Any]:
     if found is None:
         return {"target": name, "deployment_profile": None, "via": None, "text": f"{name} → no link"}
     via = _VIA[found.level]
-    return {"target": name, "deployment_profile": found.profile.name, "via": via,
-            "text": f"{name} → {found.profile.name}, {via}"}
+    return {
+        "target": name,
+        "deployment_profile": found.profile.name,
+        "via": via,
+        "text": f"{name} → {found.profile.name}, {via}",
+    }

@@ -34,11 +34,16 @@ from sls_access.service.ui.session import CSRF_COOKIE, SESSION_COOKIE, Session, 
 
 __all__ = ["CSP", "Ui"]
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'")
-_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
-            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-            (b"cache-control", b"no-store")]
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
 _HERE = Path(__file__).parent
 _STATIC = {"style.css": "text/css; charset=utf-8"}
 _POLL_SECONDS = 3
@@ -83,26 +88,39 @@ def _quote(name: str) -> str:
 class Ui:
     """The pages; see the module docstring."""
 
-    def __init__(self, admin: Admin, connector: Connector, throttle: Throttle, *, session: timedelta,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        admin: Admin,
+        connector: Connector,
+        throttle: Throttle,
+        *,
+        session: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.admin = admin
         self.connector = connector
         self.throttle = throttle
         self.sessions = Sessions(admin, session, clock)
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True,
-                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.env.filters["q"] = _quote
         self.static = {name: (_HERE / "static" / name).read_bytes() for name in _STATIC}
 
     # -- plumbing
-    def _page(self, template: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None,
-              **values: Any) -> Answer:  # noqa: ANN401 - template values
+    def _page(
+        self, template: str, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None, **values: object
+    ) -> Answer:
         body = self.env.get_template(template).render(**values).encode()
-        return Answer(status, "ui", [(b"content-type", b"text/html; charset=utf-8"), *_HEADERS, *(headers or [])],
-                      body)
+        return Answer(status, "ui", [(b"content-type", b"text/html; charset=utf-8"), *_HEADERS, *(headers or [])], body)
 
-    async def handle(self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str,
-                     audit: dict[str, Any]) -> Answer:
+    async def handle(
+        self, scope: MutableMapping[str, Any], receive: Receive, raw_path: str, audit: dict[str, Any]
+    ) -> Answer:
         """Answer one request under ``/ui``."""
         method = str(scope.get("method", ""))
         headers = scope.get("headers", [])
@@ -119,8 +137,15 @@ class Ui:
             session = await asyncio.to_thread(self.sessions.find, cookies)
             if session is not None:
                 audit.update(org=session.org, key=session.key_name, key_id=session.key_id)
-            request = _Request(method=method, form=form, query=scope.get("query_string", b"").decode("latin-1"),
-                               secure=secure, cookies=cookies, audit=audit, session=session)
+            request = _Request(
+                method=method,
+                form=form,
+                query=scope.get("query_string", b"").decode("latin-1"),
+                secure=secure,
+                cookies=cookies,
+                audit=audit,
+                session=session,
+            )
             return await self._route(raw_path, request)
         except _Redirect as redirect:
             return Answer(303, "ui", [(b"location", redirect.location.encode()), *_HEADERS, *redirect.headers], b"")
@@ -135,12 +160,21 @@ class Ui:
         if session is None:
             raise _Redirect("/ui/sign-in")
         if request.method == "POST" and not same(session.csrf, request.form.get("csrf_token")):
-            return self._page("error.html", 403, session=session,
-                              message="this form's csrf_token is missing or wrong: reload the page and try again")
+            return self._page(
+                "error.html",
+                403,
+                session=session,
+                message="this form's csrf_token is missing or wrong: reload the page and try again",
+            )
         parts = [urllib.parse.unquote(part) for part in path.split("/")]
         pages: dict[str, Callable[[Session, _Request], Answer]] = {
-            "sign-out": self._sign_out, "profiles": self._profiles, "links": self._links, "keys": self._keys,
-            "audit": self._audit, "audit.ndjson": self._audit_export}
+            "sign-out": self._sign_out,
+            "profiles": self._profiles,
+            "links": self._links,
+            "keys": self._keys,
+            "audit": self._audit,
+            "audit.ndjson": self._audit_export,
+        }
         handler = pages.get(parts[0]) if len(parts) == 1 else None
         if parts == ["links", "delete"] and request.method == "POST":
             handler = self._links
@@ -163,23 +197,38 @@ class Ui:
         csrf = request.cookies.get(CSRF_COOKIE)
         if method == "POST":
             if not csrf or not same(csrf, form.get("csrf_token")):
-                return self._page("error.html", 403, session=None,
-                                  message="this form's csrf_token is missing or wrong: reload the page and try again")
+                return self._page(
+                    "error.html",
+                    403,
+                    session=None,
+                    message="this form's csrf_token is missing or wrong: reload the page and try again",
+                )
             try:
-                record = await authenticate(self.admin, self.throttle, audit["client"],
-                                            form.get("key", "").strip() or None, None)
+                record = await authenticate(
+                    self.admin, self.throttle, audit["client"], form.get("key", "").strip() or None, None
+                )
             except AdminError as exc:
                 return self._page("sign_in.html", exc.status, session=None, csrf_token=csrf, error=str(exc))
             started = await asyncio.to_thread(self.sessions.start, record.org, record.id, record.name)
             audit.update(org=record.org, key=record.name, key_id=record.id)
             max_age = int(self.sessions.lifetime.total_seconds())
-            raise _Redirect("/ui/profiles", [cookie(SESSION_COOKIE, started.token, secure=secure, max_age=max_age),
-                                             cookie(CSRF_COOKIE, "", secure=secure, max_age=0)])
+            raise _Redirect(
+                "/ui/profiles",
+                [
+                    cookie(SESSION_COOKIE, started.token, secure=secure, max_age=max_age),
+                    cookie(CSRF_COOKIE, "", secure=secure, max_age=0),
+                ],
+            )
         import secrets  # noqa: PLC0415
 
         csrf = csrf or secrets.token_urlsafe(32)
-        return self._page("sign_in.html", session=None, csrf_token=csrf, error=None,
-                          headers=[cookie(CSRF_COOKIE, csrf, secure=secure, max_age=3600)])
+        return self._page(
+            "sign_in.html",
+            session=None,
+            csrf_token=csrf,
+            error=None,
+            headers=[cookie(CSRF_COOKIE, csrf, secure=secure, max_age=3600)],
+        )
 
     def _sign_out(self, session: Session, request: _Request) -> Answer:
         if request.method != "POST":
@@ -189,8 +238,7 @@ class Ui:
 
     # -- pages
     def _common(self, session: Session, **values: Any) -> dict[str, Any]:  # noqa: ANN401
-        return {"session": session, "csrf_token": session.csrf, "managed": self.admin.managed_by_file,
-                **values}
+        return {"session": session, "csrf_token": session.csrf, "managed": self.admin.managed_by_file, **values}
 
     def _edit(self, session: Session, change: Callable[[], object]) -> tuple[str | None, str | None]:
         """Run *change*; return (error, toml to commit)."""
@@ -214,9 +262,11 @@ class Ui:
             if error is None and toml is None:
                 raise _Redirect(f"/ui/profiles/{_quote(name)}")
         profiles = {name: profile_json(p) for name, p in sorted(self.admin.profiles(session.org).items())}
-        return self._page("profiles.html", 400 if error else 200,
-                          **self._common(session, profiles=profiles, error=error, toml=toml, form=form,
-                                         active="Profiles"))
+        return self._page(
+            "profiles.html",
+            400 if error else 200,
+            **self._common(session, profiles=profiles, error=error, toml=toml, form=form, active="Profiles"),
+        )
 
     def _profile(self, session: Session, request: _Request, name: str, tab: str) -> Answer:
         method, form, org = request.method, request.form, session.org
@@ -231,8 +281,14 @@ class Ui:
             error, toml = self._edit(session, lambda: self.admin.put_profile(org, name, values))
         elif tab == "aws" and method == "POST":
             try:
-                self.connector.start(org, name, {"account_id": form.get("account_id", "").strip(),
-                                                 "region": form.get("region", "").strip() or None})
+                self.connector.start(
+                    org,
+                    name,
+                    {
+                        "account_id": form.get("account_id", "").strip(),
+                        "region": form.get("region", "").strip() or None,
+                    },
+                )
             except AdminError as exc:
                 error = str(exc)
             else:
@@ -242,8 +298,12 @@ class Ui:
             if pending is None or "template" not in pending:
                 raise AdminError(404, "not_found", "no connect started for this profile")
             disposition = f'attachment; filename="{pending["template_file"]}"'.encode()
-            return Answer(200, "ui", [(b"content-type", b"application/json"), *_HEADERS,
-                                      (b"content-disposition", disposition)], pending["template"].encode())
+            return Answer(
+                200,
+                "ui",
+                [(b"content-type", b"application/json"), *_HEADERS, (b"content-disposition", disposition)],
+                pending["template"].encode(),
+            )
         if tab not in {"settings", "aws"}:
             raise AdminError(404, "not_found", "no such page")
         profile = self.admin.profiles(org).get(name)
@@ -254,10 +314,23 @@ class Ui:
         if profile is None and tab == "settings" and method == "GET":
             raise AdminError(404, "not_found", f"org {org!r} has no deployment profile {name!r}")
         refresh = connect is not None and connect.get("status") == "pending"
-        return self._page("profile.html", 400 if error else 200,
-                          **self._common(session, name=name, profile=values, exists=profile is not None, tab=tab,
-                                         error=error, toml=toml, connect=connect, refresh=refresh,
-                                         poll_seconds=_POLL_SECONDS, active="Profiles"))
+        return self._page(
+            "profile.html",
+            400 if error else 200,
+            **self._common(
+                session,
+                name=name,
+                profile=values,
+                exists=profile is not None,
+                tab=tab,
+                error=error,
+                toml=toml,
+                connect=connect,
+                refresh=refresh,
+                poll_seconds=_POLL_SECONDS,
+                active="Profiles",
+            ),
+        )
 
     def _poll(self, org: str, name: str) -> dict[str, Any] | None:
         if self.connector.pending(org, name) is None:
@@ -272,8 +345,12 @@ class Ui:
         error = toml = None
         app, stage, region = (form.get(name, "").strip() or None for name in ("app", "stage", "region"))
         if method == "POST":
-            error, toml = self._edit(session, lambda: self.admin.put_link(
-                org, app, stage, region, {"deployment_profile": form.get("deployment_profile", "")}))
+            error, toml = self._edit(
+                session,
+                lambda: self.admin.put_link(
+                    org, app, stage, region, {"deployment_profile": form.get("deployment_profile", "")}
+                ),
+            )
         elif method == "DELETE":
             error, toml = self._edit(session, lambda: self.admin.delete_link(org, app, stage, region))
         elif method == "PROTECT":
@@ -281,9 +358,19 @@ class Ui:
             error, toml = self._edit(session, lambda: self.admin.set_protected(org, app, stages))
         if method != "GET" and error is None and toml is None:
             raise _Redirect("/ui/links")
-        return self._page("links.html", 400 if error else 200,
-                          **self._common(session, links=self.admin.links(org), error=error, toml=toml,
-                                         profiles=sorted(self.admin.profiles(org)), form=form, active="Links"))
+        return self._page(
+            "links.html",
+            400 if error else 200,
+            **self._common(
+                session,
+                links=self.admin.links(org),
+                error=error,
+                toml=toml,
+                profiles=sorted(self.admin.profiles(org)),
+                form=form,
+                active="Links",
+            ),
+        )
 
     def _keys(self, session: Session, request: _Request) -> Answer:
         method, form, org = request.method, request.form, session.org
@@ -302,8 +389,11 @@ class Ui:
             except AdminError as exc:
                 error = str(exc)
         keys = [key_json(k) for k in self.admin.keys(org)]
-        return self._page("keys.html", 400 if error else 200,
-                          **self._common(session, keys=keys, error=error, created=created, active="Keys"))
+        return self._page(
+            "keys.html",
+            400 if error else 200,
+            **self._common(session, keys=keys, error=error, created=created, active="Keys"),
+        )
 
     def _filters(self, query_string: str) -> dict[str, str | None]:
         params = query(query_string, _AUDIT_FILTERS)
@@ -314,14 +404,23 @@ class Ui:
         filters = self._filters(query_string)
         events = self.admin.audit(session.org, limit=200, **filters)
         export = "/ui/audit.ndjson" + (f"?{query_string}" if query_string else "")
-        return self._page("audit.html", **self._common(session, events=events, filters=filters, export=export,
-                                                       active="Audit"))
+        return self._page(
+            "audit.html", **self._common(session, events=events, filters=filters, export=export, active="Audit")
+        )
 
     def _audit_export(self, session: Session, request: _Request) -> Answer:
         events = self.admin.audit(session.org, limit=1000, **self._filters(request.query))
         body = "".join(json.dumps(event) + "\n" for event in events).encode()
-        return Answer(200, "ui", [(b"content-type", b"application/x-ndjson"), *_HEADERS,
-                                  (b"content-disposition", b'attachment; filename="audit.ndjson"')], body)
+        return Answer(
+            200,
+            "ui",
+            [
+                (b"content-type", b"application/x-ndjson"),
+                *_HEADERS,
+                (b"content-disposition", b'attachment; filename="audit.ndjson"'),
+            ],
+            body,
+        )
 
 
 async def _form(method: str, receive: Receive) -> dict[str, str]:
@@ -332,8 +431,21 @@ async def _form(method: str, receive: Receive) -> dict[str, str]:
         raise AdminError(405, "method_not_allowed", "only GET and POST")
     raw = await read_body(receive)
     try:
-        return query(raw.decode("utf-8"), ("csrf_token", "key", "name", "role", "app", "stage", "region",
-                                           "deployment_profile", "stages", *PROFILE_FIELDS))
+        return query(
+            raw.decode("utf-8"),
+            (
+                "csrf_token",
+                "key",
+                "name",
+                "role",
+                "app",
+                "stage",
+                "region",
+                "deployment_profile",
+                "stages",
+                *PROFILE_FIELDS,
+            ),
+        )
     except (UnicodeDecodeError, AdminError):
         raise AdminError(400, "bad_request", "the form could not be read") from None
 

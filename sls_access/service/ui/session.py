@@ -67,8 +67,12 @@ class Sessions:
     def start(self, org: str, key_id: str, key_name: str) -> Session:
         """Start a session; return it (its token goes in the cookie)."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self.admin.records.put(_KIND, _digest(token), {"org": org, "key_id": key_id, "key_name": key_name,
-                                                         "csrf": csrf}, expires=self._clock() + self.lifetime)
+        self.admin.records.put(
+            _KIND,
+            _digest(token),
+            {"org": org, "key_id": key_id, "key_name": key_name, "csrf": csrf},
+            expires=self._clock() + self.lifetime,
+        )
         return Session(org=org, key_id=key_id, key_name=key_name, csrf=csrf, token=token)
 
     def find(self, cookies: Mapping[str, str]) -> Session | None:

@@ -41,6 +41,8 @@ DEFAULT_MAX_STALE = 30.0
 DEFAULT_POLL = 0.25
 """Seconds between reads of the change counter (with PostgreSQL notifications, changes arrive sooner)."""
 AUDIT_BUFFER = 10_000
+TOUCH_EVERY = 5.0
+"""Seconds between writes of the keys' last-use times (a busy worker would otherwise write them constantly)."""
 FAILURE_WRITERS = 4
 """Failed authentications a worker records in the state at once (the rest are counted locally)."""
 
@@ -74,6 +76,7 @@ class StateView:
             maxlen=AUDIT_BUFFER
         )
         self._used: dict[str, float] = {}
+        self._next_touch = 0.0
         self._failure_slots = threading.BoundedSemaphore(FAILURE_WRITERS)
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -170,7 +173,7 @@ class StateView:
             self._thread.join(timeout=5)
             self._thread = None
         try:
-            self._flush()
+            self._flush(final=True)
         except Exception as exc:  # noqa: BLE001 - shutting down: say so, do not raise
             log.warning("audit events not written to the state at shutdown: %s", exc)
         self.store.close()
@@ -203,7 +206,7 @@ class StateView:
                 self._changed.notify_all()
         self._fresh = self._timer()
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         queued = []
         while self._events:
             queued.append(self._events.popleft())
@@ -220,7 +223,8 @@ class StateView:
             except Exception:
                 self._events.extendleft(reversed(queued))  # kept, in order, up to the bound
                 raise
-        if self._used:
+        if self._used and (final or time.monotonic() >= self._next_touch):
+            self._next_touch = time.monotonic() + TOUCH_EVERY
             used, self._used = self._used, {}
             self.store.touch_keys({key: datetime.fromtimestamp(at, UTC) for key, at in used.items()})
 

@@ -51,6 +51,13 @@ def add_parser(subparsers: Subcommands) -> None:
                         help="uvicorn's HTTP parser (default: auto, httptools when installed)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                         help="level of the server's own log (default: info)")
+    parser.add_argument("--no-ui", dest="ui", action="store_false",
+                        help="do not serve the web UI at /ui/ (the admin API under /v1/admin/ stays)")
+    parser.add_argument("--template-bucket", metavar="S3_URL",
+                        help="s3://BUCKET[/PREFIX] where Connect AWS uploads templates for the console's "
+                             "quick-create link")
+    parser.add_argument("--session-hours", type=float, default=None, metavar="H",
+                        help="how long a web UI session lasts (default: 8)")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks of startup errors")
     parser.set_defaults(handler=handle)
@@ -62,6 +69,10 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError(f"--port {args.port} is not a TCP port", code=EXIT_USAGE)
     if args.workers < 1:
         raise CliError("--workers must be at least 1", code=EXIT_USAGE)
+    if args.template_bucket is not None and not args.template_bucket.startswith("s3://"):
+        raise CliError(f"--template-bucket {args.template_bucket!r} is not s3://BUCKET[/PREFIX]", code=EXIT_USAGE)
+    if args.session_hours is not None and not 0 < args.session_hours <= 24 * 7:
+        raise CliError("--session-hours must be above 0 and at most 168", code=EXIT_USAGE)
     if args.max_connections is not None and args.max_connections < 1:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
     if not args.state_max_stale > 0:
@@ -75,5 +86,6 @@ def handle(args: argparse.Namespace) -> int:
           log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http,
           max_connections=args.max_connections, header_timeout=args.header_timeout,
           keep_alive_timeout=args.keep_alive_timeout, state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
-          state_max_stale=args.state_max_stale)
+          state_max_stale=args.state_max_stale, ui=args.ui, template_bucket=args.template_bucket,
+          session_hours=args.session_hours)
     return 0

@@ -8,7 +8,9 @@ bare ``uvicorn --factory`` launch would lack. Routes (see ``docs/reference/http-
 - ``GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials[?region=R]`` with
   ``Authorization: <key>`` or ``Authorization: Bearer <key>``: the linked access role's
   keys in the AWS container-credentials format;
-- ``GET /healthz``.
+- ``GET /healthz``;
+- the admin API under ``/v1/admin/orgs/{org}/`` and the web UI under ``/ui/``
+  (:class:`~sls_access.service.site.Site`), for admin keys; an admin key vends nothing.
 
 Every error is JSON ``{"code", "message"}``; the one answer that means "no link for this
 target" is 404 with ``code = "no_link"`` (an unknown route is 404 ``not_found``), so that
@@ -39,7 +41,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sls_access._options import utc_now
 from sls_access._sts_client import StsFailure
@@ -53,6 +55,9 @@ from sls_access.service.keys import AccessKey, key_id
 from sls_access.service.store.base import StateUnavailableError
 from sls_access.service.store.files import FileStore
 from sls_access.service.store.snapshot import DEFAULT_MAX_STALE, StateView
+
+if TYPE_CHECKING:
+    from sls_access.service.site import Site
 
 __all__ = ["App", "create_app", "from_env"]
 
@@ -157,6 +162,8 @@ class App:
         self.state = state
         self.throttle = throttle or Throttle()
         self.vendor = Vendor(clock=clock)
+        self.site: Site | None = None
+        """The admin API and web UI, when :func:`from_env` serves them."""
         # Parsed paths: functools' LRU cache is C code, about 2 µs a request less than a
         # cachetools LRUCache. A refused path raises and is not cached.
         self._target = functools.lru_cache(maxsize=4096)(_parse_target)
@@ -215,6 +222,16 @@ class App:
         raw_path = raw.decode("latin-1").partition("?")[0]
         audit = Audit(address, str(scope.get("method", "")), raw_path)
         headers: list[tuple[bytes, bytes]] = []
+        site = self.site
+        if site is not None and site.handles(raw_path):
+            answer = await site.handle(scope, receive, raw_path, audit.fields)
+            ms = (time.perf_counter() - started) * 1000
+            audit.emit(answer.status, answer.outcome, ms)
+            self.state.audit(audit.fields, answer.status, answer.outcome, ms)
+            await send({"type": "http.response.start", "status": answer.status,
+                        "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())]})
+            await send({"type": "http.response.body", "body": answer.body})
+            return
         try:
             status, outcome, body = await self._handle(scope, receive, raw_path, audit)
         except _Reject as reject:
@@ -404,5 +421,10 @@ def from_env() -> App:
             max_stale = float(stale) if stale else DEFAULT_MAX_STALE
         except ValueError:
             raise ConfigError("must be a number of seconds", key="SLS_ACCESS_STATE_MAX_STALE") from None
-        return create_app(dashboard or None, state=state, state_max_stale=max_stale, throttle=throttle)
-    return create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
+        app = create_app(dashboard or None, state=state, state_max_stale=max_stale, throttle=throttle)
+    else:
+        app = create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
+    from sls_access.service.site import site_from_env  # noqa: PLC0415 - jinja2 and tomlkit, for the admin side only
+
+    app.site = site_from_env(app)
+    return app

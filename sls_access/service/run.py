@@ -184,7 +184,8 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
           forwarded_allow_ips: str | None = None, http: str = "auto",
           max_connections: int | None = None, header_timeout: float | None = None,
           keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT, state: str | None = None,
-          state_max_stale: float = DEFAULT_MAX_STALE) -> None:
+          state_max_stale: float = DEFAULT_MAX_STALE, ui: bool = True, template_bucket: str | None = None,
+          session_hours: float | None = None) -> None:
     """Serve the links of *dashboard* (or of the state) until interrupted.
 
     :param state: the state URL (``--state``); None: the key file beside *dashboard*
@@ -193,6 +194,10 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
         *dashboard*, the file is the source of truth for profiles and links.
     :param state_max_stale: seconds a worker may go without reading the state before its
         vends answer 503 ``state_unavailable``.
+    :param ui: serve the web UI at ``/ui/`` (the admin API is served either way).
+    :param template_bucket: ``s3://BUCKET[/PREFIX]`` where "Connect AWS" uploads templates
+        for the console's quick-create link.
+    :param session_hours: how long a web UI session lasts (default 8).
 
     :param forwarded_allow_ips: addresses of the TLS terminators whose
         ``X-Forwarded-For`` is trusted (the client address the throttle and the audit log
@@ -248,6 +253,9 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
     _set_env("SLS_ACCESS_KEYS", str(keys_path) if state is None and keys is not None else None)
     _set_env(_protocol.HEADER_TIMEOUT_VARIABLE, None if header_timeout is None else repr(float(header_timeout)))
     _protocol.header_timeout.cache_clear()  # with one worker, uvicorn serves in this process
+    from sls_access.service.site import site_environment  # noqa: PLC0415
+
+    os.environ.update(site_environment(ui=ui, template_bucket=template_bucket, session_hours=session_hours))
     uvicorn.run(
         "sls_access.service.app:from_env",
         factory=True,

@@ -11,6 +11,7 @@ import pytest
 from admin_support import ACCOUNT, CALLER, Org, find_aws_cli, run_shown_command, trust_enforcing
 from support import StsProxy, until
 
+from sls_access.link.template import role_name
 from sls_access.service.store.base import Role
 
 
@@ -216,7 +217,7 @@ def test_connect_aws_pending_until_the_role_exists_then_connected_and_written(
     trust = template["Resources"]["AccessRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"AWS": [CALLER]}  # the service's own vending identity
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": started["external_id"]}}
-    assert started["role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/sls-access-{org.name}-prod"
+    assert started["role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/{role_name(org.name, 'prod')}"
     assert started["command"].startswith("aws cloudformation deploy --stack-name ")
     assert "quick_create_url" not in started
     status, polled = org.call("GET", "/deployment-profiles/prod/connect")

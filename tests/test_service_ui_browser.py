@@ -23,6 +23,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from support import StsProxy, until
 
+from sls_access.link.template import role_name
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = [
@@ -261,7 +263,7 @@ def test_connect_aws_turns_connected_by_itself(
         poll_frequency=0.5,  # the page reloads itself meanwhile
         ignored_exceptions=[NoSuchElementException, StaleElementReferenceException],
     ).until(lambda driver: driver.find_element(By.ID, "status").text == "Connected")
-    role_arn = f"arn:aws:iam::{ACCOUNT}:role/sls-access-{org.name}-live"
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name(org.name, 'live')}"
     assert browser.find_element(By.ID, "connected-role").text == role_arn
     assert browser.find_element(By.ID, "connected-account").text == ACCOUNT
     shot(browser, "connect-connected")

@@ -92,7 +92,8 @@ def site_from_env(app: App) -> Site:
     )
     from sls_access._options import utc_now  # noqa: PLC0415
 
-    connector = Connector(admin, VendingIdentity(app.vendor), clock=utc_now, template_bucket=os.environ.get(_BUCKET) or None)
+    bucket = os.environ.get(_BUCKET) or None
+    connector = Connector(admin, VendingIdentity(app.vendor), clock=utc_now, template_bucket=bucket)
     api = AdminApi(admin, connector, app.throttle)
     ui = None
     if os.environ.get(_UI, "1") != "0":

@@ -52,8 +52,8 @@ _KIND = "connect"
 class VendingIdentity:
     """The ARN the service's base credentials act as: STS ``GetCallerIdentity``, asked once and kept.
 
-    :param vendor: the worker's :class:`~sls_access.service._vend.Vendor`, whose startup call
-        (:attr:`~sls_access.service._vend.Vendor.vending_identity`) answers without asking again.
+    :param vendor: the worker's :class:`~sls_access.service._vend.Vendor`, whose identity from
+        its startup ``GetCallerIdentity`` (its ``vending_identity``) answers without asking again.
     :param region: the STS region to ask when the vendor has no identity yet (botocore's
         configured one when None).
     """

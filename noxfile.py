@@ -57,8 +57,10 @@ def _system_packages(session: nox.Session) -> None:
     if not missing:
         return
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        session.error(f"the tests need these Debian packages (or their equivalents): {' '.join(missing)}; "
-                      "install them, or run this session as root on Debian to have it install them")
+        session.error(
+            f"the tests need these Debian packages (or their equivalents): {' '.join(missing)}; "
+            "install them, or run this session as root on Debian to have it install them"
+        )
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-q", external=True, env=env)
     session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True, env=env)

@@ -30,6 +30,7 @@ class FrozenClock(FakeClock):
     def __call__(self) -> datetime:
         return self.start + self.shift
 
+
 __all__ = ["BASE_KEY_ID", "ROLE_ARN", "TARGET", "FrozenClock", "StsProxy", "World", "world"]
 
 BASE_KEY_ID = "AKIABASEKEY000000001"
@@ -73,25 +74,29 @@ def world() -> Iterator[World]:
     """Set up an isolated environment (no real AWS files or keys) and a loopback STS."""
     saved = dict(os.environ)
     # The agent's socket lives in XDG_RUNTIME_DIR: a short path (Unix socket paths are short).
-    with tempfile.TemporaryDirectory(prefix="sls-access-bench-") as tmp, \
-            tempfile.TemporaryDirectory(prefix="sab-", dir="/tmp") as runtime:
+    with (
+        tempfile.TemporaryDirectory(prefix="sls-access-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="sab-", dir="/tmp") as runtime,
+    ):
         root = Path(tmp)
         for var in list(os.environ):
             if var.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_")):
                 del os.environ[var]
         (root / "home").mkdir()
         (root / "aws-config").write_text(AWS_CONFIG)
-        os.environ.update({
-            "HOME": str(root / "home"),
-            "XDG_CONFIG_HOME": str(root / "home" / ".config"),
-            "AWS_CONFIG_FILE": str(root / "aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(root / "aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": BASE_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": BASE_SECRET,
-            "XDG_RUNTIME_DIR": runtime,
-        })
+        os.environ.update(
+            {
+                "HOME": str(root / "home"),
+                "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+                "AWS_CONFIG_FILE": str(root / "aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(root / "aws-credentials"),
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": BASE_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": BASE_SECRET,
+                "XDG_RUNTIME_DIR": runtime,
+            }
+        )
         try:
             with moto_server() as url:
                 sts = StsProxy(url)

@@ -35,8 +35,7 @@ def botocore_profile_session() -> botocore.session.Session:
 
 
 def aarl_session(parent: boto3.Session | None = None, cache: dict[str, Any] | None = None) -> boto3.Session:
-    return aws_assume_role_lib.assume_role(parent or boto3.Session(), ROLE_ARN, RoleSessionName="bench",
-                                           cache=cache)
+    return aws_assume_role_lib.assume_role(parent or boto3.Session(), ROLE_ARN, RoleSessionName="bench", cache=cache)
 
 
 def brs_session() -> boto3.Session:
@@ -52,8 +51,9 @@ def frozen_key(session: botocore.session.Session | boto3.Session) -> str:
     return str(creds.get_frozen_credentials().access_key)
 
 
-def botocore_refreshable(clock: Callable[[], datetime],
-                         config: botocore.config.Config | None = None) -> botocore.credentials.RefreshableCredentials:
+def botocore_refreshable(
+    clock: Callable[[], datetime], config: botocore.config.Config | None = None
+) -> botocore.credentials.RefreshableCredentials:
     """botocore's RefreshableCredentials refreshed by AssumeRole, on an injected clock.
 
     This is the refresh logic behind every anchor (the role profile, aws-assume-role-lib

@@ -11,18 +11,23 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-BODY = json.dumps({
-    "AccessKeyId": "ASIABAREBAREBAREBARE",
-    "SecretAccessKey": "b" * 40,
-    "Token": "t" * 120,
-    "Expiration": "2030-01-01T00:00:00Z",
-    "RoleArn": "arn:aws:iam::222222222222:role/bench",
-}).encode()
+BODY = json.dumps(
+    {
+        "AccessKeyId": "ASIABAREBAREBAREBARE",
+        "SecretAccessKey": "b" * 40,
+        "Token": "t" * 120,
+        "Expiration": "2030-01-01T00:00:00Z",
+        "RoleArn": "arn:aws:iam::222222222222:role/bench",
+    }
+).encode()
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
 
-async def app(scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-              send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+async def app(
+    scope: MutableMapping[str, Any],
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()

@@ -71,8 +71,10 @@ def _value(row: dict[str, Any]) -> str:  # noqa: PLR0911 - one return per kind o
             extra.append(f"{row['errors']} errors")
         return ", ".join(extra)
     if "sts_tries" in row:
-        return (f"{row['sts_tries']} tries / {row['requests']} req, "
-                f"{row['old_keys_served']} old keys, {row['errors']} errors")
+        return (
+            f"{row['sts_tries']} tries / {row['requests']} req, "
+            f"{row['old_keys_served']} old keys, {row['errors']} errors"
+        )
     if "bytes_per_entry" in row:
         return f"{row['bytes_per_entry']:,} bytes an entry, {row['cache_entries']} entries"
     if "retained_kib" in row:
@@ -85,8 +87,10 @@ def table(results: list[dict[str, Any]]) -> str:
     for fig in results:
         verdict = "met" if fig["met"] else "NOT met" if fig["met"] is not None else ""
         load = fig.get("load_1min") or {}
-        lines.append(f"## {fig['figure']}  -> {fig['headline']} (target {fig['target']}: {verdict}; "
-                     f"load {load.get('before')} -> {load.get('after')})")
+        lines.append(
+            f"## {fig['figure']}  -> {fig['headline']} (target {fig['target']}: {verdict}; "
+            f"load {load.get('before')} -> {load.get('after')})"
+        )
         width = max(len(row["subject"]) for row in fig["rows"])
         for row in fig["rows"]:
             ratio = ""
@@ -103,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeats", type=int, default=7, help="rounds per timing (medians are taken)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results")
-    parser.add_argument("--only", default=",".join(FIGURES),
-                        help=f"comma-separated subset of {','.join(FIGURES)}, or of the sets {','.join(GROUPS)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(FIGURES),
+        help=f"comma-separated subset of {','.join(FIGURES)}, or of the sets {','.join(GROUPS)}",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     args = parser.parse_args(argv)
-    only = [figure for name in args.only.split(",") if name.strip()
-            for figure in GROUPS.get(name.strip(), (name.strip(),))]
+    only = [
+        figure for name in args.only.split(",") if name.strip() for figure in GROUPS.get(name.strip(), (name.strip(),))
+    ]
     unknown = set(only) - set(FIGURES)
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(sorted(unknown))}")
@@ -143,16 +151,20 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(fig)
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["nox -s bench", *(["--", *passed] if (passed := argv if argv is not None
-                                                                  else sys.argv[1:]) else [])]),
+        "command": " ".join(
+            ["nox -s bench", *(["--", *passed] if (passed := argv if argv is not None else sys.argv[1:]) else [])]
+        ),
         "machine": info,
         "seconds": round(time.monotonic() - started, 1),
         "figures": results,
     }
     print(table(results))
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {args.json}; {report['seconds']} s on {info['cpus']} CPUs, "
-          f"load {info['load_average_1min_at_start']} at start", file=sys.stderr)
+    print(
+        f"written to {args.json}; {report['seconds']} s on {info['cpus']} CPUs, "
+        f"load {info['load_average_1min_at_start']} at start",
+        file=sys.stderr,
+    )
     missed = [fig["figure"] for fig in results if fig["met"] is False]
     if missed:
         print(f"target not met: {'; '.join(missed)}", file=sys.stderr)

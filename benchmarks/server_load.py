@@ -65,8 +65,9 @@ def paths(links: int) -> list[str]:
     return [f"/v1/orgs/bench/apps/app{i}/stages/prod/credentials" for i in range(links)]
 
 
-def run_wrk(port: int, key: str, targets: list[str], *, connections: int, threads: int, duration: int,
-            workdir: Path) -> dict[str, Any]:
+def run_wrk(
+    port: int, key: str, targets: list[str], *, connections: int, threads: int, duration: int, workdir: Path
+) -> dict[str, Any]:
     script = workdir / "vend.lua"
     quoted = ", ".join(json.dumps(p) for p in targets)
     script.write_text(
@@ -78,9 +79,20 @@ def run_wrk(port: int, key: str, targets: list[str], *, connections: int, thread
         "end\n"
     )
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True, timeout=duration + 60,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
     ).stdout
 
     def latency(pct: str) -> float:
@@ -96,13 +108,26 @@ def run_wrk(port: int, key: str, targets: list[str], *, connections: int, thread
     errors = re.search(r"Socket errors:.*", out)
     if not rps or not total:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    return {"rps": float(rps.group(1)), "requests": int(total.group(1)), "p50_ms": latency("50"),
-            "p99_ms": latency("99"), "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": 0 if not errors else sum(int(n) for n in re.findall(r"\d+", errors.group(0)))}
+    return {
+        "rps": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": 0 if not errors else sum(int(n) for n in re.findall(r"\d+", errors.group(0))),
+    }
 
 
-async def _client(port: int, requests: list[bytes], *, stop_at: float, interval: float, latencies: list[float],
-                  late: list[float], failures: list[int]) -> None:
+async def _client(
+    port: int,
+    requests: list[bytes],
+    *,
+    stop_at: float,
+    interval: float,
+    latencies: list[float],
+    late: list[float],
+    failures: list[int],
+) -> None:
     """One keep-alive connection; closed loop when *interval* is 0, else one request every *interval* s.
 
     *latencies* count from when the request was sent; in the open loop, *late* counts from
@@ -136,10 +161,10 @@ async def _client(port: int, requests: list[bytes], *, stop_at: float, interval:
         writer.close()
 
 
-def run_python(port: int, key: str, targets: list[str], *, connections: int, duration: int,
-               rate: float = 0) -> dict[str, Any]:
-    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
-                for p in targets]
+def run_python(
+    port: int, key: str, targets: list[str], *, connections: int, duration: int, rate: float = 0
+) -> dict[str, Any]:
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\r\n".encode() for p in targets]
     latencies: list[float] = []
     late: list[float] = []
     failures: list[int] = []
@@ -147,19 +172,35 @@ def run_python(port: int, key: str, targets: list[str], *, connections: int, dur
 
     async def main() -> None:
         stop_at = time.perf_counter() + duration
-        await asyncio.gather(*(_client(port, requests, stop_at=stop_at, interval=interval, latencies=latencies,
-                                       late=late, failures=failures)
-                               for _ in range(connections)))
+        await asyncio.gather(
+            *(
+                _client(
+                    port,
+                    requests,
+                    stop_at=stop_at,
+                    interval=interval,
+                    latencies=latencies,
+                    late=late,
+                    failures=failures,
+                )
+                for _ in range(connections)
+            )
+        )
 
     started = time.perf_counter()
     asyncio.run(main())
     elapsed = time.perf_counter() - started
     latencies.sort()
     late.sort()
-    return {"rps": len(latencies) / elapsed, "requests": len(latencies),
-            "p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99)],
-            "p99_from_due_ms": late[int(len(late) * 0.99)] if interval else None,
-            "non_2xx": len(failures), "socket_errors": 0}
+    return {
+        "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "p99_from_due_ms": late[int(len(late) * 0.99)] if interval else None,
+        "non_2xx": len(failures),
+        "socket_errors": 0,
+    }
 
 
 class BareServer:
@@ -173,10 +214,30 @@ class BareServer:
 
     def start(self) -> BareServer:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(Path(__file__).resolve().parent),
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), "--http", self.http,
-             "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare_app:app",
+                "--app-dir",
+                str(Path(__file__).resolve().parent),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--http",
+                self.http,
+                "--no-access-log",
+                "--no-server-header",
+                "--no-date-header",
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -212,15 +273,27 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--duration", type=int, default=15, help="seconds of load (at most 120)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--rate", type=float, default=0,
-                        help="open loop: requests per second in all (python generator; 0 = as fast as answered)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="open loop: requests per second in all (python generator; 0 = as fast as answered)",
+    )
     parser.add_argument("--http", choices=("auto", "httptools", "h11"), default="auto")
     parser.add_argument("--rounds", type=int, default=2, help="service and bare stack runs, alternated")
     parser.add_argument("--json", default="bench-server-results.json", help="where to write the results")
-    parser.add_argument("--first-runs", type=int, default=3,
-                        help="fresh servers timed for the first vend after start (the figure is their median)")
-    parser.add_argument("--only", choices=("first",), default=None,
-                        help="first: only the first vend after start (no load, no bare stack)")
+    parser.add_argument(
+        "--first-runs",
+        type=int,
+        default=3,
+        help="fresh servers timed for the first vend after start (the figure is their median)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("first",),
+        default=None,
+        help="first: only the first vend after start (no load, no bare stack)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     duration = max(1, min(args.duration, 120))
@@ -231,9 +304,15 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
     with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_url:
         work = Path(tmp)
         proxy = StsProxy(moto_url)
-        os.environ.update({"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "AKIABENCHBASE0000001",
-                           "AWS_SECRET_ACCESS_KEY": "bench-base-secret", "AWS_DEFAULT_REGION": "us-east-1",
-                           "AWS_EC2_METADATA_DISABLED": "true"})
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": proxy.url,
+                "AWS_ACCESS_KEY_ID": "AKIABENCHBASE0000001",
+                "AWS_SECRET_ACCESS_KEY": "bench-base-secret",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
         dashboard = work / "dashboard.toml"
         dashboard.write_text(dashboard_text(args.links))
         targets = paths(args.links)
@@ -243,15 +322,22 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
 
         def drive(port: int, key: str, requests: list[str]) -> dict[str, Any]:
             if generator == "wrk":
-                return run_wrk(port, key, requests, connections=args.connections, threads=args.threads,
-                               duration=duration, workdir=work)
-            return run_python(port, key, requests, connections=args.connections, duration=duration,
-                              rate=args.rate)
+                return run_wrk(
+                    port,
+                    key,
+                    requests,
+                    connections=args.connections,
+                    threads=args.threads,
+                    duration=duration,
+                    workdir=work,
+                )
+            return run_python(port, key, requests, connections=args.connections, duration=duration, rate=args.rate)
 
         # The first vend after start: a fresh server, one request, one AssumeRole. moto's own
         # first AssumeRole (its backends are built then) is made here first, not counted.
         botocore.session.Session().create_client("sts").assume_role(
-            RoleArn="arn:aws:iam::222222222222:role/bench", RoleSessionName="warm-up")
+            RoleArn="arn:aws:iam::222222222222:role/bench", RoleSessionName="warm-up"
+        )
         # Each run: the floor (a client made beforehand, as the service's is at startup, its
         # first AssumeRole on a new connection to the loopback STS), then a fresh server's
         # first vend (a key created after it started, as a new key would be). Medians of the runs.
@@ -277,18 +363,22 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
                 seconds.append((time.perf_counter() - begun) * 1000)
             finally:
                 server.stop()
-        first = {"first_vend_ms": round(statistics.median(firsts), 2),
-                 "second_vend_ms": round(statistics.median(seconds), 2),
-                 "assume_role_floor_ms": round(statistics.median(floors), 2),
-                 "first_vend_runs_ms": [round(ms, 2) for ms in firsts],
-                 "assume_role_floor_runs_ms": [round(ms, 2) for ms in floors],
-                 "load_1min": {"before": first_load, "after": _load()}}
+        first = {
+            "first_vend_ms": round(statistics.median(firsts), 2),
+            "second_vend_ms": round(statistics.median(seconds), 2),
+            "assume_role_floor_ms": round(statistics.median(floors), 2),
+            "first_vend_runs_ms": [round(ms, 2) for ms in firsts],
+            "assume_role_floor_runs_ms": [round(ms, 2) for ms in floors],
+            "load_1min": {"before": first_load, "after": _load()},
+        }
         proxy.reset()
         if args.only == "first":
             proxy.close()
-            print(f"first vend after start: {first['first_vend_ms']:.1f} ms (the next: {first['second_vend_ms']:.1f} "
-                  f"ms; the floor: {first['assume_role_floor_ms']:.1f} ms; load {first['load_1min']['before']} -> "
-                  f"{first['load_1min']['after']})")
+            print(
+                f"first vend after start: {first['first_vend_ms']:.1f} ms (the next: {first['second_vend_ms']:.1f} "
+                f"ms; the floor: {first['assume_role_floor_ms']:.1f} ms; load {first['load_1min']['before']} -> "
+                f"{first['load_1min']['after']})"
+            )
             print(json.dumps(first))
             return 0
 
@@ -307,8 +397,14 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
                 sls = drive(server.port, key, targets)
                 load_middle = _load()
                 stack = drive(bare.port, key, targets)
-                rounds.append({"service": sls, "bare": stack, "ratio": round(sls["rps"] / stack["rps"], 3),
-                               "load_1min": {"before": load_before, "middle": load_middle, "after": _load()}})
+                rounds.append(
+                    {
+                        "service": sls,
+                        "bare": stack,
+                        "ratio": round(sls["rps"] / stack["rps"], 3),
+                        "load_1min": {"before": load_before, "middle": load_middle, "after": _load()},
+                    }
+                )
             assume_role = proxy.calls["AssumeRole"]
             audit_lines = sum(1 for _ in server.stdout().splitlines())
         finally:
@@ -318,31 +414,53 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
     ratio = round(statistics.median(r["ratio"] for r in rounds), 3)
     best = max(rounds, key=lambda r: r["service"]["rps"])
     result = best["service"]
-    report = {"generator": generator, "rate": args.rate or None, "workers": args.workers, "http": http,
-              "links": args.links, "connections": args.connections, "duration_s": duration, **result,
-              "sts_assume_role": assume_role, "sts_bound": args.links * args.workers,
-              "audit_lines": audit_lines, "cpus": os.cpu_count(),
-              "ratio_to_bare_stack": ratio, "target_ratio": f">= {RATIO_TARGET}", "ratio_met": ratio >= RATIO_TARGET,
-              "rounds": rounds, **first, "first_vend_target_ms": FIRST_VEND_TARGET_MS,
-              "first_vend_met": first["first_vend_ms"] <= FIRST_VEND_TARGET_MS,
-              "seconds": round(time.monotonic() - started, 1)}
+    report = {
+        "generator": generator,
+        "rate": args.rate or None,
+        "workers": args.workers,
+        "http": http,
+        "links": args.links,
+        "connections": args.connections,
+        "duration_s": duration,
+        **result,
+        "sts_assume_role": assume_role,
+        "sts_bound": args.links * args.workers,
+        "audit_lines": audit_lines,
+        "cpus": os.cpu_count(),
+        "ratio_to_bare_stack": ratio,
+        "target_ratio": f">= {RATIO_TARGET}",
+        "ratio_met": ratio >= RATIO_TARGET,
+        "rounds": rounds,
+        **first,
+        "first_vend_target_ms": FIRST_VEND_TARGET_MS,
+        "first_vend_met": first["first_vend_ms"] <= FIRST_VEND_TARGET_MS,
+        "seconds": round(time.monotonic() - started, 1),
+    }
     mode = f"open loop at {args.rate:g}/s" if args.rate else "closed loop"
-    print(f"{result['rps']:.0f} vends/s over {result['requests']} requests ({generator}, {mode}, "
-          f"{args.workers} workers, {args.connections} connections, {duration} s): p50 {result['p50_ms']:.2f} ms, "
-          f"p99 {result['p99_ms']:.2f} ms"
-          + (f" (from when due: {result['p99_from_due_ms']:.2f} ms)" if result.get("p99_from_due_ms") else "")
-          + f", non-200 {result['non_2xx']}; STS AssumeRole calls {assume_role} "
-          f"for {args.links} links x {args.workers} workers")
+    print(
+        f"{result['rps']:.0f} vends/s over {result['requests']} requests ({generator}, {mode}, "
+        f"{args.workers} workers, {args.connections} connections, {duration} s): p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms"
+        + (f" (from when due: {result['p99_from_due_ms']:.2f} ms)" if result.get("p99_from_due_ms") else "")
+        + f", non-200 {result['non_2xx']}; STS AssumeRole calls {assume_role} "
+        f"for {args.links} links x {args.workers} workers"
+    )
     for n, r in enumerate(rounds, 1):
-        print(f"round {n}: service {r['service']['rps']:.0f}/s, bare stack {r['bare']['rps']:.0f}/s "
-              f"-> x{r['ratio']:.3f} (load {r['load_1min']['before']} -> {r['load_1min']['after']})")
-    print(f"service / bare stack: x{ratio:.3f} (target >= {RATIO_TARGET}: "
-          f"{'met' if ratio >= RATIO_TARGET else 'NOT met'})")
-    print(f"first vend after start: {first['first_vend_ms']:.1f} ms (target <= {FIRST_VEND_TARGET_MS:g} ms: "
-          f"{'met' if first['first_vend_ms'] <= FIRST_VEND_TARGET_MS else 'NOT met'}; "
-          f"the next: {first['second_vend_ms']:.1f} ms; "
-          f"a ready client's first AssumeRole on loopback, the floor: {first['assume_role_floor_ms']:.1f} ms; "
-          f"load {first['load_1min']['before']} -> {first['load_1min']['after']})")
+        print(
+            f"round {n}: service {r['service']['rps']:.0f}/s, bare stack {r['bare']['rps']:.0f}/s "
+            f"-> x{r['ratio']:.3f} (load {r['load_1min']['before']} -> {r['load_1min']['after']})"
+        )
+    print(
+        f"service / bare stack: x{ratio:.3f} (target >= {RATIO_TARGET}: "
+        f"{'met' if ratio >= RATIO_TARGET else 'NOT met'})"
+    )
+    print(
+        f"first vend after start: {first['first_vend_ms']:.1f} ms (target <= {FIRST_VEND_TARGET_MS:g} ms: "
+        f"{'met' if first['first_vend_ms'] <= FIRST_VEND_TARGET_MS else 'NOT met'}; "
+        f"the next: {first['second_vend_ms']:.1f} ms; "
+        f"a ready client's first AssumeRole on loopback, the floor: {first['assume_role_floor_ms']:.1f} ms; "
+        f"load {first['load_1min']['before']} -> {first['load_1min']['after']})"
+    )
     print(json.dumps(report))
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     ok = result["non_2xx"] == 0 and assume_role <= args.links * args.workers

@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     import botocore.config
     import botocore.session
 
-__all__ = ["ResolverRegistry", "boto3_session", "client", "credentials", "explain", "register", "registry",
-           "session"]
+__all__ = ["ResolverRegistry", "boto3_session", "client", "credentials", "explain", "register", "registry", "session"]
 
 
 def _option_variables() -> tuple[str | None, ...]:
@@ -93,33 +92,50 @@ def credentials(
     return registry.get(options).credentials(org, app, stage, region=region)
 
 
-def explain(org: str, app: str, stage: str, *, region: str | None = None, offline: bool = False,
-            **options: Unpack[OptionArgs]) -> Resolution:
+def explain(
+    org: str, app: str, stage: str, *, region: str | None = None, offline: bool = False, **options: Unpack[OptionArgs]
+) -> Resolution:
     """Return how the target resolves, with the trail; *offline*: the plan (see :meth:`Resolver.explain`)."""
     return _default(options).explain(org, app, stage, region=region, offline=offline)
 
 
-def session(org: str, app: str, stage: str, *, region: str | None = None,
-            **options: Unpack[OptionArgs]) -> botocore.session.Session:
+def session(
+    org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]
+) -> botocore.session.Session:
     """Return a botocore session with refreshing credentials (see :meth:`Resolver.session`)."""
     return _default(options).session(org, app, stage, region=region)
 
 
-def client(org: str, app: str, stage: str, service: str, *, region: str | None = None,
-           config: botocore.config.Config | None = None,
-           **options: Unpack[OptionArgs]) -> botocore.client.BaseClient:
+def client(
+    org: str,
+    app: str,
+    stage: str,
+    service: str,
+    *,
+    region: str | None = None,
+    config: botocore.config.Config | None = None,
+    **options: Unpack[OptionArgs],
+) -> botocore.client.BaseClient:
     """Return a cached, thread-safe botocore client for *service* (see :meth:`Resolver.client`)."""
     return _default(options).client(org, app, stage, service, region=region, config=config)
 
 
-def boto3_session(org: str, app: str, stage: str, *, region: str | None = None,
-                  **options: Unpack[OptionArgs]) -> boto3.Session:
+def boto3_session(
+    org: str, app: str, stage: str, *, region: str | None = None, **options: Unpack[OptionArgs]
+) -> boto3.Session:
     """Return a boto3 session with refreshing credentials (needs the ``boto3`` extra)."""
     return _default(options).boto3_session(org, app, stage, region=region)
 
 
-def register(botocore_session: botocore.session.Session, org: str, app: str, stage: str, *,
-             region: str | None = None, **options: Unpack[OptionArgs]) -> None:
+def register(
+    botocore_session: botocore.session.Session,
+    org: str,
+    app: str,
+    stage: str,
+    *,
+    region: str | None = None,
+    **options: Unpack[OptionArgs],
+) -> None:
     """Insert sls-access into *botocore_session*'s credential chain, before ``env``."""
     _default(options).register(botocore_session, org, app, stage, region=region)
 

@@ -56,8 +56,9 @@ def remove_orphans(path: Path) -> None:
             orphan.unlink()
 
 
-def replace_file(path: Path, data: bytes, *, new_mode: int = 0o600, mode: int | None = None,
-                 keep_owner: bool = True) -> None:
+def replace_file(
+    path: Path, data: bytes, *, new_mode: int = 0o600, mode: int | None = None, keep_owner: bool = True
+) -> None:
     """Replace *path* with *data* atomically.
 
     :param new_mode: the mode of the file when *path* does not exist yet.
@@ -74,8 +75,10 @@ def replace_file(path: Path, data: bytes, *, new_mode: int = 0o600, mode: int | 
     fd, temporary = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode if mode is not None
-                      else new_mode if before is None else stat.S_IMODE(before.st_mode))
+            os.fchmod(
+                handle.fileno(),
+                mode if mode is not None else new_mode if before is None else stat.S_IMODE(before.st_mode),
+            )
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -102,20 +102,40 @@ class _CopyOnWrite(botocore.hooks.BaseEventHooks):
         response: tuple[Any, Any] = self._emitter.emit_until_response(event_name, **kwargs)
         return response
 
-    def register(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
-                 unique_id_uses_count: bool = False) -> None:
+    def register(
+        self,
+        event_name: str,
+        handler: Callable[..., None],
+        unique_id: str | None = None,
+        unique_id_uses_count: bool = False,
+    ) -> None:
         self._writable().register(event_name, handler, unique_id, unique_id_uses_count)
 
-    def register_first(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
-                       unique_id_uses_count: bool = False) -> None:
+    def register_first(
+        self,
+        event_name: str,
+        handler: Callable[..., None],
+        unique_id: str | None = None,
+        unique_id_uses_count: bool = False,
+    ) -> None:
         self._writable().register_first(event_name, handler, unique_id, unique_id_uses_count)
 
-    def register_last(self, event_name: str, handler: Callable[..., None], unique_id: str | None = None,
-                      unique_id_uses_count: bool = False) -> None:
+    def register_last(
+        self,
+        event_name: str,
+        handler: Callable[..., None],
+        unique_id: str | None = None,
+        unique_id_uses_count: bool = False,
+    ) -> None:
         self._writable().register_last(event_name, handler, unique_id, unique_id_uses_count)
 
-    def unregister(self, event_name: str, handler: Callable[..., None] | None = None, unique_id: str | None = None,
-                   unique_id_uses_count: bool = False) -> None:
+    def unregister(
+        self,
+        event_name: str,
+        handler: Callable[..., None] | None = None,
+        unique_id: str | None = None,
+        unique_id_uses_count: bool = False,
+    ) -> None:
         self._writable().unregister(event_name, handler, unique_id, unique_id_uses_count)
 
     def __copy__(self) -> botocore.hooks.HierarchicalEmitter:
@@ -128,9 +148,7 @@ def new_session(provider: botocore.credentials.CredentialProvider | None = None)
     With *provider*, the session's credential chain is that provider alone (botocore's
     default chain is then neither built nor consulted: no silent fallback to other keys).
     """
-    session = botocore.session.Session(
-        event_hooks=_CopyOnWrite(_template_emitter()), include_builtin_handlers=False
-    )
+    session = botocore.session.Session(event_hooks=_CopyOnWrite(_template_emitter()), include_builtin_handlers=False)
     session.register_component("data_loader", _loader(session.get_config_variable("data_path")))
     if provider is not None:
         session.register_component("credential_provider", botocore.credentials.CredentialResolver([provider]))

@@ -113,8 +113,9 @@ class _KeyLock:
         return value
 
 
-def windows(lifetime: float, advisory: float = ADVISORY.total_seconds(),
-            mandatory: float = MANDATORY.total_seconds()) -> tuple[float, float]:
+def windows(
+    lifetime: float, advisory: float = ADVISORY.total_seconds(), mandatory: float = MANDATORY.total_seconds()
+) -> tuple[float, float]:
     """Return the advisory and mandatory windows, in seconds, for keys valid *lifetime* s more.
 
     The windows shrink for short-lived keys (a 900 s role session would otherwise be
@@ -226,8 +227,12 @@ class ExpiringCache(Generic[V]):
             entry.failures += 1
             delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (entry.failures - 1))
             entry.retry_at = self._now() + delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
-            log.warning("refreshing credentials for %s failed (%s); serving the current keys, "
-                        "next try in %.0f s", _describe_key(key), exc, delay)
+            log.warning(
+                "refreshing credentials for %s failed (%s); serving the current keys, next try in %.0f s",
+                _describe_key(key),
+                exc,
+                delay,
+            )
             return entry.value
         self._store(key, value)
         return value

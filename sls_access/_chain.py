@@ -44,8 +44,9 @@ def order_sources(sources: Sequence[Source], explicit: Sequence[str] | None) -> 
     if explicit is not None:
         unknown = [name for name in explicit if name not in by_name]
         if unknown:
-            raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; "
-                              f"available: {', '.join(by_name)}", key="sources")
+            raise ConfigError(
+                f"unknown source(s) {', '.join(map(repr, unknown))}; available: {', '.join(by_name)}", key="sources"
+            )
         if len(set(explicit)) != len(explicit):
             raise ConfigError("a source is named twice", key="sources")
         return tuple(by_name[name] for name in explicit)
@@ -62,8 +63,7 @@ class Chain:
         trail as not consulted.
     """
 
-    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime], *,
-                 require_role: bool = False) -> None:
+    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime], *, require_role: bool = False) -> None:
         self.sources = tuple(s for s in sources if not require_role or s.name in ROLE_SOURCES)
         self.excluded = tuple(s.name for s in sources if s not in self.sources)
         self._clock = clock
@@ -89,29 +89,40 @@ class Chain:
                 error = SlsAccessError(f"source {source.name!r} failed: {error_text(exc)}")
                 return self._failed(target, trail, source.name, error)
             if found is None:
-                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,
-                                        reason="does not apply to this target"))
+                trail.append(
+                    TrailEntry(source=source.name, outcome=Outcome.SKIPPED, reason="does not apply to this target")
+                )
                 continue
             if not isinstance(found, Credentials):
-                error = SlsAccessError(f"source {source.name!r} returned {type(found).__name__}, "
-                                       "not sls_access.Credentials")
+                error = SlsAccessError(
+                    f"source {source.name!r} returned {type(found).__name__}, not sls_access.Credentials"
+                )
                 return self._failed(target, trail, source.name, error)
             expiration = found.expiration
             if expiration is not None and (left := expiration - self._clock()) < MIN_LIFETIME:
                 # Never hand out keys expired on arrival, whichever source they came from.
-                error = SlsAccessError(f"source {source.name!r} returned keys that expire at "
-                                       f"{expiration.isoformat(timespec='seconds')}, {int(left.total_seconds())} s "
-                                       f"from now (less than {int(MIN_LIFETIME.total_seconds())} s: refused)")
+                error = SlsAccessError(
+                    f"source {source.name!r} returned keys that expire at "
+                    f"{expiration.isoformat(timespec='seconds')}, {int(left.total_seconds())} s "
+                    f"from now (less than {int(MIN_LIFETIME.total_seconds())} s: refused)"
+                )
                 return self._failed(target, trail, source.name, error)
             if found.source is None:
                 found = attrs.evolve(found, source=source.name)
             trail.append(TrailEntry(source=source.name, outcome=Outcome.USED, reason=_describe(found)))
             log.debug("%s: credentials from %s (%s)", target, source.name, _describe(found))
-            return Resolution(target=target, credentials=found, source=source.name,
-                              region=target.region or found.region, trail=tuple(trail), chain=self.names)
+            return Resolution(
+                target=target,
+                credentials=found,
+                source=source.name,
+                region=target.region or found.region,
+                trail=tuple(trail),
+                chain=self.names,
+            )
         trail.extend(self._not_consulted())
-        return Resolution(target=target, credentials=None, source=None, region=target.region,
-                          trail=tuple(trail), chain=self.names)
+        return Resolution(
+            target=target, credentials=None, source=None, region=target.region, trail=tuple(trail), chain=self.names
+        )
 
     def plan(self, target: Target) -> Resolution:
         """Walk the chain as :meth:`run` would, asking each source's ``plan`` instead: no network call.
@@ -123,8 +134,13 @@ class Chain:
         for source in self.sources:
             plan = getattr(source, "plan", None)
             if plan is None:
-                trail.append(TrailEntry(source=source.name, outcome=Outcome.SKIPPED,
-                                        reason="would be asked (a plugin source is not called offline)"))
+                trail.append(
+                    TrailEntry(
+                        source=source.name,
+                        outcome=Outcome.SKIPPED,
+                        reason="would be asked (a plugin source is not called offline)",
+                    )
+                )
                 continue
             try:
                 reason = plan(target)
@@ -135,22 +151,48 @@ class Chain:
                 failed = self._failed(target, trail, source.name, exc)
                 return attrs.evolve(failed, offline=True)
             trail.append(TrailEntry(source=source.name, outcome=Outcome.PLANNED, reason=str(reason)))
-            return Resolution(target=target, credentials=None, source=source.name, region=target.region,
-                              trail=tuple(trail), chain=self.names, offline=True)
+            return Resolution(
+                target=target,
+                credentials=None,
+                source=source.name,
+                region=target.region,
+                trail=tuple(trail),
+                chain=self.names,
+                offline=True,
+            )
         trail.extend(self._not_consulted())
-        return Resolution(target=target, credentials=None, source=None, region=target.region,
-                          trail=tuple(trail), chain=self.names, offline=True)
+        return Resolution(
+            target=target,
+            credentials=None,
+            source=None,
+            region=target.region,
+            trail=tuple(trail),
+            chain=self.names,
+            offline=True,
+        )
 
     def _not_consulted(self) -> list[TrailEntry]:
-        return [TrailEntry(source=name, outcome=Outcome.SKIPPED,
-                           reason="not consulted: require_role is set (only an access role may apply)")
-                for name in self.excluded]
+        return [
+            TrailEntry(
+                source=name,
+                outcome=Outcome.SKIPPED,
+                reason="not consulted: require_role is set (only an access role may apply)",
+            )
+            for name in self.excluded
+        ]
 
     def _failed(self, target: Target, trail: list[TrailEntry], name: str, error: SlsAccessError) -> Resolution:
         trail.append(TrailEntry(source=name, outcome=Outcome.FAILED, reason=str(error)))
         log.debug("%s: source %s failed: %s", target, name, error)
-        return Resolution(target=target, credentials=None, source=None, region=target.region,
-                          trail=tuple(trail), error=error, chain=self.names)
+        return Resolution(
+            target=target,
+            credentials=None,
+            source=None,
+            region=target.region,
+            trail=tuple(trail),
+            error=error,
+            chain=self.names,
+        )
 
 
 def _describe(creds: Credentials) -> str:

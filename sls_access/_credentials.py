@@ -80,5 +80,6 @@ class Credentials:
             env["AWS_CREDENTIAL_EXPIRATION"] = iso_utc(self.expiration)
         return env
 
+
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

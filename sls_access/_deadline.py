@@ -116,8 +116,7 @@ class BoundedCalls:
         worker.inbox.put(task)
         # A daemon thread: one stuck on a trickling peer must not keep the process from exiting.
         try:
-            threading.Thread(target=self._serve, args=(worker,), name=f"{self._name}-{number}",
-                             daemon=True).start()
+            threading.Thread(target=self._serve, args=(worker,), name=f"{self._name}-{number}", daemon=True).start()
         except BaseException:  # no thread (the process's limit): the call was not started
             with self._lock:
                 self._running -= 1

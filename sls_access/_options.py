@@ -43,6 +43,7 @@ class OptionArgs(TypedDict, total=False):
     clock: Clock | None
     sts_config: botocore.config.Config | None
 
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -146,6 +147,7 @@ class Options:
             clock=clock,
             sts_config=options.get("sts_config"),
         )
+
 
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

@@ -25,8 +25,7 @@ _XML = re.compile(rf"(<({_HIDDEN_FIELDS})>)[^<]*")
 _JSON = re.compile(rf"""(["']({_HIDDEN_FIELDS})["']\s*:\s*b?["'])[^"']*""")
 # Presigned URLs and form bodies carry tokens as parameters; SigV4 canonical requests as a header line.
 _QUERY = re.compile(r"((?:x-amz-security-token|WebIdentityToken|ExternalId)[=:])[^&\s'\"]+", re.IGNORECASE)
-_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
-                 "urllib3.connectionpool")
+_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth", "urllib3.connectionpool")
 _lock = threading.Lock()
 _installed = False
 

@@ -79,11 +79,18 @@ class Resolution:
 
         Sources after the one that applied or failed have the outcome ``not tried``.
         """
-        rows = [(entry.source, str(entry.outcome), entry.reason, entry.outcome in {Outcome.USED, Outcome.PLANNED})
-                for entry in self.trail]
+        rows = [
+            (entry.source, str(entry.outcome), entry.reason, entry.outcome in {Outcome.USED, Outcome.PLANNED})
+            for entry in self.trail
+        ]
         tried = {entry.source for entry in self.trail}
-        why = ("an earlier source failed" if self.error is not None
-               else "an earlier source would apply" if self.offline else "an earlier source applied")
+        why = (
+            "an earlier source failed"
+            if self.error is not None
+            else "an earlier source would apply"
+            if self.offline
+            else "an earlier source applied"
+        )
         rows += [(name, NOT_TRIED, why, False) for name in self.chain if name not in tried]
         return rows
 
@@ -98,9 +105,12 @@ class Resolution:
         """Return the resolution as ``sls-access explain`` prints it; *notes* go under the heading."""
         if self.offline:
             head = f"{self.target}: offline plan, nothing was asked: " + (
-                f"credentials would come from {self.source}" if self.source
-                else f"FAILED ({type(self.error).__name__})" if self.error is not None
-                else "no source would apply")
+                f"credentials would come from {self.source}"
+                if self.source
+                else f"FAILED ({type(self.error).__name__})"
+                if self.error is not None
+                else "no source would apply"
+            )
         elif self.source:
             head = f"{self.target}: credentials from {self.source}"
             if self.region:
@@ -111,19 +121,25 @@ class Resolution:
             head = f"{self.target}: no credentials (no source applied)"
         lines = [head, *([] if self.dashboard is None else [f"dashboard: {self.dashboard}"]), *notes]
         if self.role_arn is not None:
-            lines.append(f"role: {self.role_arn}" + ("" if self.credentials is not None or self.offline
-                                                     else " (not entered)"))
+            lines.append(
+                f"role: {self.role_arn}" + ("" if self.credentials is not None or self.offline else " (not entered)")
+            )
         cells = [("", "SOURCE", "OUTCOME", "WHY")]
-        cells += [("*" if winner else "", source, outcome, " ".join(reason.split()))
-                  for source, outcome, reason, winner in self.rows()]
+        cells += [
+            ("*" if winner else "", source, outcome, " ".join(reason.split()))
+            for source, outcome, reason, winner in self.rows()
+        ]
         width = [max(len(row[i]) for row in cells) for i in range(3)]
         lines.append("")
-        lines += [f"{mark:<{width[0]}} {source:<{width[1]}}  {outcome:<{width[2]}}  {why}".rstrip()
-                  for mark, source, outcome, why in cells]
+        lines += [
+            f"{mark:<{width[0]}} {source:<{width[1]}}  {outcome:<{width[2]}}  {why}".rstrip()
+            for mark, source, outcome, why in cells
+        ]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
+
 
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

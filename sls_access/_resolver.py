@@ -152,8 +152,9 @@ class Resolver:
         assert creds is not None  # noqa: S101 - resolution() raises instead
         return creds
 
-    def explain(self, org: str, app: str, stage: str, *, region: str | None = None,
-                offline: bool = False) -> Resolution:
+    def explain(
+        self, org: str, app: str, stage: str, *, region: str | None = None, offline: bool = False
+    ) -> Resolution:
         """Return how the target resolves, with the trail; failures are in it, not raised.
 
         Only a bad target name or a resolver that cannot build its chain (a plugin that
@@ -192,8 +193,9 @@ class Resolver:
         except ConfigError:
             return None
 
-    def _provider(self, org: str, app: str, stage: str, region: str | None,
-                  initial: Credentials | None) -> SlsAccessProvider:
+    def _provider(
+        self, org: str, app: str, stage: str, region: str | None, initial: Credentials | None
+    ) -> SlsAccessProvider:
         def fetch() -> Credentials | None:
             try:
                 return self.credentials(org, app, stage, region=region)
@@ -225,8 +227,16 @@ class Resolver:
             session.set_config_variable("region", resolution.region)
         return session
 
-    def client(self, org: str, app: str, stage: str, service: str, *, region: str | None = None,
-               config: botocore.config.Config | None = None) -> botocore.client.BaseClient:
+    def client(
+        self,
+        org: str,
+        app: str,
+        stage: str,
+        service: str,
+        *,
+        region: str | None = None,
+        config: botocore.config.Config | None = None,
+    ) -> botocore.client.BaseClient:
         """Return a botocore client for *service* whose credentials come from this resolver.
 
         One client per (target, service, region, config object), made on first use and
@@ -249,7 +259,8 @@ class Resolver:
             if client is None:
                 # The session is used here, under the lock, and then only through the client.
                 client = self.session(org, app, stage, region=region).create_client(
-                    service, region_name=region, config=config)
+                    service, region_name=region, config=config
+                )
                 while len(self._clients) >= MAX_CLIENTS:
                     del self._clients[next(iter(self._clients))]
                 self._clients[key] = client
@@ -265,8 +276,9 @@ class Resolver:
             raise ConfigError(f"boto3 is not installed: {install_hint('boto3')}") from None
         return boto3.Session(botocore_session=self.session(org, app, stage, region=region))
 
-    def register(self, botocore_session: botocore.session.Session, org: str, app: str, stage: str,
-                 *, region: str | None = None) -> None:
+    def register(
+        self, botocore_session: botocore.session.Session, org: str, app: str, stage: str, *, region: str | None = None
+    ) -> None:
         """Put this resolver in *botocore_session*'s credential chain, before ``env``.
 
         Register before the session first loads credentials. The target is validated now.
@@ -282,6 +294,7 @@ def _expiry(resolution: Resolution) -> datetime | None:
     """When a resolution's keys expire (it always has keys: failures raise, not stored)."""
     credentials = resolution.credentials
     return None if credentials is None else credentials.expiration
+
 
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

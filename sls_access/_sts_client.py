@@ -98,10 +98,17 @@ def describe_failure(exc: BaseException) -> StsFailure | None:  # noqa: PLR0911 
         return StsFailure(f"STS said {code}: {message}".rstrip(": "), code)
     if isinstance(exc, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectTimeoutError):
         return StsFailure(f"STS did not answer in time ({type(exc).__name__}, after botocore's bounded retries)")
-    if isinstance(exc, botocore.exceptions.CredentialRetrievalError | botocore.exceptions.PartialCredentialsError
-                  | botocore.exceptions.ProfileNotFound | botocore.exceptions.UnknownCredentialError):
-        return StsFailure(f"the base AWS credentials (botocore's default chain) could not be loaded: "
-                          f"{type(exc).__name__}: {_redacted(exc)}")
+    if isinstance(
+        exc,
+        botocore.exceptions.CredentialRetrievalError
+        | botocore.exceptions.PartialCredentialsError
+        | botocore.exceptions.ProfileNotFound
+        | botocore.exceptions.UnknownCredentialError,
+    ):
+        return StsFailure(
+            f"the base AWS credentials (botocore's default chain) could not be loaded: "
+            f"{type(exc).__name__}: {_redacted(exc)}"
+        )
     if isinstance(exc, botocore.parsers.ResponseParserError):
         return StsFailure("STS returned a malformed response (not parseable XML)")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
@@ -128,9 +135,14 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_redacted(exc)}"
 
 
-def credentials_from_response(response: Mapping[str, Any], *, source: str | None = None,
-                              region: str | None = None, account_id: str | None = None,
-                              role_arn: str | None = None) -> Credentials:
+def credentials_from_response(
+    response: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    region: str | None = None,
+    account_id: str | None = None,
+    role_arn: str | None = None,
+) -> Credentials:
     """Return the ``Credentials`` element of an STS ``AssumeRole*`` response (keys of *role_arn*).
 
     Raises :class:`StsFailure` when it is missing or malformed (naming the field, not its
@@ -160,12 +172,16 @@ def _check_account(response: Mapping[str, Any], account_id: str) -> None:
     except (KeyError, TypeError):
         arn = None
     if not isinstance(arn, str):
-        raise StsFailure(f"STS did not say which role it entered (no AssumedRoleUser.Arn), so it cannot be "
-                         f"checked to be in account {account_id}")
+        raise StsFailure(
+            f"STS did not say which role it entered (no AssumedRoleUser.Arn), so it cannot be "
+            f"checked to be in account {account_id}"
+        )
     found = account_of_arn(arn)
     if found != account_id:
-        raise StsFailure(f"STS entered {arn[:200]!r}, which is not in the deployment profile's account "
-                         f"{account_id}; the keys are refused")
+        raise StsFailure(
+            f"STS entered {arn[:200]!r}, which is not in the deployment profile's account "
+            f"{account_id}; the keys are refused"
+        )
 
 
 @attrs.frozen
@@ -218,8 +234,14 @@ class RoleAssumer:
     :param max_calls: how many calls may be running at once.
     """
 
-    def __init__(self, config: botocore.config.Config | None = None, *, max_clients: int = 32,
-                 deadline: float = DEADLINE, max_calls: int = MAX_CALLS) -> None:
+    def __init__(
+        self,
+        config: botocore.config.Config | None = None,
+        *,
+        max_clients: int = 32,
+        deadline: float = DEADLINE,
+        max_calls: int = MAX_CALLS,
+    ) -> None:
         self.config = client_config() if config is None else config
         self.deadline = deadline
         self._calls = BoundedCalls(max_calls, "sls-access-sts")
@@ -273,8 +295,9 @@ class RoleAssumer:
     def _client(self, region: str | None, call: _Call | None = None) -> STSClient:
         return self._session_and_client(region, call)[1]
 
-    def _session_and_client(self, region: str | None,
-                            call: _Call | None = None) -> tuple[botocore.session.Session, STSClient]:
+    def _session_and_client(
+        self, region: str | None, call: _Call | None = None
+    ) -> tuple[botocore.session.Session, STSClient]:
         with self._lock:
             while True:
                 session = self._base_session_locked(call)
@@ -300,11 +323,16 @@ class RoleAssumer:
         entry. Any failure is an :class:`AccessRoleError` that names this step: a
         ``per_key`` profile's role is never entered without the caller's identity.
         """
+
         def error(message: str, code: str | None = None) -> AccessRoleError:
-            return AccessRoleError(f"could not tell who the caller is (STS GetCallerIdentity), which a "
-                                   f"per_key deployment profile's SourceIdentity needs: {message}",
-                                   target=target, deployment_profile=profile.name, role_arn=profile.role_arn,
-                                   code=code)
+            return AccessRoleError(
+                f"could not tell who the caller is (STS GetCallerIdentity), which a "
+                f"per_key deployment profile's SourceIdentity needs: {message}",
+                target=target,
+                deployment_profile=profile.name,
+                role_arn=profile.role_arn,
+                code=code,
+            )
 
         try:
             arn = self._caller_arn(target.region or profile.region, self.deadline)
@@ -372,9 +400,17 @@ class RoleAssumer:
             self._session = botocore.session.Session()
         return self._session
 
-    def assume(self, target: Target, profile: DeploymentProfile, *, source: str | None,
-               now: datetime | None = None, session_name: str | None = None,
-               source_identity: str | None = None, tags: Mapping[str, str] | None = None) -> Credentials:
+    def assume(
+        self,
+        target: Target,
+        profile: DeploymentProfile,
+        *,
+        source: str | None,
+        now: datetime | None = None,
+        session_name: str | None = None,
+        source_identity: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Credentials:
         """Assume *profile*'s role for *target*; any failure is an :class:`AccessRoleError`.
 
         *now* is the resolver's current time: keys that expire less than
@@ -400,8 +436,9 @@ class RoleAssumer:
             kwargs["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
 
         def error(message: str, code: str | None = None) -> AccessRoleError:
-            return AccessRoleError(message, target=target, deployment_profile=profile.name,
-                                   role_arn=profile.role_arn, code=code)
+            return AccessRoleError(
+                message, target=target, deployment_profile=profile.name, role_arn=profile.role_arn, code=code
+            )
 
         region = target.region or profile.region
         # The client is looked up in the call's thread (under the deadline: it may read the AWS
@@ -413,21 +450,26 @@ class RoleAssumer:
             self._abandon(call)
             raise error(f"STS did not answer within {self.deadline:g} s") from None
         except TooManyCalls:  # this call was not started: nothing to abandon
-            raise error(f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
-                        f"waiting for it, so no other is started") from None
+            raise error(
+                f"STS did not answer within {self.deadline:g} s: {self._calls.limit} calls are still "
+                f"waiting for it, so no other is started"
+            ) from None
         except Exception as exc:
             failure = describe_failure(exc)
             if failure is None:
                 raise
             raise error(failure.message, failure.code) from None
         try:
-            result = credentials_from_response(response, source=source, region=region,
-                                               account_id=profile.account_id, role_arn=profile.role_arn)
+            result = credentials_from_response(
+                response, source=source, region=region, account_id=profile.account_id, role_arn=profile.role_arn
+            )
         except StsFailure as failure:
             raise error(failure.message, failure.code) from None
         expiration = result.expiration
         if now is not None and expiration is not None and expiration - now < MIN_LIFETIME:
-            raise error(f"STS returned keys that expire at {expiration.isoformat(timespec='seconds')}, "
-                        f"{int((expiration - now).total_seconds())} s from this machine's "
-                        f"{now.isoformat(timespec='seconds')} (expired on arrival: is the clock right?)")
+            raise error(
+                f"STS returned keys that expire at {expiration.isoformat(timespec='seconds')}, "
+                f"{int((expiration - now).total_seconds())} s from this machine's "
+                f"{now.isoformat(timespec='seconds')} (expired on arrival: is the clock right?)"
+            )
         return result

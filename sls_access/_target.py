@@ -50,5 +50,6 @@ def env_prefix(stage: str) -> str:
     """
     return "AWS_" + re.sub(r"[^A-Za-z0-9]", "_", stage).upper() + "_"
 
+
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

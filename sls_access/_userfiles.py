@@ -95,13 +95,14 @@ def read_private(path: Path, *, secret: bool = False, limit: int = 1 << 20) -> b
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError("is not a regular file", path=where)
         if info.st_uid != os.geteuid():
-            raise ConfigError("is owned by another user; sls-access reads only its user's own files here",
-                              path=where)
+            raise ConfigError("is owned by another user; sls-access reads only its user's own files here", path=where)
         loose = info.st_mode & (0o077 if secret else 0o022)
         if loose:
             who = "readable or writable" if secret else "writable"
-            raise ConfigError(f"is {who} by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
-                              f"run: chmod 600 {where}", path=where)
+            raise ConfigError(
+                f"is {who} by group or others (mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {where}",
+                path=where,
+            )
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise ConfigError(f"is larger than {limit} bytes", path=where)

@@ -59,7 +59,7 @@ _PATTERNS: dict[str, str] = {
     # moto's GetCallerIdentity names an IAM user arn:aws:sts::ACCOUNT:user/NAME: the same user.
     "_STS_USER": rf"arn:({_PARTITION}):sts::([0-9]{{12}}):user/([\w+=,.@/-]{{1,512}})",
     "_PRINCIPAL": rf"arn:(?:{_PARTITION}):iam::[0-9]{{12}}:(?:user|role)/[\w+=,.@/-]{{1,512}}"
-                  rf"|arn:(?:{_PARTITION}):iam::[0-9]{{12}}:root",
+    rf"|arn:(?:{_PARTITION}):iam::[0-9]{{12}}:root",
     "_ARN_ACCOUNT": rf"arn:(?:{_PARTITION}):(?:iam|sts)::([0-9]{{12}}):",
     "ACCESS_KEY_ID": r"[A-Za-z0-9_-]{1,128}",
     "SECRET_TEXT": r"[!-~]{1,8192}",
@@ -92,13 +92,13 @@ if TYPE_CHECKING:
     arrives from a source is checked against it, so that no value can smuggle a newline into
     an environment file or a header."""
 else:
+
     def __getattr__(name: str) -> re.Pattern[str]:
         """Compile a public pattern on its first access and keep it as a module attribute."""
         if name.startswith("_") or name not in _PATTERNS:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         pattern = globals()[name] = _pattern(name)
         return pattern
-
 
 
 @functools.cache
@@ -198,7 +198,7 @@ def _distance_within(a: str, b: str, limit: int) -> int | None:
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 value = min(value, before[j - 2] + 1)
             current[j] = min(value, over)
-        if min(current[max(0, low - 1):high + 1]) > limit:
+        if min(current[max(0, low - 1) : high + 1]) > limit:
             return None
         before, previous = previous, current
     return previous[len(b)] if previous[len(b)] <= limit else None

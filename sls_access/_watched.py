@@ -24,8 +24,9 @@ class WatchedFile(Generic[T]):
         file raises :class:`FileNotFoundError`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], parse: Callable[[Path], T], *,
-                 missing: Callable[[], T] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], parse: Callable[[Path], T], *, missing: Callable[[], T] | None = None
+    ) -> None:
         self.path = Path(path)
         self._parse = parse
         self._missing = missing

@@ -137,8 +137,7 @@ class AccessRoleError(SlsAccessError):
         self.code = code
         self.reason = message
         super().__init__(
-            f"cannot assume access role {role_arn} of deployment profile "
-            f"{deployment_profile!r} for {target}: {message}"
+            f"cannot assume access role {role_arn} of deployment profile {deployment_profile!r} for {target}: {message}"
         )
 
 
@@ -153,6 +152,7 @@ class DashboardError(SlsAccessError):
         self.url = url
         self.status = status
         super().__init__(message)
+
 
 # Shown, documented and pickled under the path users import them from, ``sls_access`` (the table: _public).
 publish(globals())

@@ -41,12 +41,19 @@ class AssumeRolePlugin:
             return self._assumer
 
     @hookimpl(trylast=True)
-    def sls_access_enter_role(self, target: Target, deployment_profile: DeploymentProfile, session: RoleSession,
-                              options: Options) -> Credentials:
+    def sls_access_enter_role(
+        self, target: Target, deployment_profile: DeploymentProfile, session: RoleSession, options: Options
+    ) -> Credentials:
         """Assume the deployment profile's role; any failure is an :class:`~sls_access.AccessRoleError`."""
         assumer = self._assumer_for(options)
         identity = session.source_identity
         if identity is None and deployment_profile.sessions is Sessions.PER_KEY:
             identity = source_identity_of_arn(assumer.caller_arn(target, deployment_profile))
-        return assumer.assume(target, deployment_profile, source=None, session_name=session.name,
-                              source_identity=identity, now=options.clock())
+        return assumer.assume(
+            target,
+            deployment_profile,
+            source=None,
+            session_name=session.name,
+            source_identity=identity,
+            now=options.clock(),
+        )

@@ -145,7 +145,8 @@ def inject(name: str, sts: StsProxy, gate: Gate, clock: FakeClock) -> None:
         sts.fault = _only_assume_role(lambda: sts_error("Throttling", "Rate exceeded", 400))
     elif name == "access-denied":
         sts.fault = _only_assume_role(
-            lambda: sts_error("AccessDenied", "User is not authorized to perform: sts:AssumeRole", 403))
+            lambda: sts_error("AccessDenied", "User is not authorized to perform: sts:AssumeRole", 403)
+        )
     elif name == "malformed":
         sts.fault = _only_assume_role(lambda: (200, TRUNCATED_BODY))
     elif name == "expired-on-arrival":

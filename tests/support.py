@@ -167,8 +167,11 @@ class StsProxy:
                 conn.close()
                 if action in ("AssumeRole", "AssumeRoleWithWebIdentity") and resp.status == 200:
                     payload = proxy._note_issued(payload, int(params.get("DurationSeconds") or 3600))
-                keep = [(k, v) for k, v in resp.getheaders()
-                        if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+                keep = [
+                    (k, v)
+                    for k, v in resp.getheaders()
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding")
+                ]
                 self._reply(resp.status, payload, keep)
 
             def _reply(self, status: int, payload: bytes, headers: list[tuple[str, str]]) -> None:
@@ -224,15 +227,25 @@ def sts_error(code: str, message: str, status: int = 403) -> tuple[int, bytes]:
 ANSWER_SECRET = "answer-secret-0123456789abcdefghijklmnopq"
 
 
-def assume_role_answer(assumed_arn: str | None, *, secret: str = ANSWER_SECRET,
-                       lifetime: timedelta = timedelta(hours=1), action: str = "AssumeRole") -> tuple[int, bytes]:
+def assume_role_answer(
+    assumed_arn: str | None,
+    *,
+    secret: str = ANSWER_SECRET,
+    lifetime: timedelta = timedelta(hours=1),
+    action: str = "AssumeRole",
+) -> tuple[int, bytes]:
     """A well-formed *action* answer whose role is *assumed_arn* (no ``AssumedRoleUser`` when None).
 
     For what no real STS sends: the keys of a role in another account than the one asked for.
     """
     expiration = (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
-    user = "" if assumed_arn is None else (
-        f"<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:sls</AssumedRoleId><Arn>{assumed_arn}</Arn></AssumedRoleUser>")
+    user = (
+        ""
+        if assumed_arn is None
+        else (
+            f"<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:sls</AssumedRoleId><Arn>{assumed_arn}</Arn></AssumedRoleUser>"
+        )
+    )
     body = (
         f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>'
         f"<Credentials><AccessKeyId>ASIAANSWER0000000001</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>"
@@ -275,9 +288,16 @@ class DashboardServer:
     lines (stdout) and logs (stderr) go to files in *workdir*.
     """
 
-    def __init__(self, dashboard: Path, workdir: Path, *, workers: int = 1,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
-                 preexec_fn: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        dashboard: Path,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], object] | None = None,
+    ) -> None:
         self.dashboard = dashboard
         self.preexec_fn = preexec_fn
         self.extra_args = extra_args or []
@@ -301,9 +321,24 @@ class DashboardServer:
         out = (self.workdir / f"server-{self._starts}.out").open("wb")
         err = (self.workdir / f"server-{self._starts}.err").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(self.dashboard),
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
-            stdout=out, stderr=err, env=dict(os.environ) if self.env is None else self.env,
+            [
+                sys.executable,
+                "-m",
+                "sls_access.cli",
+                "serve",
+                "--dashboard",
+                str(self.dashboard),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                *self.extra_args,
+            ],
+            stdout=out,
+            stderr=err,
+            env=dict(os.environ) if self.env is None else self.env,
             preexec_fn=self.preexec_fn,  # noqa: PLW1509 - only sets a resource limit
         )
         out.close()
@@ -338,8 +373,9 @@ class DashboardServer:
         """The audit lines written so far, parsed."""
         return [json.loads(line) for line in self.stdout().splitlines() if line.startswith("{")]
 
-    def get(self, path: str, headers: dict[str, str] | None = None,
-            timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 10
+    ) -> tuple[int, dict[str, str], bytes]:
         """GET *path* (sent as is, not normalised); return status, headers and body."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -352,8 +388,9 @@ class DashboardServer:
         finally:
             conn.close()
 
-    def credentials(self, org: str, app: str, stage: str, key: str | None,
-                    query: str = "") -> tuple[int, dict[str, object]]:
+    def credentials(
+        self, org: str, app: str, stage: str, key: str | None, query: str = ""
+    ) -> tuple[int, dict[str, object]]:
         """GET a target's credentials with *key*; return status and the JSON body."""
         path = f"/v1/orgs/{org}/apps/{app}/stages/{stage}/credentials{query}"
         status, _, body = self.get(path, {} if key is None else {"Authorization": key})
@@ -395,8 +432,9 @@ class PluginSite:
         self.path = path
         self.modules: list[str] = []
 
-    def install(self, entry: str, code: str, *, dist: str | None = None, module: str | None = None,
-                version: str = "2.0.1") -> None:
+    def install(
+        self, entry: str, code: str, *, dist: str | None = None, module: str | None = None, version: str = "2.0.1"
+    ) -> None:
         """Install *code* as the plugin *entry* (the entry-point name) of distribution *dist*."""
         module = module or f"sls_access_test_{entry.replace('-', '_')}"
         dist = dist or f"sls-access-test-{entry}"
@@ -422,26 +460,51 @@ def make_ca(directory: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sls-access test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-          .not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_path, cert_path, key_path = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return ca_path, cert_path, key_path
+
 
 class _LoopbackTls:
     """A listener on loopback whose TLS connections' requests are forwarded to *upstream* (plain HTTP)."""
@@ -478,15 +541,17 @@ class _LoopbackTls:
                 headers[name.strip()] = value.strip()
             body = stream.read(int(headers.get("Content-Length") or headers.get("content-length") or 0))
             counted()
-            upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
-                                                  timeout=30)
+            upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30)
             upstream.request(method, path, body=body, headers=headers)
             resp = upstream.getresponse()
             payload = resp.read()
             upstream.close()
             out = [f"HTTP/1.1 {resp.status} {resp.reason}"]
-            out += [f"{k}: {v}" for k, v in resp.getheaders()
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+            out += [
+                f"{k}: {v}"
+                for k, v in resp.getheaders()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")
+            ]
             out += [f"Content-Length: {len(payload)}", "", ""]
             tls.sendall("\r\n".join(out).encode() + payload)
 
@@ -576,9 +641,19 @@ def install_aws_cli(base: Path) -> Path:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             pip = subprocess.run(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 AWSCLI],
-                capture_output=True, text=True, check=False)
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    AWSCLI,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if pip.returncode != 0:
                 raise RuntimeError(f"could not install {AWSCLI} into {venv}:\n{pip.stderr}")
             ready.write_text(AWSCLI)
@@ -604,8 +679,13 @@ class AgentProcesses:
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start ``sls-access agent run ARGS`` (stderr piped) and wait until it listens."""
-        proc = subprocess.Popen([str(console_script()), "agent", "run", *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [str(console_script()), "agent", "run", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.started.append(proc)
         self.wait_listening(proc)
         return proc
@@ -646,8 +726,10 @@ class AgentProcesses:
 
 def _pg_bin() -> Path:
     """Debian's PostgreSQL binaries, the newest installed version (``/usr/lib/postgresql/N/bin``)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
-                   if p.parent.parent.name.isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
 
 
@@ -679,8 +761,19 @@ class PostgresCluster:
         pwfile = self.dir / "pw"
         pwfile.write_text(self.password + "\n")
         os.chown(pwfile, account.pw_uid, account.pw_gid)
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "scram-sha-256",
-                  f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "-A",
+            "scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         pwfile.unlink()
         self.port = free_port()
         self.start()
@@ -692,10 +785,23 @@ class PostgresCluster:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options,
-                  "-w", "-t", "60", "start")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -721,8 +827,15 @@ class StateServer(DashboardServer):
     *state* None: no ``--state`` (the default state, or ``SLS_ACCESS_STATE``).
     """
 
-    def __init__(self, state: str | None, workdir: Path, *, dashboard: Path | None = None, workers: int = 1,
-                 extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        state: str | None,
+        workdir: Path,
+        *,
+        dashboard: Path | None = None,
+        workers: int = 1,
+        extra_args: list[str] | None = None,
+    ) -> None:
         super().__init__(dashboard or workdir / "unused.toml", workdir, workers=workers, extra_args=extra_args)
         self.state = state
         self.state_dashboard = dashboard
@@ -735,9 +848,24 @@ class StateServer(DashboardServer):
         given = [] if self.state_dashboard is None else ["--dashboard", str(self.state_dashboard)]
         given += [] if self.state is None else ["--state", self.state]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sls_access.cli", "serve", *given,
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.extra_args],
-            stdout=out, stderr=err, env=dict(os.environ))
+            [
+                sys.executable,
+                "-m",
+                "sls_access.cli",
+                "serve",
+                *given,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                *self.extra_args,
+            ],
+            stdout=out,
+            stderr=err,
+            env=dict(os.environ),
+        )
         out.close()
         err.close()
         deadline = time.monotonic() + 60

@@ -48,8 +48,9 @@ def dashboard(tmp_path: Path) -> Path:
 def act_as(session_name: str, monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
     """Make the base credentials those of an SSO-style role session named *session_name* (issued by moto)."""
     client = cast("STSClient", botocore.session.Session().create_client("sts", region_name="us-east-1"))
-    creds = client.assume_role(RoleArn="arn:aws:iam::123456789012:role/AWSReservedSSO_Deploy_0a1b",
-                               RoleSessionName=session_name)["Credentials"]
+    creds = client.assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/AWSReservedSSO_Deploy_0a1b", RoleSessionName=session_name
+    )["Credentials"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
@@ -80,8 +81,9 @@ def test_an_iam_users_identity_is_its_name(dashboard: Path, sts: StsProxy) -> No
     assert request["SourceIdentity"] == "moto"
 
 
-def test_a_callers_identity_that_sts_would_reject_is_sanitised(dashboard: Path, sts: StsProxy,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_callers_identity_that_sts_would_reject_is_sanitised(
+    dashboard: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     act_as("Zoë Müller", monkeypatch, sts)  # moto checks only a session name's length
     Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
     (request,) = assumed(sts)
@@ -89,7 +91,8 @@ def test_a_callers_identity_that_sts_would_reject_is_sanitised(dashboard: Path, 
 
 
 def test_a_shared_profile_neither_asks_who_the_caller_is_nor_sets_a_source_identity(
-        dashboard: Path, sts: StsProxy) -> None:
+    dashboard: Path, sts: StsProxy
+) -> None:
     Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
     (request,) = assumed(sts)
     assert "SourceIdentity" not in request
@@ -116,9 +119,11 @@ def test_the_role_is_not_entered_without_the_callers_identity(dashboard: Path, s
 
 def test_a_caller_identity_answer_without_an_arn_is_refused(dashboard: Path, sts: StsProxy) -> None:
     # What no real STS sends: a GetCallerIdentity answer that names nobody.
-    body = (b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-            b"<GetCallerIdentityResult><Account>111111111111</Account></GetCallerIdentityResult>"
-            b"</GetCallerIdentityResponse>")
+    body = (
+        b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        b"<GetCallerIdentityResult><Account>111111111111</Account></GetCallerIdentityResult>"
+        b"</GetCallerIdentityResponse>"
+    )
     sts.fault = lambda action: (200, body) if action == "GetCallerIdentity" else None
     with pytest.raises(AccessRoleError, match="names no caller ARN"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")

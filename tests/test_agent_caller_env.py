@@ -43,17 +43,23 @@ def own_agent(agent: AgentProcesses, caller_env: dict[str, str], tmp_path: Path)
     """A running agent with a HOME of its own (no login, no trust records) and ``/`` as its directory."""
     agent_home = tmp_path / "agent-home"
     agent_home.mkdir()
-    proc = subprocess.Popen([str(console_script()), "agent", "run"], cwd="/",
-                            env={**caller_env, "HOME": str(agent_home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(console_script()), "agent", "run"],
+        cwd="/",
+        env={**caller_env, "HOME": str(agent_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     agent.started.append(proc)
     agent.wait_listening(proc)
     return agent
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(console_script()), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False, timeout=120)
+    return subprocess.run(
+        [str(console_script()), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def _requests(env: dict[str, str]) -> int:
@@ -64,7 +70,8 @@ def _requests(env: dict[str, str]) -> int:
 
 
 def test_a_login_dashboard_edited_and_a_logout_are_seen_at_the_next_call(
-        own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, sts: StsProxy) -> None:
+    own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, sts: StsProxy
+) -> None:
     assert _run(["login", "--dashboard", str(dashboard)], caller_env).returncode == 0
     first = _run(["credential-process", *TARGET], caller_env)
     assert first.returncode == 0, first.stderr
@@ -86,8 +93,8 @@ def test_a_login_dashboard_edited_and_a_logout_are_seen_at_the_next_call(
 
 
 def test_a_relative_dashboard_is_the_one_under_the_callers_directory_not_under_the_agents(
-        own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, tmp_path: Path,
-        sts: StsProxy) -> None:
+    own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, tmp_path: Path, sts: StsProxy
+) -> None:
     # The same relative path exists under the agent's directory, / (anyone can write
     # under /tmp): it must be neither used nor watched.
     decoy = own_agent.directory.parent / "decoy" / "dashboard.toml"
@@ -110,8 +117,8 @@ def test_a_relative_dashboard_is_the_one_under_the_callers_directory_not_under_t
 
 
 def test_tilde_and_trust_records_are_the_callers(
-        own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, aws_env: Path, tmp_path: Path,
-        sts: StsProxy) -> None:
+    own_agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, aws_env: Path, tmp_path: Path, sts: StsProxy
+) -> None:
     # A profile's credential_process line is not expanded by a shell: the agent sees "~/...".
     (aws_env / "mine.toml").write_text(dashboard.read_text())
     tilde = _run(["credential-process", *TARGET, "--dashboard", "~/mine.toml"], caller_env)
@@ -130,7 +137,8 @@ def test_tilde_and_trust_records_are_the_callers(
 
 
 def test_an_edit_that_keeps_the_files_size_and_mtime_is_seen(
-        agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, sts: StsProxy) -> None:
+    agent: AgentProcesses, caller_env: dict[str, str], dashboard: Path, sts: StsProxy
+) -> None:
     # The version of the file is its content, not its stat: a same-size edit within the
     # clock's granularity (or with the mtime put back) is a new version all the same.
     args = ["credential-process", *TARGET, "--dashboard", str(dashboard)]

@@ -8,6 +8,7 @@ each wait is bounded by the test's own timeouts.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -43,8 +44,8 @@ def _sleeps_under(pid: int) -> list[int]:
                 data = Path(f"/proc/{entry}/stat").read_bytes()
             except OSError:
                 continue
-            names[int(entry)] = data[data.index(b"(") + 1:data.rindex(b")")].decode(errors="replace")
-            parents[int(entry)] = int(data[data.rindex(b")") + 2:].split()[1])
+            names[int(entry)] = data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")
+            parents[int(entry)] = int(data[data.rindex(b")") + 2 :].split()[1])
 
     def under(child: int) -> bool:
         while child in parents and child > 1:
@@ -65,14 +66,17 @@ def _wait_for(condition: Callable[[], object], timeout: float = 60) -> None:
 
 
 def test_a_hung_credential_process_stalls_no_other_caller_and_is_stopped_at_the_deadline(
-        agent: AgentProcesses, dashboard: Path, aws_env: Path, sts: StsProxy) -> None:
+    agent: AgentProcesses, dashboard: Path, aws_env: Path, sts: StsProxy
+) -> None:
     proc = agent.run("--resolution-timeout", "15")
     (aws_env / "aws-config").write_text("[profile slow]\ncredential_process = sleep 300\n")
-    slow_env = {name: value for name, value in os.environ.items()
-                if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+    slow_env = {
+        name: value for name, value in os.environ.items() if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    }
     slow_env["AWS_PROFILE"] = "slow"  # its base keys come from a credential_process that hangs
-    sleeper = subprocess.Popen(_command(dashboard), env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    sleeper = subprocess.Popen(
+        _command(dashboard), env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         _wait_for(lambda: _sleeps_under(proc.pid))  # the agent is running the hung credential_process
         other = subprocess.run(_command(dashboard), capture_output=True, text=True, check=False, timeout=120)
@@ -100,7 +104,8 @@ def test_a_hung_credential_process_stalls_no_other_caller_and_is_stopped_at_the_
 
 
 def test_a_stopped_agent_costs_its_callers_seconds_then_they_resolve_in_process(
-        agent: AgentProcesses, dashboard: Path, sts: StsProxy) -> None:
+    agent: AgentProcesses, dashboard: Path, sts: StsProxy
+) -> None:
     assert subprocess.run(_command(dashboard), capture_output=True, check=False, timeout=120).returncode == 0
     pid = agent.pid()
     assert pid is not None
@@ -111,14 +116,20 @@ def test_a_stopped_agent_costs_its_callers_seconds_then_they_resolve_in_process(
     finally:
         os.kill(pid, signal.SIGCONT)
     assert result.returncode == 0, result.stderr
-    assert sorted(json.loads(result.stdout)) == ["AccessKeyId", "Expiration", "SecretAccessKey", "SessionToken",
-                                                 "Version"]
+    assert sorted(json.loads(result.stdout)) == [
+        "AccessKeyId",
+        "Expiration",
+        "SecretAccessKey",
+        "SessionToken",
+        "Version",
+    ]
     assert sts.calls["AssumeRole"] == 2  # the second one in-process: the stopped agent gave nothing
 
 
 @pytest.mark.parametrize("callers", [24])
 def test_two_dozen_callers_at_the_same_instant_are_all_served_by_the_agent(
-        agent: AgentProcesses, dashboard: Path, sts: StsProxy, callers: int) -> None:
+    agent: AgentProcesses, dashboard: Path, sts: StsProxy, callers: int
+) -> None:
     argv = [*TARGET, "--dashboard", str(dashboard)]
     started = subprocess.run(_command(dashboard), capture_output=True, text=True, check=False, timeout=120)
     assert started.returncode == 0, started.stderr  # the agent runs, and holds the keys
@@ -137,15 +148,23 @@ def test_two_dozen_callers_at_the_same_instant_are_all_served_by_the_agent(
 
 
 def test_two_dozen_callers_waiting_on_a_busy_agent_are_all_queued_and_served(
-        agent: AgentProcesses, dashboard: Path, sts: StsProxy) -> None:
+    agent: AgentProcesses, dashboard: Path, sts: StsProxy
+) -> None:
     # Deterministic: the agent accepts nothing while stopped, so all 24 connections wait
     # in the listen backlog at once (with a backlog of 5, the 7th is refused: EAGAIN).
     started = subprocess.run(_command(dashboard), capture_output=True, text=True, check=False, timeout=120)
     assert started.returncode == 0, started.stderr
     pid = agent.pid()
     assert pid is not None
-    request = encode({"v": VERSION, "op": "credential-process", "argv": [*TARGET, "--dashboard", str(dashboard)],
-                      "env": dict(os.environ), "cwd": os.getcwd()})
+    request = encode(
+        {
+            "v": VERSION,
+            "op": "credential-process",
+            "argv": [*TARGET, "--dashboard", str(dashboard)],
+            "env": dict(os.environ),
+            "cwd": os.getcwd(),
+        }
+    )
     socks: list[socket.socket] = []
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -162,9 +181,10 @@ def test_two_dozen_callers_waiting_on_a_busy_agent_are_all_queued_and_served(
         with sock:
             sock.settimeout(60)
             sock.shutdown(socket.SHUT_WR)
-            received = b"".join(iter(lambda sock=sock: sock.recv(65536), b""))  # up to the agent's close
+            received = b"".join(iter(functools.partial(sock.recv, 65536), b""))  # up to the agent's close
             answers.append(decode(received.splitlines()[-1]))  # after any {"wait": true} lines
     assert [answer.get("code") for answer in answers] == [0] * 24
     assert {json.loads(str(answer["stdout"]))["AccessKeyId"] for answer in answers} == {
-        json.loads(started.stdout)["AccessKeyId"]}
+        json.loads(started.stdout)["AccessKeyId"]
+    }
     assert sts.calls["AssumeRole"] == 1

@@ -29,7 +29,8 @@ def _nobody() -> tuple[int, int]:
 
 @pytest.mark.parametrize("layout", ["home-without-cache", "home-with-cache", "runtime-dir"])
 def test_root_with_another_users_home_resolves_in_process_and_creates_nothing(
-        agent: AgentProcesses, dashboard: Path, tmp_path: Path, sts: StsProxy, layout: str) -> None:
+    agent: AgentProcesses, dashboard: Path, tmp_path: Path, sts: StsProxy, layout: str
+) -> None:
     uid, gid = _nobody()
     home = tmp_path / "ci-home"
     home.mkdir()
@@ -51,13 +52,24 @@ def test_root_with_another_users_home_resolves_in_process_and_creates_nothing(
     before = sorted(watched.rglob("*"))
     leftover = AgentProcesses(watched / ("sls-access" if layout == "runtime-dir" else ".cache/sls-access"))
     try:
-        result = subprocess.run([str(console_script()), "credential-process", *TARGET, "--dashboard", str(dashboard)],
-                                capture_output=True, text=True, check=False, timeout=120, env=env)
+        result = subprocess.run(
+            [str(console_script()), "credential-process", *TARGET, "--dashboard", str(dashboard)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env=env,
+        )
     finally:
         leftover.stop_all()  # an agent started there (the bug) is not left running
     assert result.returncode == 0, result.stderr
-    assert sorted(json.loads(result.stdout)) == ["AccessKeyId", "Expiration", "SecretAccessKey", "SessionToken",
-                                                 "Version"]
+    assert sorted(json.loads(result.stdout)) == [
+        "AccessKeyId",
+        "Expiration",
+        "SecretAccessKey",
+        "SessionToken",
+        "Version",
+    ]
     assert sts.requests[-1]["RoleArn"] == "arn:aws:iam::111111111111:role/sls-access-prod"
     assert sorted(watched.rglob("*")) == before  # nothing created: no ~/.cache, no socket, no lock
     assert all(path.stat().st_uid == uid for path in (watched, *before))

@@ -21,14 +21,21 @@ TARGET = ("--org", "acme", "--app", "shop", "--stage", "prod")
 
 
 def status() -> tuple[int, dict[str, object]]:
-    result = subprocess.run([str(console_script()), "agent", "status"], capture_output=True, text=True,
-                            check=False, timeout=60)
+    result = subprocess.run(
+        [str(console_script()), "agent", "status"], capture_output=True, text=True, check=False, timeout=60
+    )
     return result.returncode, json.loads(result.stdout)
 
 
 def credential_process(dashboard: Path, env: dict[str, str] | None = None) -> dict[str, str]:
-    result = subprocess.run([str(console_script()), "credential-process", *TARGET, "--dashboard", str(dashboard)],
-                            capture_output=True, text=True, check=True, timeout=120, env=env)
+    result = subprocess.run(
+        [str(console_script()), "credential-process", *TARGET, "--dashboard", str(dashboard)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
     document: dict[str, str] = json.loads(result.stdout)
     return document
 
@@ -57,8 +64,9 @@ def test_the_peer_check_refuses_another_uid() -> None:
         protocol.check_peer(12345, own=1000)
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run a client as another user (the stub test above "
-                                               "covers the check itself)")
+@pytest.mark.skipif(
+    os.getuid() != 0, reason="needs root to run a client as another user (the stub test above covers the check itself)"
+)
 def test_a_client_of_another_uid_is_refused_by_a_real_agent(agent: AgentProcesses) -> None:
     agent.run()
     # Open the file system's door, so that only the agent's SO_PEERCRED check stands.
@@ -106,10 +114,15 @@ def test_the_client_refuses_a_directory_that_others_can_enter(tmp_path: Path) ->
 def test_the_fingerprint_follows_base_keys_options_cwd_and_dashboard_but_not_shell_bookkeeping() -> None:
     env = {"AWS_ACCESS_KEY_ID": "AKIA1", "HOME": "/home/me", "PWD": "/a", "SHLVL": "1"}
     base = fingerprint(env, "/work", {"profile": None}, ["/d.toml", 1, 2, 3, 4])
-    assert fingerprint({**env, "PWD": "/b", "SHLVL": "2", "_": "/usr/bin/aws"}, "/work", {"profile": None},
-                       ["/d.toml", 1, 2, 3, 4]) == base
-    assert fingerprint({**env, "AWS_ACCESS_KEY_ID": "AKIA2"}, "/work", {"profile": None},
-                       ["/d.toml", 1, 2, 3, 4]) != base
+    assert (
+        fingerprint(
+            {**env, "PWD": "/b", "SHLVL": "2", "_": "/usr/bin/aws"}, "/work", {"profile": None}, ["/d.toml", 1, 2, 3, 4]
+        )
+        == base
+    )
+    assert (
+        fingerprint({**env, "AWS_ACCESS_KEY_ID": "AKIA2"}, "/work", {"profile": None}, ["/d.toml", 1, 2, 3, 4]) != base
+    )
     assert fingerprint(env, "/elsewhere", {"profile": None}, ["/d.toml", 1, 2, 3, 4]) != base
     assert fingerprint(env, "/work", {"profile": "p"}, ["/d.toml", 1, 2, 3, 4]) != base
     assert fingerprint(env, "/work", {"profile": None}, ["/d.toml", 1, 2, 3, 5]) != base
@@ -117,8 +130,9 @@ def test_the_fingerprint_follows_base_keys_options_cwd_and_dashboard_but_not_she
 
 def test_two_agents_for_one_directory_one_serves(agent: AgentProcesses) -> None:
     first = agent.run()
-    second = subprocess.run([str(console_script()), "agent", "run"], capture_output=True, text=True,
-                            check=False, timeout=60)
+    second = subprocess.run(
+        [str(console_script()), "agent", "run"], capture_output=True, text=True, check=False, timeout=60
+    )
     assert second.returncode == 1
     assert "already running" in second.stderr
     assert first.poll() is None
@@ -142,7 +156,8 @@ def test_a_request_keeps_the_agent_from_idling_out(agent: AgentProcesses, dashbo
 
 
 def test_the_agent_counts_callers_and_cached_targets_and_shows_no_secret(
-        agent: AgentProcesses, dashboard: Path, sts: StsProxy) -> None:
+    agent: AgentProcesses, dashboard: Path, sts: StsProxy
+) -> None:
     document = credential_process(dashboard)
     credential_process(dashboard, env={**os.environ, "AWS_ACCESS_KEY_ID": "AKIAOTHERBASEKEY0002"})
     code, answer = status()
@@ -154,8 +169,7 @@ def test_the_agent_counts_callers_and_cached_targets_and_shows_no_secret(
         assert secret not in shown
 
 
-def test_keys_are_never_written_to_disk(agent: AgentProcesses, dashboard: Path, aws_env: Path,
-                                        sts: StsProxy) -> None:
+def test_keys_are_never_written_to_disk(agent: AgentProcesses, dashboard: Path, aws_env: Path, sts: StsProxy) -> None:
     document = credential_process(dashboard)
     credential_process(dashboard)
     assert sts.calls["AssumeRole"] == 1

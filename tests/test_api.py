@@ -16,9 +16,23 @@ from sls_access import ConfigError, NoCredentialsError, Outcome, Resolver
 
 
 def test_public_names_are_exported() -> None:
-    for name in ("session", "boto3_session", "credentials", "explain", "register", "Resolver", "Target",
-                 "Credentials", "Resolution", "SlsAccessError", "NoCredentialsError", "ConfigError",
-                 "AccessRoleError", "DashboardError", "registry"):
+    for name in (
+        "session",
+        "boto3_session",
+        "credentials",
+        "explain",
+        "register",
+        "Resolver",
+        "Target",
+        "Credentials",
+        "Resolution",
+        "SlsAccessError",
+        "NoCredentialsError",
+        "ConfigError",
+        "AccessRoleError",
+        "DashboardError",
+        "registry",
+    ):
         assert name in sls_access.__all__
         assert hasattr(sls_access, name)
 
@@ -84,9 +98,11 @@ def test_argument_wins_over_environment_variable(monkeypatch: pytest.MonkeyPatch
 
 
 def test_import_has_no_side_effects() -> None:
-    code = ("import sys, sls_access; "
-            "assert 'sls_access.sources.dashboard' not in sys.modules; "
-            "import logging; assert not logging.getLogger('botocore.parsers').filters")
+    code = (
+        "import sys, sls_access; "
+        "assert 'sls_access.sources.dashboard' not in sys.modules; "
+        "import logging; assert not logging.getLogger('botocore.parsers').filters"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -134,9 +150,13 @@ def test_str_of_explain_shows_the_cli_tables_rows(dashboard: Path, capsys: pytes
     text = str(sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard)))
     assert main(["explain", "--org", "acme", "--app", "shop", "--stage", "prod", "--dashboard", str(dashboard)]) == 0
     printed = capsys.readouterr().out
+
     def rows_of(table: str) -> list[str]:  # two resolutions: different keys, and expiries a second apart maybe
-        return [re.sub(r"\*{4}\w{4} until \S+", "**** until …", line)
-                for line in table.splitlines() if line.startswith(("*", " "))]
+        return [
+            re.sub(r"\*{4}\w{4} until \S+", "**** until …", line)
+            for line in table.splitlines()
+            if line.startswith(("*", " "))
+        ]
 
     rows = rows_of(text)
     assert rows_of(printed) == rows

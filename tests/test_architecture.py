@@ -79,7 +79,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -113,8 +113,18 @@ PLUGIN_TYPES = sorted(name for name in sls_access.plugin.__all__ if inspect.iscl
 
 
 def test_the_plugin_namespace_exports_the_types_hooks_pass() -> None:
-    assert {"Credentials", "DeploymentProfile", "Options", "PluginInfo", "PluginLoadWarning", "RoleSession",
-            "Skip", "Source", "Target", "TrailEntry"} <= set(PLUGIN_TYPES)
+    assert {
+        "Credentials",
+        "DeploymentProfile",
+        "Options",
+        "PluginInfo",
+        "PluginLoadWarning",
+        "RoleSession",
+        "Skip",
+        "Source",
+        "Target",
+        "TrailEntry",
+    } <= set(PLUGIN_TYPES)
 
 
 @pytest.mark.parametrize("name", PLUGIN_TYPES)
@@ -167,8 +177,11 @@ def _package_names(tree: ast.AST) -> set[str]:
 
 def _our_classes(tree: ast.AST, ours: set[str]) -> set[int]:
     """The classes whose bases are all the package's (``super()._x`` in them reaches the package's code)."""
-    return {id(node) for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
-            and all(isinstance(base, ast.Name) and base.id in ours for base in node.bases)}
+    return {
+        id(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and all(isinstance(base, ast.Name) and base.id in ours for base in node.bases)
+    }
 
 
 def _own_base(base: ast.expr, ours: set[str], *, in_our_class: bool) -> bool:
@@ -193,16 +206,24 @@ def private_uses(source: str) -> list[str]:
             if any(_is_private(part) for part in parts):
                 found.append(f"{node.lineno}: {ast.unparse(node)}")
         elif isinstance(node, ast.Import):
-            found.extend(f"{node.lineno}: {ast.unparse(node)}" for alias in node.names
-                         if not _is_ours(alias.name) and any(map(_is_private, alias.name.split("."))))
+            found.extend(
+                f"{node.lineno}: {ast.unparse(node)}"
+                for alias in node.names
+                if not _is_ours(alias.name) and any(map(_is_private, alias.name.split(".")))
+            )
         elif isinstance(node, ast.Attribute) and _is_private(node.attr):
             if not _own_base(node.value, ours, in_our_class=in_our_class):
                 found.append(f"{node.lineno}: {ast.unparse(node)}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # getattr(os.environ, "_data")
-              and node.func.id in {"getattr", "setattr", "hasattr", "delattr"} and len(node.args) >= 2
-              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-              and _is_private(node.args[1].value)
-              and not _own_base(node.args[0], ours, in_our_class=in_our_class)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)  # getattr(os.environ, "_data")
+            and node.func.id in {"getattr", "setattr", "hasattr", "delattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _is_private(node.args[1].value)
+            and not _own_base(node.args[0], ours, in_our_class=in_our_class)
+        ):
             found.append(f"{node.lineno}: {ast.unparse(node)}")
         for child in ast.iter_child_nodes(node):
             visit(child, in_our_class)
@@ -222,7 +243,7 @@ def test_no_module_touches_a_private_name_of_a_dependency_or_of_cpython(module: 
 
 
 def test_the_private_name_finder_finds_each_kind_of_use() -> None:
-    source = '''
+    source = """
 import os
 import botocore.session
 import importlib._bootstrap
@@ -246,14 +267,21 @@ class Session(botocore.session.Session):
 
 os.environ._data, botocore.session.Session()._components, os.environ.__class__
 getattr(os.environ, "_data", None), getattr(_public, "_x"), hasattr(os, "name"), setattr(obj, "_y", 1)
-'''
+"""
     uses = private_uses(source)
 
-    assert uses == ["4: import importlib._bootstrap", "5: from json import _default_encoder",
-                    "6: from urllib3._collections import HTTPHeaderDict", "14: type(self)._y",
-                    "15: other._secret", "20: super()._register_components",
-                    "23: os.environ._data", "23: botocore.session.Session()._components",
-                    "24: getattr(os.environ, '_data', None)", "24: setattr(obj, '_y', 1)"]
+    assert uses == [
+        "4: import importlib._bootstrap",
+        "5: from json import _default_encoder",
+        "6: from urllib3._collections import HTTPHeaderDict",
+        "14: type(self)._y",
+        "15: other._secret",
+        "20: super()._register_components",
+        "23: os.environ._data",
+        "23: botocore.session.Session()._components",
+        "24: getattr(os.environ, '_data', None)",
+        "24: setattr(obj, '_y', 1)",
+    ]
 
 
 def test_the_exempt_module_exists() -> None:
@@ -261,6 +289,7 @@ def test_the_exempt_module_exists() -> None:
 
 
 # --- one table of public names ------------------------------------------------------------------
+
 
 def _type_checking_imports() -> dict[str, str]:
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
@@ -290,16 +319,23 @@ def test_every_public_name_loads_from_the_module_the_table_names(name: str) -> N
 
 def test_public_names_show_their_public_path_whichever_module_is_imported_first() -> None:
     # A new interpreter that imports each defining module alone, before the package loads its names.
-    code = ("import importlib, inspect, json\n"
-            f"table = {PUBLIC!r}\n"
-            "shown = {}\n"
-            "for name, where in table.items():\n"
-            "    value = getattr(importlib.import_module(where), name)\n"
-            "    if inspect.isclass(value) or inspect.isfunction(value):\n"
-            "        shown[name] = value.__module__\n"
-            "print(json.dumps(shown))\n")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout
+    code = (
+        "import importlib, inspect, json\n"
+        f"table = {PUBLIC!r}\n"
+        "shown = {}\n"
+        "for name, where in table.items():\n"
+        "    value = getattr(importlib.import_module(where), name)\n"
+        "    if inspect.isclass(value) or inspect.isfunction(value):\n"
+        "        shown[name] = value.__module__\n"
+        "print(json.dumps(shown))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)},
+    ).stdout
     shown = json.loads(out)
     assert shown, "no class or function in the table: the test reads nothing"
     assert set(shown.values()) == {"sls_access"}, shown
@@ -321,11 +357,19 @@ def _logger_names() -> set[str]:
     names = set()
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getLogger"
-                    and node.args and isinstance(node.args[0], ast.Constant)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "getLogger"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 names.add(str(node.args[0].value))
-            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)  # LOGGER = "sls_access.audit"
-                  and any(isinstance(target, ast.Name) and "LOGGER" in target.id for target in node.targets)):
+            elif (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)  # LOGGER = "sls_access.audit"
+                and any(isinstance(target, ast.Name) and "LOGGER" in target.id for target in node.targets)
+            ):
                 names.add(str(node.value.value))
     return names
 
@@ -341,9 +385,13 @@ def _named() -> dict[str, set[str]]:
     """Every dotted ``sls_access.x.y`` the package's strings and the docs name, with where."""
     named: dict[str, set[str]] = {}
     texts: list[tuple[str, Iterator[str] | list[str]]] = [
-        (str(path.relative_to(REPO)), _strings(path)) for path in PACKAGE.rglob("*.py")]
-    texts += [(str(path.relative_to(REPO)), [path.read_text()])
-              for path in [*(REPO / "docs").rglob("*.md"), REPO / "README.md"] if path.exists()]
+        (str(path.relative_to(REPO)), _strings(path)) for path in PACKAGE.rglob("*.py")
+    ]
+    texts += [
+        (str(path.relative_to(REPO)), [path.read_text()])
+        for path in [*(REPO / "docs").rglob("*.md"), REPO / "README.md"]
+        if path.exists()
+    ]
     for where, strings in texts:
         for text in strings:
             for match in _DOTTED.finditer(text):

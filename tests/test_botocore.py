@@ -77,8 +77,9 @@ def test_register_twice_keeps_one_provider(dashboard: Path) -> None:
     assert methods.count("sls-access") == 1
 
 
-def test_registered_provider_yields_to_botocore_when_nothing_applies(monkeypatch: pytest.MonkeyPatch,
-                                                                    aws_env: Path) -> None:
+def test_registered_provider_yields_to_botocore_when_nothing_applies(
+    monkeypatch: pytest.MonkeyPatch, aws_env: Path
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     (aws_env / "aws-credentials").write_text("[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s\n")

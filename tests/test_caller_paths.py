@@ -20,13 +20,16 @@ from sls_access.dashboard.locate import FoundBy, locate_dashboard
 from sls_access.dashboard.login import login, stored_dashboard
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("~", "/home/caller"),
-    ("~/", "/home/caller/"),
-    ("~/a/b.toml", "/home/caller/a/b.toml"),
-    ("/abs/~/x", "/abs/~/x"),
-    ("rel/~", "rel/~"),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("~", "/home/caller"),
+        ("~/", "/home/caller/"),
+        ("~/a/b.toml", "/home/caller/a/b.toml"),
+        ("/abs/~/x", "/abs/~/x"),
+        ("rel/~", "rel/~"),
+    ],
+)
 def test_expand_user_uses_the_given_home(path: str, expected: str) -> None:
     assert expand_user(path, {"HOME": "/home/caller/"}) == expected
     assert expand_user(path, {"HOME": "/home/caller"}) == expected

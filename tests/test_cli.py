@@ -54,7 +54,8 @@ def stage_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_credential_process_prints_version_1_json_and_nothing_else(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy
+) -> None:
     code, out, err = run(capsys, "credential-process", *target(dashboard))
     assert (code, err) == (0, "")
     document = json.loads(out)  # the whole of stdout is one JSON document
@@ -68,16 +69,15 @@ def test_credential_process_prints_version_1_json_and_nothing_else(
     assert sts.requests[-1]["RoleArn"] == PROD_ROLE
 
 
-def test_credential_process_leaves_out_expiration_and_token_for_static_keys(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_credential_process_leaves_out_expiration_and_token_for_static_keys(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "credential-process", *target())
     assert code == 0
     assert json.loads(out) == {"Version": 1, "AccessKeyId": BASE_KEY_ID, "SecretAccessKey": BASE_SECRET}
 
 
 def test_credential_process_refuses_to_loop_on_its_own_target(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sts: StsProxy,
-        dashboard: Path) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sts: StsProxy, dashboard: Path
+) -> None:
     # What a profile that runs sls-access and is also AWS_PROFILE for sls-access itself leads to.
     monkeypatch.setenv("SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE", "acme/shop/prod/")
     code, out, err = run(capsys, "credential-process", *target(dashboard))
@@ -103,13 +103,18 @@ def test_credentials_json_has_keys_region_and_source(capsys: pytest.CaptureFixtu
 
 
 def test_credentials_env_format_is_eval_able_by_a_shell(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None
+) -> None:
     code, out, _ = run(capsys, "credentials", "--org", "solo", "--app", "x", "--stage", "dev", "--format", "env")
     assert code == 0
     assert all(line.startswith(("export AWS_", "unset AWS_")) for line in out.splitlines())
-    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'], env={"SLS_OUT": out, "PATH": os.environ["PATH"],
-                                                                      "AWS_PROFILE": "stale"},
-                           capture_output=True, text=True, check=True)
+    shell = subprocess.run(
+        ["sh", "-c", 'eval "$SLS_OUT"; env'],
+        env={"SLS_OUT": out, "PATH": os.environ["PATH"], "AWS_PROFILE": "stale"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
     assert env["AWS_ACCESS_KEY_ID"] == STAGE_KEY_ID
     assert env["AWS_SECRET_ACCESS_KEY"] == STAGE_SECRET
@@ -120,44 +125,74 @@ def test_credentials_env_format_is_eval_able_by_a_shell(
 def test_credentials_env_format_unsets_an_older_sessions_token(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "credentials", *target(), "--format", "env")
     assert code == 0
-    shell = subprocess.run(["sh", "-c", 'eval "$SLS_OUT"; env'],
-                           env={"SLS_OUT": out, "PATH": os.environ["PATH"], "AWS_SESSION_TOKEN": "old-token"},
-                           capture_output=True, text=True, check=True)
+    shell = subprocess.run(
+        ["sh", "-c", 'eval "$SLS_OUT"; env'],
+        env={"SLS_OUT": out, "PATH": os.environ["PATH"], "AWS_SESSION_TOKEN": "old-token"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
     assert env["AWS_ACCESS_KEY_ID"] == BASE_KEY_ID
     assert "AWS_SESSION_TOKEN" not in env
 
 
 def test_credentials_dotenv_format_with_region_from_the_deployment_profile(
-        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path
+) -> None:
     # acme/web falls to the org default, deployment profile "sandbox", whose region is us-east-1.
-    code, out, _ = run(capsys, "credentials", "--org", "acme", "--app", "web", "--stage", "dev",
-                       "--dashboard", str(dashboard), "--format", "dotenv")
+    code, out, _ = run(
+        capsys,
+        "credentials",
+        "--org",
+        "acme",
+        "--app",
+        "web",
+        "--stage",
+        "dev",
+        "--dashboard",
+        str(dashboard),
+        "--format",
+        "dotenv",
+    )
     assert code == 0
     env = dict(line.split("=", 1) for line in out.splitlines())
-    assert set(env) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                        "AWS_CREDENTIAL_EXPIRATION", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    assert set(env) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    }
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
     assert env["AWS_ACCESS_KEY_ID"] != BASE_KEY_ID
 
 
 def test_option_flags_win_over_environment_variables(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
-    for flags, source in (((), "dashboard"), (("--use-local-credentials",), "env"),
-                          (("--sources", "env,dashboard"), "env")):
+    for flags, source in (
+        ((), "dashboard"),
+        (("--use-local-credentials",), "env"),
+        (("--sources", "env,dashboard"), "env"),
+    ):
         code, out, _ = run(capsys, "credentials", *target(), *flags)
         assert code == 0
         assert json.loads(out)["Source"] == source
 
 
 def test_profile_flag_picks_the_profile_source(
-        capsys: pytest.CaptureFixture[str], aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (aws_env / "aws-credentials").write_text(textwrap.dedent("""
+    capsys: pytest.CaptureFixture[str], aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (aws_env / "aws-credentials").write_text(
+        textwrap.dedent("""
         [deployer]
         aws_access_key_id = AKIAPROFILE000000007
         aws_secret_access_key = profile-secret
-    """))
+    """)
+    )
     code, out, _ = run(capsys, "credentials", *target(), "--profile", "deployer", "--sources", "profile")
     assert code == 0
     assert json.loads(out)["AccessKeyId"] == "AKIAPROFILE000000007"
@@ -167,13 +202,14 @@ def test_profile_flag_picks_the_profile_source(
 
 
 def test_explain_table_marks_the_winner_and_shows_every_source(
-        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path
+) -> None:
     code, out, err = run(capsys, "explain", *target(dashboard))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == "acme/shop/prod: credentials from dashboard"
     header = lines.index("") + 1  # after the head, the dashboard and the role
-    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[header + 1:]}
+    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in lines[header + 1 :]}
     assert rows["dashboard"].startswith("*")
     assert "used" in rows["dashboard"]
     assert "not tried" in rows["env"]
@@ -183,7 +219,8 @@ def test_explain_table_marks_the_winner_and_shows_every_source(
 
 @pytest.mark.parametrize("offline", [False, True], ids=["online", "offline"])
 def test_explain_prints_what_str_of_the_apis_explain_gives_dashboard_line_included(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, offline: bool) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path, offline: bool
+) -> None:
     flags = ["--offline"] if offline else []
     code, out, err = run(capsys, "explain", *target(dashboard), *flags)
     assert (code, err) == (0, "")
@@ -195,9 +232,11 @@ def test_explain_prints_what_str_of_the_apis_explain_gives_dashboard_line_includ
 
 
 def test_explain_json_lists_why_each_source_was_skipped(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None) -> None:
-    code, out, _ = run(capsys, "explain", "--org", "nobody", "--app", "x", "--stage", "dev",
-                       "--dashboard", str(dashboard), "--json")
+    capsys: pytest.CaptureFixture[str], dashboard: Path, stage_keys: None
+) -> None:
+    code, out, _ = run(
+        capsys, "explain", "--org", "nobody", "--app", "x", "--stage", "dev", "--dashboard", str(dashboard), "--json"
+    )
     assert code == 0
     data = json.loads(out)
     assert data["source"] == "env"
@@ -212,7 +251,8 @@ def test_explain_json_lists_why_each_source_was_skipped(
 
 
 def test_explain_shows_a_fail_closed_failure_without_raising(
-        capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy) -> None:
+    capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy
+) -> None:
     sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
     code, out, err = run(capsys, "explain", *target(dashboard))
     assert (code, err) == (0, "")
@@ -246,7 +286,7 @@ def test_whoami_json_never_prints_the_secret(capsys: pytest.CaptureFixture[str],
 
 # --- plugins -------------------------------------------------------------------------
 
-PLUGIN = '''
+PLUGIN = """
 from sls_access import Credentials, DashboardError
 from sls_access.plugin import hookimpl
 from sls_access.plugin import Skip
@@ -266,7 +306,7 @@ class RemoteSource:
 @hookimpl
 def sls_access_sources(options):
     return [RemoteSource()]
-'''
+"""
 
 
 @pytest.fixture
@@ -286,6 +326,7 @@ def test_plugins_lists_sources_in_chain_order_with_versions(capsys: pytest.Captu
     versions = {p["name"]: (p["distribution"], p["version"]) for p in data["plugins"]}
     assert versions["remote"] == ("sls-access-remote", "2.0.1")
     from sls_access import __version__  # noqa: PLC0415
+
     assert versions["env"] == ("sls-access", __version__)
 
 
@@ -319,9 +360,15 @@ def broken_dashboard(tmp_path: Path) -> list[str]:
 
 def strict_dashboard(tmp_path: Path) -> list[str]:
     """The demo dashboard with stage prod protected org-wide and the prod profile pinned to its account."""
-    text = textwrap.dedent(DEMO_DASHBOARD).replace(
-        'deployment_profile = "sandbox"\n', 'deployment_profile = "sandbox"\nprotected_stages = ["prod"]\n', 1,
-    ).replace(f'role_arn = "{PROD_ROLE}"\n', f'role_arn = "{PROD_ROLE}"\naccount_id = "111111111111"\n')
+    text = (
+        textwrap.dedent(DEMO_DASHBOARD)
+        .replace(
+            'deployment_profile = "sandbox"\n',
+            'deployment_profile = "sandbox"\nprotected_stages = ["prod"]\n',
+            1,
+        )
+        .replace(f'role_arn = "{PROD_ROLE}"\n', f'role_arn = "{PROD_ROLE}"\naccount_id = "111111111111"\n')
+    )
     path = tmp_path / "strict.toml"
     path.write_text(text)
     return ["--dashboard", str(path)]
@@ -339,32 +386,75 @@ ERRORS = [
     ("broken-dashboard", ["credential-process", *target()], ("broken",), 2, "broken.toml"),
     ("no-credentials", ["credential-process", *target()], ("no_base_keys",), 3, "no AWS credentials for"),
     ("access-role", ["credential-process", *target()], ("dashboard", "denied"), 4, PROD_ROLE),
-    ("name-slip", ["credential-process", "--org", "acmee", "--app", "shop", "--stage", "prod"], ("dashboard",), 2,
-     "did you mean 'acme'?"),
+    (
+        "name-slip",
+        ["credential-process", "--org", "acmee", "--app", "shop", "--stage", "prod"],
+        ("dashboard",),
+        2,
+        "did you mean 'acme'?",
+    ),
     ("stage-case", ["credentials", *target(stage="PROD")], ("dashboard",), 2, "did you mean 'prod'?"),
-    ("protected-stage", ["credentials", "--org", "acme", "--app", "blog", "--stage", "prod"], ("strict",), 2,
-     "orgs.acme.protected_stages: stage 'prod' is protected"),
-    ("other-account", ["credential-process", *target()], ("strict", "other_account"), 4,
-     "not in the deployment profile's account 111111111111"),
+    (
+        "protected-stage",
+        ["credentials", "--org", "acme", "--app", "blog", "--stage", "prod"],
+        ("strict",),
+        2,
+        "orgs.acme.protected_stages: stage 'prod' is protected",
+    ),
+    (
+        "other-account",
+        ["credential-process", *target()],
+        ("strict", "other_account"),
+        4,
+        "not in the deployment profile's account 111111111111",
+    ),
     ("no-base-keys", ["whoami", *target()], ("dashboard", "no_base_keys"), 4, "no base AWS credentials"),
-    ("protected-local-keys", ["credentials", *target(), "--use-local-credentials"], ("strict",), 2,
-     "stage 'prod' is protected: use_local_credentials"),
-    ("dashboard-service", ["credentials", "--org", "refused", "--app", "a", "--stage", "s"], ("plugin",), 5,
-     "refused the access key"),
-    ("dashboard-unreachable", ["credentials", *target()], ("closed_service", "access_key"), 5,
-     "is unreachable: connection refused"),
+    (
+        "protected-local-keys",
+        ["credentials", *target(), "--use-local-credentials"],
+        ("strict",),
+        2,
+        "stage 'prod' is protected: use_local_credentials",
+    ),
+    (
+        "dashboard-service",
+        ["credentials", "--org", "refused", "--app", "a", "--stage", "s"],
+        ("plugin",),
+        5,
+        "refused the access key",
+    ),
+    (
+        "dashboard-unreachable",
+        ["credentials", *target()],
+        ("closed_service", "access_key"),
+        5,
+        "is unreachable: connection refused",
+    ),
     ("service-without-access-key", ["credentials", *target()], ("closed_service",), 2, "SERVERLESS_ACCESS_KEY"),
-    ("plugin-failure", ["credentials", "--org", "broken", "--app", "a", "--stage", "s"], ("plugin",), 1,
-     "source 'remote' failed: RuntimeError: remote exploded"),
+    (
+        "plugin-failure",
+        ["credentials", "--org", "broken", "--app", "a", "--stage", "s"],
+        ("plugin",),
+        1,
+        "source 'remote' failed: RuntimeError: remote exploded",
+    ),
     ("whoami-sts-down", ["whoami", *target()], ("sts_down",), 1, "GetCallerIdentity"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "needs", "expected", "text"),
-                         [pytest.param(*case[1:], id=case[0]) for case in ERRORS])
+@pytest.mark.parametrize(
+    ("argv", "needs", "expected", "text"), [pytest.param(*case[1:], id=case[0]) for case in ERRORS]
+)
 def test_each_error_class_is_one_stderr_line_and_its_exit_code(
-        request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str], tmp_path: Path, sts: StsProxy,
-        argv: list[str], needs: tuple[str, ...], expected: int, text: str) -> None:
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sts: StsProxy,
+    argv: list[str],
+    needs: tuple[str, ...],
+    expected: int,
+    text: str,
+) -> None:
     argv = list(argv)
     for need in needs:
         if need == "broken":
@@ -383,8 +473,9 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
         elif need == "access_key":
             request.getfixturevalue("monkeypatch").setenv("SERVERLESS_ACCESS_KEY", "sls_test_not-a-real-key")
         elif need == "sts_down":
-            sts.fault = lambda action: sts_error("InvalidClientTokenId", "bad keys") if action == "GetCallerIdentity" \
-                else None
+            sts.fault = lambda action: (
+                sts_error("InvalidClientTokenId", "bad keys") if action == "GetCallerIdentity" else None
+            )
         else:
             request.getfixturevalue(need)
     code, out, err = run(capsys, *argv)
@@ -401,9 +492,21 @@ def test_each_error_class_is_one_stderr_line_and_its_exit_code(
 
 
 def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(
-        capsys: pytest.CaptureFixture[str], dashboard: Path) -> None:
-    code, out, err = run(capsys, "credential-process", "--org", "solo", "--app", "web", "--stage", "dev",
-                         "--dashboard", str(dashboard), "--require-role")
+    capsys: pytest.CaptureFixture[str], dashboard: Path
+) -> None:
+    code, out, err = run(
+        capsys,
+        "credential-process",
+        "--org",
+        "solo",
+        "--app",
+        "web",
+        "--stage",
+        "dev",
+        "--dashboard",
+        str(dashboard),
+        "--require-role",
+    )
     assert (code, out) == (3, "")
     assert "env: skipped (not consulted: require_role is set" in err
     assert "profile: skipped (not consulted: require_role is set" in err
@@ -411,7 +514,8 @@ def test_credential_process_with_require_role_and_no_link_exits_3_without_keys(
 
 
 def test_debug_adds_the_traceback_and_still_prints_nothing_on_stdout(
-        capsys: pytest.CaptureFixture[str], no_base_keys: None) -> None:
+    capsys: pytest.CaptureFixture[str], no_base_keys: None
+) -> None:
     code, out, err = run(capsys, "--debug", "credentials", *target())
     assert (code, out) == (3, "")
     assert "Traceback (most recent call last)" in err
@@ -431,8 +535,9 @@ def test_debug_flag_after_the_command_works_too(capsys: pytest.CaptureFixture[st
     assert "Traceback" in err
 
 
-def test_errors_never_carry_secrets(capsys: pytest.CaptureFixture[str], stage_keys: None,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_never_carry_secrets(
+    capsys: pytest.CaptureFixture[str], stage_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SERVERLESS_ACCESS_KEY", "AKsls-dashboard-access-key-secret")
     monkeypatch.setenv("SLS_ACCESS_SOURCES", "profile")
     code, out, err = run(capsys, "credentials", "--org", "a", "--app", "b", "--stage", "dev")
@@ -446,6 +551,7 @@ def test_errors_never_carry_secrets(capsys: pytest.CaptureFixture[str], stage_ke
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     from sls_access import __version__  # noqa: PLC0415
+
     code, out, _ = run(capsys, "--version")
     assert (code, out) == (0, f"sls-access {__version__}\n")
 
@@ -462,8 +568,14 @@ def test_every_command_has_help_listing_the_option_flags(capsys: pytest.CaptureF
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
     assert out.startswith(f"usage: sls-access {command}")
-    for flag in ("--dashboard", "--use-local-credentials", "--profile", "--sources", "--disable-plugins",
-                 "SERVERLESS_ACCESS_KEY"):
+    for flag in (
+        "--dashboard",
+        "--use-local-credentials",
+        "--profile",
+        "--sources",
+        "--disable-plugins",
+        "SERVERLESS_ACCESS_KEY",
+    ):
         assert flag in out
 
 
@@ -515,8 +627,14 @@ def test_dotenv_output_quotes_what_is_not_plain() -> None:
 
 
 def _binary(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True,
-                          check=False, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_a_bare_sls_access_prints_the_help() -> None:
@@ -536,15 +654,18 @@ def test_a_commands_help_has_one_options_heading(command: str) -> None:
 def test_an_unknown_flag_points_to_the_commands_own_help() -> None:
     result = _binary("explain", "--org", "a", "--app", "b", "--stage", "c", "--bogus")
     assert result.returncode == 2
-    assert result.stderr.strip() == ("sls-access: error: unrecognized arguments: --bogus "
-                                     "(see 'sls-access explain --help')")
+    assert result.stderr.strip() == (
+        "sls-access: error: unrecognized arguments: --bogus (see 'sls-access explain --help')"
+    )
 
 
 def test_exec_without_a_command_starts_the_users_shell_with_the_credentials(tmp_path: Path, dashboard: Path) -> None:
     shell = tmp_path / "fake-shell"
-    shell.write_text(f"#!{sys.executable}\nimport os, sys\n"
-                     "print('served' if os.environ.get('AWS_CONTAINER_CREDENTIALS_FULL_URI') else 'none')\n"
-                     "sys.exit(7)\n")
+    shell.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        "print('served' if os.environ.get('AWS_CONTAINER_CREDENTIALS_FULL_URI') else 'none')\n"
+        "sys.exit(7)\n"
+    )
     shell.chmod(0o755)
     result = _binary("exec", *target(), "--dashboard", str(dashboard), env={**os.environ, "SHELL": str(shell)})
     assert result.returncode == 7, result.stderr

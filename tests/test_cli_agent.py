@@ -10,8 +10,9 @@ from support import AgentProcesses, console_script
 
 
 def agent_command(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(console_script()), "agent", *args], capture_output=True, text=True, check=False,
-                          timeout=60)
+    return subprocess.run(
+        [str(console_script()), "agent", *args], capture_output=True, text=True, check=False, timeout=60
+    )
 
 
 def test_status_says_no_agent_runs_with_exit_1(agent: AgentProcesses) -> None:
@@ -53,8 +54,9 @@ def test_run_says_where_it_listens(agent: AgentProcesses) -> None:
     agent_command("stop")
     proc.wait(timeout=30)
     assert proc.stderr is not None
-    assert proc.stderr.read().startswith(f"sls-access: agent listening on {agent.socket} (pid {proc.pid}, "
-                                         "idle timeout 900 s)")
+    assert proc.stderr.read().startswith(
+        f"sls-access: agent listening on {agent.socket} (pid {proc.pid}, idle timeout 900 s)"
+    )
 
 
 def test_run_refuses_a_non_positive_idle_timeout(agent: AgentProcesses) -> None:
@@ -68,8 +70,9 @@ def test_run_refuses_a_resolution_timeout_out_of_range(agent: AgentProcesses) ->
     for value in ("0", "-5", "111"):
         result = agent_command("run", "--resolution-timeout", value)
         assert result.returncode == 2
-        assert result.stderr == ("sls-access: error: --resolution-timeout must be a number of seconds above 0 "
-                                 "and at most 110\n")
+        assert result.stderr == (
+            "sls-access: error: --resolution-timeout must be a number of seconds above 0 and at most 110\n"
+        )
     assert not Path(agent.socket).exists()
 
 

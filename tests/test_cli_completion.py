@@ -10,8 +10,13 @@ import pytest
 
 
 def script(shell: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "completion", shell],
-                            capture_output=True, text=True, check=False, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", "completion", shell],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert (result.returncode, result.stderr) == (0, "")
     return result.stdout
 
@@ -21,10 +26,13 @@ def complete(words: list[str]) -> list[str]:
     bash = shutil.which("bash")
     assert bash is not None, "bash is needed to test bash completion"
     line = " ".join(f"'{word}'" for word in words)
-    program = f'{script("bash")}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n' \
-              '_sls_access_complete; printf "%s\\n" "${COMPREPLY[@]}"\n'
-    result = subprocess.run([bash, "--norc", "--noprofile", "-c", program], capture_output=True, text=True,
-                            check=False, timeout=60)
+    program = (
+        f"{script('bash')}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n"
+        '_sls_access_complete; printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    result = subprocess.run(
+        [bash, "--norc", "--noprofile", "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 

@@ -72,20 +72,32 @@ def _parent_credentials(monkeypatch: pytest.MonkeyPatch, aws_env: Path) -> None:
     monkeypatch.setenv("SLS_TEST_KEEP", "kept")
 
 
-PARENT_ONLY = ("AWS_PROFILE", "AWS_PROD_ACCESS_KEY_ID", "AWS_PROD_SECRET_ACCESS_KEY", "AWS_PROD_PROFILE",
-               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+PARENT_ONLY = (
+    "AWS_PROFILE",
+    "AWS_PROD_ACCESS_KEY_ID",
+    "AWS_PROD_SECRET_ACCESS_KEY",
+    "AWS_PROD_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
 
 
 def test_child_is_served_the_roles_credentials_and_gets_no_keys_in_its_environment(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path
+) -> None:
     _parent_credentials(monkeypatch, aws_env)
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True, check=False
+    )
     assert (result.returncode, result.stderr) == (0, "")
     env = json.loads(result.stdout)
     assert env["identity"] == EU_ASSUMED  # the child's SDK reads the role's keys from the endpoint
-    for absent in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
-                   *PARENT_ONLY):
+    for absent in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        *PARENT_ONLY,
+    ):
         assert absent not in env
     assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
     assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] != "http://127.0.0.1:9/parent"
@@ -97,10 +109,12 @@ def test_child_is_served_the_roles_credentials_and_gets_no_keys_in_its_environme
 
 
 def test_env_keys_gives_the_child_the_roles_keys_and_none_of_the_parents(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path) -> None:
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy, aws_env: Path
+) -> None:
     _parent_credentials(monkeypatch, aws_env)
-    result = subprocess.run(env_keys_argv(dashboard, sys.executable, "-c", SHOW_ENV),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        env_keys_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True, check=False
+    )
     assert (result.returncode, result.stderr) == (0, "")
     env = json.loads(result.stdout)
     assert env["identity"] == EU_ASSUMED  # the child's SDK uses the role's keys
@@ -129,9 +143,14 @@ def child_env(argv: list[str], **extra: str) -> dict[str, str]:
 def test_every_stages_keys_and_profile_are_removed_whatever_the_stage_holds(dashboard: Path, aws_env: Path) -> None:
     # The Serverless Framework reads AWS_${stage.toUpperCase()}_* verbatim, for any stage.
     (aws_env / "aws-config").write_text("[profile parent-default]\nregion = us-east-1\n")
-    odd = {"AWS_PRE-PROD_ACCESS_KEY_ID": "AKIAPREPROD000000001", "AWS_PRE-PROD_SECRET_ACCESS_KEY": "pp-secret",
-           "AWS_Staging_PROFILE": "staging", "AWS_X.Y_SESSION_TOKEN": "x.y-token",
-           "AWS_DEV_ACCESS_KEY_ID": "AKIAOTHERSTAGE000001", "AWS_DEFAULT_PROFILE": "parent-default"}
+    odd = {
+        "AWS_PRE-PROD_ACCESS_KEY_ID": "AKIAPREPROD000000001",
+        "AWS_PRE-PROD_SECRET_ACCESS_KEY": "pp-secret",
+        "AWS_Staging_PROFILE": "staging",
+        "AWS_X.Y_SESSION_TOKEN": "x.y-token",
+        "AWS_DEV_ACCESS_KEY_ID": "AKIAOTHERSTAGE000001",
+        "AWS_DEFAULT_PROFILE": "parent-default",
+    }
     env = child_env(exec_argv(dashboard, sys.executable, "-c", SHOW_ALL), **odd)
     assert sorted(set(odd) & set(env)) == []
 
@@ -147,22 +166,39 @@ def test_the_dashboard_access_key_does_not_reach_the_child(dashboard: Path) -> N
     assert "SERVERLESS_ACCESS_KEY" not in env
 
 
-def test_both_region_variables_carry_the_deployment_profiles_region(dashboard: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_region_variables_carry_the_deployment_profiles_region(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # acme/web/dev: the org default "sandbox", region us-east-1; the parent says ap-south-1.
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
     monkeypatch.setenv("AWS_REGION", "ap-south-1")
-    argv = [*sls_access(), "exec", "--org", "acme", "--app", "web", "--stage", "dev", "--dashboard", str(dashboard),
-            "--", sys.executable, "-c", SHOW_ALL]
+    argv = [
+        *sls_access(),
+        "exec",
+        "--org",
+        "acme",
+        "--app",
+        "web",
+        "--stage",
+        "dev",
+        "--dashboard",
+        str(dashboard),
+        "--",
+        sys.executable,
+        "-c",
+        SHOW_ALL,
+    ]
     env = child_env(argv)
     assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("us-east-1", "us-east-1")
 
 
-def test_region_variables_are_left_alone_when_the_region_is_unknown(dashboard: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_region_variables_are_left_alone_when_the_region_is_unknown(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_REGION", "ap-south-1")
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV, region=None),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", SHOW_ENV, region=None), capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     env = json.loads(result.stdout)
     assert env["AWS_REGION"] == "ap-south-1"
@@ -172,7 +208,8 @@ def test_region_variables_are_left_alone_when_the_region_is_unknown(dashboard: P
 @pytest.mark.parametrize("mode", ["served", "env-keys"])
 @pytest.mark.parametrize("given", ["AWS_DEFAULT_REGION", "AWS_REGION"])
 def test_a_region_passed_on_from_the_parent_is_set_in_both_variables(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch, mode: str, given: str) -> None:
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch, mode: str, given: str
+) -> None:
     # The AWS SDK for JavaScript v3 reads only AWS_REGION, the AWS CLI v1 only AWS_DEFAULT_REGION.
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
@@ -185,8 +222,12 @@ def test_a_region_passed_on_from_the_parent_is_set_in_both_variables(
 
 
 def test_exit_code_of_the_child_is_returned(dashboard: Path) -> None:
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", "import sys; sys.exit(7)"),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", "import sys; sys.exit(7)"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 7
     assert (result.stdout, result.stderr) == ("", "")  # exec itself prints nothing, least of all keys
 
@@ -201,8 +242,12 @@ def test_a_child_killed_by_a_signal_gives_128_plus_the_signal(dashboard: Path) -
 def test_signals_sent_to_sls_access_reach_the_child(dashboard: Path, tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "signal"
     # No terminal here (stdin, stdout and stderr are not ttys), so SIGINT is passed on too.
-    proc = subprocess.Popen(exec_argv(dashboard, sys.executable, "-c", TRAP, str(out)),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        exec_argv(dashboard, sys.executable, "-c", TRAP, str(out)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         ready = Path(f"{out}.ready")
         while not ready.exists():  # waits for the child's handler, however long that takes
@@ -220,8 +265,9 @@ def test_signals_sent_to_sls_access_reach_the_child(dashboard: Path, tmp_path: P
 
 
 def test_unknown_command_exits_127_with_one_line(dashboard: Path) -> None:
-    result = subprocess.run(exec_argv(dashboard, "sls-access-no-such-command"),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, "sls-access-no-such-command"), capture_output=True, text=True, check=False
+    )
     assert result.returncode == 127
     assert result.stdout == ""
     assert result.stderr == "sls-access: error: command not found: sls-access-no-such-command\n"
@@ -238,8 +284,12 @@ def test_a_file_that_is_not_executable_exits_126(dashboard: Path, tmp_path: Path
 def test_fail_closed_the_command_does_not_run(dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
     sts.fault = lambda action: sts_error("AccessDenied", "no trust") if action == "AssumeRole" else None
     marker = tmp_path / "ran"
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", f"open({str(marker)!r}, 'w')"),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", f"open({str(marker)!r}, 'w')"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 4
     assert not marker.exists()
     assert result.stdout == ""
@@ -256,8 +306,12 @@ def test_exec_works_without_the_double_dash(dashboard: Path) -> None:
 
 def test_options_after_the_command_belong_to_the_command(dashboard: Path) -> None:
     show_args = "import sys, json; print(json.dumps(sys.argv[1:]))"
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", show_args, "--org", "x", "--help"),
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", show_args, "--org", "x", "--help"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(result.stdout) == ["--org", "x", "--help"]
 
 
@@ -291,8 +345,9 @@ print(json.dumps(result))
 
 
 def test_the_endpoint_answers_only_its_token_and_path_and_closes_with_the_child(dashboard: Path, sts: StsProxy) -> None:
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", PROBE), capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", PROBE), capture_output=True, text=True, check=False
+    )
     assert (result.returncode, result.stderr) == (0, "")
     seen = json.loads(result.stdout)
     assert (seen["none"], seen["wrong"], seen["other"], seen["ok"]) == (401, 401, 404, 200)
@@ -316,13 +371,16 @@ def test_the_token_and_keys_are_not_printed_even_with_debug(dashboard: Path, sts
         assert secret not in result.stderr
 
 
-def test_a_default_profile_with_keys_makes_exec_pass_environment_keys(dashboard: Path, aws_env: Path,
-                                                                      sts: StsProxy) -> None:
+def test_a_default_profile_with_keys_makes_exec_pass_environment_keys(
+    dashboard: Path, aws_env: Path, sts: StsProxy
+) -> None:
     # Every SDK would take these before the endpoint: the child gets keys it cannot miss.
-    (aws_env / "aws-credentials").write_text("[default]\naws_access_key_id = AKIADEFAULT000000001\n"
-                                             "aws_secret_access_key = default-secret\n")
-    result = subprocess.run(exec_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True,
-                            check=False)
+    (aws_env / "aws-credentials").write_text(
+        "[default]\naws_access_key_id = AKIADEFAULT000000001\naws_secret_access_key = default-secret\n"
+    )
+    result = subprocess.run(
+        exec_argv(dashboard, sys.executable, "-c", SHOW_ENV), capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     env = json.loads(result.stdout)
     assert env["identity"] == EU_ASSUMED
@@ -352,8 +410,7 @@ def test_a_framework_service_with_provider_profile_gets_environment_keys(dashboa
     framework = Path.cwd() / "serverless"
     framework.write_text(f"#!{sys.executable}\n{SHOW_ALL}\n")
     framework.chmod(0o755)
-    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy"), capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy"), capture_output=True, text=True, check=False)
     assert result.returncode == 0
     env = json.loads(result.stdout)
     assert env["AWS_ACCESS_KEY_ID"] == next(iter(sts.issued))
@@ -365,8 +422,12 @@ def test_the_framework_told_aws_profile_does_not_run(dashboard: Path, tmp_path: 
     framework = Path.cwd() / "sls"
     framework.write_text(f"#!/bin/sh\ntouch {marker}\n")
     framework.chmod(0o755)
-    result = subprocess.run(exec_argv(dashboard, str(framework), "deploy", "--aws-profile", "old"),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        exec_argv(dashboard, str(framework), "deploy", "--aws-profile", "old"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     assert "--aws-profile" in result.stderr
     assert not marker.exists()

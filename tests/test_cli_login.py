@@ -39,8 +39,9 @@ def test_login_with_a_file_then_logout(capsys: pytest.CaptureFixture[str], dashb
     assert not config_path().exists()
 
 
-def test_the_login_file_is_used_from_any_directory(capsys: pytest.CaptureFixture[str], dashboard: Path,
-                                                   sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_login_file_is_used_from_any_directory(
+    capsys: pytest.CaptureFixture[str], dashboard: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run(capsys, "login", "--dashboard", str(dashboard))
     monkeypatch.chdir("/")
     code, out, _ = run(capsys, "explain", *TARGET, "--json")
@@ -51,8 +52,11 @@ def test_the_login_file_is_used_from_any_directory(capsys: pytest.CaptureFixture
 
 
 def test_login_to_a_service_reads_the_key_from_stdin_and_never_prints_it(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    dashboard_server: DashboardServer,
+    sts: StsProxy,
+) -> None:
     key = KeyStore(dashboard_server.keys_path).create("acme", "me")[1]
     monkeypatch.setattr(sys, "stdin", io.StringIO(key + "\n"))
     code, out, err = run(capsys, "login", "--dashboard", dashboard_server.url)
@@ -74,8 +78,11 @@ def test_login_to_a_service_reads_the_key_from_stdin_and_never_prints_it(
 
 
 def test_serverless_access_key_wins_over_the_stored_key(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    dashboard_server: DashboardServer,
+    sts: StsProxy,
+) -> None:
     stored = KeyStore(dashboard_server.keys_path).create("solo", "stored")[1]  # another org's key
     monkeypatch.setattr(sys, "stdin", io.StringIO(stored))
     run(capsys, "login", "--dashboard", dashboard_server.url)
@@ -86,8 +93,9 @@ def test_serverless_access_key_wins_over_the_stored_key(
     assert stored not in out
 
 
-def test_login_to_a_service_without_a_key_fails(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_to_a_service_without_a_key_fails(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, out, err = run(capsys, "login", "--dashboard", "https://dash.example.com")
     assert (code, out) == (2, "")
@@ -103,16 +111,21 @@ def test_login_has_no_flag_for_the_key(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_login_in_a_subprocess_with_the_key_piped(aws_env: Path) -> None:
     key = "sls-key-piped-0123456789"
-    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "login", "--dashboard",
-                             "https://dash.example.com"], input=key + "\n", capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", "login", "--dashboard", "https://dash.example.com"],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert key not in result.stdout + result.stderr
     assert access_key_path().read_text() == key + "\n"
 
 
-def test_a_stored_file_that_is_gone_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                     dashboard: Path) -> None:
+def test_a_stored_file_that_is_gone_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, dashboard: Path
+) -> None:
     copy = tmp_path / "copy.toml"
     copy.write_text(dashboard.read_text())
     run(capsys, "login", "--dashboard", str(copy))

@@ -38,7 +38,8 @@ def project() -> Path:
 
 
 def test_trust_without_a_file_trusts_the_project_file_found_from_here(
-        capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (project.parent / "sub").mkdir()
     monkeypatch.chdir(project.parent / "sub")
     code, out, err = run(capsys, "trust")
@@ -63,8 +64,9 @@ def test_trust_refuses_a_file_that_does_not_parse(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.usefixtures("project")
-def test_an_untrusted_project_file_fails_with_the_trust_command(capsys: pytest.CaptureFixture[str],
-                                                                sts: StsProxy) -> None:
+def test_an_untrusted_project_file_fails_with_the_trust_command(
+    capsys: pytest.CaptureFixture[str], sts: StsProxy
+) -> None:
     code, out, err = run(capsys, "credential-process", *TARGET)
     assert (code, out) == (2, "")
     assert f"sls-access trust {Path.cwd() / 'sls-access.toml'}" in err
@@ -72,8 +74,9 @@ def test_an_untrusted_project_file_fails_with_the_trust_command(capsys: pytest.C
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_a_trusted_project_file_gives_its_role(capsys: pytest.CaptureFixture[str], project: Path,
-                                                sts: StsProxy) -> None:
+def test_a_trusted_project_file_gives_its_role(
+    capsys: pytest.CaptureFixture[str], project: Path, sts: StsProxy
+) -> None:
     run(capsys, "trust", str(project))
     code, out, err = run(capsys, "credential-process", *TARGET)
     assert (code, err) == (0, "")
@@ -81,11 +84,13 @@ def test_a_trusted_project_file_gives_its_role(capsys: pytest.CaptureFixture[str
     assert sts.requests[-1]["RoleArn"] == PROD_ROLE
 
 
-def test_a_changed_project_file_fails_again(capsys: pytest.CaptureFixture[str], project: Path,
-                                            sts: StsProxy) -> None:
+def test_a_changed_project_file_fails_again(capsys: pytest.CaptureFixture[str], project: Path, sts: StsProxy) -> None:
     run(capsys, "trust")
-    project.write_text(textwrap.dedent(DEMO_DASHBOARD + PLANTED).replace(
-        '[orgs.acme.apps.shop.stages.prod]\ndeployment_profile = "prod"\n', ""))
+    project.write_text(
+        textwrap.dedent(DEMO_DASHBOARD + PLANTED).replace(
+            '[orgs.acme.apps.shop.stages.prod]\ndeployment_profile = "prod"\n', ""
+        )
+    )
     code, out, err = run(capsys, "credential-process", *TARGET)
     assert (code, out) == (2, "")
     assert "changed since you trusted it" in err
@@ -106,8 +111,9 @@ def test_revoke_of_a_file_never_trusted_says_so(capsys: pytest.CaptureFixture[st
     assert (code, out) == (0, f"{project.resolve()} was not trusted\n")
 
 
-def test_explain_names_the_project_file_and_the_role(capsys: pytest.CaptureFixture[str], project: Path,
-                                                     sts: StsProxy) -> None:
+def test_explain_names_the_project_file_and_the_role(
+    capsys: pytest.CaptureFixture[str], project: Path, sts: StsProxy
+) -> None:
     run(capsys, "trust")
     code, out, _ = run(capsys, "explain", *TARGET)
     assert code == 0
@@ -118,8 +124,9 @@ def test_explain_names_the_project_file_and_the_role(capsys: pytest.CaptureFixtu
     assert f"role {PROD_ROLE} from {project.resolve()} (trusted project file)" in used
 
 
-def test_explain_json_names_the_project_file_and_the_role(capsys: pytest.CaptureFixture[str], project: Path,
-                                                          sts: StsProxy) -> None:
+def test_explain_json_names_the_project_file_and_the_role(
+    capsys: pytest.CaptureFixture[str], project: Path, sts: StsProxy
+) -> None:
     run(capsys, "trust")
     code, out, _ = run(capsys, "explain", *TARGET, "--json")
     assert code == 0

@@ -41,8 +41,9 @@ def test_the_client_signs_with_the_targets_role(dashboard: Path) -> None:
     assert ":assumed-role/sls-access-prod/" in client.get_caller_identity()["Arn"]
 
 
-def test_sixteen_threads_get_one_client_made_once(dashboard: Path, sts: StsProxy,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sixteen_threads_get_one_client_made_once(
+    dashboard: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     made: list[str] = []
     session = resolver.session
@@ -63,8 +64,12 @@ def test_sixteen_threads_get_one_client_made_once(dashboard: Path, sts: StsProxy
 def test_other_regions_services_and_configs_get_other_clients(dashboard: Path) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     config = botocore.config.Config(retries={"max_attempts": 1})
-    clients = [resolver.client(*TARGET, "sts"), resolver.client(*TARGET, "sts", region="eu-west-1"),
-               resolver.client(*TARGET, "s3"), resolver.client(*TARGET, "sts", config=config)]
+    clients = [
+        resolver.client(*TARGET, "sts"),
+        resolver.client(*TARGET, "sts", region="eu-west-1"),
+        resolver.client(*TARGET, "s3"),
+        resolver.client(*TARGET, "sts", config=config),
+    ]
     assert len({id(client) for client in clients}) == 4
     assert clients[1].meta.region_name == "eu-west-1"
     assert resolver.client(*TARGET, "sts", config=config) is clients[3]
@@ -86,8 +91,11 @@ def test_a_client_kept_past_expiry_signs_with_new_keys(dashboard: Path, sts: Sts
 def test_a_client_whose_link_fails_on_refresh_raises(dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
     sts.clock = clock
     client: Any = Resolver(dashboard=str(dashboard), clock=clock).client(*TARGET, "sts")
-    sts.fault = lambda action: (403, b"<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>"
-                                ) if action == "AssumeRole" else None
+    sts.fault = lambda action: (
+        (403, b"<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>")
+        if action == "AssumeRole"
+        else None
+    )
     clock.advance(minutes=55)
     with pytest.raises(SlsAccessError):
         client.get_caller_identity()
@@ -99,8 +107,9 @@ def test_the_cache_keeps_at_most_max_clients(dashboard: Path) -> None:
     configs = [botocore.config.Config(user_agent_extra=f"n{n}") for n in range(MAX_CLIENTS)]
     made = [resolver.client(*TARGET, "sts", config=config) for config in configs]
     # The MAX_CLIENTS most recent are kept (returned again); the first, made before them, is not.
-    assert all(resolver.client(*TARGET, "sts", config=config) is client
-               for config, client in zip(configs, made, strict=True))
+    assert all(
+        resolver.client(*TARGET, "sts", config=config) is client for config, client in zip(configs, made, strict=True)
+    )
     assert resolver.client(*TARGET, "sts") is not first
 
 

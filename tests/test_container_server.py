@@ -25,13 +25,19 @@ from sls_access.cli._container_server import STATIC_EXPIRY, ContainerEndpoint
 
 SECRET = "endpoint-secret-0123456789abcdefghijklmnopq"
 TOKEN = "endpoint-token-FwoGZXIvYXdzEJr//////////wEaDM+/="
-ROLE_KEYS = Credentials(access_key_id="ASIAROLEKEY000000001", secret_access_key=SECRET, session_token=TOKEN,
-                        expiration=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), source="dashboard",
-                        region="eu-west-1")
+ROLE_KEYS = Credentials(
+    access_key_id="ASIAROLEKEY000000001",
+    secret_access_key=SECRET,
+    session_token=TOKEN,
+    expiration=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+    source="dashboard",
+    region="eu-west-1",
+)
 
 
-def get(endpoint: ContainerEndpoint, *, path: str | None = None, token: str | None = None,
-        method: str = "GET") -> tuple[int, dict[str, object]]:
+def get(
+    endpoint: ContainerEndpoint, *, path: str | None = None, token: str | None = None, method: str = "GET"
+) -> tuple[int, dict[str, object]]:
     conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=10)
     headers = {} if token is None else {"Authorization": token}
     conn.request(method, endpoint.path if path is None else path, headers=headers)
@@ -50,8 +56,13 @@ def endpoint(clock: FakeClock) -> Iterator[ContainerEndpoint]:
 def test_the_path_with_the_token_gets_the_keys_in_the_container_format(endpoint: ContainerEndpoint) -> None:
     status, body = get(endpoint, token=endpoint.token)
     assert status == 200
-    assert body == {"AccessKeyId": "ASIAROLEKEY000000001", "SecretAccessKey": SECRET, "Token": TOKEN,
-                    "Expiration": "2030-01-02T03:04:05Z", "Region": "eu-west-1"}
+    assert body == {
+        "AccessKeyId": "ASIAROLEKEY000000001",
+        "SecretAccessKey": SECRET,
+        "Token": TOKEN,
+        "Expiration": "2030-01-02T03:04:05Z",
+        "Region": "eu-west-1",
+    }
 
 
 def test_the_url_is_loopback_with_a_random_path(clock: FakeClock, endpoint: ContainerEndpoint) -> None:
@@ -92,8 +103,12 @@ def test_only_get_is_answered(endpoint: ContainerEndpoint, method: str) -> None:
 
 def test_a_failing_resolution_is_503_with_a_json_error_and_no_keys(clock: FakeClock) -> None:
     def load() -> Credentials:
-        raise AccessRoleError("AccessDenied: not trusted", target=Target(org="acme", app="shop", stage="prod"),
-                              deployment_profile="prod", role_arn="arn:aws:iam::111111111111:role/x")
+        raise AccessRoleError(
+            "AccessDenied: not trusted",
+            target=Target(org="acme", app="shop", stage="prod"),
+            deployment_profile="prod",
+            role_arn="arn:aws:iam::111111111111:role/x",
+        )
 
     with ContainerEndpoint(load, first=ROLE_KEYS, clock=clock) as endpoint:
         status, body = get(endpoint, token=endpoint.token)
@@ -113,8 +128,7 @@ def test_an_unexpected_failure_is_503_without_its_message(clock: FakeClock) -> N
     assert SECRET not in json.dumps(body)
 
 
-def test_keys_from_another_source_than_at_the_start_are_refused(
-        clock: FakeClock) -> None:
+def test_keys_from_another_source_than_at_the_start_are_refused(clock: FakeClock) -> None:
     # The link was removed from the dashboard file while the child runs: env keys now apply.
     env_keys = Credentials(access_key_id="AKIAENVKEY0000000001", secret_access_key="env-secret", source="env")
     with ContainerEndpoint(lambda: env_keys, first=ROLE_KEYS, clock=clock) as endpoint:
@@ -164,12 +178,12 @@ def test_neither_token_nor_keys_are_logged(caplog: pytest.LogCaptureFixture, end
     assert endpoint.token not in repr(endpoint)
 
 
-def test_botocore_reads_a_resolvers_role_keys_from_it(dashboard: Path, sts: StsProxy, clock: FakeClock,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_botocore_reads_a_resolvers_role_keys_from_it(
+    dashboard: Path, sts: StsProxy, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     resolver = Resolver(dashboard=str(dashboard), clock=clock)
     first = resolver.credentials("acme", "shop", "prod")
-    with ContainerEndpoint(lambda: resolver.credentials("acme", "shop", "prod"), clock=clock,
-                           first=first) as endpoint:
+    with ContainerEndpoint(lambda: resolver.credentials("acme", "shop", "prod"), clock=clock, first=first) as endpoint:
         for name, value in endpoint.variables().items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_ACCESS_KEY_ID")
@@ -222,8 +236,13 @@ class Remote:
 @pytest.fixture
 def remote(request: pytest.FixtureRequest) -> Iterator[tuple[Remote, subprocess.Popen[str]]]:
     limit = getattr(request, "param", 1024)
-    process = subprocess.Popen([sys.executable, "-c", ENDPOINT_PROCESS, str(limit)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENDPOINT_PROCESS, str(limit)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -266,7 +285,8 @@ def finish(process: subprocess.Popen[str]) -> str:
 # fewer than the endpoint's cap on waiting connections, accept() runs out of them too.
 @pytest.mark.parametrize("remote", [64, 40], indirect=True, ids=["fd-limit-64", "fd-limit-40"])
 def test_a_thousand_idle_connections_do_not_keep_the_child_from_its_keys(
-        remote: tuple[Remote, subprocess.Popen[str]]) -> None:
+    remote: tuple[Remote, subprocess.Popen[str]],
+) -> None:
     endpoint, process = remote
     idle = idle_connections(endpoint.port, 1000)
     try:

@@ -33,20 +33,27 @@ def test_remaining_is_time_to_expiry_or_none() -> None:
 def test_to_env_gives_the_aws_variables() -> None:
     exp = datetime(2030, 1, 1, tzinfo=UTC)
     creds = Credentials(access_key_id="a", secret_access_key="b", session_token="t", expiration=exp)
-    assert creds.to_env() == {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
-                              "AWS_SESSION_TOKEN": "t", "AWS_CREDENTIAL_EXPIRATION": "2030-01-01T00:00:00Z"}
+    assert creds.to_env() == {
+        "AWS_ACCESS_KEY_ID": "a",
+        "AWS_SECRET_ACCESS_KEY": "b",
+        "AWS_SESSION_TOKEN": "t",
+        "AWS_CREDENTIAL_EXPIRATION": "2030-01-01T00:00:00Z",
+    }
 
 
 def test_key_hint_shows_only_the_last_four_characters() -> None:
     assert Credentials(access_key_id="AKIAEXAMPLE1234", secret_access_key="s").key_hint == "****1234"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("secret_access_key", "secret\nNODE_OPTIONS=--require=/tmp/x.js"),
-    ("session_token", "token with space"),
-    ("access_key_id", "AKIA\n"),
-    ("region", "eu-west-1\nX=1"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("secret_access_key", "secret\nNODE_OPTIONS=--require=/tmp/x.js"),
+        ("session_token", "token with space"),
+        ("access_key_id", "AKIA\n"),
+        ("region", "eu-west-1\nX=1"),
+    ],
+)
 def test_a_value_that_could_smuggle_a_line_is_refused_without_naming_it(field: str, value: str) -> None:
     fields = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cret", field: value}
     with pytest.raises(ValueError, match=field.split("_", maxsplit=1)[0]) as raised:

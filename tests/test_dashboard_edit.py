@@ -43,8 +43,9 @@ def added_lines(old: str, new: str) -> list[str]:
 
 
 def test_a_new_profile_and_link_are_added_and_comments_and_layout_kept() -> None:
-    new = link_profile(COMMENTED, "f", org="acme", name="prod", profile=PROFILE,
-                       link=LinkSpec(app="shop", stage="prod"), replace=False)
+    new = link_profile(
+        COMMENTED, "f", org="acme", name="prod", profile=PROFILE, link=LinkSpec(app="shop", stage="prod"), replace=False
+    )
     assert new.startswith(COMMENTED)
     assert [line for line in added_lines(COMMENTED, new) if line] == [
         "[orgs.acme.deployment_profiles.prod]",
@@ -61,8 +62,15 @@ def test_a_new_profile_and_link_are_added_and_comments_and_layout_kept() -> None
 
 
 def test_a_region_link_is_a_stage_and_region_table() -> None:
-    new = link_profile(COMMENTED, "f", org="acme", name="prod", profile=PROFILE,
-                       link=LinkSpec(app="shop", stage="prod", region="eu-west-1"), replace=False)
+    new = link_profile(
+        COMMENTED,
+        "f",
+        org="acme",
+        name="prod",
+        profile=PROFILE,
+        link=LinkSpec(app="shop", stage="prod", region="eu-west-1"),
+        replace=False,
+    )
     assert "[orgs.acme.apps.shop.stages.prod.regions.eu-west-1]" in new
     validate(new, "f")
 
@@ -75,8 +83,11 @@ def test_a_new_org_is_added_to_a_file_with_other_orgs() -> None:
 
 
 def test_an_existing_profile_with_another_role_is_refused_without_replace() -> None:
-    with pytest.raises(ConfigError, match=r"orgs\.acme\.deployment_profiles\.sandbox: deployment profile "
-                                          r"'sandbox' exists with another role .*--replace"):
+    with pytest.raises(
+        ConfigError,
+        match=r"orgs\.acme\.deployment_profiles\.sandbox: deployment profile "
+        r"'sandbox' exists with another role .*--replace",
+    ):
         link_profile(COMMENTED, "f", org="acme", name="sandbox", profile=PROFILE, link=None, replace=False)
 
 
@@ -114,18 +125,29 @@ def test_linking_the_same_role_again_keeps_the_keys_not_given_and_their_comments
 
 
 def test_replacing_the_role_drops_the_old_roles_other_keys() -> None:
-    other = ProfileSpec(role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-rotated000",
-                        account_id="123456789012")
+    other = ProfileSpec(
+        role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-rotated000", account_id="123456789012"
+    )
     new = link_profile(TUNED, "f", org="acme", name="prod", profile=other, link=None, replace=True)
     assert "region" not in new
     assert "sessions" not in new
 
 
 def test_a_stage_linked_to_another_profile_is_refused_without_replace() -> None:
-    with pytest.raises(ConfigError, match=r"orgs\.acme\.apps\.shop\.stages\.prod: already linked to "
-                                          r"deployment profile 'prod'"):
-        link_profile(textwrap.dedent(DEMO_DASHBOARD), "f", org="acme", name="new", profile=PROFILE,
-                     link=LinkSpec(app="shop", stage="prod"), replace=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"orgs\.acme\.apps\.shop\.stages\.prod: already linked to "
+        r"deployment profile 'prod'",
+    ):
+        link_profile(
+            textwrap.dedent(DEMO_DASHBOARD),
+            "f",
+            org="acme",
+            name="new",
+            profile=PROFILE,
+            link=LinkSpec(app="shop", stage="prod"),
+            replace=False,
+        )
 
 
 def test_per_key_sessions_are_written_as_text() -> None:
@@ -139,12 +161,16 @@ def test_links_using_lists_every_level() -> None:
     assert links_using(textwrap.dedent(DEMO_DASHBOARD), "f", "acme", "prod") == ["orgs.acme.apps.shop.stages.prod"]
     assert links_using(textwrap.dedent(DEMO_DASHBOARD), "f", "acme", "sandbox") == ["orgs.acme"]
     assert links_using(textwrap.dedent(DEMO_DASHBOARD), "f", "acme", "eu") == [
-        "orgs.acme.apps.shop.stages.prod.regions.eu-west-1"]
+        "orgs.acme.apps.shop.stages.prod.regions.eu-west-1"
+    ]
 
 
 def test_unlink_refuses_a_profile_links_use_and_lists_them() -> None:
-    with pytest.raises(ConfigError, match=r"'eu' is still linked from orgs\.acme\.apps\.shop\.stages\.prod\."
-                                          r"regions\.eu-west-1; "):
+    with pytest.raises(
+        ConfigError,
+        match=r"'eu' is still linked from orgs\.acme\.apps\.shop\.stages\.prod\."
+        r"regions\.eu-west-1; ",
+    ):
         unlink_profile(textwrap.dedent(DEMO_DASHBOARD), "f", org="acme", name="eu")
 
 
@@ -160,10 +186,12 @@ def test_unlink_of_a_missing_profile_is_an_error() -> None:
 
 
 def test_diff_masks_every_external_id_on_both_sides() -> None:
-    other = ProfileSpec(role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-new0000000",
-                        account_id="123456789012")
-    neighbour = ('\n[orgs.acme.deployment_profiles.next]\nrole_arn = "arn:aws:iam::1:role/n"\n'
-                 'external_id = "sls-next000000"\n')
+    other = ProfileSpec(
+        role_arn="arn:aws:iam::123456789012:role/other", external_id="sls-new0000000", account_id="123456789012"
+    )
+    neighbour = (
+        '\n[orgs.acme.deployment_profiles.next]\nrole_arn = "arn:aws:iam::1:role/n"\nexternal_id = "sls-next000000"\n'
+    )
     old = TUNED + neighbour
     shown = diff(old, link_profile(old, "f", org="acme", name="prod", profile=other, link=None, replace=True), "f")
     assert "sls-old0000000" not in shown
@@ -172,12 +200,15 @@ def test_diff_masks_every_external_id_on_both_sides() -> None:
     assert ' external_id = "…"' in shown.splitlines()  # context: the same line, masked on both sides
 
 
-@pytest.mark.parametrize("layout", [
-    'prod = { role_arn = "arn:aws:iam::1:role/p", external_id = "sls-inline00000" }',
-    'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = "sls-inline00000"',
-    'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = """sls-inline00000"""',
-    "prod.role_arn = 'arn:aws:iam::1:role/p'\nprod.external_id = 'sls-inline00000'",
-])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        'prod = { role_arn = "arn:aws:iam::1:role/p", external_id = "sls-inline00000" }',
+        'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = "sls-inline00000"',
+        'prod.role_arn = "arn:aws:iam::1:role/p"\nprod.external_id = """sls-inline00000"""',
+        "prod.role_arn = 'arn:aws:iam::1:role/p'\nprod.external_id = 'sls-inline00000'",
+    ],
+)
 def test_diff_masks_an_external_id_in_any_layout(layout: str) -> None:
     old = f"[orgs.acme.deployment_profiles]\n{layout}\n"
     new = "# a comment above it\n" + old
@@ -243,7 +274,9 @@ def test_write_keeps_the_mode_and_the_previous_content_as_a_backup(tmp_path: Pat
     assert backup.read_text() == COMMENTED
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("dashboard", ".dashboard"))) == [
-        "dashboard.toml", "dashboard.toml.bak"]  # no temporary file left
+        "dashboard.toml",
+        "dashboard.toml.bak",
+    ]  # no temporary file left
 
 
 def test_a_new_file_is_private_and_has_no_backup(tmp_path: Path) -> None:

@@ -35,8 +35,9 @@ def write(tmp_path: Path, text: str, name: str = "dash.toml") -> Path:
         ("solo", "api", "dev", None, "only", LinkLevel.STAGE),
     ],
 )
-def test_most_specific_link_wins(dashboard: Path, org: str, app: str, stage: str,
-                                 region: str | None, profile: str, level: LinkLevel) -> None:
+def test_most_specific_link_wins(
+    dashboard: Path, org: str, app: str, stage: str, region: str | None, profile: str, level: LinkLevel
+) -> None:
     link = load_dashboard_file(dashboard).link(Target(org=org, app=app, stage=stage, region=region))
     assert link is not None
     assert (link.profile.name, link.level) == (profile, level)
@@ -72,7 +73,9 @@ def test_account_id_is_kept_when_the_role_is_in_it(tmp_path: Path) -> None:
 
 # --- strict targets: names one slip away, protected stages ---------------------------------
 
-PROTECTED = HEAD + """
+PROTECTED = (
+    HEAD
+    + """
 [orgs.acme.deployment_profiles.live]
 role_arn = "arn:aws:iam::111111111111:role/live"
 
@@ -90,6 +93,7 @@ deployment_profile = "live"
 [orgs.acme.apps.shop.stages.live.regions.eu-west-1]
 deployment_profile = "live"
 """
+)
 
 
 def lookup(path: Path, org: str, app: str, stage: str, region: str | None = None) -> TargetError:
@@ -106,8 +110,9 @@ def lookup(path: Path, org: str, app: str, stage: str, region: str | None = None
         ("acme", "shop", "dev", None, "p", LinkLevel.APP),
     ],
 )
-def test_a_protected_stage_is_served_by_its_own_link(tmp_path: Path, org: str, app: str, stage: str,
-                                                     region: str | None, profile: str, level: LinkLevel) -> None:
+def test_a_protected_stage_is_served_by_its_own_link(
+    tmp_path: Path, org: str, app: str, stage: str, region: str | None, profile: str, level: LinkLevel
+) -> None:
     link = load_dashboard_file(write(tmp_path, PROTECTED)).link(Target(org=org, app=app, stage=stage, region=region))
     assert link is not None
     assert (link.profile.name, link.level) == (profile, level)
@@ -146,8 +151,9 @@ def test_the_refusal_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
         ("acme", "blog", "Prod", "orgs.acme.apps.blog.stages", "prod"),  # an org-protected name, any app
     ],
 )
-def test_a_name_one_slip_away_is_refused_with_a_hint(tmp_path: Path, org: str, app: str, stage: str, key: str,
-                                                     near: str) -> None:
+def test_a_name_one_slip_away_is_refused_with_a_hint(
+    tmp_path: Path, org: str, app: str, stage: str, key: str, near: str
+) -> None:
     error = lookup(write(tmp_path, PROTECTED), org, app, stage)
     assert (error.code, error.key) == ("unknown_target", key)
     assert f"did you mean {near!r}?" in error.reason
@@ -163,27 +169,45 @@ def test_a_far_away_name_still_takes_the_defaults(tmp_path: Path) -> None:
     ("text", "key", "message"),
     [
         ("[orgs.acme]\ndeployment_profile = 'nope'\n" + HEAD, "orgs.acme.deployment_profile", "not defined"),
-        (HEAD + "[orgs.acme.apps.shop.stages.prod]\ndeployment_profile = 'q'\n",
-         "orgs.acme.apps.shop.stages.prod.deployment_profile", "not defined"),
+        (
+            HEAD + "[orgs.acme.apps.shop.stages.prod]\ndeployment_profile = 'q'\n",
+            "orgs.acme.apps.shop.stages.prod.deployment_profile",
+            "not defined",
+        ),
         (HEAD + "duration_seconds = 60\n", "orgs.acme.deployment_profiles.p.duration_seconds", "900..43200"),
         (HEAD + "duration_seconds = 50000\n", "orgs.acme.deployment_profiles.p.duration_seconds", "900..43200"),
         (HEAD + "duration_seconds = '3600'\n", "orgs.acme.deployment_profiles.p.duration_seconds", "integer"),
-        ("[orgs.acme.deployment_profiles.p]\nrole_arn = 'arn:aws:iam::12:role/r'\n",
-         "orgs.acme.deployment_profiles.p.role_arn", "IAM role ARN"),
-        ("[orgs.acme.deployment_profiles.p]\nexternal_id = 'abc'\n",
-         "orgs.acme.deployment_profiles.p.role_arn", "required"),
+        (
+            "[orgs.acme.deployment_profiles.p]\nrole_arn = 'arn:aws:iam::12:role/r'\n",
+            "orgs.acme.deployment_profiles.p.role_arn",
+            "IAM role ARN",
+        ),
+        (
+            "[orgs.acme.deployment_profiles.p]\nexternal_id = 'abc'\n",
+            "orgs.acme.deployment_profiles.p.role_arn",
+            "required",
+        ),
         (HEAD + "role_name = 'x'\n", "orgs.acme.deployment_profiles.p.role_name", "unknown key"),
         (HEAD + "regoin = 'eu-west-1'\n", "orgs.acme.deployment_profiles.p.regoin", "did you mean 'region'"),
         (HEAD + "region = 'Europe'\n", "orgs.acme.deployment_profiles.p.region", "AWS region"),
         (HEAD + "external_id = 'x'\n", "orgs.acme.deployment_profiles.p.external_id", "2-1224"),
         ("[org.acme]\n", "org", "did you mean 'orgs'"),
         ("orgs = 3\n", "orgs", "must be a table"),
-        (HEAD + "[orgs.acme.apps.shop.stages.prod.regions.mars]\ndeployment_profile = 'p'\n",
-         "orgs.acme.apps.shop.stages.prod.regions.mars", "AWS region"),
-        (HEAD + "[orgs.acme.apps.shop.stages.prod.regions.eu-west-1]\n",
-         "orgs.acme.apps.shop.stages.prod.regions.eu-west-1.deployment_profile", "required"),
-        (HEAD + "account_id = '111111111111'\n", "orgs.acme.deployment_profiles.p.role_arn",
-         "in account 222222222222, not in the profile's account_id 111111111111"),
+        (
+            HEAD + "[orgs.acme.apps.shop.stages.prod.regions.mars]\ndeployment_profile = 'p'\n",
+            "orgs.acme.apps.shop.stages.prod.regions.mars",
+            "AWS region",
+        ),
+        (
+            HEAD + "[orgs.acme.apps.shop.stages.prod.regions.eu-west-1]\n",
+            "orgs.acme.apps.shop.stages.prod.regions.eu-west-1.deployment_profile",
+            "required",
+        ),
+        (
+            HEAD + "account_id = '111111111111'\n",
+            "orgs.acme.deployment_profiles.p.role_arn",
+            "in account 222222222222, not in the profile's account_id 111111111111",
+        ),
         (HEAD + "account_id = 222222222222\n", "orgs.acme.deployment_profiles.p.account_id", "quoted"),
         (HEAD + "account_id = '2222'\n", "orgs.acme.deployment_profiles.p.account_id", "12 digits"),
         (HEAD + "sessions = 'per-key'\n", "orgs.acme.deployment_profiles.p.sessions", "did you mean 'per_key'"),
@@ -194,14 +218,21 @@ def test_a_far_away_name_still_takes_the_defaults(tmp_path: Path) -> None:
         ("[orgs.acme]\nprotected_stages = ['prod', 3]\n", "orgs.acme.protected_stages", "must be a string"),
         ("[orgs.acme]\nprotected_stages = ['']\n", "orgs.acme.protected_stages", "must not be empty"),
         ("[orgs.acme]\nprotected_stages = ['prod', 'prod']\n", "orgs.acme.protected_stages", "twice"),
-        (HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n", "orgs.acme.apps.shop.protected_stages",
-         "'prod' is protected but has no link of its own"),
-        (HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n[orgs.acme.apps.shop.stages.prod]\n",
-         "orgs.acme.apps.shop.protected_stages", "'prod' is protected but has no link of its own"),
+        (
+            HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n",
+            "orgs.acme.apps.shop.protected_stages",
+            "'prod' is protected but has no link of its own",
+        ),
+        (
+            HEAD + "[orgs.acme.apps.shop]\nprotected_stages = ['prod']\n[orgs.acme.apps.shop.stages.prod]\n",
+            "orgs.acme.apps.shop.protected_stages",
+            "'prod' is protected but has no link of its own",
+        ),
     ],
 )
-def test_malformed_files_are_config_errors_naming_file_and_key(tmp_path: Path, text: str, key: str,
-                                                               message: str) -> None:
+def test_malformed_files_are_config_errors_naming_file_and_key(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as info:
         load_dashboard_file(path)
@@ -231,10 +262,16 @@ def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
         load_dashboard_file(path)
 
 
-@pytest.mark.parametrize("arn", ["arn:aws:iam::111111111111:role/x\n", "arn:aws-evil:iam::111111111111:role/x",
-                                 "arn:aws:iam::\u0661\u0661\u0661111111111:role/x"])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::111111111111:role/x\n",
+        "arn:aws-evil:iam::111111111111:role/x",
+        "arn:aws:iam::\u0661\u0661\u0661111111111:role/x",
+    ],
+)
 def test_role_arns_are_matched_whole_in_known_partitions(tmp_path: Path, arn: str) -> None:
     path = tmp_path / "d.toml"
-    path.write_text(f'[orgs.acme.deployment_profiles.p]\nrole_arn = {json.dumps(arn)}\n')
+    path.write_text(f"[orgs.acme.deployment_profiles.p]\nrole_arn = {json.dumps(arn)}\n")
     with pytest.raises(ConfigError, match="role_arn"):
         load_dashboard_file(path)

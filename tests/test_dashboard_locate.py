@@ -63,8 +63,7 @@ def test_the_option_wins_over_a_trusted_project_file(dashboard: Path) -> None:
     trust(project(Path.cwd(), OTHER))
     location = locate_dashboard(Options(dashboard=str(dashboard)))
     assert location is not None
-    assert (location.kind, location.location, location.found_by) == (DashboardKind.FILE, str(dashboard),
-                                                                      FoundBy.OPTION)
+    assert (location.kind, location.location, location.found_by) == (DashboardKind.FILE, str(dashboard), FoundBy.OPTION)
 
 
 def test_an_option_file_that_does_not_exist_is_a_config_error(tmp_path: Path) -> None:
@@ -115,7 +114,7 @@ def test_the_search_starts_from_the_given_cwd(tmp_path: Path) -> None:
 def test_an_untrusted_project_file_is_an_error_naming_it_and_the_command(dashboard: Path) -> None:
     path = project(Path.cwd(), OTHER)
     default_file().parent.mkdir(parents=True)
-    default_file().write_text(dashboard.read_text())   # not a reason to skip the planted file
+    default_file().write_text(dashboard.read_text())  # not a reason to skip the planted file
     with pytest.raises(ConfigError, match="not trusted") as info:
         locate_dashboard(Options())
     assert info.value.path == str(path.resolve())
@@ -125,8 +124,11 @@ def test_an_untrusted_project_file_is_an_error_naming_it_and_the_command(dashboa
 def test_a_project_file_changed_after_trust_is_an_error() -> None:
     path = project(Path.cwd())
     trust(path)
-    path.write_text(textwrap.dedent(DEMO_DASHBOARD + OTHER.replace("[orgs.acme.apps.shop.stages.prod]\n"
-                                                                   'deployment_profile = "evil"\n', "")))
+    path.write_text(
+        textwrap.dedent(
+            DEMO_DASHBOARD + OTHER.replace('[orgs.acme.apps.shop.stages.prod]\ndeployment_profile = "evil"\n', "")
+        )
+    )
     with pytest.raises(ConfigError, match="changed since you trusted it") as info:
         locate_dashboard(Options())
     assert f"sls-access trust {path.resolve()}" in str(info.value)
@@ -159,7 +161,7 @@ def test_the_checked_bytes_are_the_bytes_parsed() -> None:
     trust(path)
     location = locate_dashboard(Options())
     assert location is not None
-    path.write_text(textwrap.dedent(OTHER))   # swapped after the check
+    path.write_text(textwrap.dedent(OTHER))  # swapped after the check
     link = location.load().link(PROD)
     assert link is not None
     assert link.profile.role_arn == "arn:aws:iam::111111111111:role/sls-access-prod"
@@ -175,9 +177,10 @@ def test_the_login_dashboard_comes_after_the_project_file(dashboard: Path, tmp_p
 
 
 def test_a_project_file_stored_with_login_gets_the_same_answer_in_its_own_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = project(tmp_path / "acme")
-    login(path)   # the user's own choice: no trust asked for it, from any directory
+    login(path)  # the user's own choice: no trust asked for it, from any directory
     path.write_text(textwrap.dedent(DEMO_DASHBOARD).replace("sls-access-prod", "sls-access-prod-v2"))
     answers = []
     for directory in (Path("/"), tmp_path / "acme", tmp_path / "acme" / "sub"):
@@ -203,9 +206,9 @@ def test_the_api_raises_an_untrusted_file_error_once_not_chained_to_copies_of_it
     error = info.value
     assert error.__cause__ is None
     assert error.__suppress_context__
-    assert "(plugin" not in str(error)   # the built-in dashboard source is sls-access itself
-    assert error.plugin == "dashboard"   # still said, as data
-    assert error.resolution is not None   # the trail comes with it
+    assert "(plugin" not in str(error)  # the built-in dashboard source is sls-access itself
+    assert error.plugin == "dashboard"  # still said, as data
+    assert error.resolution is not None  # the trail comes with it
 
 
 def test_a_login_file_that_is_gone_is_an_error_not_a_skip(dashboard: Path) -> None:
@@ -224,7 +227,10 @@ def test_a_login_url_is_a_service() -> None:
     location = locate_dashboard(Options())
     assert location is not None
     assert (location.kind, location.location, location.found_by) == (
-        DashboardKind.SERVICE, "https://dash.example.com", FoundBy.LOGIN)
+        DashboardKind.SERVICE,
+        "https://dash.example.com",
+        FoundBy.LOGIN,
+    )
 
 
 def test_the_default_file_comes_last(dashboard: Path) -> None:
@@ -252,7 +258,8 @@ def test_an_access_key_put_in_the_dashboard_option_is_not_echoed(monkeypatch: py
 
 
 def test_a_resolver_keeps_its_first_dashboard_when_the_directory_changes(
-        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    monkeypatch: pytest.MonkeyPatch, sts: StsProxy
+) -> None:
     trust(project(Path.cwd() / "a"))
     trust(project(Path.cwd() / "b", OTHER))
     monkeypatch.chdir(Path.cwd() / "a")
@@ -265,7 +272,8 @@ def test_a_resolver_keeps_its_first_dashboard_when_the_directory_changes(
 
 
 def test_a_dashboard_gone_from_a_resolver_does_not_let_local_keys_in(
-        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    monkeypatch: pytest.MonkeyPatch, sts: StsProxy
+) -> None:
     trust(project(Path.cwd() / "a"))
     (Path.cwd() / "elsewhere").mkdir()
     monkeypatch.chdir(Path.cwd() / "a")

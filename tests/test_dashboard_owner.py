@@ -63,8 +63,11 @@ def planted(path: Path, text: str = PLANTED) -> Path:
 
 def test_a_file_another_user_planted_in_a_parent_is_refused(tree: Path) -> None:
     path = planted(tree.parent / "sls-access.toml")
-    with pytest.raises(ConfigError, match=r"the project dashboard file is owned by user 'nobody' \(uid 65534\), "
-                                          r"not by you") as caught:
+    with pytest.raises(
+        ConfigError,
+        match=r"the project dashboard file is owned by user 'nobody' \(uid 65534\), "
+        r"not by you",
+    ) as caught:
         find_project_file(tree)
     assert caught.value.path == str(path)
 
@@ -117,7 +120,8 @@ def test_trust_names_the_owner_and_records_nothing(tree: Path, capsys: pytest.Ca
 
 
 def test_trust_revoke_forgets_a_file_another_user_owns_now(
-        tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tree / "sls-access.toml"
     project.write_text(textwrap.dedent(DEMO_DASHBOARD))
     trust(project)
@@ -145,13 +149,38 @@ class LocalUser:
 
     def run(self, *argv: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
         """Run ``sls-access ARGV`` as this user in *cwd*, with *home* as HOME and nothing else of ours."""
-        env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": self.pythonpath, "LANG": "C.UTF-8",
-               "SLS_ACCESS_AGENT": "off", "XDG_CONFIG_HOME": str(home / ".config"),
-               "XDG_STATE_HOME": str(home / ".local" / "state"), "XDG_CACHE_HOME": str(home / ".cache")}
+        env = {
+            "HOME": str(home),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": self.pythonpath,
+            "LANG": "C.UTF-8",
+            "SLS_ACCESS_AGENT": "off",
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+        }
         argv_env = [f"{name}={value}" for name, value in env.items()]
-        return subprocess.run(["runuser", "-u", self.account.pw_name, "--", "env", "-i", *argv_env, self.python,
-                               "-S", "-m", "sls_access.cli", *argv], cwd=cwd, capture_output=True, text=True,
-                              timeout=60, check=False)
+        return subprocess.run(
+            [
+                "runuser",
+                "-u",
+                self.account.pw_name,
+                "--",
+                "env",
+                "-i",
+                *argv_env,
+                self.python,
+                "-S",
+                "-m",
+                "sls_access.cli",
+                *argv,
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -164,13 +193,30 @@ def local_user() -> LocalUser:
     except KeyError:
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", TEST_USER], check=False, capture_output=True, timeout=30)
         account = pwd.getpwnam(TEST_USER)  # made now, or by a concurrent run
-    pythonpath = os.pathsep.join([str(Path(sls_access.__file__).resolve().parents[1]),
-                                  sysconfig.get_paths()["purelib"]])
+    pythonpath = os.pathsep.join(
+        [str(Path(sls_access.__file__).resolve().parents[1]), sysconfig.get_paths()["purelib"]]
+    )
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     for python in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        probe = subprocess.run(["runuser", "-u", TEST_USER, "--", "env", "-i", f"PYTHONPATH={pythonpath}", python,
-                                "-S", "-c", "import sys, sls_access.cli; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True, timeout=60, check=False)
+        probe = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                TEST_USER,
+                "--",
+                "env",
+                "-i",
+                f"PYTHONPATH={pythonpath}",
+                python,
+                "-S",
+                "-c",
+                "import sys, sls_access.cli; print('%d.%d' % sys.version_info[:2])",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return LocalUser(account=account, python=python, pythonpath=pythonpath)
     pytest.fail(f"no Python {version} that {TEST_USER} can run with this checkout's sls_access")
@@ -191,21 +237,25 @@ def users_dir(path: Path, user: pwd.struct_passwd) -> Path:
 
 
 def test_a_file_planted_in_a_shared_directory_is_not_trusted_nor_used_by_another_user(
-        local_user: LocalUser, shared: Path) -> None:
+    local_user: LocalUser, shared: Path
+) -> None:
     path = planted(shared / "sls-access.toml")
     home = users_dir(shared / "home", local_user.account)
     work = users_dir(shared / "work", local_user.account)
 
     trusted = local_user.run("trust", cwd=work, home=home)  # a bare trust used to trust the planted file
     assert (trusted.returncode, trusted.stdout) == (2, ""), trusted.stderr
-    assert trusted.stderr == (f"sls-access: error: {path}: the project dashboard file is owned by user "
-                              "'nobody' (uid 65534), not by you: a project dashboard file another user owns or "
-                              "could replace is never used (it would choose the role your keys enter); remove "
-                              "it, or name your dashboard with --dashboard / SLS_ACCESS_DASHBOARD\n")
+    assert trusted.stderr == (
+        f"sls-access: error: {path}: the project dashboard file is owned by user "
+        "'nobody' (uid 65534), not by you: a project dashboard file another user owns or "
+        "could replace is never used (it would choose the role your keys enter); remove "
+        "it, or name your dashboard with --dashboard / SLS_ACCESS_DASHBOARD\n"
+    )
     assert not (home / ".local" / "state" / "sls-access" / "trusted.json").exists()
 
-    explained = local_user.run("explain", "--offline", "--json", "--org", "acme", "--app", "shop", "--stage", "prod",
-                               cwd=work, home=home)
+    explained = local_user.run(
+        "explain", "--offline", "--json", "--org", "acme", "--app", "shop", "--stage", "prod", cwd=work, home=home
+    )
     assert explained.returncode == 0, explained.stderr
     trail = json.loads(explained.stdout)
     assert "owned by user 'nobody'" in json.dumps(trail)

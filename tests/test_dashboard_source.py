@@ -33,8 +33,9 @@ def caller_arn(resolver: Resolver, org: str, app: str, stage: str, region: str |
         ("acme", "blog", "dev", None, "222222222222:assumed-role/sls-access-sandbox/"),
     ],
 )
-def test_linked_role_is_assumed_at_every_level(dashboard: Path, sts: StsProxy, org: str, app: str,
-                                               stage: str, region: str | None, role: str) -> None:
+def test_linked_role_is_assumed_at_every_level(
+    dashboard: Path, sts: StsProxy, org: str, app: str, stage: str, region: str | None, role: str
+) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     arn = caller_arn(resolver, org, app, stage, region)
     assert role in arn
@@ -68,13 +69,11 @@ def test_no_external_id_is_sent_when_none_is_set(dashboard: Path, sts: StsProxy)
 def test_session_region_comes_from_the_deployment_profile(dashboard: Path, sts: StsProxy) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     assert resolver.session("acme", "blog", "dev").get_config_variable("region") == "us-east-1"
-    assert resolver.session("acme", "blog", "dev", region="ap-south-1").get_config_variable(
-        "region") == "ap-south-1"
+    assert resolver.session("acme", "blog", "dev", region="ap-south-1").get_config_variable("region") == "ap-south-1"
 
 
 def test_sts_refusing_raises_access_role_error_not_env_fallback(dashboard: Path, sts: StsProxy) -> None:
-    sts.fault = lambda action: sts_error("AccessDenied", "not authorized to assume") \
-        if action == "AssumeRole" else None
+    sts.fault = lambda action: sts_error("AccessDenied", "not authorized to assume") if action == "AssumeRole" else None
     with pytest.raises(AccessRoleError) as info:
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
     error = info.value
@@ -107,8 +106,7 @@ def test_use_local_credentials_skips_the_dashboard(dashboard: Path, sts: StsProx
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_use_local_credentials_from_env_var(dashboard: Path, monkeypatch: pytest.MonkeyPatch,
-                                           sts: StsProxy) -> None:
+def test_use_local_credentials_from_env_var(dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
     monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "true")
     monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
     assert Resolver().credentials("acme", "shop", "prod").access_key_id == BASE_KEY_ID
@@ -165,8 +163,13 @@ def test_broken_dashboard_file_fails_closed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("org", "app", "stage"),
-    [("a", "b", "c"), ("ünïcødé", "☃", "日本"), ("x" * 200, "y" * 200, "z" * 200),
-     ("a:b", "c;d", "e|f"), ("acme", "shop", "prod")],
+    [
+        ("a", "b", "c"),
+        ("ünïcødé", "☃", "日本"),
+        ("x" * 200, "y" * 200, "z" * 200),
+        ("a:b", "c;d", "e|f"),
+        ("acme", "shop", "prod"),
+    ],
 )
 def test_role_session_name_always_satisfies_sts(org: str, app: str, stage: str) -> None:
     name = role_session_name(Target(org=org, app=app, stage=stage))
@@ -181,14 +184,15 @@ def test_long_names_keep_distinct_session_names() -> None:
 
 
 def test_odd_names_are_accepted_by_real_sts(dashboard: Path, sts: StsProxy) -> None:
-    text = dashboard.read_text().replace("[orgs.solo.apps.api.stages.dev]", "[orgs.solo.apps.api.stages.\"日本-β\"]")
+    text = dashboard.read_text().replace("[orgs.solo.apps.api.stages.dev]", '[orgs.solo.apps.api.stages."日本-β"]')
     dashboard.write_text(text)
     creds = Resolver(dashboard=str(dashboard)).credentials("solo", "api", "日本-β")
     assert creds.source == "dashboard"
 
 
-def test_failing_base_credential_process_is_named_as_such(dashboard: Path, aws_env: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_base_credential_process_is_named_as_such(
+    dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     (aws_env / "aws-config").write_text("[default]\ncredential_process = false\n")
@@ -221,15 +225,25 @@ def protect_prod(dashboard: Path) -> None:
 
 
 def pin_prod_account(dashboard: Path, account: str = "111111111111") -> None:
-    edit(dashboard, 'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\n',
-         f'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\naccount_id = "{account}"\n')
+    edit(
+        dashboard,
+        'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\n',
+        f'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\naccount_id = "{account}"\n',
+    )
 
 
-@pytest.mark.parametrize(("org", "app", "stage", "near"),
-                         [("acmee", "shop", "prod", "acme"), ("acme", "shpo", "prod", "shop"),
-                          ("acme", "shop", "PROD", "prod"), ("Solo", "api", "dev", "solo")])
+@pytest.mark.parametrize(
+    ("org", "app", "stage", "near"),
+    [
+        ("acmee", "shop", "prod", "acme"),
+        ("acme", "shpo", "prod", "shop"),
+        ("acme", "shop", "PROD", "prod"),
+        ("Solo", "api", "dev", "solo"),
+    ],
+)
 def test_a_target_one_slip_away_is_a_config_error_not_local_keys(
-        dashboard: Path, sts: StsProxy, prod_keys: None, org: str, app: str, stage: str, near: str) -> None:
+    dashboard: Path, sts: StsProxy, prod_keys: None, org: str, app: str, stage: str, near: str
+) -> None:
     with pytest.raises(ConfigError, match=f"did you mean {near!r}") as info:
         Resolver(dashboard=str(dashboard)).credentials(org, app, stage)
     assert info.value.path == str(dashboard)
@@ -238,8 +252,9 @@ def test_a_target_one_slip_away_is_a_config_error_not_local_keys(
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_a_protected_stage_without_its_own_link_is_a_config_error(dashboard: Path, sts: StsProxy,
-                                                                 prod_keys: None) -> None:
+def test_a_protected_stage_without_its_own_link_is_a_config_error(
+    dashboard: Path, sts: StsProxy, prod_keys: None
+) -> None:
     protect_prod(dashboard)
     resolution = Resolver(dashboard=str(dashboard)).explain("acme", "blog", "prod")
     assert resolution.credentials is None
@@ -256,10 +271,12 @@ def test_a_protected_stage_is_served_by_its_own_link(dashboard: Path, sts: StsPr
     assert creds.access_key_id not in {BASE_KEY_ID, STAGE_KEY_ID}
 
 
-@pytest.mark.parametrize(("app", "protected_at"), [("blog", "orgs.acme.protected_stages"),
-                                                    ("shop", "orgs.acme.apps.shop.protected_stages")])
+@pytest.mark.parametrize(
+    ("app", "protected_at"), [("blog", "orgs.acme.protected_stages"), ("shop", "orgs.acme.apps.shop.protected_stages")]
+)
 def test_use_local_credentials_is_refused_for_a_protected_stage(
-        dashboard: Path, sts: StsProxy, prod_keys: None, app: str, protected_at: str) -> None:
+    dashboard: Path, sts: StsProxy, prod_keys: None, app: str, protected_at: str
+) -> None:
     # Protected means "only its own link": never local keys, even when asked for them.
     if app == "blog":
         protect_prod(dashboard)
@@ -274,7 +291,8 @@ def test_use_local_credentials_is_refused_for_a_protected_stage(
 
 
 def test_use_local_credentials_still_skips_the_dashboard_for_a_stage_not_protected(
-        dashboard: Path, prod_keys: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard: Path, prod_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     protect_prod(dashboard)
     monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", "AKIADEVSTAGEKEY00001")
     monkeypatch.setenv("AWS_DEV_SECRET_ACCESS_KEY", "dev-stage-secret-0123456789abcdefghijklm")
@@ -300,8 +318,7 @@ def test_keys_of_a_role_in_another_account_are_refused(dashboard: Path, sts: Sts
     # this stands for a wrong endpoint or a tampered answer.
     pin_prod_account(dashboard)
     secret = "other-account-secret-0123456789abcdefghij"
-    sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ARN, secret=secret) if action == "AssumeRole" \
-        else None
+    sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ARN, secret=secret) if action == "AssumeRole" else None
     with pytest.raises(AccessRoleError, match="not in the deployment profile's account 111111111111") as info:
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod")
     assert info.value.deployment_profile == "prod"
@@ -310,8 +327,9 @@ def test_keys_of_a_role_in_another_account_are_refused(dashboard: Path, sts: Sts
     assert sts.calls["GetCallerIdentity"] == 0
 
 
-def test_an_answer_without_the_assumed_role_is_refused_when_an_account_is_pinned(dashboard: Path,
-                                                                                   sts: StsProxy) -> None:
+def test_an_answer_without_the_assumed_role_is_refused_when_an_account_is_pinned(
+    dashboard: Path, sts: StsProxy
+) -> None:
     # A stub answer: real STS always says which role it entered.
     pin_prod_account(dashboard)
     sts.fault = lambda action: assume_role_answer(None) if action == "AssumeRole" else None
@@ -322,5 +340,6 @@ def test_an_answer_without_the_assumed_role_is_refused_when_an_account_is_pinned
 def test_without_an_account_id_the_assumed_roles_account_is_not_checked(dashboard: Path, sts: StsProxy) -> None:
     # The same stub answer, and no account_id: the keys are taken as before.
     sts.fault = lambda action: assume_role_answer(OTHER_ACCOUNT_ARN) if action == "AssumeRole" else None
-    assert Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod").access_key_id == \
-        "ASIAANSWER0000000001"
+    assert (
+        Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "prod").access_key_id == "ASIAANSWER0000000001"
+    )

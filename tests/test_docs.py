@@ -70,12 +70,15 @@ def blocks(page: Path) -> Iterator[Block]:
         j = start
         while j < len(lines):
             closing = FENCE.match(lines[j])
-            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence) \
-                    and not closing["info"].strip():
+            if (
+                closing
+                and closing["fence"][0] == fence[0]
+                and len(closing["fence"]) >= len(fence)
+                and not closing["info"].strip()
+            ):
                 break
             j += 1
-        body = "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip()
-                         for line in lines[start:j])
+        body = "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip() for line in lines[start:j])
         yield Block(page, start, match["info"].strip().split(" ", 1)[0].lower(), textwrap.dedent(body))
         i = j + 1
 
@@ -106,7 +109,7 @@ def test_python_examples_run(page: Path, aws_env: Path, sts: object) -> None:
             target = work / block.first_line.split(":", 1)[1].strip()
             target.write_text(block.code)
             if "[orgs." in block.code:
-                dashboard_file.load_dashboard_file(target)   # the example is a valid dashboard file
+                dashboard_file.load_dashboard_file(target)  # the example is a valid dashboard file
             continue
         if block.language == "console":
             for line in block.code.splitlines():
@@ -128,11 +131,18 @@ def test_there_are_examples_to_run() -> None:
 
 
 def test_the_demo_runs_and_prints_an_assumed_role(aws_env: Path) -> None:
-    result = subprocess.run([sys.executable, str(DOCS / "examples" / "demo.py")], capture_output=True,
-                            text=True, timeout=180, check=False, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, str(DOCS / "examples" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0, result.stderr
-    assert re.search(r"is arn:aws:sts::123456789012:assumed-role/sls-access-demo/sls-demo\.hello\.dev ",
-                     result.stdout), result.stdout
+    assert re.search(
+        r"is arn:aws:sts::123456789012:assumed-role/sls-access-demo/sls-demo\.hello\.dev ", result.stdout
+    ), result.stdout
 
 
 # -- hooks -----------------------------------------------------------------------------
@@ -179,8 +189,14 @@ def test_every_hookspec_has_a_typed_docstring_with_params() -> None:
 
 def test_every_dashboard_file_key_is_in_the_reference() -> None:
     page = (DOCS / "reference" / "dashboard-file.md").read_text(encoding="utf-8")
-    keys = {"orgs", *dashboard_file._ORG_KEYS, *dashboard_file._PROFILE_KEYS, *dashboard_file._APP_KEYS,
-            *dashboard_file._STAGE_KEYS, *dashboard_file._REGION_KEYS}
+    keys = {
+        "orgs",
+        *dashboard_file._ORG_KEYS,
+        *dashboard_file._PROFILE_KEYS,
+        *dashboard_file._APP_KEYS,
+        *dashboard_file._STAGE_KEYS,
+        *dashboard_file._REGION_KEYS,
+    }
     assert sorted(key for key in keys if f"`{key}`" not in page) == []
 
 
@@ -189,8 +205,11 @@ def test_every_environment_variable_read_is_in_the_reference() -> None:
     sources = [*(ROOT / "sls_access").rglob("*.py"), *(ROOT / "plugins").rglob("sls_access_*/*.py")]
     found: set[str] = set()
     for source in sources:
-        found |= set(re.findall(r"\b(?:SLS_ACCESS|SERVERLESS|ACTIONS_ID_TOKEN)_[A-Z_]*[A-Z]\b",
-                                source.read_text(encoding="utf-8")))
+        found |= set(
+            re.findall(
+                r"\b(?:SLS_ACCESS|SERVERLESS|ACTIONS_ID_TOKEN)_[A-Z_]*[A-Z]\b", source.read_text(encoding="utf-8")
+            )
+        )
     assert found, "no variables found: the scan is broken"
     assert sorted(var for var in found if f"`{var}`" not in page) == []
 
@@ -201,13 +220,19 @@ PIP_INSTALL = re.compile(r"pip install(?P<args>[^`#\n]*)")
 
 def _index_installs(text: str) -> list[str]:
     """Return the arguments of ``pip install`` commands that would fetch sls-access from an index."""
-    return [arg for match in PIP_INSTALL.finditer(text) for arg in shlex.split(match["args"].replace("…", ""))
-            if re.fullmatch(r"sls-access(-oidc)?(\[[\w,]+\])?([<>=!~].*)?", arg)]
+    return [
+        arg
+        for match in PIP_INSTALL.finditer(text)
+        for arg in shlex.split(match["args"].replace("…", ""))
+        if re.fullmatch(r"sls-access(-oidc)?(\[[\w,]+\])?([<>=!~].*)?", arg)
+    ]
 
 
 def test_index_installs_are_recognised() -> None:
     assert _index_installs("$ python -m pip install 'sls-access[boto3]' sls-access-oidc") == [
-        "sls-access[boto3]", "sls-access-oidc"]
+        "sls-access[boto3]",
+        "sls-access-oidc",
+    ]
     assert _index_installs("pip install './sls-access[boto3]' dist/sls_access-0.1-py3-none-any.whl .") == []
 
 
@@ -220,9 +245,13 @@ def test_sls_access_is_installed_from_a_path_or_wheel_not_an_index(page: Path) -
 def test_the_ci_how_to_installs_sls_access_from_its_checkout_not_the_jobs() -> None:
     # A deploy job runs in the user's service checkout: `pip install .` there installs their app.
     page = DOCS / "how-to" / "ci.md"
-    installs = [shlex.split(line.split("pip install", 1)[1].split("#", 1)[0])
-                for block in blocks(page) if block.language == "yaml"
-                for line in block.code.splitlines() if "pip install" in line]
+    installs = [
+        shlex.split(line.split("pip install", 1)[1].split("#", 1)[0])
+        for block in blocks(page)
+        if block.language == "yaml"
+        for line in block.code.splitlines()
+        if "pip install" in line
+    ]
     assert len(installs) == 2
     assert all(args and args[0] not in {".", "./"} and "sls-access" in args[0] for args in installs), installs
 
@@ -230,11 +259,15 @@ def test_the_ci_how_to_installs_sls_access_from_its_checkout_not_the_jobs() -> N
 def test_no_message_or_help_of_the_package_suggests_an_index_install() -> None:
     # `serve --help`, the missing-extra errors: the checkout form, never `pip install 'sls-access[server]'`.
     index_form = re.compile(r"pip install\s+['\"]?sls-access(-oidc)?\b")
-    found = [f"{path.relative_to(ROOT)}: {match[0]}" for path in sorted((ROOT / "sls_access").rglob("*.py"))
-             for match in index_form.finditer(path.read_text(encoding="utf-8"))]
+    found = [
+        f"{path.relative_to(ROOT)}: {match[0]}"
+        for path in sorted((ROOT / "sls_access").rglob("*.py"))
+        for match in index_form.finditer(path.read_text(encoding="utf-8"))
+    ]
     assert found == []
-    serve_help = subprocess.run([sys.executable, "-m", "sls_access.cli", "--help"], capture_output=True, text=True,
-                                check=False, timeout=60)
+    serve_help = subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", "--help"], capture_output=True, text=True, check=False, timeout=60
+    )
     assert "serve" in serve_help.stdout
     assert "pip install '/path/to/sls-access[server]'" in " ".join(serve_help.stdout.split())
 
@@ -247,9 +280,26 @@ def test_the_plugin_how_tos_example_keeps_stderr_to_sls_accesss_one_line(site: P
     env = {**os.environ, "PYTHONPATH": str(site.path)}
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.pop(var, None)
-    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "credential-process", "--org", "nobody",
-                             "--app", "app", "--stage", "dev"], capture_output=True, text=True, check=False,
-                            timeout=60, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sls_access.cli",
+            "credential-process",
+            "--org",
+            "nobody",
+            "--app",
+            "app",
+            "--stage",
+            "dev",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 3  # no credentials: the failure observer ran
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("sls-access: error: no AWS credentials")

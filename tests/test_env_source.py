@@ -14,7 +14,10 @@ def test_stage_variables_win_over_plain_ones(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_PRE_PROD_SESSION_TOKEN", "stage-token")
     creds = Resolver().credentials("acme", "shop", "pre-prod")
     assert (creds.access_key_id, creds.secret_access_key, creds.session_token) == (
-        "AKIASTAGE", "stage-secret", "stage-token")
+        "AKIASTAGE",
+        "stage-secret",
+        "stage-token",
+    )
     assert creds.source == "env"
 
 

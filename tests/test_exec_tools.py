@@ -31,25 +31,50 @@ FRAMEWORK_PACKAGES = ("serverless@3", "serverless-better-credentials@2")
 # Where an offline mirror of the hashicorp/aws provider may be (a filesystem_mirror layout).
 # Where an offline filesystem mirror of the hashicorp/aws provider may be: TF_PLUGIN_MIRROR
 # when set, else Terraform's own plugin directories, else any directory directly under /opt.
-TF_MIRRORS = ("~/.terraform.d/plugins", "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins",
-              "/opt/*")
-QUIET = {"CHECKPOINT_DISABLE": "1", "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
-         "NO_UPDATE_NOTIFIER": "1", "npm_config_update_notifier": "false", "npm_config_fund": "false",
-         "npm_config_audit": "false"}
+TF_MIRRORS = ("~/.terraform.d/plugins", "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins", "/opt/*")
+QUIET = {
+    "CHECKPOINT_DISABLE": "1",
+    "SLS_TELEMETRY_DISABLED": "1",
+    "SLS_NOTIFICATIONS_MODE": "off",
+    "NO_UPDATE_NOTIFIER": "1",
+    "npm_config_update_notifier": "false",
+    "npm_config_fund": "false",
+    "npm_config_audit": "false",
+}
 
 
 def sls_exec(dashboard: Path, *command: str, region: str | None = None, stage: str = "prod") -> list[str]:
-    argv = [sys.executable, "-m", "sls_access.cli", "exec", "--org", "acme", "--app", "shop", "--stage", stage,
-            "--dashboard", str(dashboard)]
+    argv = [
+        sys.executable,
+        "-m",
+        "sls_access.cli",
+        "exec",
+        "--org",
+        "acme",
+        "--app",
+        "shop",
+        "--stage",
+        stage,
+        "--dashboard",
+        str(dashboard),
+    ]
     if region:
         argv += ["--region", region]
     return [*argv, "--", *command]
 
 
-def run(argv: list[str], *, cwd: Path | None = None, timeout: float = 300,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, timeout=timeout,
-                          env={**os.environ, **QUIET, **(env or {})})
+def run(
+    argv: list[str], *, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, **QUIET, **(env or {})},
+    )
 
 
 def npm_install(base: Path, packages: tuple[str, ...]) -> Path:
@@ -63,9 +88,15 @@ def npm_install(base: Path, packages: tuple[str, ...]) -> Path:
             shutil.rmtree(base, ignore_errors=True)
             base.mkdir(parents=True)
             (base / "package.json").write_text('{"private": true}\n')
-            done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *packages],
-                                  cwd=base, capture_output=True, text=True, check=False, timeout=600,
-                                  env={**os.environ, **QUIET})
+            done = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *packages],
+                cwd=base,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+                env={**os.environ, **QUIET},
+            )
             if done.returncode != 0:
                 pytest.fail(f"npm install {' '.join(packages)} failed:\n{done.stderr[-3000:]}")
             ready.write_text(" ".join(packages))
@@ -93,8 +124,10 @@ def serverless_framework(pytestconfig: pytest.Config, tmp_path_factory: pytest.T
 
 
 def test_aws_cli_reads_the_served_credentials(aws_cli: Path, dashboard: Path, sts: StsProxy) -> None:  # noqa: F811
-    script = f'test -z "$AWS_ACCESS_KEY_ID" || exit 9; {aws_cli} configure list; ' \
-             f"{aws_cli} sts get-caller-identity --output json"
+    script = (
+        f'test -z "$AWS_ACCESS_KEY_ID" || exit 9; {aws_cli} configure list; '
+        f"{aws_cli} sts get-caller-identity --output json"
+    )
     result = run(sls_exec(dashboard, "sh", "-c", script))
     assert result.returncode == 0, result.stderr
     listing, _, identity = result.stdout.partition("{")
@@ -114,8 +147,9 @@ const { fromNodeProviderChain } = require("@aws-sdk/credential-providers");
 """
 
 
-def test_the_aws_sdk_for_javascript_v3_reads_the_served_credentials(aws_sdk_js: Path, dashboard: Path,
-                                                                     sts: StsProxy) -> None:
+def test_the_aws_sdk_for_javascript_v3_reads_the_served_credentials(
+    aws_sdk_js: Path, dashboard: Path, sts: StsProxy
+) -> None:
     # SDK v3 honours AWS_ENDPOINT_URL (the loopback STS) and needs AWS_REGION, which exec sets.
     script = aws_sdk_js / "whoami.js"
     script.write_text(JS_WHOAMI)
@@ -169,23 +203,30 @@ def terraform_dir(tmp_path: Path, sts: StsProxy) -> tuple[Path, dict[str, str]]:
     workdir.mkdir()
     (workdir / "main.tf").write_text(TERRAFORM_CONFIG.format(sts=sts.url))
     cli_config = tmp_path / "terraformrc"
-    cli_config.write_text(textwrap.dedent(f"""
+    cli_config.write_text(
+        textwrap.dedent(f"""
         provider_installation {{
           filesystem_mirror {{
             path    = "{terraform_mirror()}"
             include = ["registry.terraform.io/hashicorp/aws"]
           }}
         }}
-    """))
-    env = {"TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-           "TF_DATA_DIR": str(tmp_path / "tf-data")}
+    """)
+    )
+    env = {
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "TF_DATA_DIR": str(tmp_path / "tf-data"),
+    }
     init = run([terraform, "init", "-no-color"], cwd=workdir, env=env)
     assert init.returncode == 0, init.stderr
     return workdir, env
 
 
-def test_terraform_reads_the_served_credentials(terraform_dir: tuple[Path, dict[str, str]], dashboard: Path,
-                                                sts: StsProxy) -> None:
+def test_terraform_reads_the_served_credentials(
+    terraform_dir: tuple[Path, dict[str, str]], dashboard: Path, sts: StsProxy
+) -> None:
     workdir, env = terraform_dir
     applied = run(sls_exec(dashboard, "terraform", "apply", "-auto-approve", "-no-color"), cwd=workdir, env=env)
     assert applied.returncode == 0, applied.stderr
@@ -219,8 +260,7 @@ print(json.dumps({"keys": keys, "outcomes": sorted(set(outcomes))}))
 """
 
 
-def test_a_child_that_keeps_calling_sts_across_a_key_rotation_keeps_working(
-        dashboard: Path, sts: StsProxy) -> None:
+def test_a_child_that_keeps_calling_sts_across_a_key_rotation_keeps_working(dashboard: Path, sts: StsProxy) -> None:
     # The proxy makes each AssumeRole answer claim the keys live 70 s (900 s after a clock
     # 830 s behind): the resolver's cache refreshes them half way, botocore in the child
     # asks the endpoint on every call (less than its 10-minute mandatory window left).
@@ -251,8 +291,8 @@ custom:
 
 @pytest.mark.parametrize("stage_flag", [("--stage", "prod"), ("-s", "prod")], ids=["long", "short"])
 def test_the_serverless_framework_v3_resolves_aws_account_id_with_the_served_credentials(
-        serverless_framework: Path, dashboard: Path, tmp_path: Path, sts: StsProxy,
-        stage_flag: tuple[str, str]) -> None:
+    serverless_framework: Path, dashboard: Path, tmp_path: Path, sts: StsProxy, stage_flag: tuple[str, str]
+) -> None:
     # No target flags: org and app from serverless.yml, the stage from the Framework's own flag,
     # long or short, after exec's "--" separator (which once hid -s: the default's account).
     service = tmp_path / "service"
@@ -263,11 +303,22 @@ def test_the_serverless_framework_v3_resolves_aws_account_id_with_the_served_cre
     try:
         # Everything the Framework sends over HTTP(S) goes to the proxy, which forwards only
         # tunnels, and only to the loopback STS: nothing leaves the machine.
-        env = {"HTTPS_PROXY": proxy.url, "https_proxy": proxy.url, "HTTP_PROXY": proxy.url, "http_proxy": proxy.url,
-               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "NODE_EXTRA_CA_CERTS": str(ca),
-               "SLS_ACCESS_DASHBOARD": str(dashboard), "CI": "1"}
-        result = run([sys.executable, "-m", "sls_access.cli", "exec", "--", str(serverless_framework), "print",
-                      *stage_flag], cwd=service, env=env)
+        env = {
+            "HTTPS_PROXY": proxy.url,
+            "https_proxy": proxy.url,
+            "HTTP_PROXY": proxy.url,
+            "http_proxy": proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "NODE_EXTRA_CA_CERTS": str(ca),
+            "SLS_ACCESS_DASHBOARD": str(dashboard),
+            "CI": "1",
+        }
+        result = run(
+            [sys.executable, "-m", "sls_access.cli", "exec", "--", str(serverless_framework), "print", *stage_flag],
+            cwd=service,
+            env=env,
+        )
     finally:
         proxy.close()
     assert result.returncode == 0, result.stderr

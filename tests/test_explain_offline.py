@@ -29,9 +29,13 @@ def test_the_plan_names_the_role_link_and_dashboard_and_calls_nothing(dashboard:
 def test_the_plan_shows_the_sources_that_would_not_be_tried(dashboard: Path) -> None:
     plan = sls_access.explain("acme", "shop", "prod", dashboard=str(dashboard), offline=True)
     assert [(source, outcome) for source, outcome, _, _ in plan.rows()] == [
-        ("dashboard", "would be used"), ("env", "not tried"), ("profile", "not tried")]
-    assert str(plan).startswith("acme/shop/prod: offline plan, nothing was asked: credentials would come from "
-                                "dashboard")
+        ("dashboard", "would be used"),
+        ("env", "not tried"),
+        ("profile", "not tried"),
+    ]
+    assert str(plan).startswith(
+        "acme/shop/prod: offline plan, nothing was asked: credentials would come from dashboard"
+    )
 
 
 def test_without_a_link_the_plan_falls_to_env_keys_without_reading_them_out(dashboard: Path) -> None:
@@ -72,8 +76,21 @@ def home_with_profile(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_cli_prints_the_plan_as_json(dashboard: Path, sts: StsProxy, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["explain", "--org", "acme", "--app", "shop", "--stage", "prod", "--dashboard", str(dashboard),
-                 "--offline", "--json"])
+    code = main(
+        [
+            "explain",
+            "--org",
+            "acme",
+            "--app",
+            "shop",
+            "--stage",
+            "prod",
+            "--dashboard",
+            str(dashboard),
+            "--offline",
+            "--json",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (data["offline"], data["source"]) == (True, "dashboard")

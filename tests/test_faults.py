@@ -65,8 +65,9 @@ def local_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_PROD_ACCESS_KEY_ID", "AKIASTAGEKEY00000001")
     monkeypatch.setenv("AWS_PROD_SECRET_ACCESS_KEY", "stage-secret")
     credentials = Path(str(tmp_path / "home" / "aws-credentials"))
-    credentials.write_text("[default]\naws_access_key_id = AKIAPROFILEKEY000001\n"
-                           "aws_secret_access_key = profile-secret\n")
+    credentials.write_text(
+        "[default]\naws_access_key_id = AKIAPROFILEKEY000001\naws_secret_access_key = profile-secret\n"
+    )
 
 
 def resolver_for(dashboard: Path, clock: FakeClock) -> Resolver:
@@ -93,11 +94,13 @@ def assume_attempts(sts: StsProxy) -> int:
 
 # -- cold and expired: the right error, after a bounded number of attempts, no fallback --
 
+
 @pytest.mark.usefixtures("local_keys")
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("phase", ["cold", "expired"])
 def test_cold_or_expired_raises_access_role_error_after_bounded_attempts(
-        dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str, phase: str) -> None:
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str, phase: str
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     old: Credentials | None = None
@@ -119,8 +122,9 @@ def test_cold_or_expired_raises_access_role_error_after_bounded_attempts(
 
 
 @pytest.mark.parametrize("fault", ["5xx", "throttling", "slow", "dropped"])
-def test_retryable_faults_are_retried_exactly_to_the_limit(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                          clock: FakeClock, fault: str) -> None:
+def test_retryable_faults_are_retried_exactly_to_the_limit(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str
+) -> None:
     inject(fault, sts, gate, clock)
     with pytest.raises(AccessRoleError):
         resolver_for(dashboard, clock).credentials(*TARGET)
@@ -145,8 +149,9 @@ def test_slow_sts_is_reported_as_a_timeout(dashboard: Path, sts: StsProxy, gate:
         resolver_for(dashboard, clock).credentials(*TARGET)
 
 
-def test_malformed_answer_is_named_without_quoting_it(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                      clock: FakeClock) -> None:
+def test_malformed_answer_is_named_without_quoting_it(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock
+) -> None:
     inject("malformed", sts, gate, clock)
     with pytest.raises(AccessRoleError, match="malformed response") as info:
         resolver_for(dashboard, clock).credentials(*TARGET)
@@ -177,8 +182,9 @@ def test_keys_expired_on_arrival_are_refused(dashboard: Path, sts: StsProxy, gat
     assert assume_attempts(sts) == 2
 
 
-def test_keys_that_expire_within_a_minute_are_expired_on_arrival(dashboard: Path, sts: StsProxy,
-                                                                clock: FakeClock) -> None:
+def test_keys_that_expire_within_a_minute_are_expired_on_arrival(
+    dashboard: Path, sts: StsProxy, clock: FakeClock
+) -> None:
     sts.clock = lambda: clock() - timedelta(seconds=3600 - 30)  # 30 s left on arrival
     with pytest.raises(AccessRoleError, match="expired on arrival"):
         resolver_for(dashboard, clock).credentials(*TARGET)
@@ -186,9 +192,11 @@ def test_keys_that_expire_within_a_minute_are_expired_on_arrival(dashboard: Path
 
 # -- advisory window: keep serving, retry with backoff ------------------------------------
 
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_advisory_window_keeps_serving_current_keys_and_backs_off(
-        dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str) -> None:
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     current = resolver.credentials(*TARGET)
@@ -210,8 +218,9 @@ def test_advisory_window_keeps_serving_current_keys_and_backs_off(
         assert assume_attempts(sts) - gate_calls > tried  # tried again
 
 
-def test_advisory_refresh_succeeds_once_sts_recovers(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                     clock: FakeClock) -> None:
+def test_advisory_refresh_succeeds_once_sts_recovers(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     current = resolver.credentials(*TARGET)
@@ -228,8 +237,9 @@ def test_advisory_refresh_succeeds_once_sts_recovers(dashboard: Path, sts: StsPr
     assert fresh.expiration > current.expiration
 
 
-def test_advisory_backoff_doubles_after_each_failure(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                     clock: FakeClock) -> None:
+def test_advisory_backoff_doubles_after_each_failure(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     resolver.credentials(*TARGET)
@@ -252,14 +262,20 @@ def test_advisory_backoff_is_jittered() -> None:
     # The cache alone, with a load that fails: when does each of 20 caches try again?
     start = datetime(2030, 1, 1, tzinfo=UTC)
     target = Target(org="o", app="a", stage="s")
-    ok = Resolution(target=target, source="test", credentials=Credentials(
-        access_key_id="ASIAJITTER", secret_access_key="s", expiration=start + timedelta(hours=1)))
+    ok = Resolution(
+        target=target,
+        source="test",
+        credentials=Credentials(
+            access_key_id="ASIAJITTER", secret_access_key="s", expiration=start + timedelta(hours=1)
+        ),
+    )
     delays = []
     for _ in range(20):
         clock = FakeClock()
         clock.shift = start - datetime.now(UTC)
         cache: ExpiringCache[Resolution] = ExpiringCache(
-            clock, lambda r: r.credentials.expiration if r.credentials else None)
+            clock, lambda r: r.credentials.expiration if r.credentials else None
+        )
         cache.get("k", lambda: ok)
         clock.advance(minutes=PHASES["advisory"])
         tries: list[datetime] = []
@@ -278,10 +294,12 @@ def test_advisory_backoff_is_jittered() -> None:
 
 # -- mandatory window: block, try once, raise; never expired keys -------------------------
 
+
 @pytest.mark.usefixtures("local_keys")
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_mandatory_window_tries_once_and_raises(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                clock: FakeClock, fault: str) -> None:
+def test_mandatory_window_tries_once_and_raises(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, fault: str
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     old = resolver.credentials(*TARGET)
@@ -296,8 +314,9 @@ def test_mandatory_window_tries_once_and_raises(dashboard: Path, sts: StsProxy, 
     assert old.access_key_id not in str(info.value)
 
 
-def test_mandatory_window_with_many_callers_costs_one_try(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                          clock: FakeClock) -> None:
+def test_mandatory_window_with_many_callers_costs_one_try(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     resolver.credentials(*TARGET)
@@ -322,8 +341,9 @@ def test_mandatory_window_refreshes_when_sts_answers(dashboard: Path, sts: StsPr
     assert sts.calls["AssumeRole"] == 2
 
 
-def test_session_never_signs_with_keys_in_the_mandatory_window(dashboard: Path, sts: StsProxy,
-                                                              clock: FakeClock) -> None:
+def test_session_never_signs_with_keys_in_the_mandatory_window(
+    dashboard: Path, sts: StsProxy, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = resolver_for(dashboard, clock)
     client = cast("STSClient", resolver.session(*TARGET).create_client("sts"))
@@ -339,6 +359,7 @@ def test_session_never_signs_with_keys_in_the_mandatory_window(dashboard: Path, 
 
 
 # -- clock skew ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("skew", [5, -5])
 def test_five_minutes_of_skew_changes_nothing(dashboard: Path, sts: StsProxy, skew: int) -> None:
@@ -359,8 +380,9 @@ def test_five_minutes_of_skew_changes_nothing(dashboard: Path, sts: StsProxy, sk
 
 
 @pytest.mark.parametrize("skew", [5, -5])
-def test_keys_served_under_skew_are_valid_by_the_real_clock(dashboard: Path, sts: StsProxy, gate: Gate,
-                                                          skew: int) -> None:
+def test_keys_served_under_skew_are_valid_by_the_real_clock(
+    dashboard: Path, sts: StsProxy, gate: Gate, skew: int
+) -> None:
     # This machine's clock is `skew` minutes off; STS (moto) runs on the real clock.
     clock = FakeClock()
     clock.advance(minutes=skew)
@@ -384,7 +406,8 @@ def test_short_keys_under_skew_are_still_accepted(dashboard: Path, sts: StsProxy
     # A 900 s role session with the local clock 5 minutes fast has 600 s left on arrival.
     text = dashboard.read_text().replace(
         'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"',
-        'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\nduration_seconds = 900')
+        'role_arn = "arn:aws:iam::111111111111:role/sls-access-prod"\nduration_seconds = 900',
+    )
     dashboard.write_text(text)
     clock = FakeClock()
     clock.advance(minutes=5)
@@ -402,6 +425,7 @@ def test_a_clock_an_hour_fast_gets_expired_on_arrival(dashboard: Path, sts: StsP
 
 
 # -- fail closed, whatever the source -----------------------------------------------------
+
 
 def test_expired_env_keys_are_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "2001-01-01T00:00:00Z")

@@ -28,8 +28,13 @@ from sls_access import ConfigError, Credentials, NoCredentialsError, Resolver, T
 from sls_access._role_session import default_session_name as role_session_name
 from sls_access.dashboard.file import MAX_BYTES, load_dashboard_file
 
-SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 FEW = settings(SETTINGS, max_examples=15)
 STS_SESSION_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -43,7 +48,8 @@ regions = st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-
 @st.composite
 def profiles(draw: st.DrawFn) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "role_arn": f"arn:aws:iam::{draw(st.from_regex(r'[0-9]{12}', fullmatch=True))}:role/{draw(names)}"}
+        "role_arn": f"arn:aws:iam::{draw(st.from_regex(r'[0-9]{12}', fullmatch=True))}:role/{draw(names)}"
+    }
     if draw(st.booleans()):
         body["external_id"] = draw(st.from_regex(r"[A-Za-z0-9=,.@:/-]{2,20}", fullmatch=True))
     if draw(st.booleans()):
@@ -140,7 +146,6 @@ def _set(data: dict[str, Any], path: tuple[str, ...], value: object) -> None:
     _get(data, path[:-1])[path[-1]] = value
 
 
-
 def _allowed(path: tuple[str, ...]) -> tuple[str, ...]:
     """The valid keys of the table at *path* (empty for tables of names, and for scalars)."""
     shape = tuple("*" if i % 2 else key for i, key in enumerate(path))
@@ -155,9 +160,12 @@ def _allowed(path: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _wrong_values(current: object) -> st.SearchStrategy[object]:
-    scalars: list[st.SearchStrategy[Any]] = [st.booleans(), st.floats(allow_nan=False, allow_infinity=False),
-                                             st.lists(st.integers(), max_size=2),
-                                             st.dictionaries(names, st.integers(), max_size=1)]
+    scalars: list[st.SearchStrategy[Any]] = [
+        st.booleans(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(names, st.integers(), max_size=1),
+    ]
     if not isinstance(current, str):
         scalars.append(st.text(max_size=5))
     if isinstance(current, bool) or not isinstance(current, int):
@@ -192,6 +200,7 @@ def dotted(path: tuple[str, ...]) -> str:
 
 # -- dashboard files ------------------------------------------------------------------
 
+
 @SETTINGS
 @given(data=dashboards)
 def test_generated_files_round_trip(tmp_path: Path, data: dict[str, Any]) -> None:
@@ -208,8 +217,9 @@ def test_generated_files_round_trip(tmp_path: Path, data: dict[str, Any]) -> Non
 
 @SETTINGS
 @given(data=dashboards, choice=st.data())
-def test_a_wrong_type_anywhere_is_a_config_error_naming_that_key(tmp_path: Path, data: dict[str, Any],
-                                                                 choice: st.DataObject) -> None:
+def test_a_wrong_type_anywhere_is_a_config_error_naming_that_key(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject
+) -> None:
     where = choice.draw(st.sampled_from(paths(data)))
     current = _get(data, where)
     _set(data, where, choice.draw(_wrong_values(current)))
@@ -220,13 +230,14 @@ def test_a_wrong_type_anywhere_is_a_config_error_naming_that_key(tmp_path: Path,
 
 @SETTINGS
 @given(data=dashboards, choice=st.data())
-def test_an_unknown_key_names_itself_and_the_nearest_valid_one(tmp_path: Path, data: dict[str, Any],
-                                                               choice: st.DataObject) -> None:
+def test_an_unknown_key_names_itself_and_the_nearest_valid_one(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject
+) -> None:
     table = choice.draw(st.sampled_from(tables(data)))
     valid = choice.draw(st.sampled_from(_allowed(table)))
     letters = [i for i, ch in enumerate(valid) if ch.isalpha()]
     at = choice.draw(st.sampled_from(letters))
-    typo = valid[:at] + valid[at].upper() + valid[at + 1:]  # a one-letter slip
+    typo = valid[:at] + valid[at].upper() + valid[at + 1 :]  # a one-letter slip
     _get(data, table)[typo] = 1
     error = load_outcome(write(tmp_path, to_toml(data)))
     assert error is not None
@@ -235,10 +246,10 @@ def test_an_unknown_key_names_itself_and_the_nearest_valid_one(tmp_path: Path, d
 
 
 @SETTINGS
-@given(data=dashboards, choice=st.data(),
-       duration=st.one_of(st.integers(max_value=899), st.integers(min_value=43201)))
-def test_out_of_range_duration_is_a_config_error(tmp_path: Path, data: dict[str, Any], choice: st.DataObject,
-                                                 duration: int) -> None:
+@given(data=dashboards, choice=st.data(), duration=st.one_of(st.integers(max_value=899), st.integers(min_value=43201)))
+def test_out_of_range_duration_is_a_config_error(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject, duration: int
+) -> None:
     org = choice.draw(st.sampled_from(sorted(data["orgs"])))
     name = choice.draw(st.sampled_from(sorted(data["orgs"][org]["deployment_profiles"])))
     assume(-(2**63) <= duration < 2**63)  # TOML integers are 64-bit
@@ -250,15 +261,20 @@ def test_out_of_range_duration_is_a_config_error(tmp_path: Path, data: dict[str,
 
 
 @SETTINGS
-@given(data=dashboards, choice=st.data(), arn=st.one_of(
-    st.text(max_size=80),
-    st.from_regex(r"arn:aws:iam::[0-9]{1,11}:role/x", fullmatch=True),
-    st.from_regex(r"arn:aws:iam::[0-9]{12}:user/[a-z]{1,5}", fullmatch=True),
-    st.from_regex(r"arn:aws:iam::[0-9]{12}:role/", fullmatch=True),
-    st.just("arn:aws:iam::123456789012:role/bad name"),
-))
-def test_malformed_role_arn_is_a_config_error(tmp_path: Path, data: dict[str, Any], choice: st.DataObject,
-                                              arn: str) -> None:
+@given(
+    data=dashboards,
+    choice=st.data(),
+    arn=st.one_of(
+        st.text(max_size=80),
+        st.from_regex(r"arn:aws:iam::[0-9]{1,11}:role/x", fullmatch=True),
+        st.from_regex(r"arn:aws:iam::[0-9]{12}:user/[a-z]{1,5}", fullmatch=True),
+        st.from_regex(r"arn:aws:iam::[0-9]{12}:role/", fullmatch=True),
+        st.just("arn:aws:iam::123456789012:role/bad name"),
+    ),
+)
+def test_malformed_role_arn_is_a_config_error(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject, arn: str
+) -> None:
     assume(not ROLE_ARN.match(arn))
     org = choice.draw(st.sampled_from(sorted(data["orgs"])))
     name = choice.draw(st.sampled_from(sorted(data["orgs"][org]["deployment_profiles"])))
@@ -270,8 +286,9 @@ def test_malformed_role_arn_is_a_config_error(tmp_path: Path, data: dict[str, An
 
 @SETTINGS
 @given(data=dashboards, choice=st.data(), missing=names)
-def test_undefined_deployment_profile_is_a_config_error(tmp_path: Path, data: dict[str, Any],
-                                                        choice: st.DataObject, missing: str) -> None:
+def test_undefined_deployment_profile_is_a_config_error(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject, missing: str
+) -> None:
     org = choice.draw(st.sampled_from(sorted(data["orgs"])))
     assume(missing not in data["orgs"][org]["deployment_profiles"])
     refs = [p for p in paths(data["orgs"][org], ("orgs", org)) if p[-1] == "deployment_profile"]
@@ -285,8 +302,9 @@ def test_undefined_deployment_profile_is_a_config_error(tmp_path: Path, data: di
 
 @SETTINGS
 @given(data=dashboards, choice=st.data())
-def test_duplicate_tables_and_keys_are_config_errors(tmp_path: Path, data: dict[str, Any],
-                                                     choice: st.DataObject) -> None:
+def test_duplicate_tables_and_keys_are_config_errors(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject
+) -> None:
     lines = to_toml(data).splitlines()
     candidates = [line for line in lines if line.strip()]
     line = choice.draw(st.sampled_from(candidates))
@@ -298,10 +316,10 @@ def test_duplicate_tables_and_keys_are_config_errors(tmp_path: Path, data: dict[
 
 
 @SETTINGS
-@given(data=dashboards, choice=st.data(), junk=st.binary(min_size=1, max_size=4).filter(
-    lambda b: not _utf8(b)))
-def test_non_utf8_bytes_are_a_config_error(tmp_path: Path, data: dict[str, Any], choice: st.DataObject,
-                                           junk: bytes) -> None:
+@given(data=dashboards, choice=st.data(), junk=st.binary(min_size=1, max_size=4).filter(lambda b: not _utf8(b)))
+def test_non_utf8_bytes_are_a_config_error(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject, junk: bytes
+) -> None:
     raw = to_toml(data).encode()
     at = choice.draw(st.integers(0, len(raw)))
     error = load_outcome(write(tmp_path, raw[:at] + junk + raw[at:]))
@@ -319,8 +337,9 @@ def _utf8(raw: bytes) -> bool:
 
 @FEW
 @given(data=dashboards, choice=st.data())
-def test_random_byte_damage_gives_a_file_or_a_config_error(tmp_path: Path, data: dict[str, Any],
-                                                           choice: st.DataObject) -> None:
+def test_random_byte_damage_gives_a_file_or_a_config_error(
+    tmp_path: Path, data: dict[str, Any], choice: st.DataObject
+) -> None:
     raw = bytearray(to_toml(data).encode())
     for _ in range(choice.draw(st.integers(1, 8))):
         raw[choice.draw(st.integers(0, len(raw) - 1))] = choice.draw(st.integers(0, 255))
@@ -339,11 +358,18 @@ def test_deeply_nested_junk_is_a_config_error(tmp_path: Path) -> None:
     assert error is not None
 
 
-@pytest.mark.parametrize("corrupt", ["wrong-type", "unknown-key", "bad-arn", "undefined", "duplicate",
-                                     "non-utf8"])
+@pytest.mark.parametrize("corrupt", ["wrong-type", "unknown-key", "bad-arn", "undefined", "duplicate", "non-utf8"])
 def test_a_broken_dashboard_file_never_falls_back_to_local_keys(tmp_path: Path, corrupt: str) -> None:
-    good = to_toml({"orgs": {"acme": {"deployment_profile": "p", "deployment_profiles": {
-        "p": {"role_arn": "arn:aws:iam::111111111111:role/r"}}}}})
+    good = to_toml(
+        {
+            "orgs": {
+                "acme": {
+                    "deployment_profile": "p",
+                    "deployment_profiles": {"p": {"role_arn": "arn:aws:iam::111111111111:role/r"}},
+                }
+            }
+        }
+    )
     broken: bytes = {
         "wrong-type": good.replace('"deployment_profile" = "p"', '"deployment_profile" = 7'),
         "unknown-key": good.replace('"role_arn"', '"Role_arn"'),
@@ -364,8 +390,29 @@ def test_a_broken_dashboard_file_never_falls_back_to_local_keys(tmp_path: Path, 
 
 hostile_names = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["", " ", "\t", "a b", "/", "a/b", "\x00", "a\x1b[31m", "\u202eevil", "\u200b",
-                     "x" * 10_000, "日本", "ünïcødé", "😀", "..", "-", "@=+,", "a" * 64, "a\nb"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\t",
+            "a b",
+            "/",
+            "a/b",
+            "\x00",
+            "a\x1b[31m",
+            "\u202eevil",
+            "\u200b",
+            "x" * 10_000,
+            "日本",
+            "ünïcødé",
+            "😀",
+            "..",
+            "-",
+            "@=+,",
+            "a" * 64,
+            "a\nb",
+        ]
+    ),
 )
 
 
@@ -385,17 +432,27 @@ def test_any_target_name_gives_a_valid_session_name_or_config_error(org: str, ap
     assert STS_SESSION_NAME.fullmatch(name), name
 
 
-printable_names = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp", "Cf", "Co", "Cn")),
-                          min_size=1, max_size=120).filter(lambda s: "/" not in s and s.isprintable())
+printable_names = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp", "Cf", "Co", "Cn")), min_size=1, max_size=120
+).filter(lambda s: "/" not in s and s.isprintable())
 
 
 @FEW
 @given(org=printable_names, stage=printable_names)
-def test_sts_receives_a_valid_session_name_for_any_accepted_target(tmp_path: Path, sts: StsProxy, org: str,
-                                                                   stage: str) -> None:
+def test_sts_receives_a_valid_session_name_for_any_accepted_target(
+    tmp_path: Path, sts: StsProxy, org: str, stage: str
+) -> None:
     assume(not any(ch.isspace() for ch in org + stage))
-    toml = to_toml({"orgs": {org: {"deployment_profile": "p", "deployment_profiles": {
-        "p": {"role_arn": "arn:aws:iam::111111111111:role/r"}}}}})
+    toml = to_toml(
+        {
+            "orgs": {
+                org: {
+                    "deployment_profile": "p",
+                    "deployment_profiles": {"p": {"role_arn": "arn:aws:iam::111111111111:role/r"}},
+                }
+            }
+        }
+    )
     path = write(tmp_path, toml)
     before = len(sts.requests)
     creds = Resolver(dashboard=str(path)).credentials(org, "app", stage)
@@ -407,8 +464,14 @@ def test_sts_receives_a_valid_session_name_for_any_accepted_target(tmp_path: Pat
 
 # -- environment variables -------------------------------------------------------------
 
-ENV_VARS = ["AWS_PRE_PROD_ACCESS_KEY_ID", "AWS_PRE_PROD_SECRET_ACCESS_KEY", "AWS_PRE_PROD_SESSION_TOKEN",
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+ENV_VARS = [
+    "AWS_PRE_PROD_ACCESS_KEY_ID",
+    "AWS_PRE_PROD_SECRET_ACCESS_KEY",
+    "AWS_PRE_PROD_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+]
 
 
 def _env_value(var: str) -> str:

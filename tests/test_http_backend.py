@@ -45,11 +45,12 @@ def test_the_service_vends_the_linked_role_to_the_sdk(dashboard_server: Dashboar
     assert creds.source == "dashboard"
     assert creds.expiration is not None
     assert creds.region == "eu-west-1"
-    assert creds.role_arn == "arn:aws:iam::333333333333:role/sls-access-eu"   # the answer's RoleArn
+    assert creds.role_arn == "arn:aws:iam::333333333333:role/sls-access-eu"  # the answer's RoleArn
 
 
-def test_the_access_key_comes_from_serverless_access_key(dashboard_server: DashboardServer, sts: StsProxy,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_access_key_comes_from_serverless_access_key(
+    dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SERVERLESS_ACCESS_KEY", new_key(dashboard_server, "solo"))
     monkeypatch.setenv("SLS_ACCESS_DASHBOARD", dashboard_server.url + "/")
     creds = Resolver().credentials("solo", "api", "dev")
@@ -78,8 +79,9 @@ def test_no_link_at_the_service_lets_the_chain_go_on(dashboard_server: Dashboard
 
 
 @pytest.mark.parametrize(("org_of_key", "status"), [(None, 401), ("solo", 403)])
-def test_a_refused_key_fails_closed(dashboard_server: DashboardServer, sts: StsProxy, org_of_key: str | None,
-                                    status: int) -> None:
+def test_a_refused_key_fails_closed(
+    dashboard_server: DashboardServer, sts: StsProxy, org_of_key: str | None, status: int
+) -> None:
     key = "sls_0123456789ab_" + "x" * 43 if org_of_key is None else new_key(dashboard_server, org_of_key)
     resolver = Resolver(dashboard=dashboard_server.url, access_key=key)
     with pytest.raises(DashboardError) as raised:
@@ -196,8 +198,9 @@ OTHER_404S = [
 ]
 
 
-@pytest.mark.parametrize(("body", "content_type"), [case[1:] for case in OTHER_404S],
-                         ids=[case[0] for case in OTHER_404S])
+@pytest.mark.parametrize(
+    ("body", "content_type"), [case[1:] for case in OTHER_404S], ids=[case[0] for case in OTHER_404S]
+)
 def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: str) -> None:
     with serving(answering(404, body, content_type)) as url:
         client = DashboardService(url, "k")
@@ -208,8 +211,15 @@ def test_a_404_without_the_no_link_code_fails_closed(body: bytes, content_type: 
 
 def test_a_role_arn_that_is_not_one_is_a_malformed_answer() -> None:
     # Stub: our service sends the deployment profile's role ARN; only a stub sends another thing.
-    body = json.dumps({"AccessKeyId": "ASIAX", "SecretAccessKey": "s", "Token": "t",
-                       "Expiration": "2099-01-01T00:00:00Z", "RoleArn": "\x1b[31mforged"}).encode()
+    body = json.dumps(
+        {
+            "AccessKeyId": "ASIAX",
+            "SecretAccessKey": "s",
+            "Token": "t",
+            "Expiration": "2099-01-01T00:00:00Z",
+            "RoleArn": "\x1b[31mforged",
+        }
+    ).encode()
     with serving(answering(200, body, "application/json")) as url:
         client = DashboardService(url, "k")
         with pytest.raises(DashboardError, match="malformed credentials answer"):
@@ -235,16 +245,14 @@ def test_a_service_message_is_quoted_short_and_on_one_line() -> None:
     assert "not_found: [31mred forged line xxx" in text
 
 
-def test_the_service_under_a_wrong_base_path_fails_closed(dashboard_server: DashboardServer,
-                                                          sts: StsProxy) -> None:
+def test_the_service_under_a_wrong_base_path_fails_closed(dashboard_server: DashboardServer, sts: StsProxy) -> None:
     client = DashboardService(dashboard_server.url + "/wrong", new_key(dashboard_server, "solo"))
     with pytest.raises(DashboardError, match="base path") as raised:
         client.credentials(Target(org="solo", app="api", stage="prod"))
     assert raised.value.status == 404
 
 
-def test_a_wrong_base_path_does_not_fall_back_to_the_env_keys(dashboard_server: DashboardServer,
-                                                              sts: StsProxy) -> None:
+def test_a_wrong_base_path_does_not_fall_back_to_the_env_keys(dashboard_server: DashboardServer, sts: StsProxy) -> None:
     key = new_key(dashboard_server)
     with pytest.raises(DashboardError) as raised:
         sls_access.credentials("acme", "shop", "prod", dashboard=dashboard_server.url + "/wrong", access_key=key)
@@ -252,27 +260,38 @@ def test_a_wrong_base_path_does_not_fall_back_to_the_env_keys(dashboard_server: 
     assert raised.value.resolution.source is None  # the env keys were there, and not used
 
 
-@pytest.mark.parametrize("url", ["http://dashboard.example.com", "ftp://127.0.0.1/", "https://",
-                                 "https://user:pw@dashboard.example.com", "https://dashboard.example.com/?x=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://dashboard.example.com",
+        "ftp://127.0.0.1/",
+        "https://",
+        "https://user:pw@dashboard.example.com",
+        "https://dashboard.example.com/?x=1",
+    ],
+)
 def test_unsafe_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
         DashboardService(url, "k")
 
 
-@pytest.mark.parametrize("url", ["ftp://user:url-secret@127.0.0.1/", "https://:url-secret@/",
-                                 "htps://dashboard.example.com/?key=url-secret"])
+@pytest.mark.parametrize(
+    "url", ["ftp://user:url-secret@127.0.0.1/", "https://:url-secret@/", "htps://dashboard.example.com/?key=url-secret"]
+)
 def test_a_key_in_a_bad_url_is_not_echoed(url: str) -> None:
     with pytest.raises(ConfigError) as raised:
         DashboardService(url, "k")
     assert "url-secret" not in str(raised.value)
 
 
-@pytest.mark.parametrize("url", ["https://dashboard.example.com/base/", "http://127.0.0.2:9", "http://[::1]:9",
-                                 "http://localhost:9"])
+@pytest.mark.parametrize(
+    "url", ["https://dashboard.example.com/base/", "http://127.0.0.2:9", "http://[::1]:9", "http://localhost:9"]
+)
 def test_https_anywhere_and_http_on_loopback_are_accepted(url: str) -> None:
     client = DashboardService(url, "k")
-    assert client.credentials_url(Target(org="a b".replace(" ", "%"), app="x", stage="y", region="eu-west-1")) \
-        .endswith("/v1/orgs/a%25b/apps/x/stages/y/credentials?region=eu-west-1")
+    assert client.credentials_url(Target(org="a b".replace(" ", "%"), app="x", stage="y", region="eu-west-1")).endswith(
+        "/v1/orgs/a%25b/apps/x/stages/y/credentials?region=eu-west-1"
+    )
     assert "k" not in repr(client).replace("kw", "")
 
 
@@ -288,7 +307,8 @@ def test_skip_carries_the_reason(dashboard_server: DashboardServer, sts: StsProx
 
 
 def test_a_loopback_service_is_reached_directly_even_with_a_proxy_set(
-        dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A proxy that would see the key: a closed port, so going through it would fail.
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")

@@ -38,8 +38,20 @@ def aws_cli(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactor
 
 
 def credential_process(dashboard: Path, stage: str = "prod") -> str:
-    return shlex.join([str(console_script()), "credential-process", "--org", "acme", "--app", "shop",
-                       "--stage", stage, "--dashboard", str(dashboard)])
+    return shlex.join(
+        [
+            str(console_script()),
+            "credential-process",
+            "--org",
+            "acme",
+            "--app",
+            "shop",
+            "--stage",
+            stage,
+            "--dashboard",
+            str(dashboard),
+        ]
+    )
 
 
 @pytest.fixture
@@ -57,8 +69,12 @@ def test_the_console_script_is_installed() -> None:
 
 @pytest.mark.usefixtures("profile")
 def test_aws_cli_gets_the_assumed_role_through_credential_process(aws_cli: Path, sts: StsProxy) -> None:
-    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     identity = json.loads(result.stdout)
     assert identity["Arn"] == PROD_ASSUMED
@@ -70,8 +86,12 @@ def test_aws_cli_gets_the_assumed_role_through_credential_process(aws_cli: Path,
 @pytest.mark.usefixtures("profile", "agent")
 def test_aws_cli_runs_share_one_assume_role_through_the_agent(aws_cli: Path, sts: StsProxy) -> None:
     for _ in range(3):
-        result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["Arn"] == PROD_ASSUMED
     assert sts.calls["AssumeRole"] == 1  # the agent's, shared by the three runs
@@ -81,8 +101,9 @@ def test_aws_cli_runs_share_one_assume_role_through_the_agent(aws_cli: Path, sts
 @pytest.mark.usefixtures("profile")
 def test_aws_cli_fails_closed_with_sls_access_error_line(aws_cli: Path, sts: StsProxy) -> None:
     sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
-    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(aws_cli), "sts", "get-caller-identity", "--profile", "p"], capture_output=True, text=True, check=False
+    )
     assert result.returncode != 0
     assert result.stdout == ""
     assert "sls-access: error: cannot assume access role" in result.stderr
@@ -102,15 +123,15 @@ def test_botocore_credential_process_support_in_process(sts: StsProxy) -> None:
 
 
 def test_aws_profile_pointing_at_its_own_credential_process_does_not_loop(
-        aws_env: Path, dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    aws_env: Path, dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy
+) -> None:
     # Without base keys, sls-access's own AssumeRole call looks in AWS_PROFILE, which is
     # the profile that runs sls-access: the second level refuses instead of recursing.
     (aws_env / "aws-config").write_text(f"[profile p]\ncredential_process = {credential_process(dashboard)}\n")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_PROFILE", "p")
-    result = subprocess.run(shlex.split(credential_process(dashboard)), capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(shlex.split(credential_process(dashboard)), capture_output=True, text=True, check=False)
     assert result.returncode == 4
     assert result.stdout == ""
     assert "credential_process loop" in result.stderr
@@ -119,22 +140,47 @@ def test_aws_profile_pointing_at_its_own_credential_process_does_not_loop(
 
 
 def create_access_key(dashboard: Path, org: str = "acme") -> str:
-    created = subprocess.run([str(console_script()), "keys", "create", "--dashboard", str(dashboard),
-                              "--org", org, "--name", "aws-cli"], capture_output=True, text=True, check=True)
+    created = subprocess.run(
+        [str(console_script()), "keys", "create", "--dashboard", str(dashboard), "--org", org, "--name", "aws-cli"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return created.stdout.splitlines()[-1]
 
 
 def test_aws_cli_through_the_dashboard_service_with_the_key_in_the_environment(
-        request: pytest.FixtureRequest, aws_cli: Path, aws_env: Path, dashboard: Path,
-        monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+    request: pytest.FixtureRequest,
+    aws_cli: Path,
+    aws_env: Path,
+    dashboard: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sts: StsProxy,
+) -> None:
     key = create_access_key(dashboard)
     server = request.getfixturevalue("dashboard_server")
-    command = shlex.join([str(console_script()), "credential-process", "--org", "acme", "--app", "shop",
-                          "--stage", "prod", "--dashboard", server.url])
+    command = shlex.join(
+        [
+            str(console_script()),
+            "credential-process",
+            "--org",
+            "acme",
+            "--app",
+            "shop",
+            "--stage",
+            "prod",
+            "--dashboard",
+            server.url,
+        ]
+    )
     (aws_env / "aws-config").write_text(f"[profile p]\nregion = us-east-1\ncredential_process = {command}\n")
     monkeypatch.setenv("SERVERLESS_ACCESS_KEY", key)  # the key is never on a command line
-    ok = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [str(aws_cli), "sts", "get-caller-identity", "--profile", "p", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["Arn"] == PROD_ASSUMED
     monkeypatch.setenv("SERVERLESS_ACCESS_KEY", key[:-4] + "XXXX")
@@ -145,8 +191,9 @@ def test_aws_cli_through_the_dashboard_service_with_the_key_in_the_environment(
     assert key[-12:-4] not in refused.stderr
 
 
-def test_the_readme_credential_process_example_works(aws_env: Path, dashboard: Path,
-                                                      monkeypatch: pytest.MonkeyPatch, sts: StsProxy) -> None:
+def test_the_readme_credential_process_example_works(
+    aws_env: Path, dashboard: Path, monkeypatch: pytest.MonkeyPatch, sts: StsProxy
+) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     example = readme.split("```ini\n", 1)[1].split("```", 1)[0]
     (aws_env / "aws-config").write_text(example.replace("/path/to/sls-access", str(console_script())))
@@ -171,14 +218,18 @@ deployment_profile = "evil"
 
 def readme_profile(config: Path, *extra: str) -> None:
     """The README's ``[profile acme-shop-prod]``: no --dashboard, so the dashboard is located."""
-    argv = [str(console_script()), "credential-process", "--org", "acme", "--app", "shop", "--stage", "prod",
-            *extra]
+    argv = [str(console_script()), "credential-process", "--org", "acme", "--app", "shop", "--stage", "prod", *extra]
     config.write_text(f"[profile {README_PROFILE}]\nregion = us-east-1\ncredential_process = {shlex.join(argv)}\n")
 
 
 def caller_identity(aws_cli: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--profile", README_PROFILE, "--output",
-                           "json"], capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run(
+        [str(aws_cli), "sts", "get-caller-identity", "--profile", README_PROFILE, "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture
@@ -191,12 +242,16 @@ def acme(tmp_path: Path, dashboard: Path) -> Path:
 
 
 def test_the_readme_profile_gives_the_access_role_from_every_directory(
-        aws_cli: Path, aws_env: Path, acme: Path, dashboard: Path, sts: StsProxy) -> None:
+    aws_cli: Path, aws_env: Path, acme: Path, dashboard: Path, sts: StsProxy
+) -> None:
     readme_profile(aws_env / "aws-config")
     assert main(["trust", str(acme / "sls-access.toml")]) == 0
-    mine = dashboard.with_name("mine.toml")   # the user's own dashboard, linking prod elsewhere
-    mine.write_text(dashboard.read_text().replace('stages.prod]\ndeployment_profile = "prod"',
-                                                   'stages.prod]\ndeployment_profile = "eu"'))
+    mine = dashboard.with_name("mine.toml")  # the user's own dashboard, linking prod elsewhere
+    mine.write_text(
+        dashboard.read_text().replace(
+            'stages.prod]\ndeployment_profile = "prod"', 'stages.prod]\ndeployment_profile = "eu"'
+        )
+    )
     assert main(["login", "--dashboard", str(mine)]) == 0
     for cwd, expected in ((acme, PROD_ASSUMED), (acme / "src" / "handlers", PROD_ASSUMED), (Path("/"), EU_ASSUMED)):
         result = caller_identity(aws_cli, cwd)
@@ -206,18 +261,20 @@ def test_the_readme_profile_gives_the_access_role_from_every_directory(
 
 
 def test_the_readme_profile_with_require_role_fails_clearly_where_there_is_no_dashboard(
-        aws_cli: Path, aws_env: Path, sts: StsProxy) -> None:
+    aws_cli: Path, aws_env: Path, sts: StsProxy
+) -> None:
     readme_profile(aws_env / "aws-config", "--require-role")
     result = caller_identity(aws_cli, Path("/"))
     assert result.returncode != 0
     assert result.stdout == ""
     assert "sls-access: error: no AWS credentials for acme/shop/prod" in result.stderr
     assert "no dashboard (" in result.stderr
-    assert sts.calls["GetCallerIdentity"] == 0   # never the base identity
+    assert sts.calls["GetCallerIdentity"] == 0  # never the base identity
 
 
-def test_a_planted_project_file_fails_with_the_trust_message(aws_cli: Path, aws_env: Path, acme: Path,
-                                                             sts: StsProxy) -> None:
+def test_a_planted_project_file_fails_with_the_trust_message(
+    aws_cli: Path, aws_env: Path, acme: Path, sts: StsProxy
+) -> None:
     readme_profile(aws_env / "aws-config")
     (acme / "sls-access.toml").write_text(PLANTED)
     result = caller_identity(aws_cli, acme / "src")
@@ -227,12 +284,13 @@ def test_a_planted_project_file_fails_with_the_trust_message(aws_cli: Path, aws_
     assert sts.calls["GetCallerIdentity"] == 0
 
 
-def test_a_trusted_project_file_changed_afterwards_fails_again(aws_cli: Path, aws_env: Path, acme: Path,
-                                                               sts: StsProxy) -> None:
+def test_a_trusted_project_file_changed_afterwards_fails_again(
+    aws_cli: Path, aws_env: Path, acme: Path, sts: StsProxy
+) -> None:
     readme_profile(aws_env / "aws-config")
     assert main(["trust", str(acme / "sls-access.toml")]) == 0
     with (acme / "sls-access.toml").open("a") as handle:
-        handle.write("\n[orgs.other.deployment_profiles.x]\nrole_arn = \"arn:aws:iam::999999999999:role/x\"\n")
+        handle.write('\n[orgs.other.deployment_profiles.x]\nrole_arn = "arn:aws:iam::999999999999:role/x"\n')
     result = caller_identity(aws_cli, acme)
     assert result.returncode != 0
     assert "changed since you trusted it" in result.stderr

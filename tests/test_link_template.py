@@ -29,8 +29,13 @@ CALLER = "arn:aws:iam::123456789012:user/alice"
 
 
 def spec(**changes: object) -> RoleSpec:
-    values: dict[str, object] = {"org": "acme", "profile": "prod", "account_id": "123456789012",
-                                 "trust": (CALLER,), "external_id": "sls-abcdef"}
+    values: dict[str, object] = {
+        "org": "acme",
+        "profile": "prod",
+        "account_id": "123456789012",
+        "trust": (CALLER,),
+        "external_id": "sls-abcdef",
+    }
     values.update(changes)
     return RoleSpec(**values)  # type: ignore[arg-type]
 
@@ -43,7 +48,8 @@ def role(body: Any) -> dict[str, Any]:
 
 def test_the_trust_policy_names_the_principals_and_requires_the_external_id() -> None:
     (statement,) = role(template(spec(trust=(CALLER, "arn:aws:iam::999999999999:role/ci"))))[
-        "AssumeRolePolicyDocument"]["Statement"]
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
     assert statement["Principal"] == {"AWS": [CALLER, "arn:aws:iam::999999999999:role/ci"]}
     assert statement["Action"] == ["sts:AssumeRole"]
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "sls-abcdef"}}
@@ -97,9 +103,13 @@ def test_the_yaml_reads_back_as_the_template() -> None:
     assert yaml.safe_load(to_yaml(body)) == body
 
 
-@given(st.recursive(st.text() | st.integers() | st.booleans(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                    max_leaves=12).filter(lambda value: isinstance(value, dict)))
+@given(
+    st.recursive(
+        st.text() | st.integers() | st.booleans(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=12,
+    ).filter(lambda value: isinstance(value, dict))
+)
 def test_the_yaml_emitter_round_trips_any_mapping_of_its_shapes(value: dict[str, Any]) -> None:
     assert yaml.safe_load(to_yaml(value)) == value
 
@@ -110,10 +120,13 @@ def test_new_external_ids_are_valid_for_sts_and_fresh() -> None:
     assert all(EXTERNAL_ID.fullmatch(value) for value in ids)
 
 
-@pytest.mark.parametrize(("org", "profile", "readable"), [
-    ("acme", "prod", "sls-access-acme-prod-"),
-    ("ac_me", "p.x", "sls-access-ac-me-p-x-"),
-])
+@pytest.mark.parametrize(
+    ("org", "profile", "readable"),
+    [
+        ("acme", "prod", "sls-access-acme-prod-"),
+        ("ac_me", "p.x", "sls-access-ac-me-p-x-"),
+    ],
+)
 def test_stack_names_follow_cloudformations_rules(org: str, profile: str, readable: str) -> None:
     name = stack_name(org, profile)
     assert name.startswith(readable)
@@ -138,8 +151,9 @@ _NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=
 
 
 @given(_NAMES, _NAMES, _NAMES, _NAMES)
-def test_names_are_unique_per_pair_and_within_the_limits(org: str, profile: str, other_org: str,
-                                                          other_profile: str) -> None:
+def test_names_are_unique_per_pair_and_within_the_limits(
+    org: str, profile: str, other_org: str, other_profile: str
+) -> None:
     role, stack = role_name(org, profile), stack_name(org, profile)
     assert re.fullmatch(r"[\w+=,.@-]{1,64}", role, re.ASCII)
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", stack)

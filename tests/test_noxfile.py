@@ -33,9 +33,17 @@ def _in_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def only_on_path(monkeypatch: pytest.MonkeyPatch, *versions: str) -> None:
     real = shutil.which
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: (
-        f"/opt/python{name[6:]}" if name.startswith("python") and name[6:] in versions
-        else None if name.startswith("python3.") else real(name, *a, **k)))
+    monkeypatch.setattr(
+        shutil,
+        "which",
+        lambda name, *a, **k: (
+            f"/opt/python{name[6:]}"
+            if name.startswith("python") and name[6:] in versions
+            else None
+            if name.startswith("python3.")
+            else real(name, *a, **k)
+        ),
+    )
 
 
 def test_a_machine_with_only_python_3_12_runs_the_sessions_on_it(monkeypatch: pytest.MonkeyPatch) -> None:

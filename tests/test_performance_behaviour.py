@@ -50,15 +50,18 @@ def test_64_threads_cold_on_sessions_cause_one_assume_role(dashboard: Path, sts:
 
 
 def test_eight_simulated_hours_of_steady_use_cost_at_most_11_assume_roles(
-        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    dashboard: Path, sts: StsProxy, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = Resolver(dashboard=str(dashboard), clock=clock)
     session = resolver.session(*TARGET)
     botocore_creds = session.get_credentials()
     assert botocore_creds is not None
     for _ in range(8 * 60 + 1):  # one request a (simulated) minute, from minute 0 to hour 8
-        for key_id in (resolver.credentials(*TARGET).access_key_id,
-                       str(botocore_creds.get_frozen_credentials().access_key)):
+        for key_id in (
+            resolver.credentials(*TARGET).access_key_id,
+            str(botocore_creds.get_frozen_credentials().access_key),
+        ):
             assert sts.issued[key_id] > clock(), "an expired key was handed out"
         clock.advance(minutes=1)
     # One key per 45 minutes (1 h keys, refreshed 15 min ahead): minutes 0, 45, ..., 450.
@@ -102,8 +105,9 @@ def test_memory_stays_bounded_by_the_cache_size_however_many_targets() -> None:
 
 # botocore's own retries (3 attempts, with real sleeps) would multiply each count
 # by up to 3 and cost seconds; with one attempt, a refresh try is one STS request.
-ONE_TRY = botocore.config.Config(connect_timeout=1, read_timeout=1,
-                                 retries={"total_max_attempts": 1, "mode": "standard"})
+ONE_TRY = botocore.config.Config(
+    connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 
 
 def _sts_down(action: str) -> tuple[int, bytes] | None:
@@ -111,7 +115,8 @@ def _sts_down(action: str) -> tuple[int, bytes] | None:
 
 
 def test_sts_down_in_the_advisory_window_costs_backoff_tries_not_one_per_request(
-        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    dashboard: Path, sts: StsProxy, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = Resolver(dashboard=str(dashboard), clock=clock, sts_config=ONE_TRY)
     current = resolver.credentials(*TARGET)
@@ -137,7 +142,8 @@ def test_sts_down_in_the_advisory_window_costs_backoff_tries_not_one_per_request
 
 
 def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
-        dashboard: Path, sts: StsProxy, clock: FakeClock) -> None:
+    dashboard: Path, sts: StsProxy, clock: FakeClock
+) -> None:
     sts.clock = clock
     resolver = Resolver(dashboard=str(dashboard), clock=clock, sts_config=ONE_TRY)
     current = resolver.credentials(*TARGET).access_key_id
@@ -150,6 +156,7 @@ def test_sts_down_in_the_advisory_window_with_64_threads_costs_one_try(
 
 
 # --- the warm paths: no resolution, and changes still seen -------------------------------------
+
 
 def test_a_warm_read_does_not_resolve(dashboard: Path, sts: StsProxy) -> None:
     resolver = Resolver(dashboard=str(dashboard))
@@ -164,7 +171,8 @@ def test_a_warm_read_does_not_resolve(dashboard: Path, sts: StsProxy) -> None:
 
 
 def test_the_module_function_sees_a_variable_set_and_unset_after_warm_calls(
-        dashboard: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for _ in range(3):
         assert sls_access.credentials(*TARGET, dashboard=str(dashboard)).source == "dashboard"
     monkeypatch.setenv("SLS_ACCESS_USE_LOCAL_CREDENTIALS", "1")
@@ -181,8 +189,13 @@ def test_the_module_function_tells_options_apart_after_warm_calls(dashboard: Pat
 
 
 # Loaded with the first dashboard file, service or failure, never to build the chain.
-_NOT_ON_THE_FIRST_PATH = ["difflib", "sls_access._redact", "sls_access.dashboard.file", "sls_access.dashboard.http",
-                          "tomllib"]
+_NOT_ON_THE_FIRST_PATH = [
+    "difflib",
+    "sls_access._redact",
+    "sls_access.dashboard.file",
+    "sls_access.dashboard.http",
+    "tomllib",
+]
 
 
 def _loaded_after(code: str, cwd: Path) -> list[str]:
@@ -204,7 +217,9 @@ def test_a_resolution_without_a_dashboard_loads_no_dashboard_parser_or_client(tm
 
 
 def test_a_resolution_with_a_dashboard_file_loads_its_parser(tmp_path: Path, dashboard: Path) -> None:
-    code = (f"import sls_access; sls_access.Resolver(dashboard={str(dashboard)!r})"
-            ".explain('acme', 'shop', 'prod', offline=True)")
+    code = (
+        f"import sls_access; sls_access.Resolver(dashboard={str(dashboard)!r})"
+        ".explain('acme', 'shop', 'prod', offline=True)"
+    )
 
     assert "sls_access.dashboard.file" in _loaded_after(code, tmp_path)

@@ -15,7 +15,7 @@ from support import PluginSite
 from sls_access import ConfigError, Resolver
 from sls_access.plugin import PluginInfo
 
-PLUGIN = '''
+PLUGIN = """
 from sls_access.plugin import Credentials, Skip, hookimpl
 
 
@@ -31,15 +31,22 @@ class Source:
 @hookimpl
 def sls_access_sources(options):
     return [Source()]
-'''
+"""
 
 
 def plugin_code(name: str) -> str:
     return PLUGIN.format(name=name, upper=name.upper())
 
 
-def _dist(where: Path, directory: str, *, name: str, version: str = "1.0", entry_points: str | None = None,
-          metadata_file: str = "METADATA") -> Path:
+def _dist(
+    where: Path,
+    directory: str,
+    *,
+    name: str,
+    version: str = "1.0",
+    entry_points: str | None = None,
+    metadata_file: str = "METADATA",
+) -> Path:
     info = where / directory
     info.mkdir(parents=True)
     (info / metadata_file).write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
@@ -73,16 +80,23 @@ def test_a_plugin_in_a_dist_info_directory_on_sys_path_is_loaded_and_resolves(si
 def test_an_egg_info_plugin_is_found(site: PluginSite) -> None:
     (site.path / "legacy_mod.py").write_text(plugin_code("legacy"))
     site.modules.append("legacy_mod")
-    _dist(site.path, "Legacy_Thing-0.3-py3.11.egg-info", name="Legacy-Thing", version="0.3",
-          metadata_file="PKG-INFO", entry_points="[sls_access]\nlegacy = legacy_mod\n")
+    _dist(
+        site.path,
+        "Legacy_Thing-0.3-py3.11.egg-info",
+        name="Legacy-Thing",
+        version="0.3",
+        metadata_file="PKG-INFO",
+        entry_points="[sls_access]\nlegacy = legacy_mod\n",
+    )
 
     info = installed(Resolver())["legacy"]
 
     assert (info.distribution, info.version, info.module) == ("Legacy-Thing", "0.3", "legacy_mod")
 
 
-def test_a_plugin_in_a_zip_on_sys_path_is_found(site: PluginSite, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_in_a_zip_on_sys_path_is_found(
+    site: PluginSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = tmp_path / "plugins.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("zipped_mod.py", plugin_code("zipped"))
@@ -96,8 +110,9 @@ def test_a_plugin_in_a_zip_on_sys_path_is_found(site: PluginSite, tmp_path: Path
     assert resolver.credentials("zipped", "app", "dev").access_key_id == "AKIAZIPPED"
 
 
-def test_a_distribution_from_a_finder_off_sys_path_is_found(site: PluginSite, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_distribution_from_a_finder_off_sys_path_is_found(
+    site: PluginSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An import hook that provides distributions of its own (as some packaging tools install).
     elsewhere = tmp_path / "elsewhere"
     _dist(elsewhere, "hidden-1.0.dist-info", name="hidden", entry_points="[sls_access]\nhidden = hidden_mod\n")
@@ -121,8 +136,9 @@ def test_a_distribution_from_a_finder_off_sys_path_is_found(site: PluginSite, tm
     assert installed(Resolver())["hidden"].distribution == "hidden"
 
 
-def test_the_first_occurrence_of_a_distribution_on_sys_path_wins(site: PluginSite, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_first_occurrence_of_a_distribution_on_sys_path_wins(
+    site: PluginSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     later = tmp_path / "later"
     _dist(later, "Dup-2.0.dist-info", name="Dup", version="2.0", entry_points="[sls_access]\nsecond = second_mod\n")
     monkeypatch.setattr(sys, "path", [*sys.path, str(later)])
@@ -162,5 +178,8 @@ def test_the_installed_oidc_plugin_is_found_with_its_distribution_and_version() 
     info = installed(Resolver())["oidc"]
 
     assert (info.module, info.distribution, info.version) == (
-        "sls_access_oidc.plugin", "sls-access-oidc", importlib.metadata.version("sls-access-oidc"))
+        "sls_access_oidc.plugin",
+        "sls-access-oidc",
+        importlib.metadata.version("sls-access-oidc"),
+    )
     assert info.error is None

@@ -18,37 +18,48 @@ from support import PluginSite, StsProxy
 from sls_access import AccessRoleError, ConfigError, NoCredentialsError, Resolver, SlsAccessError
 from sls_access.plugin import PluginLoadWarning
 
-HEADER = '''
+HEADER = """
 from datetime import datetime, timedelta, timezone
 from sls_access.plugin import Credentials, RoleSession, Skip, hookimpl
 CALLS = []
-'''
+"""
 
 # One plugin per behaviour: each records its calls in CALLS.
-ENTERS = HEADER + '''
+ENTERS = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_enter_role(target, deployment_profile, session):
     CALLS.append((target, deployment_profile, session))
     return Credentials(access_key_id="AKIAPLUGINENTERED001", secret_access_key="plugin-secret",
                        session_token="plugin-token",
                        expiration=datetime.now(timezone.utc) + timedelta(hours=1))
-'''
+"""
+)
 
-STEPS_ASIDE = HEADER + '''
+STEPS_ASIDE = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_enter_role(target, deployment_profile, session):
     CALLS.append((target, deployment_profile, session))
     return None
-'''
+"""
+)
 
-ENTERS_ANOTHER_ROLE = HEADER + '''
+ENTERS_ANOTHER_ROLE = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_enter_role(target):
     return Credentials(access_key_id="AKIAPLUGINOTHERROLE1", secret_access_key="plugin-secret",
                        role_arn="arn:aws:iam::999999999999:role/other")
-'''
+"""
+)
 
-RAISES_NAMED = HEADER + '''
+RAISES_NAMED = (
+    HEADER
+    + """
 from sls_access.plugin import AccessRoleError
 
 
@@ -56,51 +67,75 @@ from sls_access.plugin import AccessRoleError
 def sls_access_enter_role(target, deployment_profile):
     raise AccessRoleError("the broker said no", target=target, deployment_profile=deployment_profile.name,
                           role_arn=deployment_profile.role_arn).from_plugin("broker")
-'''
+"""
+)
 
-RAISES = HEADER + '''
+RAISES = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_enter_role(target):
     raise RuntimeError("the vault is sealed")
-'''
+"""
+)
 
-RETURNS_A_STRING = HEADER + '''
+RETURNS_A_STRING = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_enter_role(target):
     return "not credentials"
-'''
+"""
+)
 
-NAMES_SESSION = HEADER + '''
+NAMES_SESSION = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_role_session(target, deployment_profile):
     return RoleSession(name=f"ci-{target.stage}", source_identity="alice@example.com")
-'''
+"""
+)
 
-NAMES_SESSION_PLAINLY = HEADER + '''
+NAMES_SESSION_PLAINLY = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_role_session(target):
     return f"deploy-{target.stage}"
-'''
+"""
+)
 
-LEAVES_SESSION = HEADER + '''
+LEAVES_SESSION = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_role_session(target):
     return None
-'''
+"""
+)
 
-INVALID_NAME = HEADER + '''
+INVALID_NAME = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_role_session(target):
     return "has space"
-'''
+"""
+)
 
-INVALID_SOURCE_IDENTITY = HEADER + '''
+INVALID_SOURCE_IDENTITY = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_role_session(target):
     return RoleSession(name="ok-name", source_identity="x")
-'''
+"""
+)
 
-OBSERVER = HEADER + '''
+OBSERVER = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_resolution_succeeded(target, source, trail, expiration, region, key_hint):
     CALLS.append(("ok", dict(target=target, source=source, trail=trail, expiration=expiration,
@@ -110,9 +145,12 @@ def sls_access_resolution_succeeded(target, source, trail, expiration, region, k
 @hookimpl
 def sls_access_resolution_failed(target, trail, error):
     CALLS.append(("failed", dict(target=target, trail=trail, error=error)))
-'''
+"""
+)
 
-RAISING_OBSERVER = HEADER + '''
+RAISING_OBSERVER = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_resolution_succeeded(target):
     raise ValueError("metrics backend is down")
@@ -121,9 +159,12 @@ def sls_access_resolution_succeeded(target):
 @hookimpl
 def sls_access_resolution_failed(target):
     raise ValueError("audit log is full")
-'''
+"""
+)
 
-SOURCES = HEADER + '''
+SOURCES = (
+    HEADER
+    + """
 class Vault:
     name = "vault"
 
@@ -134,9 +175,12 @@ class Vault:
 @hookimpl
 def sls_access_sources(options):
     return [Vault()]
-'''
+"""
+)
 
-MISCONFIGURED_SOURCE = HEADER + '''
+MISCONFIGURED_SOURCE = (
+    HEADER
+    + """
 from sls_access.plugin import ConfigError
 
 
@@ -150,13 +194,17 @@ class Vault:
 @hookimpl
 def sls_access_sources(options):
     return [Vault()]
-'''
+"""
+)
 
-BROKEN_SOURCES = HEADER + '''
+BROKEN_SOURCES = (
+    HEADER
+    + """
 @hookimpl
 def sls_access_sources(options):
     raise KeyError("vault url")
-'''
+"""
+)
 
 
 def calls(site: PluginSite, entry: str) -> list[Any]:
@@ -173,7 +221,7 @@ def test_a_plugin_that_enters_the_role_replaces_assume_role(site: PluginSite, da
     assert creds.access_key_id == "AKIAPLUGINENTERED001"
     assert creds.source == "dashboard"
     assert sts.calls["AssumeRole"] == 0
-    (target, profile, session), = calls(site, "vaultrole")
+    ((target, profile, session),) = calls(site, "vaultrole")
     assert (target.org, target.app, target.stage) == ("acme", "shop", "dev")
     assert profile.role_arn == "arn:aws:iam::444444444444:role/sls-access-shop"
     assert session.name == "sls-acme.shop.dev"
@@ -182,12 +230,13 @@ def test_a_plugin_that_enters_the_role_replaces_assume_role(site: PluginSite, da
 def test_the_plugin_keeps_the_region_default_of_the_profile(site: PluginSite, dashboard: Path) -> None:
     site.install("vaultrole", ENTERS)
     resolver = Resolver(dashboard=str(dashboard))
-    assert resolver.credentials("acme", "blog", "dev").region == "us-east-1"   # sandbox's region
+    assert resolver.credentials("acme", "blog", "dev").region == "us-east-1"  # sandbox's region
     assert resolver.credentials("acme", "shop", "prod", region="eu-west-1").region == "eu-west-1"
 
 
-def test_a_plugin_returning_none_lets_the_builtin_assume_role_run(site: PluginSite, dashboard: Path,
-                                                                  sts: StsProxy) -> None:
+def test_a_plugin_returning_none_lets_the_builtin_assume_role_run(
+    site: PluginSite, dashboard: Path, sts: StsProxy
+) -> None:
     site.install("vaultrole", STEPS_ASIDE)
     creds = Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
     assert creds.access_key_id != "AKIAPLUGINENTERED001"
@@ -196,16 +245,18 @@ def test_a_plugin_returning_none_lets_the_builtin_assume_role_run(site: PluginSi
     assert len(calls(site, "vaultrole")) == 1
 
 
-def test_a_plugin_raising_in_enter_role_fails_closed_naming_it(site: PluginSite, dashboard: Path,
-                                                               sts: StsProxy) -> None:
+def test_a_plugin_raising_in_enter_role_fails_closed_naming_it(
+    site: PluginSite, dashboard: Path, sts: StsProxy
+) -> None:
     site.install("vaultrole", RAISES)
-    with pytest.raises(AccessRoleError, match="plugin 'vaultrole' failed in sls_access_enter_role: "
-                                              "RuntimeError: the vault is sealed") as info:
+    with pytest.raises(
+        AccessRoleError, match="plugin 'vaultrole' failed in sls_access_enter_role: RuntimeError: the vault is sealed"
+    ) as info:
         Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
     assert info.value.role_arn == "arn:aws:iam::222222222222:role/sls-access-sandbox"
     assert info.value.resolution is not None
     assert [(e.source, e.outcome) for e in info.value.resolution.trail] == [("dashboard", "failed")]
-    assert sts.calls["AssumeRole"] == 0   # no fallback to the built-in, nor to env keys
+    assert sts.calls["AssumeRole"] == 0  # no fallback to the built-in, nor to env keys
 
 
 def test_a_plugin_returning_something_else_fails_naming_it(site: PluginSite, dashboard: Path) -> None:
@@ -227,11 +278,14 @@ def test_a_plugin_that_says_it_entered_another_role_fails_closed(site: PluginSit
 
 
 def test_a_plugin_that_does_not_say_its_role_fails_closed_when_the_profile_pins_an_account(
-        site: PluginSite, tmp_path: Path) -> None:
+    site: PluginSite, tmp_path: Path
+) -> None:
     pinned = tmp_path / "pinned.toml"
-    pinned.write_text('[orgs.acme.deployment_profiles.prod]\nrole_arn = "arn:aws:iam::111111111111:role/r"\n'
-                      'account_id = "111111111111"\n[orgs.acme.apps.shop.stages.prod]\n'
-                      'deployment_profile = "prod"\n')
+    pinned.write_text(
+        '[orgs.acme.deployment_profiles.prod]\nrole_arn = "arn:aws:iam::111111111111:role/r"\n'
+        'account_id = "111111111111"\n[orgs.acme.apps.shop.stages.prod]\n'
+        'deployment_profile = "prod"\n'
+    )
     site.install("vaultrole", ENTERS)  # returns keys without role_arn: of which account?
     with pytest.raises(AccessRoleError, match="pins account 111111111111: refused"):
         Resolver(dashboard=str(pinned)).credentials("acme", "shop", "prod")
@@ -269,10 +323,12 @@ def test_role_session_default_when_the_hook_returns_none(site: PluginSite, dashb
     assert sts.requests[-1]["RoleSessionName"] == "sls-acme.shop.dev"
 
 
-@pytest.mark.parametrize(("plugin", "what"), [(INVALID_NAME, "RoleSessionName 'has space'"),
-                                              (INVALID_SOURCE_IDENTITY, "SourceIdentity 'x'")])
-def test_an_invalid_session_is_a_config_error_naming_the_plugin(site: PluginSite, dashboard: Path, sts: StsProxy,
-                                                                plugin: str, what: str) -> None:
+@pytest.mark.parametrize(
+    ("plugin", "what"), [(INVALID_NAME, "RoleSessionName 'has space'"), (INVALID_SOURCE_IDENTITY, "SourceIdentity 'x'")]
+)
+def test_an_invalid_session_is_a_config_error_naming_the_plugin(
+    site: PluginSite, dashboard: Path, sts: StsProxy, plugin: str, what: str
+) -> None:
     site.install("naming", plugin)
     with pytest.raises(ConfigError, match=f"sls_access_role_session: plugin 'naming': {what} must be 2-64"):
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
@@ -283,7 +339,7 @@ def test_the_role_plugin_gets_the_custom_session(site: PluginSite, dashboard: Pa
     site.install("naming", NAMES_SESSION)
     site.install("vaultrole", ENTERS)
     Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
-    (_, _, session), = calls(site, "vaultrole")
+    ((_, _, session),) = calls(site, "vaultrole")
     assert (session.name, session.source_identity) == ("ci-dev", "alice@example.com")
 
 
@@ -294,7 +350,7 @@ def test_success_observer_gets_the_trail_and_no_secret(site: PluginSite, dashboa
     site.install("audit", OBSERVER)
     resolver = Resolver(dashboard=str(dashboard))
     creds = resolver.credentials("acme", "shop", "prod", region="eu-west-1")
-    (kind, args), = calls(site, "audit")
+    ((kind, args),) = calls(site, "audit")
     assert kind == "ok"
     assert str(args["target"]) == "acme/shop/prod in eu-west-1"
     assert args["source"] == "dashboard"
@@ -319,11 +375,13 @@ def test_a_warm_cache_read_notifies_no_observer(site: PluginSite, dashboard: Pat
 
 def test_failure_observer_gets_the_error_the_caller_gets(site: PluginSite, dashboard: Path, sts: StsProxy) -> None:
     site.install("audit", OBSERVER)
-    sts.fault = lambda action: (403, b"<ErrorResponse><Error><Code>AccessDenied</Code>"
-                                     b"<Message>no</Message></Error></ErrorResponse>")
+    sts.fault = lambda action: (
+        403,
+        b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+    )
     with pytest.raises(AccessRoleError) as info:
         Resolver(dashboard=str(dashboard)).credentials("acme", "shop", "dev")
-    (kind, args), = calls(site, "audit")
+    ((kind, args),) = calls(site, "audit")
     assert kind == "failed"
     assert args["error"] is info.value
     assert [(e.source, str(e.outcome)) for e in args["trail"]] == [("dashboard", "failed")]
@@ -335,7 +393,7 @@ def test_failure_observer_hears_of_no_credentials(site: PluginSite, monkeypatch:
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(NoCredentialsError):
         Resolver().credentials("nobody", "app", "dev")
-    (kind, args), = calls(site, "audit")
+    ((kind, args),) = calls(site, "audit")
     assert kind == "failed"
     assert isinstance(args["error"], NoCredentialsError)
     assert [e.source for e in args["trail"]] == ["dashboard", "env", "profile"]
@@ -347,8 +405,10 @@ def test_a_raising_observer_is_logged_and_does_not_break_resolution(
     site.install("metrics", RAISING_OBSERVER)
     with caplog.at_level(logging.WARNING, logger="sls_access.plugins"):
         assert Resolver().credentials("any", "app", "dev").access_key_id == BASE_KEY_ID
-    assert "plugin 'metrics' raised in sls_access_resolution_succeeded (ignored): " \
-           "ValueError: metrics backend is down" in caplog.text
+    assert (
+        "plugin 'metrics' raised in sls_access_resolution_succeeded (ignored): "
+        "ValueError: metrics backend is down" in caplog.text
+    )
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     with pytest.raises(SlsAccessError, match="AWS_SECRET_ACCESS_KEY is set"):
         Resolver().credentials("any", "app", "dev")
@@ -395,30 +455,42 @@ def test_a_plugin_source_error_keeps_its_type_and_names_the_plugin(site: PluginS
 
 def test_a_plugin_that_failed_to_import_is_a_config_error_when_listed_in_sources(site: PluginSite) -> None:
     site.install("vault", "raise ImportError('hvac is not installed')\n")
-    with pytest.warns(PluginLoadWarning, match="'vault'"), \
-            pytest.raises(ConfigError, match="sources: source 'vault' is listed but plugin 'vault' failed "
-                                             "to load: ImportError: hvac is not installed"):
+    with (
+        pytest.warns(PluginLoadWarning, match="'vault'"),
+        pytest.raises(
+            ConfigError,
+            match="sources: source 'vault' is listed but plugin 'vault' failed "
+            "to load: ImportError: hvac is not installed",
+        ),
+    ):
         Resolver(sources="dashboard,vault,env").credentials("a", "b", "c")
 
 
 def test_a_plugin_that_failed_to_import_fails_closed_when_not_listed(site: PluginSite) -> None:
     site.install("vault", "raise ImportError('hvac is not installed')\n")
-    with pytest.warns(PluginLoadWarning, match="'vault'"), \
-            pytest.raises(ConfigError, match=r"plugin 'vault' .*failed to load: ImportError: hvac is not installed"):
+    with (
+        pytest.warns(PluginLoadWarning, match="'vault'"),
+        pytest.raises(ConfigError, match=r"plugin 'vault' .*failed to load: ImportError: hvac is not installed"),
+    ):
         Resolver().credentials("a", "b", "c")
 
 
-WRAPPER = HEADER + '''
+WRAPPER = (
+    HEADER
+    + """
 @hookimpl(wrapper=True)
 def sls_access_enter_role(target):
     return (yield)
-'''
+"""
+)
 
 
 def test_a_plugin_with_a_hook_wrapper_fails_to_load(site: PluginSite) -> None:
     site.install("wrapping", WRAPPER)
-    with pytest.warns(PluginLoadWarning, match="hook wrappers are not supported"), \
-            pytest.raises(ConfigError, match=r"plugin 'wrapping' .*failed to load"):
+    with (
+        pytest.warns(PluginLoadWarning, match="hook wrappers are not supported"),
+        pytest.raises(ConfigError, match=r"plugin 'wrapping' .*failed to load"),
+    ):
         Resolver().credentials("a", "b", "c")
 
 
@@ -430,8 +502,11 @@ def test_a_disabled_plugin_listed_in_sources_is_a_config_error(site: PluginSite)
 
 def test_a_plugin_without_sources_listed_in_sources_says_so(site: PluginSite) -> None:
     site.install("audit", OBSERVER)
-    with pytest.raises(ConfigError, match="'audit' is listed but plugin 'audit' adds no source "
-                                          r"\(sls_access_resolution_failed, sls_access_resolution_succeeded\)"):
+    with pytest.raises(
+        ConfigError,
+        match="'audit' is listed but plugin 'audit' adds no source "
+        r"\(sls_access_resolution_failed, sls_access_resolution_succeeded\)",
+    ):
         Resolver(sources="dashboard,audit,env").credentials("a", "b", "c")
 
 

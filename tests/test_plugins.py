@@ -10,7 +10,7 @@ from support import PluginSite
 from sls_access import ConfigError, Resolver, SlsAccessError
 from sls_access.plugin import PluginLoadWarning
 
-PLUGIN = '''
+PLUGIN = """
 from sls_access.plugin import Credentials, Skip, hookimpl
 
 
@@ -28,7 +28,7 @@ class VaultSource:
 @hookimpl
 def sls_access_sources(options):
     return [VaultSource()]
-'''
+"""
 
 
 @pytest.fixture
@@ -99,8 +99,11 @@ def test_plugin_that_fails_to_import_fails_every_resolution_naming_the_way_out(v
         assert {p.name: p for p in resolver.plugins}["broken"].error == "ImportError: no deps"
     # Fail closed: its targets must not move silently to env keys; twice, not only the first time.
     for _ in range(2):
-        with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to load: ImportError: no deps; .*"
-                                              r"disable_plugins=broken"):
+        with pytest.raises(
+            ConfigError,
+            match=r"plugin 'broken' .* failed to load: ImportError: no deps; .*"
+            r"disable_plugins=broken",
+        ):
             resolver.credentials("plug", "app", "dev")
 
 

@@ -45,8 +45,7 @@ def test_profile_option_then_aws_profile_then_default(aws_env: Path, monkeypatch
 
 
 @pytest.mark.usefixtures("no_env_keys")
-def test_credential_process_profile_works(aws_env: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credential_process_profile_works(aws_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # else botocore lets it win over the profile's region
     script = tmp_path / "creds.py"
     script.write_text(
@@ -93,14 +92,19 @@ def test_role_profile_assumes_through_real_sts(aws_env: Path) -> None:
     assert creds.expiration is not None
 
 
-
 def test_the_expiry_of_refreshable_keys_is_read_never_later_than_botocores() -> None:
     from sls_access.sources.profile import _expiry  # noqa: PLC0415 - the unit under test
 
     expiry = datetime.now(UTC) + timedelta(hours=1, milliseconds=500)
     refreshable = botocore.credentials.RefreshableCredentials(
-        "AKIAEXAMPLE", "secret", "token", expiry, refresh_using=dict, method="test",
-        time_fetcher=lambda: datetime.now(UTC))
+        "AKIAEXAMPLE",
+        "secret",
+        "token",
+        expiry,
+        refresh_using=dict,
+        method="test",
+        time_fetcher=lambda: datetime.now(UTC),
+    )
     found = _expiry(refreshable)
 
     assert found is not None

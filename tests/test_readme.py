@@ -35,8 +35,10 @@ from test_noxfile import load_noxfile
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-MARKED = re.compile(r"^(?P<indent> *)<!-- readme-test: (?P<name>[\w-]+) -->\n(?P=indent)```sh\n(?P<code>.*?)\n *```$",
-                    re.MULTILINE | re.DOTALL)
+MARKED = re.compile(
+    r"^(?P<indent> *)<!-- readme-test: (?P<name>[\w-]+) -->\n(?P=indent)```sh\n(?P<code>.*?)\n *```$",
+    re.MULTILINE | re.DOTALL,
+)
 VENV_NOX = "python3 -m venv .venv && .venv/bin/python -m pip install nox && .venv/bin/python -m nox -s "
 README_PORT = 5123  # moto's port in the README (not 5000: macOS AirPlay listens there)
 TRY_ROLE = "arn:aws:sts::111111111111:assumed-role/sls-access/sls-acme.shop.prod"
@@ -56,10 +58,12 @@ def fenced(language: str) -> str:
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a newcomer's shell: no AWS or sls-access settings, a fresh home."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"),
-               **extra)
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_"))
+    }
+    env.update(
+        HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"), **extra
+    )
     return env
 
 
@@ -72,24 +76,36 @@ def pip_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
     return cache.mkdir("sls-access-pip") if cache is not None else tmp_path_factory.mktemp("pip")
 
 
-def test_the_install_block_installs_sls_access_from_the_clone_into_a_venv(tmp_path: Path, pip_cache: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_install_block_installs_sls_access_from_the_clone_into_a_venv(
+    tmp_path: Path, pip_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PYTHONPATH", raising=False)  # a newcomer's shell: only the venv gives sls_access
     clone = tmp_path / "sls-access"
     clone.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, clone / name)
     shutil.copytree(ROOT / "sls_access", clone / "sls_access", ignore=shutil.ignore_patterns("__pycache__"))
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block("install")], cwd=tmp_path,
-                            capture_output=True, text=True, check=False, timeout=600,
-                            env=clean_env(tmp_path / "home", PIP_CACHE_DIR=str(pip_cache),
-                                          PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block("install")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env=clean_env(tmp_path / "home", PIP_CACHE_DIR=str(pip_cache), PIP_DISABLE_PIP_VERSION_CHECK="1"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.fullmatch(r"sls-access \S+\n", result.stdout.splitlines(keepends=True)[-1]), result.stdout
     venv_python = clone / ".venv" / "bin" / "python"
-    imported = subprocess.run([str(venv_python), "-c", "import boto3, sls_access; print(sls_access.__file__)"],
-                              capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path,
-                              env=clean_env(tmp_path / "home"))
+    imported = subprocess.run(
+        [str(venv_python), "-c", "import boto3, sls_access; print(sls_access.__file__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_env(tmp_path / "home"),
+    )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith(str(clone / ".venv"))  # installed into the venv, not used from the clone
 
@@ -123,9 +139,15 @@ def readme_sts(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     port = free_port()
     command = lines[1].replace(f"-p {README_PORT}", f"-p {port}")
     assert command != lines[1]
-    proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=clone, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-                            env=clean_env(tmp_path / "home"))
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        cwd=clone,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env=clean_env(tmp_path / "home"),
+    )
     try:
         _wait_listening(port, proc)
         yield clone, port
@@ -139,9 +161,15 @@ def test_the_try_it_block_gets_the_roles_keys_from_a_local_sts(readme_sts: tuple
     script = block("try")
     assert f"127.0.0.1:{README_PORT}" in script
     script = script.replace(f"127.0.0.1:{README_PORT}", f"127.0.0.1:{port}")
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, capture_output=True, text=True,
-                            check=False, timeout=300,
-                            env=clean_env(tmp_path / "home"))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=clean_env(tmp_path / "home"),
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "acme/shop/prod: credentials from dashboard (region us-east-1)" in out  # explain
@@ -161,12 +189,25 @@ def test_the_readme_snippet_runs_against_the_readme_toml_with_no_region_set(tmp_
     (home / ".config" / "sls-access" / "dashboard.toml").write_text(fenced("toml"))  # the default location
     work = tmp_path / "snippet"
     work.mkdir()
-    env = clean_env(home, AWS_ENDPOINT_URL=sts.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                    AWS_CONFIG_FILE=str(home / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "none"),
-                    AWS_EC2_METADATA_DISABLED="true")
+    env = clean_env(
+        home,
+        AWS_ENDPOINT_URL=sts.url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=str(home / "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     assert not {"AWS_DEFAULT_REGION", "AWS_REGION"} & set(env)
-    result = subprocess.run([sys.executable, "-c", fenced("python")], cwd=work, capture_output=True, text=True,
-                            check=False, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", fenced("python")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("acme/shop/prod: credentials from dashboard (region eu-west-1)\n"), result.stdout
     assert "role: arn:aws:iam::111111111111:role/sls-access" in result.stdout

@@ -43,8 +43,16 @@ ACCESS_KEY = "sls-dashboard-access-key-leaktest-0123456789"
 STAGE_SECRET = "stage-secret-leaktest-0123456789abcdefghij"
 STAGE_TOKEN = "stage-token-leaktest-0123456789abcdefghij"
 PROFILE_SECRET = "profile-secret-leaktest-0123456789abcdefgh"
-FIXED_SECRETS = (BASE_SECRET, BASE_TOKEN, ACCESS_KEY, STAGE_SECRET, STAGE_TOKEN, PROFILE_SECRET,
-                 TRUNCATED_SECRET, TRUNCATED_TOKEN)
+FIXED_SECRETS = (
+    BASE_SECRET,
+    BASE_TOKEN,
+    ACCESS_KEY,
+    STAGE_SECRET,
+    STAGE_TOKEN,
+    PROFILE_SECRET,
+    TRUNCATED_SECRET,
+    TRUNCATED_TOKEN,
+)
 LINKED = ("acme", "shop", "prod")
 STAGE_KEYS = ("acme", "blog", "dev")  # linked to sandbox in the demo file; use_local_credentials → env
 PROFILE_TARGET = ("other", "web", "qa")
@@ -70,8 +78,7 @@ class Scan:
 
     def assert_clean(self, secrets: set[str]) -> None:
         assert secrets, "nothing to look for: the scan would pass vacuously"
-        leaks = [f"{secret[:6]}... in {where}" for where, text in self.texts for secret in secrets
-                 if secret in text]
+        leaks = [f"{secret[:6]}... in {where}" for where, text in self.texts for secret in secrets if secret in text]
         assert leaks == []
 
 
@@ -87,7 +94,8 @@ def gate(sts: StsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     monkeypatch.setenv("AWS_DEV_SESSION_TOKEN", STAGE_TOKEN)
     monkeypatch.setenv("AWS_QA_PROFILE", "qa")
     (tmp_path / "home" / "aws-credentials").write_text(
-        f"[qa]\naws_access_key_id = AKIAPROFILELEAK00001\naws_secret_access_key = {PROFILE_SECRET}\n")
+        f"[qa]\naws_access_key_id = AKIAPROFILELEAK00001\naws_secret_access_key = {PROFILE_SECRET}\n"
+    )
     yield gate
     gate.shut()
 
@@ -109,8 +117,9 @@ def add_logs(scan: Scan, logs: pytest.LogCaptureFixture) -> None:
         scan.add(f"log record {record.name}", record.getMessage())
 
 
-def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, gate: Gate,
-                                                             logs: pytest.LogCaptureFixture) -> None:
+def test_everything_a_working_resolution_emits_hides_secrets(
+    dashboard: Path, gate: Gate, logs: pytest.LogCaptureFixture
+) -> None:
     scan = Scan()
     resolver = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, access_key=ACCESS_KEY)
     creds = resolver.credentials(*LINKED)
@@ -125,19 +134,38 @@ def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, ga
     cast("STSClient", registered.create_client("sts")).get_caller_identity()
     local = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, use_local_credentials=True)
     stage = local.explain(*STAGE_KEYS)
-    profile = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG,
-                       sources=["profile"]).explain(*PROFILE_TARGET)
+    profile = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, sources=["profile"]).explain(
+        *PROFILE_TARGET
+    )
     assert (stage.source, profile.source) == ("env", "profile")
 
     file = load_dashboard_file(dashboard)
     objects: list[object] = [
-        resolver, resolver.options, Options.from_env(access_key=ACCESS_KEY), creds, resolution,
-        *resolution.trail, resolution.target, resolution.trail[0].outcome, stage, stage.credentials,
-        *stage.trail, profile, profile.credentials, *profile.trail, file, *file.orgs.values(),
-        *file.orgs["acme"].profiles.values(), file.link(resolution.target), resolver.chain,
-        *resolver.chain.sources, *resolver.plugins, session.get_credentials(),
-        registered.get_credentials(), boto3_session, sls_access.explain(*LINKED, dashboard=str(dashboard),
-                                                                    sts_config=TEST_CLIENT_CONFIG),
+        resolver,
+        resolver.options,
+        Options.from_env(access_key=ACCESS_KEY),
+        creds,
+        resolution,
+        *resolution.trail,
+        resolution.target,
+        resolution.trail[0].outcome,
+        stage,
+        stage.credentials,
+        *stage.trail,
+        profile,
+        profile.credentials,
+        *profile.trail,
+        file,
+        *file.orgs.values(),
+        *file.orgs["acme"].profiles.values(),
+        file.link(resolution.target),
+        resolver.chain,
+        *resolver.chain.sources,
+        *resolver.plugins,
+        session.get_credentials(),
+        registered.get_credentials(),
+        boto3_session,
+        sls_access.explain(*LINKED, dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG),
     ]
     for obj in objects:
         scan.add(f"repr({type(obj).__name__})", repr(obj))
@@ -152,8 +180,9 @@ def test_everything_a_working_resolution_emits_hides_secrets(dashboard: Path, ga
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("phase", ["cold", "advisory", "mandatory"])
-def test_fault_matrix_errors_and_logs_hide_secrets(dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock,
-                                                   logs: pytest.LogCaptureFixture, fault: str, phase: str) -> None:
+def test_fault_matrix_errors_and_logs_hide_secrets(
+    dashboard: Path, sts: StsProxy, gate: Gate, clock: FakeClock, logs: pytest.LogCaptureFixture, fault: str, phase: str
+) -> None:
     scan = Scan()
     sts.clock = clock
     resolver = Resolver(dashboard=str(dashboard), sts_config=TEST_CLIENT_CONFIG, access_key=ACCESS_KEY, clock=clock)
@@ -174,18 +203,35 @@ def test_fault_matrix_errors_and_logs_hide_secrets(dashboard: Path, sts: StsProx
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_cli_output_hides_secrets(dashboard: Path, sts: StsProxy, gate: Gate) -> None:
     scan = Scan()
     target = ["--org", "acme", "--app", "shop", "--stage", "prod", "--dashboard", str(dashboard), "--debug"]
-    stage = ["--org", "acme", "--app", "blog", "--stage", "dev", "--dashboard", str(dashboard),
-             "--use-local-credentials", "--debug"]
-    for args in (["explain", *target], ["explain", "--json", *target], ["whoami", *target],
-                 ["whoami", *stage], ["explain", *stage], ["plugins"],
-                 ["exec", *target, "--", sys.executable, "-c", "print('child ran')"]):
+    stage = [
+        "--org",
+        "acme",
+        "--app",
+        "blog",
+        "--stage",
+        "dev",
+        "--dashboard",
+        str(dashboard),
+        "--use-local-credentials",
+        "--debug",
+    ]
+    for args in (
+        ["explain", *target],
+        ["explain", "--json", *target],
+        ["whoami", *target],
+        ["whoami", *stage],
+        ["explain", *stage],
+        ["plugins"],
+        ["exec", *target, "--", sys.executable, "-c", "print('child ran')"],
+    ):
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
         scan.add(f"{args[0]} stdout", done.stdout)
@@ -225,14 +271,17 @@ def test_session_names_and_requests_carry_no_secret(dashboard: Path, sts: StsPro
         assert request["RoleSessionName"].startswith("sls-")
 
 
-@pytest.mark.parametrize("text", [
-    f"<SecretAccessKey>{TRUNCATED_SECRET}</SecretAccessKey>",
-    f"<SessionToken>{TRUNCATED_TOKEN}",  # an answer cut short inside the value
-    f'{{"SecretAccessKey": "{TRUNCATED_SECRET}", "SessionToken": "{TRUNCATED_TOKEN}"}}',
-    f'{{"SessionToken": "{TRUNCATED_TOKEN}',
-    f"{{'X-Amz-Security-Token': b'{TRUNCATED_TOKEN}'}}",
-    f"x-amz-security-token:{TRUNCATED_TOKEN}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"<SecretAccessKey>{TRUNCATED_SECRET}</SecretAccessKey>",
+        f"<SessionToken>{TRUNCATED_TOKEN}",  # an answer cut short inside the value
+        f'{{"SecretAccessKey": "{TRUNCATED_SECRET}", "SessionToken": "{TRUNCATED_TOKEN}"}}',
+        f'{{"SessionToken": "{TRUNCATED_TOKEN}',
+        f"{{'X-Amz-Security-Token': b'{TRUNCATED_TOKEN}'}}",
+        f"x-amz-security-token:{TRUNCATED_TOKEN}\n",
+    ],
+)
 def test_redaction_hides_values_cut_short_too(text: str) -> None:
     from sls_access._redact import redact  # noqa: PLC0415 - the unit under test
 
@@ -254,8 +303,7 @@ print("called", file=sys.stderr)
 
 def test_debug_logs_hide_env_keys_in_a_process_that_never_assumed_a_role(gate: Gate) -> None:
     # A fresh process: nothing has installed the log filter through an AssumeRole first.
-    done = subprocess.run([sys.executable, "-c", LEAK_PROBE], capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run([sys.executable, "-c", LEAK_PROBE], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "called" in done.stderr
     assert "x-amz-security-token" in done.stderr.lower()  # botocore did log the signed request ...
@@ -289,8 +337,16 @@ def test_repr_str_and_trail_hide_secrets(dashboard: Path) -> None:
     creds = resolution.credentials
     assert creds is not None
     assert creds.session_token
-    texts = [repr(resolver), repr(resolver.options), repr(resolution), str(resolution), repr(creds), str(creds),
-             *(str(entry) for entry in resolution.trail), repr(Options(access_key=UNIT_ACCESS_KEY))]
+    texts = [
+        repr(resolver),
+        repr(resolver.options),
+        repr(resolution),
+        str(resolution),
+        repr(creds),
+        str(creds),
+        *(str(entry) for entry in resolution.trail),
+        repr(Options(access_key=UNIT_ACCESS_KEY)),
+    ]
     for text in texts:
         for secret in (creds.secret_access_key, creds.session_token, UNIT_ACCESS_KEY, BASE_SECRET):
             assert secret not in text
@@ -312,15 +368,18 @@ def test_external_id_is_not_in_repr(dashboard: Path) -> None:
 
 def test_a_bad_external_id_is_not_echoed(tmp_path: Path) -> None:
     path = tmp_path / "dash.toml"
-    path.write_text("[orgs.acme.deployment_profiles.p]\nrole_arn = 'arn:aws:iam::222222222222:role/r'\n"
-                    "external_id = 'secret-ext id'\n")
+    path.write_text(
+        "[orgs.acme.deployment_profiles.p]\nrole_arn = 'arn:aws:iam::222222222222:role/r'\n"
+        "external_id = 'secret-ext id'\n"
+    )
     with pytest.raises(ConfigError, match="external_id") as raised:
         load_dashboard_file(path)
     assert "secret-ext" not in str(raised.value)
 
 
-def test_debug_logs_never_carry_the_external_id(dashboard: Path, sts: StsProxy,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_debug_logs_never_carry_the_external_id(
+    dashboard: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     # The external ID is the shared secret of the role's trust policy (the demo's is acme-7f3c).
     caplog.set_level(logging.DEBUG)
     Resolver(dashboard=str(dashboard)).credentials("acme", "blog", "dev")
@@ -331,14 +390,17 @@ def test_debug_logs_never_carry_the_external_id(dashboard: Path, sts: StsProxy,
 
 
 def test_a_role_profile_answered_with_a_truncated_body_keeps_its_secrets_out_of_every_error(
-        sts: StsProxy, gate: Gate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sts: StsProxy, gate: Gate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # botocore's ResponseParserError quotes the body: the profile source's error must not.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     (tmp_path / "home" / "aws-credentials").write_text(
-        f"[base]\naws_access_key_id = AKIAPROFILELEAK00001\naws_secret_access_key = {PROFILE_SECRET}\n")
+        f"[base]\naws_access_key_id = AKIAPROFILELEAK00001\naws_secret_access_key = {PROFILE_SECRET}\n"
+    )
     (tmp_path / "home" / "aws-config").write_text(
-        "[profile deploy]\nrole_arn = arn:aws:iam::666666666666:role/deployer\nsource_profile = base\n")
+        "[profile deploy]\nrole_arn = arn:aws:iam::666666666666:role/deployer\nsource_profile = base\n"
+    )
     inject("malformed", sts, gate, FakeClock())
     scan = Scan()
     target = ["--org", "acme", "--app", "shop", "--stage", "prod", "--sources", "profile", "--profile", "deploy"]
@@ -364,10 +426,14 @@ class QuotingSource:
         raise self.error
 
 
-@pytest.mark.parametrize("error", [
-    SlsAccessError(f"the vault said <SecretAccessKey>{TRUNCATED_SECRET}</SecretAccessKey>"),
-    RuntimeError(f'bad answer {{"SessionToken": "{TRUNCATED_TOKEN}"}}'),
-], ids=["sls-access-error", "other-error"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        SlsAccessError(f"the vault said <SecretAccessKey>{TRUNCATED_SECRET}</SecretAccessKey>"),
+        RuntimeError(f'bad answer {{"SessionToken": "{TRUNCATED_TOKEN}"}}'),
+    ],
+    ids=["sls-access-error", "other-error"],
+)
 def test_the_chain_redacts_every_source_error(error: Exception, clock: FakeClock) -> None:
     for source in (QuotingSource(error), PluginSource(QuotingSource(error), "quoting")):
         resolution = Chain([source], clock).run(Target(org="acme", app="shop", stage="prod"))

@@ -36,19 +36,43 @@ custom:
 
 
 def credential_process(dashboard: Path, *flags: str) -> str:
-    return shlex.join([sys.executable, "-m", "sls_access.cli", "credential-process", "--org", "acme", "--app", "shop",
-                       "--stage", "prod", "--dashboard", str(dashboard), "--require-role", *flags])
+    return shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "sls_access.cli",
+            "credential-process",
+            "--org",
+            "acme",
+            "--app",
+            "shop",
+            "--stage",
+            "prod",
+            "--dashboard",
+            str(dashboard),
+            "--require-role",
+            *flags,
+        ]
+    )
 
 
-def print_service(serverless: Path, service: Path, tmp_path: Path, sts: StsProxy, env: dict[str, str],
-                  *args: str) -> tuple[str, list[str]]:
+def print_service(
+    serverless: Path, service: Path, tmp_path: Path, sts: StsProxy, env: dict[str, str], *args: str
+) -> tuple[str, list[str]]:
     """Run ``serverless print`` in *service* through a TLS proxy to the loopback STS; return stdout and hosts."""
     ca, cert, key = make_ca(tmp_path, ["sts.amazonaws.com", "*.amazonaws.com", "*.us-east-1.amazonaws.com"])
     proxy = TlsProxy(sts.url, cert, key)
     try:
-        proxies = {"HTTPS_PROXY": proxy.url, "https_proxy": proxy.url, "HTTP_PROXY": proxy.url, "http_proxy": proxy.url,
-                   "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-                   "NODE_EXTRA_CA_CERTS": str(ca), "CI": "1"}
+        proxies = {
+            "HTTPS_PROXY": proxy.url,
+            "https_proxy": proxy.url,
+            "HTTP_PROXY": proxy.url,
+            "http_proxy": proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "NODE_EXTRA_CA_CERTS": str(ca),
+            "CI": "1",
+        }
         result = run([str(serverless), "print", "--stage", "prod", *args], cwd=service, env={**proxies, **env})
     finally:
         proxy.close()
@@ -66,28 +90,42 @@ def service(tmp_path: Path, serverless_framework: Path) -> Path:  # noqa: F811 -
 
 
 def test_the_framework_with_serverless_better_credentials_signs_with_the_profiles_role(
-        serverless_framework: Path, service: Path, dashboard: Path, aws_env: Path, tmp_path: Path,  # noqa: F811
-        sts: StsProxy) -> None:
+    serverless_framework: Path,  # noqa: F811
+    service: Path,
+    dashboard: Path,
+    aws_env: Path,
+    tmp_path: Path,
+    sts: StsProxy,
+) -> None:
     (service / "serverless.yml").write_text(SERVICE.format(plugins="plugins:\n  - serverless-better-credentials"))
-    (aws_env / "aws-config").write_text(f"[profile acme-shop-prod]\ncredential_process = "
-                                        f"{credential_process(dashboard)}\n")
-    out, hosts = print_service(serverless_framework, service, tmp_path, sts, {"AWS_SDK_LOAD_CONFIG": "1"},
-                               "--aws-profile", "acme-shop-prod")
+    (aws_env / "aws-config").write_text(
+        f"[profile acme-shop-prod]\ncredential_process = {credential_process(dashboard)}\n"
+    )
+    out, hosts = print_service(
+        serverless_framework, service, tmp_path, sts, {"AWS_SDK_LOAD_CONFIG": "1"}, "--aws-profile", "acme-shop-prod"
+    )
     assert "account: '111111111111'" in out  # the prod link's role, not the base keys' account
     assert set(hosts) == {"sts.amazonaws.com:443"}
     assert (sts.calls["AssumeRole"], sts.calls["GetCallerIdentity"]) == (1, 1)
 
 
 def test_the_framework_without_a_plugin_reads_a_default_credential_process_profile(
-        serverless_framework: Path, service: Path, dashboard: Path, aws_env: Path, tmp_path: Path,  # noqa: F811
-        sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    serverless_framework: Path,  # noqa: F811
+    service: Path,
+    dashboard: Path,
+    aws_env: Path,
+    tmp_path: Path,
+    sts: StsProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     (service / "serverless.yml").write_text(SERVICE.format(plugins=""))
     # The Framework takes AWS_* keys before its SDK's chain: the base keys go to sls-access only,
     # from a profile of their own (its default chain would otherwise run [default], itself, again).
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    (aws_env / "aws-credentials").write_text(f"[base]\naws_access_key_id = {BASE_KEY_ID}\n"
-                                             f"aws_secret_access_key = {BASE_SECRET}\n")
+    (aws_env / "aws-credentials").write_text(
+        f"[base]\naws_access_key_id = {BASE_KEY_ID}\naws_secret_access_key = {BASE_SECRET}\n"
+    )
     command = credential_process(dashboard, "--base-profile", "base")
     (aws_env / "aws-config").write_text(f"[default]\ncredential_process = {command}\n")
     out, hosts = print_service(serverless_framework, service, tmp_path, sts, {"AWS_SDK_LOAD_CONFIG": "1"})

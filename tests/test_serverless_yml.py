@@ -48,8 +48,14 @@ def write(directory: Path, text: str, name: str = "serverless.yml") -> Path:
 
 
 def read(path: Path, *child: str, **given: str) -> tuple[str, str, str, str | None]:
-    target = read_service_target(path, org=given.get("org"), app=given.get("app"), stage=given.get("stage"),
-                                 region=given.get("region"), child=child)
+    target = read_service_target(
+        path,
+        org=given.get("org"),
+        app=given.get("app"),
+        stage=given.get("stage"),
+        region=given.get("region"),
+        child=child,
+    )
     return target.org, target.app, target.stage, target.region
 
 
@@ -69,15 +75,20 @@ def test_the_frameworks_short_flags_count_only_for_the_framework(tmp_path: Path)
 
 
 @pytest.mark.parametrize("separator", [(), ("--",)], ids=["bare", "after-separator"])
-@pytest.mark.parametrize("flags", [
-    ("--stage", "prod", "--region", "us-west-2"),
-    ("--stage=prod", "--region=us-west-2"),
-    ("-s", "prod", "-r", "us-west-2"),
-    ("-s=prod", "-r=us-west-2"),
-    ("-s", "prod", "--region=us-west-2"),
-], ids=["long", "long-equals", "short", "short-equals", "mixed"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--stage", "prod", "--region", "us-west-2"),
+        ("--stage=prod", "--region=us-west-2"),
+        ("-s", "prod", "-r", "us-west-2"),
+        ("-s=prod", "-r=us-west-2"),
+        ("-s", "prod", "--region=us-west-2"),
+    ],
+    ids=["long", "long-equals", "short", "short-equals", "mixed"],
+)
 def test_the_childs_flags_are_read_the_same_with_or_without_the_separator(
-        tmp_path: Path, separator: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    tmp_path: Path, separator: tuple[str, ...], flags: tuple[str, ...]
+) -> None:
     # exec's argparse REMAINDER keeps the "--": the Framework's -s/-r were not recognised after it.
     path = write(tmp_path, SERVICE)
     assert read(path, *separator, "serverless", "deploy", *flags)[2:] == ("prod", "us-west-2")
@@ -109,12 +120,15 @@ def test_top_level_and_custom_names_that_differ_are_an_error(tmp_path: Path) -> 
         read(path)
 
 
-@pytest.mark.parametrize(("text", "flag"), [
-    ("org: ${env:ORG}\napp: shop\n", "--org"),
-    ("org: acme\napp: ${self:custom.app}\n", "--app"),
-    ("org: acme\napp: shop\nprovider: {stage: '${env:STAGE}'}\n", "--stage"),
-    ("org: acme\napp: shop\nprovider: {region: '${ssm:/region}'}\n", "--region"),
-])
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("org: ${env:ORG}\napp: shop\n", "--org"),
+        ("org: acme\napp: ${self:custom.app}\n", "--app"),
+        ("org: acme\napp: shop\nprovider: {stage: '${env:STAGE}'}\n", "--stage"),
+        ("org: acme\napp: shop\nprovider: {region: '${ssm:/region}'}\n", "--region"),
+    ],
+)
 def test_a_variable_in_a_value_in_use_asks_for_the_flag(tmp_path: Path, text: str, flag: str) -> None:
     with pytest.raises(ConfigError, match=f"is a variable .*pass {flag}"):
         read(write(tmp_path, text))
@@ -126,8 +140,10 @@ def test_a_variable_not_in_use_is_no_error(tmp_path: Path) -> None:
 
 
 def test_an_opt_default_of_the_same_option_is_its_default(tmp_path: Path) -> None:
-    path = write(tmp_path, "org: acme\napp: shop\nprovider:\n  stage: ${opt:stage, 'dev'}\n"
-                           "  region: ${opt:region, \"eu-west-1\"}\n")
+    path = write(
+        tmp_path,
+        "org: acme\napp: shop\nprovider:\n  stage: ${opt:stage, 'dev'}\n  region: ${opt:region, \"eu-west-1\"}\n",
+    )
     assert read(path)[2:] == ("dev", "eu-west-1")
     assert read(path, "serverless", "deploy", "--stage", "prod")[2:] == ("prod", "eu-west-1")
 
@@ -165,8 +181,9 @@ def test_serverless_yaml_is_found_too_but_not_in_a_parent(tmp_path: Path) -> Non
 # The CLI without target flags, in a service directory (the tests run in a temporary one).
 
 
-def test_whoami_reads_the_target_from_serverless_yml(dashboard: Path, capsys: pytest.CaptureFixture[str],
-                                                          sts: StsProxy) -> None:
+def test_whoami_reads_the_target_from_serverless_yml(
+    dashboard: Path, capsys: pytest.CaptureFixture[str], sts: StsProxy
+) -> None:
     write(Path.cwd(), "org: acme\napp: shop\nprovider: {stage: prod, region: eu-west-1}\n")
     assert main(["whoami", "--json", "--dashboard", str(dashboard)]) == 0
     assert json.loads(capsys.readouterr().out)["Arn"] == EU_ASSUMED
@@ -175,44 +192,73 @@ def test_whoami_reads_the_target_from_serverless_yml(dashboard: Path, capsys: py
 def test_explain_reads_the_target_from_serverless_yml(dashboard: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(Path.cwd(), "org: acme\napp: shop\nprovider: {stage: prod}\n")
     assert main(["explain", "--json", "--dashboard", str(dashboard)]) == 0
-    assert json.loads(capsys.readouterr().out)["target"] == {"org": "acme", "app": "shop", "stage": "prod",
-                                                             "region": None}
+    assert json.loads(capsys.readouterr().out)["target"] == {
+        "org": "acme",
+        "app": "shop",
+        "stage": "prod",
+        "region": None,
+    }
 
 
 def test_without_flags_or_serverless_yml_the_missing_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["credentials", "--app", "shop"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == ("sls-access: error: the target needs --org --stage (or a serverless.yml in the current "
-                   "directory that names org and app)\n")
+    assert err == (
+        "sls-access: error: the target needs --org --stage (or a serverless.yml in the current "
+        "directory that names org and app)\n"
+    )
 
 
-def test_without_pyyaml_the_error_says_how_to_install_it(capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_pyyaml_the_error_says_how_to_install_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A stub for a fault this machine cannot produce: PyYAML is installed here.
     monkeypatch.setitem(sys.modules, "yaml", None)
     write(Path.cwd(), "org: acme\napp: shop\n")
     assert main(["credentials"]) == 2
-    assert ("pip install '/path/to/sls-access[serverless]' (the path of your sls-access checkout), "
-            "or pass --org/--app/--stage") in capsys.readouterr().err
+    assert (
+        "pip install '/path/to/sls-access[serverless]' (the path of your sls-access checkout), "
+        "or pass --org/--app/--stage"
+    ) in capsys.readouterr().err
 
 
 def test_exec_takes_the_stage_and_region_from_the_command(dashboard: Path, sts: StsProxy) -> None:
     write(Path.cwd(), SERVICE)
     show = "import botocore.session as s; print(s.Session().create_client('sts').get_caller_identity()['Arn'])"
-    argv = [sys.executable, "-m", "sls_access.cli", "exec", "--dashboard", str(dashboard), "--",
-            sys.executable, "-c", show, "deploy", "--stage", "prod", "--region", "us-east-1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "sls_access.cli",
+        "exec",
+        "--dashboard",
+        str(dashboard),
+        "--",
+        sys.executable,
+        "-c",
+        show,
+        "deploy",
+        "--stage",
+        "prod",
+        "--region",
+        "us-east-1",
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.strip() == PROD_ASSUMED  # acme/shop/prod without the eu-west-1 of the file
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    ("9" * 5000, "holds a value too large to read"),  # past Python's int digit limit: was ValueError
-    ("[" * 20000 + "]" * 20000, "nested too deeply to read"),  # was RecursionError
-], ids=["huge-integer", "deep-nesting"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("9" * 5000, "holds a value too large to read"),  # past Python's int digit limit: was ValueError
+        ("[" * 20000 + "]" * 20000, "nested too deeply to read"),  # was RecursionError
+    ],
+    ids=["huge-integer", "deep-nesting"],
+)
 def test_a_huge_or_deeply_nested_value_is_one_line_naming_the_file(
-        dashboard: Path, capsys: pytest.CaptureFixture[str], value: str, problem: str) -> None:
+    dashboard: Path, capsys: pytest.CaptureFixture[str], value: str, problem: str
+) -> None:
     path = write(Path.cwd(), f"org: acme\napp: shop\nprovider:\n  stage: {value}\n")
     assert main(["explain", "--offline", "--dashboard", str(dashboard)]) == 2
     out, err = capsys.readouterr()

@@ -40,20 +40,28 @@ def new_key(server: DashboardServer, org: str = "acme", name: str = "ci") -> str
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sls_access.cli", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def caller_arn(body: dict[str, object]) -> str:
     session = botocore.session.Session()
-    client = cast("STSClient", session.create_client(
-        "sts", aws_access_key_id=str(body["AccessKeyId"]), aws_secret_access_key=str(body["SecretAccessKey"]),
-        aws_session_token=str(body["Token"])))
+    client = cast(
+        "STSClient",
+        session.create_client(
+            "sts",
+            aws_access_key_id=str(body["AccessKeyId"]),
+            aws_secret_access_key=str(body["SecretAccessKey"]),
+            aws_session_token=str(body["Token"]),
+        ),
+    )
     return str(client.get_caller_identity()["Arn"])
 
 
 def test_vends_the_linked_roles_keys_in_the_container_credentials_format(
-        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    dashboard_server: DashboardServer, sts: StsProxy
+) -> None:
     key = new_key(dashboard_server)
     status, body = dashboard_server.credentials("acme", "shop", "prod", key)
     assert status == 200
@@ -73,12 +81,14 @@ def test_region_query_picks_the_stage_and_region_link(dashboard_server: Dashboar
 
 
 def test_botocore_container_provider_gets_an_assumed_role_identity(
-        dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard_server: DashboardServer, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = new_key(dashboard_server)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                       f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials")
+    monkeypatch.setenv(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials"
+    )
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", key)
     session = botocore.session.Session()
     credentials = session.get_credentials()
@@ -89,15 +99,24 @@ def test_botocore_container_provider_gets_an_assumed_role_identity(
 
 
 def test_the_aws_cli_gets_an_assumed_role_identity_through_its_container_provider(
-        dashboard_server: DashboardServer, sts: StsProxy, aws_cli: Path) -> None:
+    dashboard_server: DashboardServer, sts: StsProxy, aws_cli: Path
+) -> None:
     key = new_key(dashboard_server)
-    env = {name: value for name, value in os.environ.items()
-           if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+    env = {
+        name: value for name, value in os.environ.items() if name not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    }
     env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = (
-        f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials?region=eu-west-1")
+        f"{dashboard_server.url}/v1/orgs/acme/apps/shop/stages/prod/credentials?region=eu-west-1"
+    )
     env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = f"Bearer {key}"
-    result = subprocess.run([str(aws_cli), "sts", "get-caller-identity", "--output", "json"], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(aws_cli), "sts", "get-caller-identity", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "333333333333:assumed-role/sls-access-eu/sls-acme.shop.prod" in json.loads(result.stdout)["Arn"]
     assert sts.calls["AssumeRole"] == 1
@@ -137,8 +156,9 @@ def test_no_link_for_the_target_is_404(dashboard_server: DashboardServer, sts: S
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_a_protected_stage_without_its_own_link_is_409_not_no_link(dashboard_server: DashboardServer,
-                                                                   sts: StsProxy) -> None:
+def test_a_protected_stage_without_its_own_link_is_409_not_no_link(
+    dashboard_server: DashboardServer, sts: StsProxy
+) -> None:
     key = new_key(dashboard_server)
     path = dashboard_server.dashboard
     path.write_text(path.read_text().replace("[orgs.acme]\n", '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
@@ -157,8 +177,9 @@ def test_a_target_one_slip_away_is_400_unknown_target(dashboard_server: Dashboar
     assert sts.calls["AssumeRole"] == 0
 
 
-def test_a_client_of_the_service_fails_closed_on_a_refused_target(dashboard_server: DashboardServer,
-                                                                   sts: StsProxy) -> None:
+def test_a_client_of_the_service_fails_closed_on_a_refused_target(
+    dashboard_server: DashboardServer, sts: StsProxy
+) -> None:
     # The client side: not no_link, so the chain stops instead of taking the env keys.
     resolver = Resolver(dashboard=dashboard_server.url, access_key=new_key(dashboard_server))
     with pytest.raises(DashboardError, match="unknown_target") as info:
@@ -169,7 +190,8 @@ def test_a_client_of_the_service_fails_closed_on_a_refused_target(dashboard_serv
 
 
 def test_a_role_that_cannot_be_assumed_is_502_without_details_of_the_secret(
-        dashboard_server: DashboardServer, sts: StsProxy) -> None:
+    dashboard_server: DashboardServer, sts: StsProxy
+) -> None:
     key = new_key(dashboard_server)
     sts.fault = lambda action: sts_error("AccessDenied", "not trusted") if action == "AssumeRole" else None
     status, body = dashboard_server.credentials("acme", "shop", "prod", key)
@@ -213,13 +235,17 @@ def test_a_revoked_key_is_refused_at_once(dashboard_server: DashboardServer, sts
 def test_the_audit_line_of_a_revoked_key_names_the_key(dashboard_server: DashboardServer, sts: StsProxy) -> None:
     key = new_key(dashboard_server)
     record_id = key.split("_")[1]
-    assert cli("keys", "revoke", "--dashboard", str(dashboard_server.dashboard), "--org", "acme",
-               "--name", "ci").returncode == 0
+    assert (
+        cli(
+            "keys", "revoke", "--dashboard", str(dashboard_server.dashboard), "--org", "acme", "--name", "ci"
+        ).returncode
+        == 0
+    )
     assert dashboard_server.credentials("acme", "shop", "prod", key)[0] == 401
     line = dashboard_server.audit()[-1]
     assert (line["outcome"], line["key"], line["key_id"]) == ("unauthorized", "ci", record_id)
     assert key not in dashboard_server.stdout()
-    unknown = key[:-1] + ("A" if key[-1] != "A" else "B")   # no record: nothing to name
+    unknown = key[:-1] + ("A" if key[-1] != "A" else "B")  # no record: nothing to name
     assert dashboard_server.credentials("acme", "shop", "prod", unknown)[0] == 401
     assert (dashboard_server.audit()[-1]["key"], dashboard_server.audit()[-1]["key_id"]) == (None, None)
 
@@ -253,15 +279,17 @@ def test_dashboard_edits_apply_to_the_next_request(dashboard_server: DashboardSe
     assert body["RoleArn"] == "arn:aws:iam::555555555555:role/solo"
 
 
-def test_one_audit_line_per_request_and_no_secret_anywhere(dashboard_server: DashboardServer,
-                                                          sts: StsProxy) -> None:
+def test_one_audit_line_per_request_and_no_secret_anywhere(dashboard_server: DashboardServer, sts: StsProxy) -> None:
     key = new_key(dashboard_server)
     _, body = dashboard_server.credentials("acme", "shop", "prod", key)
     dashboard_server.credentials("acme", "shop", "prod", "wrong")
     dashboard_server.credentials("solo", "api", "dev", key)
     lines = [line for line in dashboard_server.audit() if line["path"] != "/healthz"]
     assert [(line["status"], line["outcome"]) for line in lines] == [
-        (200, "vended"), (401, "unauthorized"), (403, "forbidden")]
+        (200, "vended"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+    ]
     first = lines[0]
     assert (first["org"], first["app"], first["stage"], first["key"]) == ("acme", "shop", "prod", "ci")
     assert first["role"] == "arn:aws:iam::111111111111:role/sls-access-prod"
@@ -364,23 +392,38 @@ def test_serve_logs_its_vending_identity_at_startup(dashboard_server: DashboardS
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_without_working_base_credentials_exits_1_in_one_line(tmp_path: Path, sts: StsProxy,
-                                                                     workers: int) -> None:
+def test_serve_without_working_base_credentials_exits_1_in_one_line(
+    tmp_path: Path, sts: StsProxy, workers: int
+) -> None:
     # A stub for what moto (which takes any key) never says: the key is not valid.
-    sts.fault = lambda action: sts_error("InvalidClientTokenId", "The security token included in the request is "
-                                         "invalid.") if action == "GetCallerIdentity" else None
+    sts.fault = lambda action: (
+        sts_error("InvalidClientTokenId", "The security token included in the request is invalid.")
+        if action == "GetCallerIdentity"
+        else None
+    )
     dashboard = tmp_path / "dashboard.toml"
     dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
     (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
     try:
-        result = cli("serve", "--dashboard", str(dashboard), "--host", "127.0.0.1", "--port", str(free_port()),
-                     "--workers", str(workers))
+        result = cli(
+            "serve",
+            "--dashboard",
+            str(dashboard),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--workers",
+            str(workers),
+        )
     finally:
         sts.fault = None  # the proxy is shared: a module-scoped server may start before the next reset
     assert result.returncode == 1
-    assert result.stderr == ("sls-access: error: cannot start: the service's base AWS credentials do not work (STS "
-                             "GetCallerIdentity): STS said InvalidClientTokenId: The security token included in "
-                             "the request is invalid.\n")
+    assert result.stderr == (
+        "sls-access: error: cannot start: the service's base AWS credentials do not work (STS "
+        "GetCallerIdentity): STS said InvalidClientTokenId: The security token included in "
+        "the request is invalid.\n"
+    )
     assert result.stdout == ""
 
 
@@ -390,12 +433,19 @@ def shared_server(_proxy: StsProxy, tmp_path_factory: pytest.TempPathFactory) ->
     work = tmp_path_factory.mktemp("shared-server")
     dashboard = work / "dashboard.toml"
     dashboard.write_text(textwrap.dedent(DEMO_DASHBOARD))
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_"))}
-    env.update(HOME=str(work), AWS_CONFIG_FILE=str(work / "aws-config"),
-               AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials"), AWS_EC2_METADATA_DISABLED="true",
-               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=_proxy.url, AWS_ACCESS_KEY_ID=BASE_KEY_ID,
-               AWS_SECRET_ACCESS_KEY=BASE_SECRET)
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "SLS_ACCESS_", "SERVERLESS_"))
+    }
+    env.update(
+        HOME=str(work),
+        AWS_CONFIG_FILE=str(work / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=_proxy.url,
+        AWS_ACCESS_KEY_ID=BASE_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=BASE_SECRET,
+    )
     _proxy.reset()  # set up before the first test's reset: no fault another module's test left behind
     server = DashboardServer(dashboard, work, env=env).start()
     key = new_key(server)
@@ -427,11 +477,13 @@ HOSTILE_PATHS = [
 
 
 @pytest.mark.parametrize("region", ["xx-fake-9", "eu-fake-1", "EU"])
-def test_a_region_botocore_does_not_know_is_400_bad_region(shared_server: tuple[DashboardServer, str], sts: StsProxy,
-                                                           region: str) -> None:
+def test_a_region_botocore_does_not_know_is_400_bad_region(
+    shared_server: tuple[DashboardServer, str], sts: StsProxy, region: str
+) -> None:
     server, key = shared_server
-    status, _, body = server.get(f"/v1/orgs/acme/apps/shop/stages/prod/credentials?region={region}",
-                                 {"Authorization": key})
+    status, _, body = server.get(
+        f"/v1/orgs/acme/apps/shop/stages/prod/credentials?region={region}", {"Authorization": key}
+    )
     assert (status, json.loads(body)["code"]) == (400, "bad_region")
     assert sts.calls["AssumeRole"] == 0
 
@@ -457,15 +509,19 @@ def raw_request(server: DashboardServer, data: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer else 0
 
 
-@pytest.mark.parametrize("data", [
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
-    b"GET /v1/orgs/\xff\xfe/apps/a/stages/b/credentials HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n",
-    b"GARBAGE\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
-], ids=["huge-header", "many-headers", "non-utf8-path", "post", "huge-body", "garbage", "two-auth"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
+        b"GET /v1/orgs/\xff\xfe/apps/a/stages/b/credentials HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+    ],
+    ids=["huge-header", "many-headers", "non-utf8-path", "post", "huge-body", "garbage", "two-auth"],
+)
 def test_hostile_requests_are_4xx(shared_server: tuple[DashboardServer, str], data: bytes) -> None:
     server, _ = shared_server
     status = raw_request(server, data)
@@ -486,10 +542,12 @@ def test_several_workers_serve_and_share_the_key_file(dashboard: Path, tmp_path:
 
 
 @pytest.mark.parametrize(("trusted", "client"), [(False, "127.0.0.1"), (True, "203.0.113.9")])
-def test_forwarded_for_is_used_only_from_trusted_proxies(dashboard: Path, tmp_path: Path, trusted: bool,
-                                                         client: str) -> None:
-    server = DashboardServer(dashboard, tmp_path,
-                             extra_args=["--forwarded-allow-ips", "127.0.0.1"] if trusted else []).start()
+def test_forwarded_for_is_used_only_from_trusted_proxies(
+    dashboard: Path, tmp_path: Path, trusted: bool, client: str
+) -> None:
+    server = DashboardServer(
+        dashboard, tmp_path, extra_args=["--forwarded-allow-ips", "127.0.0.1"] if trusted else []
+    ).start()
     try:
         server.get("/healthz", {"X-Forwarded-For": "203.0.113.9"})
         assert server.audit()[-1]["client"] == client
@@ -507,8 +565,7 @@ deployment_profile = "prod"
 """
 
 
-def test_the_audit_line_names_the_aws_key_each_client_received_and_its_session(tmp_path: Path,
-                                                                               sts: StsProxy) -> None:
+def test_the_audit_line_names_the_aws_key_each_client_received_and_its_session(tmp_path: Path, sts: StsProxy) -> None:
     dashboard = tmp_path / "per-key.toml"
     dashboard.write_text(PER_KEY_DASHBOARD)
     workdir = tmp_path / "server"
@@ -527,11 +584,13 @@ def test_the_audit_line_names_the_aws_key_each_client_received_and_its_session(t
     assert received["ci"] != received["alice"]
     requests = [r for r in sts.requests if r.get("Action") == "AssumeRole"]
     assert [(line["session"], line["source_identity"]) for line in lines] == [
-        (r["RoleSessionName"], r["SourceIdentity"]) for r in requests]
+        (r["RoleSessionName"], r["SourceIdentity"]) for r in requests
+    ]
 
 
-def test_serve_writes_one_audit_line_per_request_from_every_worker(dashboard: Path, tmp_path: Path,
-                                                                  sts: StsProxy) -> None:
+def test_serve_writes_one_audit_line_per_request_from_every_worker(
+    dashboard: Path, tmp_path: Path, sts: StsProxy
+) -> None:
     # `sls-access serve` is the one launch path: its workers log every request at INFO.
     server = DashboardServer(dashboard, tmp_path, workers=2).start()
     try:
@@ -546,7 +605,8 @@ def test_serve_writes_one_audit_line_per_request_from_every_worker(dashboard: Pa
 
 
 def test_a_flood_of_failing_requests_that_hang_up_does_not_turn_away_a_valid_key(
-        dashboard: Path, tmp_path: Path, sts: StsProxy) -> None:
+    dashboard: Path, tmp_path: Path, sts: StsProxy
+) -> None:
     # Wrong keys sent on fresh connections that are closed at once, ~200 a second for 3 s:
     # their held answers must not fill the 64-connection limit (uvicorn counts running
     # handlers against it) so that a valid key meets 503, nor lock the address out for it.

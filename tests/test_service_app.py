@@ -33,13 +33,26 @@ from sls_access.service.store.files import FileStore
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
 
 
-def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.7",
-         method: str = "GET", headers: Sequence[tuple[bytes, Any]] = ()) -> tuple[int, dict[str, str], dict[str, Any]]:
+def call(
+    app: App,
+    path: str,
+    key: str | None = None,
+    client: str = "198.51.100.7",
+    method: str = "GET",
+    headers: Sequence[tuple[bytes, Any]] = (),
+) -> tuple[int, dict[str, str], dict[str, Any]]:
     headers = [(b"host", b"test"), *headers]
     if key is not None:
         headers.append((b"authorization", key.encode()))
-    scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
-                             "query_string": b"", "headers": headers, "client": (client, 40000)}
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "client": (client, 40000),
+    }
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> MutableMapping[str, Any]:
@@ -55,9 +68,15 @@ def call(app: App, path: str, key: str | None = None, client: str = "198.51.100.
 
 async def ask_with_headers(app: App, key: str, client: str = "198.51.100.7") -> tuple[int, dict[str, str]]:
     """Ask *app* for CREDENTIALS with *key*, in the running event loop; return the status and headers."""
-    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS, "raw_path": CREDENTIALS.encode(),
-                             "query_string": b"", "headers": [(b"authorization", key.encode())],
-                             "client": (client, 40000)}
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": CREDENTIALS,
+        "raw_path": CREDENTIALS.encode(),
+        "query_string": b"",
+        "headers": [(b"authorization", key.encode())],
+        "client": (client, 40000),
+    }
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> MutableMapping[str, Any]:
@@ -144,8 +163,9 @@ def test_interleaving_a_valid_key_does_not_allow_unlimited_guesses(dashboard: Pa
     assert wrong.count(401) <= 3 + 12 + 4
 
 
-def test_at_most_four_failing_answers_per_subject_are_held_the_rest_refused_at_once(dashboard: Path,
-                                                                                    sts: StsProxy) -> None:
+def test_at_most_four_failing_answers_per_subject_are_held_the_rest_refused_at_once(
+    dashboard: Path, sts: StsProxy
+) -> None:
     app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.2, max_delay=0.2))
     answered: list[tuple[int, float, dict[str, str]]] = []
 
@@ -179,8 +199,9 @@ def test_held_answers_are_bounded_across_subjects() -> None:
     assert throttle.failed(["addr:2"]) == Penalty(hold=1, refused=False)  # its refusal queued nothing
 
 
-def test_the_service_holds_at_most_a_quarter_of_its_connection_limit(dashboard: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_holds_at_most_a_quarter_of_its_connection_limit(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
     monkeypatch.setenv("SLS_ACCESS_MAX_CONNECTIONS", "64")  # as serve --max-connections 64 sets it
     assert from_env().throttle.max_held == 16
@@ -205,9 +226,15 @@ def test_a_hold_ends_and_gives_back_its_place_when_the_client_hangs_up(dashboard
     throttle = Throttle(free=0, lockout=1000, base_delay=20.0, max_delay=20.0)
     throttle.failed(["addr:198.51.100.7"])  # an earlier failure: the next one is held 20 s
     app = create_app(dashboard, throttle=throttle)
-    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": CREDENTIALS, "raw_path": CREDENTIALS.encode(),
-                             "query_string": b"", "headers": [(b"authorization", b"wrong")],
-                             "client": ("198.51.100.7", 40000)}
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": CREDENTIALS,
+        "raw_path": CREDENTIALS.encode(),
+        "query_string": b"",
+        "headers": [(b"authorization", b"wrong")],
+        "client": ("198.51.100.7", 40000),
+    }
 
     async def hang_up_while_held() -> tuple[int, int]:
         messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -243,8 +270,10 @@ def test_guesses_at_one_key_id_are_counted_across_addresses(dashboard: Path, sts
 
 def test_concurrent_failures_each_pay_their_delay(dashboard: Path, sts: StsProxy) -> None:
     # 20 wrong keys at once: held one after another (0.05 s each past the first), not side by side.
-    app = create_app(dashboard, throttle=Throttle(free=0, lockout=1000, base_delay=0.05, max_delay=0.05,
-                                                  max_held_per_subject=20, max_held=20))
+    app = create_app(
+        dashboard,
+        throttle=Throttle(free=0, lockout=1000, base_delay=0.05, max_delay=0.05, max_held_per_subject=20, max_held=20),
+    )
 
     async def ask() -> int:
         return (await ask_with_headers(app, "wrong"))[0]
@@ -296,7 +325,11 @@ def test_parsed_paths_are_reused_and_a_refused_path_is_refused_each_time(dashboa
     bad = "/v1/orgs/acme/apps/../stages/prod/credentials"
     answers = [call(app, path, key) for path in (bad, CREDENTIALS, bad, CREDENTIALS)]
     assert [(status, body.get("code")) for status, _, body in answers] == [
-        (400, "bad_request"), (200, None), (400, "bad_request"), (200, None)]
+        (400, "bad_request"),
+        (200, None),
+        (400, "bad_request"),
+        (200, None),
+    ]
     assert answers[1][2]["AccessKeyId"] == answers[3][2]["AccessKeyId"]
     assert sts.calls["AssumeRole"] == 1
 
@@ -361,10 +394,12 @@ def test_reading_the_key_file_does_not_import_strptime(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "k.json")
     store.create("acme", "ci")
     store.revoke("acme", "ci")
-    script = ("import sys; from sls_access.service.keys import KeyStore; "
-              f"keys = KeyStore({str(tmp_path / 'k.json')!r}).current(); "
-              "assert [k.revoked is not None for k in keys.keys.values()] == [True]; "
-              "assert '_strptime' not in sys.modules, 'strptime imported'")
+    script = (
+        "import sys; from sls_access.service.keys import KeyStore; "
+        f"keys = KeyStore({str(tmp_path / 'k.json')!r}).current(); "
+        "assert [k.revoked is not None for k in keys.keys.values()] == [True]; "
+        "assert '_strptime' not in sys.modules, 'strptime imported'"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
 
@@ -389,13 +424,17 @@ def left(body: dict[str, Any], now: datetime) -> timedelta:
     return datetime.strptime(body["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) - now
 
 
-@pytest.mark.parametrize(("later", "refreshed"), [
-    (timedelta(hours=1, minutes=38), False),  # 22 minutes left: served from the cache
-    (timedelta(hours=1, minutes=42), True),   # 18 minutes left: refreshed by this request
-    (timedelta(hours=1, minutes=45), True),   # 15 minutes left: never handed out
-])
-def test_vended_keys_keep_more_than_15_minutes(tmp_path: Path, sts: StsProxy, clock: FakeClock,
-                                               later: timedelta, refreshed: bool) -> None:
+@pytest.mark.parametrize(
+    ("later", "refreshed"),
+    [
+        (timedelta(hours=1, minutes=38), False),  # 22 minutes left: served from the cache
+        (timedelta(hours=1, minutes=42), True),  # 18 minutes left: refreshed by this request
+        (timedelta(hours=1, minutes=45), True),  # 15 minutes left: never handed out
+    ],
+)
+def test_vended_keys_keep_more_than_15_minutes(
+    tmp_path: Path, sts: StsProxy, clock: FakeClock, later: timedelta, refreshed: bool
+) -> None:
     sts.clock = clock  # STS issues keys by the same (fake) clock as the server's
     dashboard = tmp_path / "long.toml"
     dashboard.write_text(LONG)
@@ -441,40 +480,52 @@ def _key_file_broken(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int
 def _protected_unlinked(app: App, keys: dict[str, str], sts: StsProxy) -> tuple[int, dict[str, str], dict[str, Any]]:
     assert app.state.store.managed_by_file is not None
     path = Path(app.state.store.managed_by_file)
-    path.write_text(path.read_text().replace('[orgs.acme]\n', '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
+    path.write_text(path.read_text().replace("[orgs.acme]\n", '[orgs.acme]\nprotected_stages = ["prod"]\n', 1))
     return call(app, "/v1/orgs/acme/apps/blog/stages/prod/credentials", keys["acme"])
 
 
 ERROR_PATHS: list[tuple[str, int, str, Ask]] = [
-    ("bad-name", 400, "bad_request",
-     lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", keys["acme"])),
+    (
+        "bad-name",
+        400,
+        "bad_request",
+        lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/%2e%2e/stages/prod/credentials", keys["acme"]),
+    ),
     ("no-key", 401, "unauthorized", lambda app, keys, sts: call(app, CREDENTIALS)),
     ("other-org", 403, "forbidden", lambda app, keys, sts: call(app, CREDENTIALS, keys["solo"])),
-    ("name-slip", 400, "unknown_target",
-     lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/shpo/stages/prod/credentials", keys["acme"])),
+    (
+        "name-slip",
+        400,
+        "unknown_target",
+        lambda app, keys, sts: call(app, "/v1/orgs/acme/apps/shpo/stages/prod/credentials", keys["acme"]),
+    ),
     ("no-link", 404, "no_link", lambda app, keys, sts: call(app, SOLO_PROD, keys["solo"])),
     ("no-route", 404, "not_found", lambda app, keys, sts: call(app, "/v2/anything", keys["acme"])),
     ("method", 405, "method_not_allowed", lambda app, keys, sts: call(app, CREDENTIALS, method="POST")),
-    ("body", 413, "too_large",
-     lambda app, keys, sts: call(app, CREDENTIALS, keys["acme"], headers=[(b"content-length", b"5")])),
+    (
+        "body",
+        413,
+        "too_large",
+        lambda app, keys, sts: call(app, CREDENTIALS, keys["acme"], headers=[(b"content-length", b"5")]),
+    ),
     ("long-path", 414, "too_large", lambda app, keys, sts: call(app, "/" + "a/" * 600)),
     ("locked-out", 429, "throttled", _locked_out),
-    ("headers", 431, "too_large",
-     lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-h", b"v")] * 70)),
+    ("headers", 431, "too_large", lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-h", b"v")] * 70)),
     # A header value that is not bytes: only a server breaking the ASGI protocol sends one,
     # and it is the one way to reach the app's catch-all without changing the app.
-    ("internal", 500, "internal_error",
-     lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-broken", None)])),
+    ("internal", 500, "internal_error", lambda app, keys, sts: call(app, CREDENTIALS, headers=[(b"x-broken", None)])),
     ("protected-stage", 409, "protected_stage", _protected_unlinked),
     ("role-refused", 502, "role_error", _role_refused),
     ("key-file", 503, "dashboard_error", _key_file_broken),
 ]
 
 
-@pytest.mark.parametrize(("status", "code", "ask"), [case[1:] for case in ERROR_PATHS],
-                         ids=[case[0] for case in ERROR_PATHS])
-def test_every_error_answer_has_a_code_and_a_message(dashboard: Path, sts: StsProxy, status: int, code: str,
-                                                      ask: Ask) -> None:
+@pytest.mark.parametrize(
+    ("status", "code", "ask"), [case[1:] for case in ERROR_PATHS], ids=[case[0] for case in ERROR_PATHS]
+)
+def test_every_error_answer_has_a_code_and_a_message(
+    dashboard: Path, sts: StsProxy, status: int, code: str, ask: Ask
+) -> None:
     app = create_app(dashboard, throttle=Throttle(free=5, lockout=3, base_delay=0.001, max_delay=0.001))
     store = KeyStore(dashboard.with_name("dashboard.keys.json"))
     keys = {org: store.create(org, "ci")[1] for org in ("acme", "solo")}
@@ -560,7 +611,8 @@ def lifespan_startup(app: App) -> list[str]:
 
 
 def test_startup_checks_the_base_credentials_with_one_sts_call_and_keeps_the_identity(
-        dashboard: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
+    dashboard: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(dashboard)
     assert app.vendor.vending_identity is None
     with caplog.at_level(logging.INFO, logger="sls_access.service"):
@@ -602,14 +654,17 @@ def test_startup_fails_clearly_without_base_credentials(dashboard: Path, monkeyp
     app = create_app(dashboard)
     failed = failed_startup(app)
     assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
-    assert failed[0]["message"] == ("cannot start: the service's base AWS credentials do not work (STS "
-                                    "GetCallerIdentity): no base AWS credentials (botocore's default chain "
-                                    "found none)")
+    assert failed[0]["message"] == (
+        "cannot start: the service's base AWS credentials do not work (STS "
+        "GetCallerIdentity): no base AWS credentials (botocore's default chain "
+        "found none)"
+    )
     assert app.vendor.vending_identity is None
 
 
-def test_startup_fails_clearly_in_a_region_botocore_does_not_know(dashboard: Path, sts: StsProxy,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_startup_fails_clearly_in_a_region_botocore_does_not_know(
+    dashboard: Path, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "xx-fake-9")
     failed = failed_startup(create_app(dashboard))
     assert [message["type"] for message in failed] == ["lifespan.startup.failed"]
@@ -619,7 +674,8 @@ def test_startup_fails_clearly_in_a_region_botocore_does_not_know(dashboard: Pat
 
 
 def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(
-        dashboard: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    dashboard: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     keys = tmp_path / "bad.keys.json"
     keys.write_text('{"version": 1, "keys": []}\n')
     app = create_app(dashboard, keys=keys)

@@ -70,7 +70,8 @@ def test_serve_logs_the_audit_lines_through_the_audit_handler_alone_on_stdout() 
     audit = log_config()["loggers"][LOGGER]
     assert audit["propagate"] is False
     assert [log_config()["handlers"][name] for name in audit["handlers"]] == [
-        {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain", "stream": "ext://sys.stdout"}]
+        {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain", "stream": "ext://sys.stdout"}
+    ]
 
 
 def test_the_serve_stream_handler_gets_the_same_line_as_json_dumps(audit_logger: logging.Logger) -> None:
@@ -155,7 +156,8 @@ def file_handler(logger: logging.Logger, path: Path) -> CountingText:
 
 
 def test_a_line_goes_to_the_streams_descriptor_in_one_write_not_through_its_buffer(
-        audit_logger: logging.Logger, tmp_path: Path) -> None:
+    audit_logger: logging.Logger, tmp_path: Path
+) -> None:
     path = tmp_path / "audit.log"
     stream = file_handler(audit_logger, path)
     audit = vended()
@@ -165,8 +167,9 @@ def test_a_line_goes_to_the_streams_descriptor_in_one_write_not_through_its_buff
     stream.close()
 
 
-def test_what_the_stream_held_before_is_written_before_the_first_line(audit_logger: logging.Logger,
-                                                                       tmp_path: Path) -> None:
+def test_what_the_stream_held_before_is_written_before_the_first_line(
+    audit_logger: logging.Logger, tmp_path: Path
+) -> None:
     path = tmp_path / "audit.log"
     stream = file_handler(audit_logger, path)
     stream.write("earlier\n")
@@ -178,8 +181,9 @@ def test_what_the_stream_held_before_is_written_before_the_first_line(audit_logg
     stream.close()
 
 
-def test_a_closed_streams_old_descriptor_gets_no_line(audit_logger: logging.Logger, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_closed_streams_old_descriptor_gets_no_line(
+    audit_logger: logging.Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     stream = file_handler(audit_logger, tmp_path / "audit.log")
     vended().emit(200, "vended", 0.5)
     fd = stream.fileno()
@@ -208,6 +212,7 @@ def test_a_full_non_blocking_pipe_is_waited_for_and_no_line_is_lost_or_cut(audit
     audits = [vended() for _ in range(3)]
     for number, audit in enumerate(audits):
         audit.fields["path"] = f"/{number}" + "p" * 3000  # lines longer than a pipe's atomic write
+
     def write() -> None:
         for audit in audits:
             audit.emit(200, "vended", 0.5)
@@ -226,8 +231,9 @@ def test_a_full_non_blocking_pipe_is_waited_for_and_no_line_is_lost_or_cut(audit
     assert [json.loads(line)["path"] for line in lines] == [audit.fields["path"] for audit in audits]
 
 
-def test_a_stream_that_does_not_write_utf8_gets_its_lines_through_itself(audit_logger: logging.Logger,
-                                                                         tmp_path: Path) -> None:
+def test_a_stream_that_does_not_write_utf8_gets_its_lines_through_itself(
+    audit_logger: logging.Logger, tmp_path: Path
+) -> None:
     path = tmp_path / "audit.log"
     stream = CountingText(path.open("wb"), encoding="utf-16")
     handler = AuditHandler(stream)

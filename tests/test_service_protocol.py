@@ -31,9 +31,18 @@ TRICKLE = 0.1
 
 @pytest.fixture(params=["httptools", "h11"])
 def server(request: pytest.FixtureRequest, dashboard: Path, tmp_path: Path) -> Iterator[DashboardServer]:
-    running = DashboardServer(dashboard, tmp_path, extra_args=[
-        "--http", request.param, "--header-timeout", str(HEADER_TIMEOUT),
-        "--keep-alive-timeout", str(KEEP_ALIVE_TIMEOUT)]).start()
+    running = DashboardServer(
+        dashboard,
+        tmp_path,
+        extra_args=[
+            "--http",
+            request.param,
+            "--header-timeout",
+            str(HEADER_TIMEOUT),
+            "--keep-alive-timeout",
+            str(KEEP_ALIVE_TIMEOUT),
+        ],
+    ).start()
     yield running
     running.stop()
 
@@ -59,8 +68,9 @@ def read_response(sock: socket.socket) -> bytes:
     while b"\r\n\r\n" not in answer:
         answer += sock.recv(65536)
     head, _, body = answer.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
@@ -180,8 +190,7 @@ def test_slow_sockets_do_not_starve_a_normal_client(dashboard: Path, tmp_path: P
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
-    server = DashboardServer(dashboard, tmp_path, extra_args=["--max-connections", "20"],
-                             preexec_fn=low_limit).start()
+    server = DashboardServer(dashboard, tmp_path, extra_args=["--max-connections", "20"], preexec_fn=low_limit).start()
     slow: list[socket.socket] = []
     try:
         for _ in range(400):
@@ -210,10 +219,25 @@ def test_serve_refuses_more_connections_than_descriptors(dashboard: Path) -> Non
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
 
-    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
-                             "--port", str(free_port()), "--max-connections", "1000"],
-                            capture_output=True, text=True, timeout=60, check=False,
-                            preexec_fn=low_limit)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sls_access.cli",
+            "serve",
+            "--dashboard",
+            str(dashboard),
+            "--port",
+            str(free_port()),
+            "--max-connections",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=low_limit,
+    )
     assert result.returncode == 2
     assert "--max-connections 1000 needs 1320 file descriptors" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -225,9 +249,12 @@ def test_the_default_connection_limit_is_lowered_to_what_the_descriptors_fit(das
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (600, 600))
 
-    with subprocess.Popen([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
-                           "--port", str(free_port())],
-                          stderr=subprocess.PIPE, text=True, preexec_fn=low_limit) as server:  # noqa: PLW1509
+    with subprocess.Popen(
+        [sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard), "--port", str(free_port())],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=low_limit,  # noqa: PLW1509
+    ) as server:
         assert server.stderr is not None
         first = server.stderr.readline()
         server.terminate()
@@ -235,11 +262,14 @@ def test_the_default_connection_limit_is_lowered_to_what_the_descriptors_fit(das
 
 
 def test_a_request_with_both_content_length_and_transfer_encoding_closes_the_connection(
-        server: DashboardServer) -> None:
+    server: DashboardServer,
+) -> None:
     # RFC 9112 section 6.3: a proxy that frames by Content-Length would take the pipelined
     # request for this one's body, so nothing after it may be answered on this connection.
-    smuggled = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    smuggled = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(smuggled)
         answer = read_all(sock)  # the server's close; the socket's timeout would raise
@@ -252,18 +282,24 @@ def test_a_request_with_both_content_length_and_transfer_encoding_closes_the_con
 
 def test_a_body_on_a_request_closes_the_connection_after_its_413(server: DashboardServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                     b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert answer.count(b"HTTP/1.1 ") == 1
 
 
-@pytest.mark.parametrize("request_bytes", [b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
-                                           b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
-                                           b"NOT HTTP AT ALL\r\n\r\n"])
-def test_a_request_the_parser_refuses_gets_the_json_error_shape(server: DashboardServer,
-                                                                  request_bytes: bytes) -> None:
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+        b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ],
+)
+def test_a_request_the_parser_refuses_gets_the_json_error_shape(server: DashboardServer, request_bytes: bytes) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request_bytes)
         answer = read_all(sock)
@@ -279,8 +315,23 @@ def test_a_request_the_parser_refuses_gets_the_json_error_shape(server: Dashboar
 @pytest.mark.parametrize("option", ["--header-timeout", "--keep-alive-timeout"])
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_serve_refuses_a_timeout_that_is_not_a_positive_number(dashboard: Path, option: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "sls_access.cli", "serve", "--dashboard", str(dashboard),
-                             "--port", str(free_port()), option, value],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sls_access.cli",
+            "serve",
+            "--dashboard",
+            str(dashboard),
+            "--port",
+            str(free_port()),
+            option,
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert f"{option} must be a positive number of seconds" in result.stderr

@@ -30,8 +30,10 @@ OVERRIDDEN = {
     "connection_lost": ["self", "exc"],
     "send_400_response": ["self", "msg"],
 }
-ADVICE = ("sls_access/service/_protocol.py relies on it: re-test that module against this uvicorn, adapt it, "
-          "and move the cap in pyproject.toml's server extra")
+ADVICE = (
+    "sls_access/service/_protocol.py relies on it: re-test that module against this uvicorn, adapt it, "
+    "and move the cap in pyproject.toml's server extra"
+)
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -46,7 +48,8 @@ def test_the_installed_uvicorn_is_within_the_server_extras_cap() -> None:
     installed = importlib.metadata.version("uvicorn")
     low, high = version_tuple(match.group(1)), version_tuple(match.group(2))
     assert low <= version_tuple(installed) < high, (
-        f"uvicorn {installed} is outside the tested range {requirement!r}: {ADVICE}")
+        f"uvicorn {installed} is outside the tested range {requirement!r}: {ADVICE}"
+    )
 
 
 @pytest.mark.parametrize(("guarded", "base", "http"), GUARDED, ids=["h11", "httptools"])
@@ -60,13 +63,16 @@ def test_the_guard_sits_before_uvicorns_protocol_class(guarded: type, base: type
 @pytest.mark.parametrize(("guarded", "base", "http"), GUARDED, ids=["h11", "httptools"])
 @pytest.mark.parametrize("method", sorted(OVERRIDDEN))
 def test_every_method_the_guard_overrides_is_uvicorns_with_the_same_parameters(
-        guarded: type, base: type, http: str, method: str) -> None:
+    guarded: type, base: type, http: str, method: str
+) -> None:
     theirs = getattr(base, method, None)
-    assert callable(theirs), f"uvicorn's {base.__name__} has no {method} any more, so the guard's is never called: " \
-                             f"{ADVICE}"
+    assert callable(theirs), (
+        f"uvicorn's {base.__name__} has no {method} any more, so the guard's is never called: {ADVICE}"
+    )
     parameters = list(inspect.signature(theirs).parameters)
     assert parameters == OVERRIDDEN[method], (
-        f"uvicorn's {base.__name__}.{method} now takes {parameters}, not {OVERRIDDEN[method]}: {ADVICE}")
+        f"uvicorn's {base.__name__}.{method} now takes {parameters}, not {OVERRIDDEN[method]}: {ADVICE}"
+    )
     assert method in vars(_protocol._HeaderGuard)
 
 

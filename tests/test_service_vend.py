@@ -113,7 +113,8 @@ def test_200_requests_per_key_are_still_one_assume_role_per_key(per_key: Path, s
 
 
 def test_the_audit_line_names_the_aws_key_and_session_the_client_received(
-        per_key: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
+    per_key: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="sls_access.audit")
     app = create_app(per_key)
     (ci,) = new_keys(per_key, "ci")
@@ -127,14 +128,18 @@ def test_the_audit_line_names_the_aws_key_and_session_the_client_received(
 
 
 def test_the_audit_line_of_a_shared_session_names_it_without_a_source_identity(
-        per_key: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
+    per_key: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="sls_access.audit")
     app = create_app(per_key)
     (ci,) = new_keys(per_key, "ci")
     _, _, body = call(app, DEV, ci)
     (line,) = audit_lines(caplog)
     assert (line["aws_key_id"], line["session"], line["source_identity"]) == (
-        body["AccessKeyId"], "sls-acme.shop.dev", None)
+        body["AccessKeyId"],
+        "sls-acme.shop.dev",
+        None,
+    )
 
 
 def test_a_refused_request_names_no_aws_key(per_key: Path, sts: StsProxy, caplog: pytest.LogCaptureFixture) -> None:
@@ -154,8 +159,9 @@ def hand_written_keys(dashboard: Path, names: list[str]) -> list[str]:
         key_id = secrets.token_hex(6)
         key = f"sls_{key_id}_{secrets.token_urlsafe(32)}"
         keys.append(key)
-        records.append({"id": key_id, "org": "acme", "name": name, "created": "2026-01-01T00:00:00Z",
-                        "sha256": hash_key(key)})
+        records.append(
+            {"id": key_id, "org": "acme", "name": name, "created": "2026-01-01T00:00:00Z", "sha256": hash_key(key)}
+        )
     dashboard.with_name("dashboard.keys.json").write_text(json.dumps({"version": 1, "keys": records}))
     return keys
 

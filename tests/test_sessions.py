@@ -22,10 +22,28 @@ from sls_access._botocore_session import new_session
 
 TARGET = ("acme", "shop", "prod")
 # Configuration names a client reads, from the environment, the config file or a default.
-CONFIG_NAMES = ("region", "max_attempts", "retry_mode", "s3", "sts_regional_endpoints", "defaults_mode",
-                "connect_timeout", "read_timeout", "tcp_keepalive", "data_path", "config_file",
-                "credentials_file", "profile", "ca_bundle", "endpoint_url", "proxies_config",
-                "use_dualstack_endpoint", "use_fips_endpoint", "parameter_validation", "api_versions")
+CONFIG_NAMES = (
+    "region",
+    "max_attempts",
+    "retry_mode",
+    "s3",
+    "sts_regional_endpoints",
+    "defaults_mode",
+    "connect_timeout",
+    "read_timeout",
+    "tcp_keepalive",
+    "data_path",
+    "config_file",
+    "credentials_file",
+    "profile",
+    "ca_bundle",
+    "endpoint_url",
+    "proxies_config",
+    "use_dualstack_endpoint",
+    "use_fips_endpoint",
+    "parameter_validation",
+    "api_versions",
+)
 
 
 def sts_client(session: botocore.session.Session) -> STSClient:
@@ -83,8 +101,9 @@ def test_configuration_changed_on_one_session_stays_there(dashboard: Path) -> No
     assert other.get_config_variable("region") == "us-east-1"
 
 
-def test_sessions_share_the_data_loader_per_data_path(dashboard: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+def test_sessions_share_the_data_loader_per_data_path(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     first, second = resolver.session(*TARGET), resolver.session(*TARGET)
     assert first.get_component("data_loader") is second.get_component("data_loader")
@@ -128,10 +147,12 @@ def test_sessions_carry_botocores_built_in_handlers(dashboard: Path) -> None:
 
 
 def test_sessions_answer_every_configuration_name_as_a_botocore_session_does(
-        dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A shared loader and handler template change no answer, name by name.
-    (aws_env / "aws-config").write_text("[default]\nmax_attempts = 7\nretry_mode = adaptive\n"
-                                        "s3 =\n    addressing_style = path\n")
+    (aws_env / "aws-config").write_text(
+        "[default]\nmax_attempts = 7\nretry_mode = adaptive\ns3 =\n    addressing_style = path\n"
+    )
     monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
     resolver = Resolver(dashboard=str(dashboard))
     resolver.session(*TARGET)  # a first session: what is shared is built
@@ -151,8 +172,9 @@ def test_a_changed_config_file_is_seen_by_the_next_session(dashboard: Path, aws_
     assert resolver.session(*TARGET).get_config_variable("max_attempts") == 8
 
 
-def test_an_environment_variable_is_read_when_asked_as_by_botocore(dashboard: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_environment_variable_is_read_when_asked_as_by_botocore(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ours, plain = Resolver(dashboard=str(dashboard)).session(*TARGET), botocore.session.Session()
     for session in (ours, plain):
         assert session.get_config_variable("max_attempts") is None
@@ -173,8 +195,9 @@ def test_a_setting_on_one_sessions_configuration_store_stays_there(dashboard: Pa
     assert resolver.session(*TARGET).get_config_variable("max_attempts") is None
 
 
-def test_a_clients_configuration_follows_the_defaults_mode_as_botocores(dashboard: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_clients_configuration_follows_the_defaults_mode_as_botocores(
+    dashboard: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # botocore merges the mode's defaults into the client's copy of the store (its providers replaced).
     monkeypatch.setenv("AWS_DEFAULTS_MODE", "standard")
     ours: Any = Resolver(dashboard=str(dashboard)).session(*TARGET).create_client("sts")
@@ -205,7 +228,8 @@ def test_sessions_made_in_many_threads_at_once_are_each_their_own(dashboard: Pat
 
 
 def test_the_region_in_the_environment_is_read_when_asked_not_when_the_session_is_made(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     session = new_session()
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-south-1")
     client: Any = session.create_client("sts")
@@ -228,8 +252,9 @@ def test_a_broken_config_file_fails_every_session(dashboard: Path, aws_env: Path
             resolver.session(*TARGET).get_config_variable("max_attempts")
 
 
-def test_the_config_file_is_found_through_home_at_each_session(dashboard: Path, aws_env: Path,
-                                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_config_file_is_found_through_home_at_each_session(
+    dashboard: Path, aws_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     resolver = Resolver(dashboard=str(dashboard))
     monkeypatch.setenv("AWS_CONFIG_FILE", "~/aws-config")
     (Path(os.environ["HOME"]) / "aws-config").write_text("[default]\nmax_attempts = 4\n")

@@ -47,7 +47,8 @@ def mixed_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     (tmp_path / "home" / "aws-credentials").write_text(
-        f"[default]\naws_access_key_id = {BASE_KEY_ID}\naws_secret_access_key = {BASE_SECRET}\n")
+        f"[default]\naws_access_key_id = {BASE_KEY_ID}\naws_secret_access_key = {BASE_SECRET}\n"
+    )
     monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", "AKIASOAKSTAGE0000001")
     monkeypatch.setenv("AWS_DEV_SECRET_ACCESS_KEY", "soak-stage-secret")
 
@@ -98,12 +99,15 @@ class Round:
             thread.join()
 
 
-def test_soak_many_threads_many_targets_refreshing(dashboard: Path, sts: StsProxy, clock: FakeClock,
-                                                   mixed_sources: None) -> None:
+def test_soak_many_threads_many_targets_refreshing(
+    dashboard: Path, sts: StsProxy, clock: FakeClock, mixed_sources: None
+) -> None:
     sts.clock = clock  # keys expire an hour after the simulated now
     resolver = Resolver(dashboard=str(dashboard), clock=clock)
-    warm = {resolver.credentials(org, app, stage, region=region).access_key_id  # clients, plugins, keys
-            for org, app, stage, region in TARGETS}
+    warm = {
+        resolver.credentials(org, app, stage, region=region).access_key_id  # clients, plugins, keys
+        for org, app, stage, region in TARGETS
+    }
 
     first = Round(resolver, clock, seed=1, shape=SOAK)
     first.run()
@@ -134,7 +138,8 @@ def test_soak_many_threads_many_targets_refreshing(dashboard: Path, sts: StsProx
     assert issued == len(received) - 2  # the env and profile targets' warm keys are not STS's
     # ... and no target got more than one per key lifetime (45 minutes of use each).
     per_role: Counter[tuple[str, str]] = Counter(
-        (r["RoleArn"], r["RoleSessionName"]) for r in sts.requests if r.get("Action") == "AssumeRole")
+        (r["RoleArn"], r["RoleSessionName"]) for r in sts.requests if r.get("Action") == "AssumeRole"
+    )
     assert len(per_role) == len(LINKED)
     for count in per_role.values():
         assert count <= minutes // KEY_USE + 1

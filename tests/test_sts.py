@@ -22,8 +22,9 @@ from sls_access.errors import AccessRoleError, ConfigError
 PROFILE = DeploymentProfile(name="deploy", role_arn="arn:aws:iam::123456789012:role/deploy")
 TARGET = Target(org="acme", app="shop", stage="prod")
 # Socket timeouts a trickle never reaches (a byte every 0.5 s), one attempt.
-TRICKLE_CONFIG = botocore.config.Config(connect_timeout=1, read_timeout=2,
-                                        retries={"total_max_attempts": 1, "mode": "standard"})
+TRICKLE_CONFIG = botocore.config.Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 
 
 def test_made_up_regions_create_no_sts_client(sts: StsProxy) -> None:
@@ -75,7 +76,8 @@ def test_when_every_call_is_stuck_the_next_fails_at_once(trickler: Trickler) -> 
 
 
 def test_after_an_abandoned_call_the_next_uses_a_new_session_from_the_environment_of_its_time(
-        trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The abandoned call's session and clients are dropped: in the agent, that call's thread
     # may go on reading os.environ after another caller's environment was swapped in.
     assumer = RoleAssumer(TRICKLE_CONFIG, deadline=1)
@@ -91,7 +93,8 @@ def test_after_an_abandoned_call_the_next_uses_a_new_session_from_the_environmen
 
 
 def test_after_an_abandoned_identity_call_the_next_uses_a_new_session(
-        trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    trickler: Trickler, sts: StsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assumer = RoleAssumer(TRICKLE_CONFIG, deadline=1)
     with pytest.raises(AccessRoleError, match="could not tell who the caller is"):
         assumer.caller_arn(TARGET, PROFILE)
@@ -101,14 +104,16 @@ def test_after_an_abandoned_identity_call_the_next_uses_a_new_session(
 
 
 def test_an_abandoned_call_stuck_reading_the_config_file_leaves_nothing_behind(
-        sts: StsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sts: StsProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # Caller X's call is stuck in its thread reading a slow AWS config file (40,000 profiles:
     # about a second to parse) past its deadline, while it holds the assumer's lock. Its caller
     # gets the error at the deadline, not when the read ends; then caller Y's environment is
     # swapped in (as the agent does). The abandoned thread, once done reading, must not leave a
     # session or client (whose keys it would read from Y's environment) for X's next call.
-    x_keys = RoleAssumer().assume(TARGET, DeploymentProfile(
-        name="x", role_arn="arn:aws:iam::111111111111:role/caller-x"), source=None)
+    x_keys = RoleAssumer().assume(
+        TARGET, DeploymentProfile(name="x", role_arn="arn:aws:iam::111111111111:role/caller-x"), source=None
+    )
     slow = tmp_path / "slow-config"
     slow.write_text("".join(f"[profile p{n}]\nregion = eu-west-1\n" for n in range(40_000)))
     small = tmp_path / "config"
@@ -147,8 +152,9 @@ def test_an_abandoned_call_stuck_reading_the_config_file_leaves_nothing_behind(
 def test_prepare_returns_the_base_credentials_identity_from_one_get_caller_identity(sts: StsProxy) -> None:
     identity = RoleAssumer().prepare()
     assert isinstance(identity, CallerIdentity)
-    assert identity.arn.startswith(f"arn:aws:sts::{identity.account}:") or \
-        identity.arn.startswith(f"arn:aws:iam::{identity.account}:")
+    assert identity.arn.startswith(f"arn:aws:sts::{identity.account}:") or identity.arn.startswith(
+        f"arn:aws:iam::{identity.account}:"
+    )
     assert identity.account.isdigit()
     assert len(identity.account) == 12
     assert sts.calls == {"GetCallerIdentity": 1}
@@ -180,8 +186,11 @@ def test_prepare_without_base_credentials_fails_saying_so(monkeypatch: pytest.Mo
 
 def test_prepare_with_refused_credentials_fails_with_sts_words_and_no_secret(sts: StsProxy) -> None:
     # A stub for what moto (which takes any key) never says: the key is not valid.
-    sts.fault = lambda action: sts_error("InvalidClientTokenId", "The security token included in the request is "
-                                         "invalid.") if action == "GetCallerIdentity" else None
+    sts.fault = lambda action: (
+        sts_error("InvalidClientTokenId", "The security token included in the request is invalid.")
+        if action == "GetCallerIdentity"
+        else None
+    )
     with pytest.raises(StsFailure) as raised:
         RoleAssumer().prepare()
     assert raised.value.code == "InvalidClientTokenId"

@@ -18,8 +18,14 @@ def test_target_region_defaults_to_none() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("org", ""), ("app", "has space"), ("stage", "a/b"), ("org", "tab\tbed"), ("app", "ctl\x07"),
-     ("stage", "new\nline")],
+    [
+        ("org", ""),
+        ("app", "has space"),
+        ("stage", "a/b"),
+        ("org", "tab\tbed"),
+        ("app", "ctl\x07"),
+        ("stage", "new\nline"),
+    ],
 )
 def test_bad_names_are_config_errors_naming_the_field(field: str, value: str) -> None:
     names = {"org": "acme", "app": "shop", "stage": "prod", field: value}
@@ -41,8 +47,10 @@ def test_target_is_frozen_and_hashable() -> None:
         target.org = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("stage", "prefix"), [("prod", "AWS_PROD_"), ("pre-prod", "AWS_PRE_PROD_"),
-                                               ("v1.2", "AWS_V1_2_"), ("dév", "AWS_D_V_")])
+@pytest.mark.parametrize(
+    ("stage", "prefix"),
+    [("prod", "AWS_PROD_"), ("pre-prod", "AWS_PRE_PROD_"), ("v1.2", "AWS_V1_2_"), ("dév", "AWS_D_V_")],
+)
 def test_env_prefix_upper_cases_and_replaces_non_alphanumerics(stage: str, prefix: str) -> None:
     assert env_prefix(stage) == prefix
 

@@ -32,8 +32,7 @@ def reference_distance(a: str, b: str) -> int:
         table[0][j] = j
     for i in range(1, len(a) + 1):
         for j in range(1, len(b) + 1):
-            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1,
-                              table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
     return table[len(a)][len(b)]
@@ -42,15 +41,15 @@ def reference_distance(a: str, b: str) -> int:
 @pytest.mark.parametrize(
     ("name", "known", "near"),
     [
-        ("acmee", ["acme", "solo"], "acme"),      # one letter too many
-        ("acm", ["acme"], "acme"),                # one too few
-        ("pord", ["prod"], "prod"),               # two neighbours swapped
-        ("prid", ["prod"], "prod"),               # one substituted
-        ("Acme", ["acme"], "acme"),               # letter case
-        ("PROD", ["dev", "prod"], "prod"),        # letter case, however many letters
-        ("Q", ["q"], "q"),                        # letter case counts even for short names
-        ("stagign", ["staging"], "staging"),      # two edits in a name of 7
-        ("x" * 201, ["x" * 200], "x" * 200),      # long names are compared in a band, not skipped
+        ("acmee", ["acme", "solo"], "acme"),  # one letter too many
+        ("acm", ["acme"], "acme"),  # one too few
+        ("pord", ["prod"], "prod"),  # two neighbours swapped
+        ("prid", ["prod"], "prod"),  # one substituted
+        ("Acme", ["acme"], "acme"),  # letter case
+        ("PROD", ["dev", "prod"], "prod"),  # letter case, however many letters
+        ("Q", ["q"], "q"),  # letter case counts even for short names
+        ("stagign", ["staging"], "staging"),  # two edits in a name of 7
+        ("x" * 201, ["x" * 200], "x" * 200),  # long names are compared in a band, not skipped
     ],
 )
 def test_a_slip_names_the_known_name(name: str, known: list[str], near: str) -> None:
@@ -60,14 +59,14 @@ def test_a_slip_names_the_known_name(name: str, known: list[str], near: str) -> 
 @pytest.mark.parametrize(
     ("name", "known"),
     [
-        ("prod", ["prod", "prd"]),        # known exactly: no slip, however close another is
-        ("dev", ["prod"]),                # distance 4
-        ("test", ["dev"]),                # distance 3
-        ("demo", ["dev"]),                # distance 2, but 4 letters allow 1
-        ("pre", ["prod"]),                # distance 2 again
-        ("stage", ["staging"]),           # distance 3
-        ("production", ["prod"]),         # 6 letters more
-        ("qa", ["ci"]),                   # under 3 letters: only letter case counts
+        ("prod", ["prod", "prd"]),  # known exactly: no slip, however close another is
+        ("dev", ["prod"]),  # distance 4
+        ("test", ["dev"]),  # distance 3
+        ("demo", ["dev"]),  # distance 2, but 4 letters allow 1
+        ("pre", ["prod"]),  # distance 2 again
+        ("stage", ["staging"]),  # distance 3
+        ("production", ["prod"]),  # 6 letters more
+        ("qa", ["ci"]),  # under 3 letters: only letter case counts
         ("a", ["b"]),
         ("other", ["acme", "solo"]),
         ("web", ["api"]),
@@ -100,7 +99,8 @@ STS_SESSION_FIELD = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
 def sts_accepts_tag_value(value: str) -> bool:
     """STS's rule for a session tag value: up to 256 of [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@] (UTF-16 units)."""
     return len(value.encode("utf-16-le")) // 2 <= 256 and all(
-        ch in "_.:/=+-@" or unicodedata.category(ch)[0] in "LZN" for ch in value)
+        ch in "_.:/=+-@" or unicodedata.category(ch)[0] in "LZN" for ch in value
+    )
 
 
 @given(st.text(max_size=300))
@@ -122,8 +122,9 @@ def test_two_different_names_never_get_one_session_field(one: str, two: str) -> 
     assert session_field(one) != session_field(two)
 
 
-@pytest.mark.parametrize("raw", ["x" * 65, "aws:ci", "AWS:ci", "ci déploy", "alice smith", "ops/alice", "a",
-                                 "", "ci\nadmin", "é"])
+@pytest.mark.parametrize(
+    "raw", ["x" * 65, "aws:ci", "AWS:ci", "ci déploy", "alice smith", "ops/alice", "a", "", "ci\nadmin", "é"]
+)
 def test_names_sts_would_reject_are_changed_with_a_hash_of_the_original(raw: str) -> None:
     value = session_field(raw)
     assert value != raw
@@ -150,13 +151,16 @@ def test_tag_values_sts_would_reject_are_changed(raw: str) -> None:
     assert sts_accepts_tag_value(value)
 
 
-@pytest.mark.parametrize(("arn", "identity"), [
-    ("arn:aws:iam::111111111111:user/ops/alice", "alice"),
-    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0a1b/alice@example.com", "alice@example.com"),
-    ("arn:aws:sts::111111111111:assumed-role/ci/i-0abc", "i-0abc"),
-    ("arn:aws:sts::111111111111:federated-user/bob", "bob"),
-    ("arn:aws:iam::111111111111:root", "root"),
-])
+@pytest.mark.parametrize(
+    ("arn", "identity"),
+    [
+        ("arn:aws:iam::111111111111:user/ops/alice", "alice"),
+        ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0a1b/alice@example.com", "alice@example.com"),
+        ("arn:aws:sts::111111111111:assumed-role/ci/i-0abc", "i-0abc"),
+        ("arn:aws:sts::111111111111:federated-user/bob", "bob"),
+        ("arn:aws:iam::111111111111:root", "root"),
+    ],
+)
 def test_the_source_identity_of_a_caller_is_the_last_part_of_its_arn(arn: str, identity: str) -> None:
     assert source_identity_of_arn(arn) == identity
 
@@ -167,25 +171,33 @@ def test_the_source_identity_of_any_arn_satisfies_sts(tail: str) -> None:
     assert STS_SESSION_FIELD.fullmatch(value)
 
 
-@pytest.mark.parametrize(("arn", "principal"), [
-    ("arn:aws:sts::123456789012:assumed-role/Deployer/alice@example.com",
-     "arn:aws:iam::123456789012:role/Deployer"),
-    ("arn:aws-cn:sts::123456789012:assumed-role/ci/run-7", "arn:aws-cn:iam::123456789012:role/ci"),
-    ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
-    ("arn:aws:iam::123456789012:role/path/ci", "arn:aws:iam::123456789012:role/path/ci"),
-    ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
-    ("arn:aws:sts::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),  # moto's answer
-])
+@pytest.mark.parametrize(
+    ("arn", "principal"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/Deployer/alice@example.com",
+            "arn:aws:iam::123456789012:role/Deployer",
+        ),
+        ("arn:aws-cn:sts::123456789012:assumed-role/ci/run-7", "arn:aws-cn:iam::123456789012:role/ci"),
+        ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+        ("arn:aws:iam::123456789012:role/path/ci", "arn:aws:iam::123456789012:role/path/ci"),
+        ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
+        ("arn:aws:sts::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),  # moto's answer
+    ],
+)
 def test_caller_principal_is_what_a_trust_policy_names(arn: str, principal: str) -> None:
     assert caller_principal(arn) == principal
 
 
-@pytest.mark.parametrize("arn", [
-    "arn:aws:sts::123456789012:federated-user/bob",
-    "arn:aws:iam::123456789012:group/admins",
-    "arn:aws:iam::12345678901:user/short",
-    "not an arn",
-])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sts::123456789012:federated-user/bob",
+        "arn:aws:iam::123456789012:group/admins",
+        "arn:aws:iam::12345678901:user/short",
+        "not an arn",
+    ],
+)
 def test_caller_principal_is_none_for_what_a_trust_policy_cannot_name(arn: str) -> None:
     assert caller_principal(arn) is None
 
@@ -196,17 +208,20 @@ def test_parse_iso_utc_reads_back_what_iso_utc_wrote(value: datetime) -> None:
     assert parse_iso_utc(iso_utc(value)).tzinfo is UTC
 
 
-@pytest.mark.parametrize("text", [
-    "2026-1-02T03:04:05Z",  # strptime takes a month of one digit; the files are written with two
-    "2026-02-30T00:00:00Z",  # no such day
-    "2026-01-02T24:00:00Z",
-    "2026-01-02T03:04:05Z\n",
-    "2026-01-02T03:04:05",
-    "2026-01-02T03:04:05+00:00",
-    "2026-01-02 03:04:05Z",
-    "\uff12026-01-02T03:04:05Z",  # a fullwidth digit
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-1-02T03:04:05Z",  # strptime takes a month of one digit; the files are written with two
+        "2026-02-30T00:00:00Z",  # no such day
+        "2026-01-02T24:00:00Z",
+        "2026-01-02T03:04:05Z\n",
+        "2026-01-02T03:04:05",
+        "2026-01-02T03:04:05+00:00",
+        "2026-01-02 03:04:05Z",
+        "\uff12026-01-02T03:04:05Z",  # a fullwidth digit
+        "",
+    ],
+)
 def test_parse_iso_utc_refuses_any_other_text(text: str) -> None:
     with pytest.raises(ValueError, match=r"not a UTC time|out of range|must be in"):
         parse_iso_utc(text)

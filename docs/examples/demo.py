@@ -54,12 +54,14 @@ def main() -> int:
             dashboard = Path(tmp) / "dashboard.toml"
             dashboard.write_text(DASHBOARD)
             # The caller's own keys: moto accepts any; a real deploy uses SSO, a role, etc.
-            os.environ.update({
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                "AWS_ACCESS_KEY_ID": "AKIADEMOCALLER000000",
-                "AWS_SECRET_ACCESS_KEY": "demo-caller-secret",
-                "AWS_EC2_METADATA_DISABLED": "true",
-            })
+            os.environ.update(
+                {
+                    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                    "AWS_ACCESS_KEY_ID": "AKIADEMOCALLER000000",
+                    "AWS_SECRET_ACCESS_KEY": "demo-caller-secret",
+                    "AWS_EC2_METADATA_DISABLED": "true",
+                }
+            )
             session = sls_access.session("demo", "hello", "dev", dashboard=str(dashboard))
             identity = session.create_client("sts").get_caller_identity()
             print(f"demo/hello/dev is {identity['Arn']} (account {identity['Account']})")

@@ -149,8 +149,13 @@ class CallerResolver(Resolver):
     _cwd: str
     _timeout: float
 
-    def bind(self, environ_for: Callable[[Target], Mapping[str, str]], cwd: str, *,
-             timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> Self:
+    def bind(
+        self,
+        environ_for: Callable[[Target], Mapping[str, str]],
+        cwd: str,
+        *,
+        timeout: float = DEFAULT_RESOLUTION_TIMEOUT,
+    ) -> Self:
         """Resolve a target with ``environ_for(target)`` as the environment and *cwd* as the directory.
 
         ``SLS_ACCESS_AGENT=off`` is added: a ``credential_process`` that botocore runs for
@@ -179,6 +184,7 @@ class CallerResolver(Resolver):
                 f"resolving {target} took longer than the agent's limit of {self._timeout:g} s and was "
                 "stopped, with the processes it started (an AWS profile's credential_process, a plugin's "
                 "helper); run it with SLS_ACCESS_AGENT=off to see it hang, or raise 'agent run "
-                "--resolution-timeout'")
+                "--resolution-timeout'"
+            )
         assert resolution is not None  # noqa: S101 - only a fired watchdog leaves none
         return resolution

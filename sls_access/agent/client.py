@@ -95,8 +95,9 @@ def _connect(path: str, timeout: float) -> socket.socket:
         return sock
 
 
-def ask(request: Mapping[str, object], environ: Mapping[str, str], *,
-        timeout: float = ANSWER_TIMEOUT) -> dict[str, object]:
+def ask(
+    request: Mapping[str, object], environ: Mapping[str, str], *, timeout: float = ANSWER_TIMEOUT
+) -> dict[str, object]:
     """Send *request* to the running agent and return its answer.
 
     Raise :class:`~sls_access.agent.protocol.AgentUnavailable` when the directory (or
@@ -139,8 +140,13 @@ def start_agent(environ: Mapping[str, str]) -> None:
             env[name] = environ[name]
     subprocess.Popen(
         [sys.executable, "-P", "-m", "sls_access.cli", "agent", "run"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        cwd="/", env=env, start_new_session=True, close_fds=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        env=env,
+        start_new_session=True,
+        close_fds=True,
     )
 
 

@@ -135,8 +135,10 @@ def check_base(path: str) -> None:
         except OSError as exc:
             raise AgentUnavailable(f"{candidate}: {exc.strerror}") from None
         if info.st_uid != euid:
-            raise AgentUnavailable(f"{candidate} belongs to uid {info.st_uid}, not to this user (uid {euid}); "
-                                   "no agent is used or started there")
+            raise AgentUnavailable(
+                f"{candidate} belongs to uid {info.st_uid}, not to this user (uid {euid}); "
+                "no agent is used or started there"
+            )
         return
     raise AgentUnavailable(f"neither {base} nor its parent exists")
 
@@ -218,7 +220,7 @@ class LineReader:
             newline = self._buffer.find(b"\n")
             if newline >= 0:
                 line = bytes(self._buffer[:newline])
-                del self._buffer[:newline + 1]
+                del self._buffer[: newline + 1]
                 return line
             if len(self._buffer) > MAX_MESSAGE:
                 raise AgentUnavailable(f"a message longer than {MAX_MESSAGE} bytes")

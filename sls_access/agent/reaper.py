@@ -30,7 +30,7 @@ def descendants(root: int) -> list[int]:
         except OSError:  # gone meanwhile
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = data[data.rindex(b")") + 2:].split()
+        fields = data[data.rindex(b")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(name))
     found: list[int] = []
     pending = [root]

@@ -86,6 +86,7 @@ BACKLOG = 128
 """The socket's listen backlog: callers that connect at once wait to be accepted, not turned away."""
 _GRACE = 5.0  # after the deadline, how long a handler still waits for the resolution's own error
 
+
 class AlreadyRunning(Exception):
     """Another agent holds the lock of this socket directory."""
 
@@ -104,8 +105,13 @@ class Agent:
     :param resolution_timeout: seconds a cold resolution may take (:class:`CallerResolver`).
     """
 
-    def __init__(self, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> None:
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT,
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.resolution_timeout = resolution_timeout
         self.started = datetime.now(UTC)
@@ -151,10 +157,18 @@ class Agent:
         with self._lock:
             callers = len(self._callers)
             targets = sum(len(resolver._cache) for resolver in self._callers.values())
-        return {"running": True, "pid": os.getpid(), "uid": os.getuid(),
-                "started": self.started.isoformat(timespec="seconds"), "idle_timeout": self.idle_timeout,
-                "resolution_timeout": self.resolution_timeout,
-                "requests": self.requests, "refused": self.refused, "callers": callers, "cached_targets": targets}
+        return {
+            "running": True,
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "started": self.started.isoformat(timespec="seconds"),
+            "idle_timeout": self.idle_timeout,
+            "resolution_timeout": self.resolution_timeout,
+            "requests": self.requests,
+            "refused": self.refused,
+            "callers": callers,
+            "cached_targets": targets,
+        }
 
     def count_refused(self) -> None:
         """Count a connection refused by the peer check."""
@@ -223,9 +237,12 @@ class _Handler(socketserver.BaseRequestHandler):
         deadline = time.monotonic() + agent.resolution_timeout + _GRACE
         while not done.wait(PROGRESS_INTERVAL):
             if time.monotonic() > deadline:
-                return {"code": 1, "stdout": "",
-                        "stderr": f"sls-access: error: the agent's resolution did not finish within "
-                                  f"{agent.resolution_timeout:g} s\n"}
+                return {
+                    "code": 1,
+                    "stdout": "",
+                    "stderr": f"sls-access: error: the agent's resolution did not finish within "
+                    f"{agent.resolution_timeout:g} s\n",
+                }
             try:
                 sock.sendall(WAIT)
             except OSError:
@@ -252,8 +269,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.umask(umask)
         os.chmod(str(self.server_address), 0o600)
 
-    def verify_request(self, request: socket.socket | tuple[bytes, socket.socket],
-                       client_address: object) -> bool:
+    def verify_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> bool:
         """Refuse a peer that is not this user (``SO_PEERCRED``): the connection is closed unanswered."""
         assert isinstance(request, socket.socket)  # noqa: S101 - a stream server
         try:
@@ -291,9 +307,15 @@ def _exclusive(directory: str, wait: float) -> Iterator[IO[str]]:
         handle.close()
 
 
-def serve(directory: str, answer: Answer, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT, lock_wait: float = 2.0,
-          ready: Callable[[str], None] | None = None,
-          resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT) -> Agent:
+def serve(
+    directory: str,
+    answer: Answer,
+    *,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    lock_wait: float = 2.0,
+    ready: Callable[[str], None] | None = None,
+    resolution_timeout: float = DEFAULT_RESOLUTION_TIMEOUT,
+) -> Agent:
     """Run the agent on ``directory/agent.sock`` until it is stopped or idle; return it.
 
     *answer* answers ``credential-process`` requests; *ready* is called with the

@@ -54,16 +54,16 @@ def build_parser() -> CliParser:
     parser = CliParser(
         prog="sls-access",
         description="AWS credentials for a Serverless Dashboard org / app / stage: the dashboard's "
-                    "access role (fail closed), else AWS_<STAGE>_*/AWS_* variables, else AWS profiles.",
+        "access role (fail closed), else AWS_<STAGE>_*/AWS_* variables, else AWS profiles.",
         epilog="The dashboard access key is read from SERVERLESS_ACCESS_KEY only, never from a flag. "
-               "Exit codes: 0 ok, 1 other error, 2 usage or configuration, 3 no credentials, "
-               "4 access role, 5 dashboard service.",
+        "Exit codes: 0 ok, 1 other error, 2 usage or configuration, 3 no credentials, "
+        "4 access role, 5 dashboard service.",
     )
     parser.add_argument("--version", action="version", version=f"sls-access {__version__}")
-    parser.add_argument("--debug", action="store_true", default=False,
-                        help="log the resolution to stderr and show tracebacks")
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
-                                       parser_class=CliParser)
+    parser.add_argument(
+        "--debug", action="store_true", default=False, help="log the resolution to stderr and show tracebacks"
+    )
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", parser_class=CliParser)
     subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"sls_access.cli.{name}").add_parser(subparsers)
@@ -97,4 +97,3 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version print and exit 0
         return exc.code if isinstance(exc.code, int) else 0
     return run(args)
-

@@ -72,8 +72,14 @@ class BoundedListener:
     :param max_head_bytes: a longer head closes the connection.
     """
 
-    def __init__(self, dispatch: Callable[[socket.socket, bytes], None], *, max_connections: int = 64,
-                 head_timeout: float = 5.0, max_head_bytes: int = 16 * 1024) -> None:
+    def __init__(
+        self,
+        dispatch: Callable[[socket.socket, bytes], None],
+        *,
+        max_connections: int = 64,
+        head_timeout: float = 5.0,
+        max_head_bytes: int = 16 * 1024,
+    ) -> None:
         self._dispatch = dispatch
         self._max_connections = max(1, max_connections)
         self._head_timeout = head_timeout

@@ -176,7 +176,7 @@ class CliParser(argparse.ArgumentParser):
         """
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
-            flags = [arg.split("=", 1)[0] for arg in message[len(prefix):].split() if arg.startswith("-")]
+            flags = [arg.split("=", 1)[0] for arg in message[len(prefix) :].split() if arg.startswith("-")]
             message = prefix + (" ".join(flags) if flags else "(values not shown)")
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
@@ -184,9 +184,11 @@ class CliParser(argparse.ArgumentParser):
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--org --app --stage [--region]``; those not given come from ``./serverless.yml`` (:func:`target_of`)."""
     group = parser.add_argument_group(
-        "target", "Each flag not given is read from ./serverless.yml: org and app (or custom.slsAccess.org/app), "
-                  "the stage from the command's --stage, else provider.stage, else dev; the region from the "
-                  "command's --region, else provider.region.")
+        "target",
+        "Each flag not given is read from ./serverless.yml: org and app (or custom.slsAccess.org/app), "
+        "the stage from the command's --stage, else provider.stage, else dev; the region from the "
+        "command's --region, else provider.region.",
+    )
     group.add_argument("--org", help="the dashboard org")
     group.add_argument("--app", help="the app in that org")
     group.add_argument("--stage", help="the stage, e.g. dev or prod")
@@ -196,21 +198,42 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the resolver options as flags (each wins over its environment variable), and ``--debug``."""
     group = parser.add_argument_group(
-        "resolver options", "Each flag wins over its environment variable. The dashboard access key is read "
-                   "from SERVERLESS_ACCESS_KEY only, so that it never appears on a command line.")
-    group.add_argument("--dashboard", metavar="FILE_OR_URL",
-                       help="local dashboard file or https:// dashboard service (SLS_ACCESS_DASHBOARD)")
-    group.add_argument("--use-local-credentials", action="store_true", default=None,
-                       help="skip the dashboard source (SLS_ACCESS_USE_LOCAL_CREDENTIALS)")
+        "resolver options",
+        "Each flag wins over its environment variable. The dashboard access key is read "
+        "from SERVERLESS_ACCESS_KEY only, so that it never appears on a command line.",
+    )
+    group.add_argument(
+        "--dashboard",
+        metavar="FILE_OR_URL",
+        help="local dashboard file or https:// dashboard service (SLS_ACCESS_DASHBOARD)",
+    )
+    group.add_argument(
+        "--use-local-credentials",
+        action="store_true",
+        default=None,
+        help="skip the dashboard source (SLS_ACCESS_USE_LOCAL_CREDENTIALS)",
+    )
     group.add_argument("--profile", help="AWS profile for the profile source (AWS_PROFILE)")
-    group.add_argument("--sources", metavar="NAMES",
-                       help="explicit chain order, e.g. dashboard,env,profile (SLS_ACCESS_SOURCES)")
-    group.add_argument("--disable-plugins", metavar="NAMES",
-                       help="entry-point names of plugins not to load (SLS_ACCESS_DISABLE_PLUGINS)")
-    group.add_argument("--require-role", action="store_true", default=None,
-                       help="fail unless an access role applies: env keys and profiles are never used")
-    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="log the resolution to stderr and show tracebacks")
+    group.add_argument(
+        "--sources", metavar="NAMES", help="explicit chain order, e.g. dashboard,env,profile (SLS_ACCESS_SOURCES)"
+    )
+    group.add_argument(
+        "--disable-plugins",
+        metavar="NAMES",
+        help="entry-point names of plugins not to load (SLS_ACCESS_DISABLE_PLUGINS)",
+    )
+    group.add_argument(
+        "--require-role",
+        action="store_true",
+        default=None,
+        help="fail unless an access role applies: env keys and profiles are never used",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log the resolution to stderr and show tracebacks",
+    )
 
 
 def option_args(args: argparse.Namespace) -> OptionArgs:
@@ -243,12 +266,15 @@ def target_of(args: argparse.Namespace, cwd: Path | None = None) -> Target:
 
         path = service_file(Path.cwd() if cwd is None else cwd)
         if path is None:
-            missing = " ".join(f"--{name}" for name, value in (("org", org), ("app", app), ("stage", stage))
-                               if value is None)
-            raise UsageError(f"the target needs {missing} (or a serverless.yml in the current directory "
-                             "that names org and app)")
-        service = read_service_target(path, org=org, app=app, stage=stage, region=region,
-                                      child=getattr(args, "child", None) or ())
+            missing = " ".join(
+                f"--{name}" for name, value in (("org", org), ("app", app), ("stage", stage)) if value is None
+            )
+            raise UsageError(
+                f"the target needs {missing} (or a serverless.yml in the current directory that names org and app)"
+            )
+        service = read_service_target(
+            path, org=org, app=app, stage=stage, region=region, child=getattr(args, "child", None) or ()
+        )
         org, app, stage, region = service.org, service.app, service.stage, service.region
         log.debug("target %s/%s/%s (region %s) from the flags and %s", org, app, stage, region, path)
     return Target(org=org, app=app, stage=stage, region=region)
@@ -304,8 +330,10 @@ def one_line(exc: BaseException) -> str:
     """Return the one-line message ``sls-access: error: …`` shows for *exc*."""
     if isinstance(exc, NoCredentialsError):
         tried = "; ".join(str(entry) for entry in exc.resolution.trail) or "no sources"
-        return (f"no AWS credentials for {exc.resolution.target} (tried {tried}); "
-                f"run '{PROG} explain' with the same flags for details")
+        return (
+            f"no AWS credentials for {exc.resolution.target} (tried {tried}); "
+            f"run '{PROG} explain' with the same flags for details"
+        )
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, SlsAccessError | CliError | UsageError):
         return message

@@ -179,8 +179,15 @@ class ContainerEndpoint:
     (it may wait for STS), so refusals and idle connections never queue it.
     """
 
-    def __init__(self, load: Callable[[], Credentials], *, clock: Callable[[], datetime], first: Credentials,
-                 max_connections: int = 64, head_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Credentials],
+        *,
+        clock: Callable[[], datetime],
+        first: Credentials,
+        max_connections: int = 64,
+        head_timeout: float = 5.0,
+    ) -> None:
         self._load = load
         self._clock = clock
         self._origin = _origin(first)
@@ -229,23 +236,28 @@ class ContainerEndpoint:
             # The dashboard file or the environment changed under a running child (a link
             # now names another profile, another role, another account): do not switch it
             # to other keys halfway through its work.
-            return 503, _error("source_changed", f"the credentials now come from {_describe(origin)}, not from "
-                                                 f"{_describe(self._origin)} as when the command started; "
-                                                 "run it again")
+            return 503, _error(
+                "source_changed",
+                f"the credentials now come from {_describe(origin)}, not from "
+                f"{_describe(self._origin)} as when the command started; "
+                "run it again",
+            )
         if creds.expiration is None:
             creds = attrs.evolve(creds, expiration=self._clock() + STATIC_EXPIRY)
         log.debug("credentials endpoint: served %s from %s", creds.key_hint, creds.source)
         return 200, container_json(creds, creds.role_arn)
 
     def __enter__(self) -> Self:
-        listener = BoundedListener(self._dispatch, max_connections=self._max_connections,
-                                   head_timeout=self._head_timeout)
+        listener = BoundedListener(
+            self._dispatch, max_connections=self._max_connections, head_timeout=self._head_timeout
+        )
         listener.start()
         self._listener = listener
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
@@ -259,8 +271,9 @@ class ContainerEndpoint:
             _answer(_Exchange(self, head, io_timeout=_REFUSAL_IO_TIMEOUT, busy=True), sock)
             return
         try:
-            threading.Thread(target=self._serve_child, args=(sock, head), name="sls-access-credentials-request",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._serve_child, args=(sock, head), name="sls-access-credentials-request", daemon=True
+            ).start()
         except BaseException:
             self._child_requests.release()
             raise

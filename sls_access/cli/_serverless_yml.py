@@ -105,13 +105,15 @@ def _load(path: Path) -> Mapping[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}",
-                          path=str(path)) from None
+        raise ConfigError(
+            f"not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}", path=str(path)
+        ) from None
     except RecursionError:
         raise ConfigError("nested too deeply to read", path=str(path)) from None
     except ValueError as exc:  # an integer past Python's digit limit (sys.get_int_max_str_digits)
-        raise ConfigError(f"holds a value too large to read ({' '.join(str(exc).split())[:80]})",
-                          path=str(path)) from None
+        raise ConfigError(
+            f"holds a value too large to read ({' '.join(str(exc).split())[:80]})", path=str(path)
+        ) from None
     if not isinstance(document, dict):
         raise ConfigError("the top level must be a mapping", path=str(path))
     return document
@@ -135,8 +137,9 @@ def _literal(path: Path, key: str, value: object, flag: str) -> str:
         default = _OPT_DEFAULT.match(text)
         if default and default["name"] == flag.removeprefix("--"):
             return default["value"]
-        raise ConfigError(f"is a variable ({text[:80]}), which sls-access does not resolve; pass {flag}",
-                          path=str(path), key=key)
+        raise ConfigError(
+            f"is a variable ({text[:80]}), which sls-access does not resolve; pass {flag}", path=str(path), key=key
+        )
     return text
 
 
@@ -145,12 +148,16 @@ def _org_or_app(path: Path, document: Mapping[str, Any], name: str) -> str:
     custom = _get(document, f"custom.slsAccess.{name}")
     found = [(key, value) for key, value in ((name, top), (f"custom.slsAccess.{name}", custom)) if value is not None]
     if not found:
-        raise ConfigError(f"names no {name} (top-level {name}: or custom.slsAccess.{name}:); pass --{name}",
-                          path=str(path))
+        raise ConfigError(
+            f"names no {name} (top-level {name}: or custom.slsAccess.{name}:); pass --{name}", path=str(path)
+        )
     values = {key: _literal(path, key, value, f"--{name}") for key, value in found}
     if len(set(values.values())) > 1:
-        raise ConfigError(f"{name} and custom.slsAccess.{name} differ ({values[name]!r}, "
-                          f"{values[f'custom.slsAccess.{name}']!r}); keep one, or pass --{name}", path=str(path))
+        raise ConfigError(
+            f"{name} and custom.slsAccess.{name} differ ({values[name]!r}, "
+            f"{values[f'custom.slsAccess.{name}']!r}); keep one, or pass --{name}",
+            path=str(path),
+        )
     return next(iter(values.values()))
 
 
@@ -191,8 +198,9 @@ def child_option(child: Sequence[str], name: str, short: str) -> str | None:
         elif (word == f"--{name}" or word in shorts) and index + 1 < len(words):
             found.append(words[index + 1])
     if len(set(found)) > 1:
-        raise ConfigError(f"the command passes --{name} more than once ({', '.join(sorted(set(found)))}); "
-                          f"pass --{name} to sls-access")
+        raise ConfigError(
+            f"the command passes --{name} more than once ({', '.join(sorted(set(found)))}); pass --{name} to sls-access"
+        )
     return found[0] if found else None
 
 
@@ -216,12 +224,14 @@ def framework_profile(directory: Path, child: Sequence[str]) -> str | None:
 
 def passes_aws_profile(child: Sequence[str]) -> bool:
     """Whether the Framework run by *child* is told ``--aws-profile``, which it uses before any other keys."""
-    return is_framework(child) and any(word == "--aws-profile" or word.startswith("--aws-profile=")
-                                       for word in child_words(child))
+    return is_framework(child) and any(
+        word == "--aws-profile" or word.startswith("--aws-profile=") for word in child_words(child)
+    )
 
 
-def read_service_target(path: Path, *, org: str | None, app: str | None, stage: str | None, region: str | None,
-                        child: Sequence[str] = ()) -> ServiceTarget:
+def read_service_target(
+    path: Path, *, org: str | None, app: str | None, stage: str | None, region: str | None, child: Sequence[str] = ()
+) -> ServiceTarget:
     """Complete the target from *path* and the child's arguments; given values win, each on its own."""
     document = _load(path)
     if org is None:

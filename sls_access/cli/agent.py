@@ -27,31 +27,51 @@ def add_parser(subparsers: Subcommands) -> None:
         "agent",
         help="the per-user agent that keeps keys in memory for credential-process",
         description="The agent holds resolvers and their cached keys in memory (never on disk) and answers "
-                    "'credential-process' over a Unix socket of this user's only; credential-process "
-                    "starts it on demand unless SLS_ACCESS_AGENT=off. Linux only.",
+        "'credential-process' over a Unix socket of this user's only; credential-process "
+        "starts it on demand unless SLS_ACCESS_AGENT=off. Linux only.",
     )
-    commands = parser.add_subparsers(title="agent commands", dest="agent_command", metavar="COMMAND",
-                                     parser_class=type(parser))
+    commands = parser.add_subparsers(
+        title="agent commands", dest="agent_command", metavar="COMMAND", parser_class=type(parser)
+    )
     commands.required = True
-    run = commands.add_parser("run", help="run the agent in the foreground",
-                              description="Run the agent in the foreground until 'agent stop', an interrupt "
-                                          "or the idle timeout.")
-    run.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
-                     help="exit after this many seconds without a request (default: 900)")
-    run.add_argument("--resolution-timeout", type=float, default=None, metavar="SECONDS",
-                     help="stop a resolution that takes longer, with the processes it started (an AWS "
-                          "profile's credential_process), and tell its caller (default: 45; at most 110)")
+    run = commands.add_parser(
+        "run",
+        help="run the agent in the foreground",
+        description="Run the agent in the foreground until 'agent stop', an interrupt or the idle timeout.",
+    )
+    run.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this many seconds without a request (default: 900)",
+    )
+    run.add_argument(
+        "--resolution-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a resolution that takes longer, with the processes it started (an AWS "
+        "profile's credential_process), and tell its caller (default: 45; at most 110)",
+    )
     run.set_defaults(handler=handle_run)
-    status = commands.add_parser("status", help="print the running agent's state as JSON (exit 1: none runs)",
-                                 description="Print the running agent's pid, uptime, request and cache counts "
-                                             "as JSON; exit 1 when no agent runs.")
+    status = commands.add_parser(
+        "status",
+        help="print the running agent's state as JSON (exit 1: none runs)",
+        description="Print the running agent's pid, uptime, request and cache counts "
+        "as JSON; exit 1 when no agent runs.",
+    )
     status.set_defaults(handler=handle_status)
-    stop = commands.add_parser("stop", help="stop the running agent (its keys are forgotten)",
-                               description="Stop the running agent; its cached keys are forgotten.")
+    stop = commands.add_parser(
+        "stop",
+        help="stop the running agent (its keys are forgotten)",
+        description="Stop the running agent; its cached keys are forgotten.",
+    )
     stop.set_defaults(handler=handle_stop)
     for command in (parser, run, status, stop):
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show tracebacks of errors")
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+        )
 
 
 def _ask(op: str) -> dict[str, object] | None:
@@ -83,8 +103,10 @@ def handle_run(args: argparse.Namespace) -> int:
     limit = DEFAULT_RESOLUTION_TIMEOUT if args.resolution_timeout is None else args.resolution_timeout
     # The handler answers at most 5 s after the limit; clients wait ANSWER_TIMEOUT in all.
     if not 0 < limit <= ANSWER_TIMEOUT - 10:
-        raise CliError(f"--resolution-timeout must be a number of seconds above 0 and at most {ANSWER_TIMEOUT - 10:g}",
-                       code=EXIT_USAGE)
+        raise CliError(
+            f"--resolution-timeout must be a number of seconds above 0 and at most {ANSWER_TIMEOUT - 10:g}",
+            code=EXIT_USAGE,
+        )
 
     def ready(path: str) -> None:
         sys.stderr.write(f"{PROG}: agent listening on {path} (pid {os.getpid()}, idle timeout {idle:g} s)\n")

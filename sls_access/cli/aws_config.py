@@ -52,22 +52,27 @@ def add_parser(subparsers: Subcommands) -> None:
         "aws-config",
         help="write the dashboard file's targets into the AWS config file as profiles",
         description="Write a [profile ORG-APP-STAGE] (and ORG-APP-STAGE-REGION) block for every stage "
-                    "(and stage + region) link of the local dashboard file into the AWS config file "
-                    "(AWS_CONFIG_FILE, default ~/.aws/config). Each runs 'sls-access credential-process "
-                    "... --require-role'. Only blocks marked '" + MARKER + "' are ever changed; a profile "
-                    "of yours with the same name is an error and nothing is written.",
+        "(and stage + region) link of the local dashboard file into the AWS config file "
+        "(AWS_CONFIG_FILE, default ~/.aws/config). Each runs 'sls-access credential-process "
+        "... --require-role'. Only blocks marked '" + MARKER + "' are ever changed; a profile "
+        "of yours with the same name is an error and nothing is written.",
     )
-    parser.add_argument("--dashboard", metavar="FILE",
-                        help="the local dashboard file (SLS_ACCESS_DASHBOARD; default: the one stored by "
-                             "'sls-access login', else $XDG_CONFIG_HOME/sls-access/dashboard.toml)")
+    parser.add_argument(
+        "--dashboard",
+        metavar="FILE",
+        help="the local dashboard file (SLS_ACCESS_DASHBOARD; default: the one stored by "
+        "'sls-access login', else $XDG_CONFIG_HOME/sls-access/dashboard.toml)",
+    )
     parser.add_argument("--org", help="only this org's targets")
     parser.add_argument("--app", help="only this app's targets")
     parser.add_argument("--prefix", default="", help="put PREFIX before every profile name, e.g. 'sls-'")
-    parser.add_argument("--base-profile", metavar="NAME",
-                        help="the profiles' credential-process takes its base credentials from this AWS profile")
+    parser.add_argument(
+        "--base-profile",
+        metavar="NAME",
+        help="the profiles' credential-process takes its base credentials from this AWS profile",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the change as a unified diff; write nothing")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of errors")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     parser.set_defaults(handler=handle)
 
 
@@ -90,8 +95,9 @@ def _executable() -> str:
         return os.path.abspath(beside)
     found = shutil.which("sls-access")
     if found is None:
-        raise CliError("cannot find the sls-access executable (beside this Python or on PATH) "
-                       "for the profiles' credential_process")
+        raise CliError(
+            "cannot find the sls-access executable (beside this Python or on PATH) for the profiles' credential_process"
+        )
     return os.path.abspath(found)
 
 
@@ -128,7 +134,7 @@ def _parse(lines: Sequence[str]) -> tuple[list[_Block], set[str]]:
         while end > start + 1 and _is_blank_or_comment(lines[end - 1]):
             end -= 1
         argv: tuple[str, ...] = ()
-        for line in lines[start + 1:end]:
+        for line in lines[start + 1 : end]:
             key, _, value = line.partition("=")
             if key.strip() == "credential_process":
                 try:
@@ -191,9 +197,12 @@ def _edit(lines: Sequence[str], plan: _Plan) -> tuple[list[str], list[str]]:
     ours, theirs = _parse(lines)
     taken = sorted(set(plan.wanted) & theirs)
     if taken:
-        raise CliError(f"the AWS config file already has profile(s) {', '.join(taken)} without the "
-                       f"'{MARKER}' line; sls-access never changes those: rename or remove them, or "
-                       "choose other names with --prefix (nothing was written)", code=EXIT_USAGE)
+        raise CliError(
+            f"the AWS config file already has profile(s) {', '.join(taken)} without the "
+            f"'{MARKER}' line; sls-access never changes those: rename or remove them, or "
+            "choose other names with --prefix (nothing was written)",
+            code=EXIT_USAGE,
+        )
     by_start = {block.start: block for block in ours}
     out: list[str] = []
     changes: list[str] = []
@@ -206,7 +215,7 @@ def _edit(lines: Sequence[str], plan: _Plan) -> tuple[list[str], list[str]]:
             i += 1
             continue
         i = block.end
-        current = lines[block.start:block.end]
+        current = lines[block.start : block.end]
         if block.name in plan.wanted and block.name not in placed:
             placed.add(block.name)
             wanted = plan.wanted[block.name]
@@ -249,23 +258,30 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if found is None:
         raise CliError("no dashboard file: give --dashboard FILE (or set SLS_ACCESS_DASHBOARD)", code=EXIT_USAGE)
     if found.kind is DashboardKind.SERVICE:
-        raise CliError("aws-config needs a local dashboard file: a dashboard service does not list its "
-                       "targets", code=EXIT_USAGE)
+        raise CliError(
+            "aws-config needs a local dashboard file: a dashboard service does not list its targets", code=EXIT_USAGE
+        )
     if found.found_by is FoundBy.PROJECT:
         # The profiles name the file with --dashboard, which is not checked for trust: its later
         # versions would be used unreviewed. The user says so explicitly, or not at all.
-        raise CliError(f"aws-config writes the dashboard file's path into every profile, where later versions "
-                       f"of it are used without 'sls-access trust'; to do that for the project file, give "
-                       f"--dashboard {found.location}", code=EXIT_USAGE)
+        raise CliError(
+            f"aws-config writes the dashboard file's path into every profile, where later versions "
+            f"of it are used without 'sls-access trust'; to do that for the project file, give "
+            f"--dashboard {found.location}",
+            code=EXIT_USAGE,
+        )
     dashboard = found.load()
     path = found.location
     if args.org is not None and args.org not in dashboard.orgs:
         raise CliError(f"org {args.org!r} is not in the dashboard file {path}", code=EXIT_USAGE)
     targets: list[tuple[Target, Link]] = [
-        (target, link) for target, link in dashboard.targets()
-        if args.org in (None, target.org) and args.app in (None, target.app)]
-    if args.app is not None and not any(args.app in org.apps for name, org in dashboard.orgs.items()
-                                        if args.org in (None, name)):
+        (target, link)
+        for target, link in dashboard.targets()
+        if args.org in (None, target.org) and args.app in (None, target.app)
+    ]
+    if args.app is not None and not any(
+        args.app in org.apps for name, org in dashboard.orgs.items() if args.org in (None, name)
+    ):
         raise CliError(f"app {args.app!r} is not in the dashboard file {path}", code=EXIT_USAGE)
     if args.prefix and not _PROFILE_NAME.fullmatch(args.prefix):
         raise CliError(f"--prefix {args.prefix!r} may hold only letters, digits and _.@+:=,-", code=EXIT_USAGE)
@@ -274,17 +290,33 @@ def _plan(args: argparse.Namespace) -> _Plan:
     for target, link in targets:
         name = profile_name(target, args.prefix)
         if not _PROFILE_NAME.fullmatch(name):
-            raise CliError(f"cannot name a profile {name!r} for {target}: names may hold only letters, digits "
-                           "and _.@+:=,-", code=EXIT_USAGE)
+            raise CliError(
+                f"cannot name a profile {name!r} for {target}: names may hold only letters, digits and _.@+:=,-",
+                code=EXIT_USAGE,
+            )
         if name in wanted:
             raise CliError(f"two targets of the dashboard file would both be profile {name}", code=EXIT_USAGE)
         if name == args.base_profile:
-            raise CliError(f"--base-profile {name} is one of the profiles aws-config writes: its "
-                           "credential_process would call itself", code=EXIT_USAGE)
-        argv = [executable, "credential-process", "--org", target.org, "--app", target.app,
-                "--stage", target.stage, *(["--region", target.region] if target.region else []),
-                "--dashboard", path, *(["--base-profile", args.base_profile] if args.base_profile else []),
-                "--require-role"]
+            raise CliError(
+                f"--base-profile {name} is one of the profiles aws-config writes: its "
+                "credential_process would call itself",
+                code=EXIT_USAGE,
+            )
+        argv = [
+            executable,
+            "credential-process",
+            "--org",
+            target.org,
+            "--app",
+            target.app,
+            "--stage",
+            target.stage,
+            *(["--region", target.region] if target.region else []),
+            "--dashboard",
+            path,
+            *(["--base-profile", args.base_profile] if args.base_profile else []),
+            "--require-role",
+        ]
         wanted[name] = _render(name, argv, target.region or link.profile.region)
     return _Plan(dashboard=path, org=args.org, app=args.app, prefix=args.prefix, wanted=wanted)
 

@@ -26,8 +26,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "completion",
         help="print a shell completion script (bash, zsh or fish)",
         description="Print a completion script for SHELL: 'source <(sls-access completion bash)' in "
-                    "~/.bashrc (zsh: the same in ~/.zshrc); 'sls-access completion fish > "
-                    "~/.config/fish/completions/sls-access.fish'.",
+        "~/.bashrc (zsh: the same in ~/.zshrc); 'sls-access completion fish > "
+        "~/.config/fish/completions/sls-access.fish'.",
     )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     parser.set_defaults(handler=handle)
@@ -54,8 +54,11 @@ def commands_and_flags(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
 
 
 def _bash(table: dict[str, list[str]]) -> str:
-    cases = "\n".join(f"        {shlex.quote(command)}) words={shlex.quote(' '.join(words))} ;;"
-                      for command, words in table.items() if command)
+    cases = "\n".join(
+        f"        {shlex.quote(command)}) words={shlex.quote(' '.join(words))} ;;"
+        for command, words in table.items()
+        if command
+    )
     known = "|" + "|".join(command for command in table if command) + "|"
     return f"""# sls-access completion for bash (and zsh through bashcompinit)
 {_FUNCTION}() {{
@@ -72,7 +75,7 @@ def _bash(table: dict[str, list[str]]) -> str:
         esac
     done
     case "$command" in
-        "") words={shlex.quote(' '.join(table['']))} ;;
+        "") words={shlex.quote(" ".join(table[""]))} ;;
 {cases}
         *) words="" ;;
     esac
@@ -83,15 +86,20 @@ complete -o default -F {_FUNCTION} sls-access
 
 
 def _zsh(table: dict[str, list[str]]) -> str:
-    return ("# sls-access completion for zsh, through its bash completion layer\n"
-            "autoload -U +X compinit && compinit\n"
-            "autoload -U +X bashcompinit && bashcompinit\n" + _bash(table))
+    return (
+        "# sls-access completion for zsh, through its bash completion layer\n"
+        "autoload -U +X compinit && compinit\n"
+        "autoload -U +X bashcompinit && bashcompinit\n" + _bash(table)
+    )
 
 
 def _fish(table: dict[str, list[str]]) -> str:
     lines = ["# sls-access completion for fish", "complete -c sls-access -f"]
-    lines += [f"complete -c sls-access -n __fish_use_subcommand -a {shlex.quote(command)}"
-              for command in table[""] if not command.startswith("-")]
+    lines += [
+        f"complete -c sls-access -n __fish_use_subcommand -a {shlex.quote(command)}"
+        for command in table[""]
+        if not command.startswith("-")
+    ]
     for command, words in table.items():
         if not command or " " in command:
             continue

@@ -53,8 +53,14 @@ ACTIVE_VARIABLE = "SLS_ACCESS_CREDENTIAL_PROCESS_ACTIVE"
 
 # What botocore's env provider reads, and the profile it would prefer to AWS_PROFILE:
 # none of them may pick the caller when --base-profile names it.
-_BASE_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                       "AWS_CREDENTIAL_EXPIRATION", "AWS_DEFAULT_PROFILE")
+_BASE_KEY_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_DEFAULT_PROFILE",
+)
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -63,14 +69,17 @@ def add_parser(subparsers: Subcommands) -> None:
         "credential-process",
         help="print the AWS credential_process JSON for a target",
         description="Print the AWS credential_process (Version 1) JSON for the target: Version, "
-                    "AccessKeyId, SecretAccessKey, SessionToken and Expiration (ISO 8601, UTC). "
-                    "SessionToken and Expiration are left out for keys that have none.",
+        "AccessKeyId, SecretAccessKey, SessionToken and Expiration (ISO 8601, UTC). "
+        "SessionToken and Expiration are left out for keys that have none.",
     )
     add_target_arguments(parser)
     add_option_arguments(parser)
-    parser.add_argument("--base-profile", metavar="NAME",
-                        help="take the base credentials (the caller of AssumeRole) from this AWS profile; "
-                             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN are ignored")
+    parser.add_argument(
+        "--base-profile",
+        metavar="NAME",
+        help="take the base credentials (the caller of AssumeRole) from this AWS profile; "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN are ignored",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -104,7 +113,8 @@ def process_environ(environ: Mapping[str, str], target: Target, base_profile: st
         raise CliError(
             f"credential_process loop for {target}: sls-access looks for its own base keys in the AWS "
             "profile that runs it; unset AWS_PROFILE or give it base keys another way",
-            code=EXIT_USAGE)
+            code=EXIT_USAGE,
+        )
     env = dict(environ)
     env[ACTIVE_VARIABLE] = " ".join([*active, key])
     if base_profile is not None:
@@ -148,9 +158,14 @@ def answer(agent: Agent, request: Mapping[str, object]) -> dict[str, object]:
     from sls_access.agent.caller import Busy, CallerResolver, dashboard_identity, fingerprint  # noqa: PLC0415
 
     argv, environ, cwd = request.get("argv"), request.get("env"), request.get("cwd")
-    if not (isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)
-            and isinstance(environ, dict) and all(isinstance(value, str) for value in environ.values())
-            and isinstance(cwd, str) and os.path.isabs(cwd)):
+    if not (
+        isinstance(argv, list)
+        and all(isinstance(arg, str) for arg in argv)
+        and isinstance(environ, dict)
+        and all(isinstance(value, str) for value in environ.values())
+        and isinstance(cwd, str)
+        and os.path.isabs(cwd)
+    ):
         return {"code": EXIT_USAGE, "stdout": "", "stderr": f"{PROG}: error: malformed request to the agent\n"}
     try:
         try:
@@ -168,10 +183,10 @@ def answer(agent: Agent, request: Mapping[str, object]) -> dict[str, object]:
                 return process_environ(environ, target, args.base_profile)
 
             return CallerResolver.from_options(Options.from_env(environ, **options)).bind(
-                environ_for, cwd, timeout=agent.resolution_timeout)
+                environ_for, cwd, timeout=agent.resolution_timeout
+            )
 
-        credentials = agent.resolver(key, make).credentials(target.org, target.app, target.stage,
-                                                             region=target.region)
+        credentials = agent.resolver(key, make).credentials(target.org, target.app, target.stage, region=target.region)
     except Busy:  # another caller's resolution is slow: this one resolves in-process, not after it
         return {"in_process": True}
     except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code, as in run()

@@ -29,9 +29,9 @@ def add_parser(subparsers: Subcommands) -> None:
         "credentials",
         help="print the keys for a target (json, env or dotenv)",
         description="Print the target's AWS keys. json: one object (AccessKeyId, SecretAccessKey, "
-                    "SessionToken, Expiration, Region, Source); env: 'export' lines for eval; dotenv: "
-                    "KEY=value lines. Region variables are printed when the region is known; env also unsets "
-                    "AWS_PROFILE and any session token or expiry the keys do not have.",
+        "SessionToken, Expiration, Region, Source); env: 'export' lines for eval; dotenv: "
+        "KEY=value lines. Region variables are printed when the region is known; env also unsets "
+        "AWS_PROFILE and any session token or expiry the keys do not have.",
     )
     add_target_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
@@ -46,14 +46,16 @@ def handle(args: argparse.Namespace) -> int:
     """Resolve the target and print its keys in the chosen format."""
     _, resolution, credentials = resolve(args)
     if args.format == "json":
-        print_json({
-            "AccessKeyId": credentials.access_key_id,
-            "SecretAccessKey": credentials.secret_access_key,
-            "SessionToken": credentials.session_token,
-            "Expiration": None if credentials.expiration is None else iso_utc(credentials.expiration),
-            "Region": resolution.region,
-            "Source": resolution.source,
-        })
+        print_json(
+            {
+                "AccessKeyId": credentials.access_key_id,
+                "SecretAccessKey": credentials.secret_access_key,
+                "SessionToken": credentials.session_token,
+                "Expiration": None if credentials.expiration is None else iso_utc(credentials.expiration),
+                "Region": resolution.region,
+                "Source": resolution.source,
+            }
+        )
         return 0
     variables = credential_variables(credentials, resolution.region)
     if args.format == "env":

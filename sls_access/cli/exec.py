@@ -103,8 +103,16 @@ REMOVED_VARIABLES = (
 # update notifications stay off (they call home on every command).
 FRAMEWORK_VARIABLES = {"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
 # The keys that make an AWS SDK take its credentials from a profile.
-_PROFILE_CREDENTIAL_KEYS = ("aws_access_key_id", "credential_process", "sso_session", "sso_start_url", "role_arn",
-                            "web_identity_token_file", "credential_source", "login_session")
+_PROFILE_CREDENTIAL_KEYS = (
+    "aws_access_key_id",
+    "credential_process",
+    "sso_session",
+    "sso_start_url",
+    "role_arn",
+    "web_identity_token_file",
+    "credential_source",
+    "login_session",
+)
 _STAGE_VARIABLE = re.compile(r"AWS_.*_(?:ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)", re.DOTALL)
 
 _ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
@@ -117,22 +125,26 @@ def add_parser(subparsers: Subcommands) -> None:
         "exec",
         help="run a command with the target's credentials",
         description="Run CMD with the target's credentials: by default served to it on loopback as "
-                    "refreshing container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
-                    "AWS_CONTAINER_AUTHORIZATION_TOKEN), with --env-keys as static AWS_ACCESS_KEY_ID, "
-                    "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; AWS_REGION/AWS_DEFAULT_REGION when the "
-                    "region is known. The parent's other AWS credential variables (AWS_PROFILE, every "
-                    "AWS_<X>_* key and profile, …) and SERVERLESS_ACCESS_KEY are removed. Without "
-                    "--org/--app/--stage, they are read from ./serverless.yml and CMD's --stage/--region. "
-                    "Exits with CMD's exit code; signals are passed on to CMD.",
+        "refreshing container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN), with --env-keys as static AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; AWS_REGION/AWS_DEFAULT_REGION when the "
+        "region is known. The parent's other AWS credential variables (AWS_PROFILE, every "
+        "AWS_<X>_* key and profile, …) and SERVERLESS_ACCESS_KEY are removed. Without "
+        "--org/--app/--stage, they are read from ./serverless.yml and CMD's --stage/--region. "
+        "Exits with CMD's exit code; signals are passed on to CMD.",
         usage="%(prog)s [--org ORG --app APP --stage STAGE] [options] -- CMD [ARGS ...]",
     )
     add_target_arguments(parser)
-    parser.add_argument("--env-keys", action="store_true",
-                        help="give CMD static keys in AWS_ACCESS_KEY_ID… instead of serving it refreshing "
-                             "credentials (for tools that cannot read container credentials)")
+    parser.add_argument(
+        "--env-keys",
+        action="store_true",
+        help="give CMD static keys in AWS_ACCESS_KEY_ID… instead of serving it refreshing "
+        "credentials (for tools that cannot read container credentials)",
+    )
     add_option_arguments(parser)
-    parser.add_argument("child", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]",
-                        help="the command to run, after '--'")
+    parser.add_argument(
+        "child", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS ...]", help="the command to run, after '--'"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -141,8 +153,11 @@ def child_environment(parent: Mapping[str, str], variables: Mapping[str, str]) -
 
     *variables* are set after the removal, so the child's own keys are never stripped.
     """
-    env = {name: value for name, value in parent.items()
-           if name not in REMOVED_VARIABLES and not _STAGE_VARIABLE.fullmatch(name)}
+    env = {
+        name: value
+        for name, value in parent.items()
+        if name not in REMOVED_VARIABLES and not _STAGE_VARIABLE.fullmatch(name)
+    }
     for name, value in FRAMEWORK_VARIABLES.items():
         env.setdefault(name, value)
     env.update(variables)
@@ -177,8 +192,10 @@ def default_profile_credentials(env: Mapping[str, str]) -> str | None:
     """
     import botocore.configloader  # noqa: PLC0415 - botocore is loaded by the resolution already
 
-    files = (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", ("default",)),
-             ("AWS_CONFIG_FILE", "~/.aws/config", ("default", "profile default")))
+    files = (
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", ("default",)),
+        ("AWS_CONFIG_FILE", "~/.aws/config", ("default", "profile default")),
+    )
     for variable, fallback, sections in files:
         path = os.path.expanduser(env.get(variable) or fallback)
         if not os.path.isfile(path):
@@ -279,7 +296,9 @@ def _serve(command: list[str], resolver: Resolver, resolution: Resolution, crede
     target = resolution.target
     endpoint = ContainerEndpoint(
         lambda: resolver.credentials(target.org, target.app, target.stage, region=target.region),
-        clock=resolver.options.clock, first=credentials)
+        clock=resolver.options.clock,
+        first=credentials,
+    )
     with endpoint:
         env = child_environment(os.environ, {**endpoint.variables(), **passed_region(os.environ, resolution.region)})
         log.debug("serving %s's credentials to the child on 127.0.0.1:%s", target, endpoint.port)
@@ -293,18 +312,25 @@ def handle(args: argparse.Namespace) -> int:
     if passes_aws_profile(command):
         # The Framework takes --aws-profile before environment keys too: nothing exec can
         # give it would be used.
-        raise CliError("the command passes --aws-profile, which the Serverless Framework uses instead of "
-                       "the credentials sls-access gives it; remove it", code=EXIT_USAGE)
+        raise CliError(
+            "the command passes --aws-profile, which the Serverless Framework uses instead of "
+            "the credentials sls-access gives it; remove it",
+            code=EXIT_USAGE,
+        )
     resolver, resolution, credentials = resolve(args)
     if not args.env_keys:
-        shadow = (framework_profile(Path.cwd(), command)
-                  or default_profile_credentials(child_environment(os.environ, {})))
+        shadow = framework_profile(Path.cwd(), command) or default_profile_credentials(
+            child_environment(os.environ, {})
+        )
         if shadow is None:
             return _serve(command, resolver, resolution, credentials)
-        sys.stderr.write(f"{PROG}: warning: {shadow}, which AWS SDKs prefer over the credentials exec "
-                         "serves; passing environment keys instead (see --env-keys)\n")
+        sys.stderr.write(
+            f"{PROG}: warning: {shadow}, which AWS SDKs prefer over the credentials exec "
+            "serves; passing environment keys instead (see --env-keys)\n"
+        )
         sys.stderr.flush()
-    env = child_environment(os.environ, {**credential_variables(credentials, None),
-                                         **passed_region(os.environ, resolution.region)})
+    env = child_environment(
+        os.environ, {**credential_variables(credentials, None), **passed_region(os.environ, resolution.region)}
+    )
     sys.stdout.flush()
     return run_child(command, env)

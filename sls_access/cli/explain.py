@@ -26,22 +26,24 @@ from sls_access.dashboard.locate import DashboardLocation
 __all__ = ["add_parser", "explanation", "handle"]
 
 
-
 def add_parser(subparsers: Subcommands) -> None:
     """Register ``explain``."""
     parser = subparsers.add_parser(
         "explain",
         help="show which source gives the keys, and why",
         description="Show how the target resolves: every source in chain order with its outcome "
-                    "(used, skipped, failed, not tried) and why; the winner is marked with '*'. "
-                    "Prints no secret. Exits 0 whenever the trail could be shown, even when no "
-                    "source applied or one failed.",
+        "(used, skipped, failed, not tried) and why; the winner is marked with '*'. "
+        "Prints no secret. Exits 0 whenever the trail could be shown, even when no "
+        "source applied or one failed.",
     )
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--offline", action="store_true",
-                        help="plan without any network call: which dashboard, link, deployment profile and "
-                             "role would be used, and which sources would be tried")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="plan without any network call: which dashboard, link, deployment profile and "
+        "role would be used, and which sources would be tried",
+    )
     add_option_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -56,10 +58,13 @@ def explanation(resolution: Resolution, dashboard: DashboardLocation | None = No
         "dashboard": None if dashboard is None else dashboard.to_json(),
         "role_arn": resolution.role_arn,
         "offline": resolution.offline,
-        "error": None if resolution.error is None else {
-            "type": type(resolution.error).__name__, "message": " ".join(str(resolution.error).split())},
-        "trail": [{"source": source, "outcome": outcome, "reason": reason, "winner": winner}
-                  for source, outcome, reason, winner in resolution.rows()],
+        "error": None
+        if resolution.error is None
+        else {"type": type(resolution.error).__name__, "message": " ".join(str(resolution.error).split())},
+        "trail": [
+            {"source": source, "outcome": outcome, "reason": reason, "winner": winner}
+            for source, outcome, reason, winner in resolution.rows()
+        ],
     }
 
 
@@ -67,8 +72,7 @@ def handle(args: argparse.Namespace) -> int:
     """Explain how the target resolves."""
     target = target_of(args)
     resolver = make_resolver(args)
-    resolution = resolver.explain(target.org, target.app, target.stage, region=target.region,
-                                  offline=args.offline)
+    resolution = resolver.explain(target.org, target.app, target.stage, region=target.region, offline=args.offline)
     if args.json:
         print_json(explanation(resolution, resolver.dashboard_in_use()))
     else:

@@ -27,14 +27,18 @@ __all__ = ["add_parser", "handle_create", "handle_import", "handle_list", "handl
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_state_option(parser)
-    parser.add_argument("--dashboard", metavar="FILE",
-                        help="a dashboard file: the org must be in it; without --state (or $SLS_ACCESS_STATE) the "
-                             "keys are in the key file beside it, as in earlier releases")
-    parser.add_argument("--keys", metavar="FILE",
-                        help="the key file of earlier releases (default: <dashboard stem>.keys.json beside the "
-                             "dashboard)")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of errors")
+    parser.add_argument(
+        "--dashboard",
+        metavar="FILE",
+        help="a dashboard file: the org must be in it; without --state (or $SLS_ACCESS_STATE) the "
+        "keys are in the key file beside it, as in earlier releases",
+    )
+    parser.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="the key file of earlier releases (default: <dashboard stem>.keys.json beside the dashboard)",
+    )
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -43,19 +47,27 @@ def add_parser(subparsers: Subcommands) -> None:
         "keys",
         help="create, list, revoke and import the dashboard service's access keys",
         description="Manage the access keys clients of 'sls-access serve' authenticate with. Only "
-                    "hashes are stored, in the service's state (--state).",
+        "hashes are stored, in the service's state (--state).",
     )
-    commands = parser.add_subparsers(title="commands", dest="keys_command", metavar="COMMAND",
-                                     parser_class=type(parser))
+    commands = parser.add_subparsers(
+        title="commands", dest="keys_command", metavar="COMMAND", parser_class=type(parser)
+    )
     commands.required = True
-    create = commands.add_parser("create", help="create a key for an org; prints it once (last line)",
-                                 description="Create an access key for ORG named NAME. The key is "
-                                             "printed once, as the last line of stdout; store it now.")
+    create = commands.add_parser(
+        "create",
+        help="create a key for an org; prints it once (last line)",
+        description="Create an access key for ORG named NAME. The key is "
+        "printed once, as the last line of stdout; store it now.",
+    )
     _common(create)
     create.add_argument("--org", required=True, help="the org the key may vend for")
     create.add_argument("--name", required=True, help="a name for the key, unique in the org (e.g. ci-deploy)")
-    create.add_argument("--role", choices=("deploy", "admin"), default="deploy",
-                        help="deploy: vends credentials (default); admin: the admin API and web UI, vends nothing")
+    create.add_argument(
+        "--role",
+        choices=("deploy", "admin"),
+        default="deploy",
+        help="deploy: vends credentials (default); admin: the admin API and web UI, vends nothing",
+    )
     create.set_defaults(handler=handle_create)
     listing = commands.add_parser("list", help="list keys (names, orgs, roles, times; never keys)")
     _common(listing)
@@ -68,13 +80,15 @@ def add_parser(subparsers: Subcommands) -> None:
     revoke.add_argument("--org", required=True, help="the key's org")
     revoke.add_argument("--name", required=True, help="the key's name")
     revoke.set_defaults(handler=handle_revoke)
-    imported = commands.add_parser("import", help="move the keys of an old key file into the state",
-                                   description="Copy every record (hashes only; revoked ones too) of the key "
-                                               "file FILE into the state. Keys already there are kept as they are.")
+    imported = commands.add_parser(
+        "import",
+        help="move the keys of an old key file into the state",
+        description="Copy every record (hashes only; revoked ones too) of the key "
+        "file FILE into the state. Keys already there are kept as they are.",
+    )
     add_state_option(imported)
     imported.add_argument("file", metavar="FILE", help="the key file (<dashboard stem>.keys.json)")
-    imported.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                          help="show tracebacks of errors")
+    imported.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     imported.set_defaults(handler=handle_import)
 
 
@@ -94,14 +108,18 @@ def _store(args: argparse.Namespace) -> Store:
     dashboard = _dashboard_path(args)
     # --dashboard without a state: the key file beside it, as in earlier releases (serve
     # --dashboard uses that file as soon as it exists).
-    state = choose_state(given_state(args), dashboard=dashboard,
-                         keys=args.keys if args.keys is not None or dashboard is None else dashboard)
+    state = choose_state(
+        given_state(args),
+        dashboard=dashboard,
+        keys=args.keys if args.keys is not None or dashboard is None else dashboard,
+    )
     if state is None:
         assert dashboard is not None  # noqa: S101 - choose_state gives files only with a dashboard
         return FileStore(dashboard, keys=args.keys)
     if args.keys is not None:
-        raise ConfigError("--keys is for a key file without a state: move it in with 'sls-access keys import "
-                          "FILE'", key="keys")
+        raise ConfigError(
+            "--keys is for a key file without a state: move it in with 'sls-access keys import FILE'", key="keys"
+        )
     return open_state(state)
 
 
@@ -119,14 +137,17 @@ def handle_create(args: argparse.Namespace) -> int:
         dashboard = load_dashboard_file(dashboard_path)
         if args.org not in dashboard.orgs:
             known = ", ".join(sorted(dashboard.orgs)) or "none"
-            raise ConfigError(f"org {args.org!r} is not in the dashboard file (orgs: {known})",
-                              path=dashboard.path, key="org")
+            raise ConfigError(
+                f"org {args.org!r} is not in the dashboard file (orgs: {known})", path=dashboard.path, key="org"
+            )
     store = _store(args)
     try:
         record, key = store.create_key(args.org, args.name, role=Role(args.role))
         role = "" if record.role == "deploy" else f"{record.role} "
-        sys.stdout.write(f"created {role}key {record.name!r} for org {record.org!r} (id {record.id}) in "
-                         f"{_where(store)}\nthis is the only time the key is shown:\n")
+        sys.stdout.write(
+            f"created {role}key {record.name!r} for org {record.org!r} (id {record.id}) in "
+            f"{_where(store)}\nthis is the only time the key is shown:\n"
+        )
         sys.stdout.write(key + "\n")
     finally:
         store.close()
@@ -146,8 +167,17 @@ def handle_list(args: argparse.Namespace) -> int:
     rows = [("ORG", "NAME", "ID", "ROLE", "CREATED", "LAST USED", "REVOKED")]
     for record in records:
         shown = record.to_public_json()
-        rows.append((record.org, record.name, record.id, record.role, shown["created"] or "",
-                     shown["last_used"] or "", shown["revoked"] or ""))
+        rows.append(
+            (
+                record.org,
+                record.name,
+                record.id,
+                record.role,
+                shown["created"] or "",
+                shown["last_used"] or "",
+                shown["revoked"] or "",
+            )
+        )
     width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)).rstrip() + "\n")
@@ -179,6 +209,8 @@ def handle_import(args: argparse.Namespace) -> int:
         added = store.import_keys(records)
     finally:
         store.close()
-    sys.stdout.write(f"imported {added} of {len(records)} keys from {path} into {store.url}"
-                     f"{'' if added == len(records) else ' (the others were there already)'}\n")
+    sys.stdout.write(
+        f"imported {added} of {len(records)} keys from {path} into {store.url}"
+        f"{'' if added == len(records) else ' (the others were there already)'}\n"
+    )
     return 0

@@ -64,14 +64,25 @@ CHECK_KEY_NAME = "link-check"
 
 
 def _dashboard_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dashboard", metavar="FILE",
-                        help="the local dashboard file to edit (SLS_ACCESS_DASHBOARD; default: the project "
-                             "sls-access.toml, else the file stored by login, else the default file)")
-    parser.add_argument("--stack-name", metavar="NAME",
-                        help="the CloudFormation stack (default sls-access-ORG-PROFILE-HASH, or a stack of "
-                             "this org and profile under the former name sls-access-ORG-PROFILE)")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for the stack (default {DEFAULT_TIMEOUT})")
+    parser.add_argument(
+        "--dashboard",
+        metavar="FILE",
+        help="the local dashboard file to edit (SLS_ACCESS_DASHBOARD; default: the project "
+        "sls-access.toml, else the file stored by login, else the default file)",
+    )
+    parser.add_argument(
+        "--stack-name",
+        metavar="NAME",
+        help="the CloudFormation stack (default sls-access-ORG-PROFILE-HASH, or a stack of "
+        "this org and profile under the former name sls-access-ORG-PROFILE)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the stack (default {DEFAULT_TIMEOUT})",
+    )
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
 
 
@@ -81,10 +92,10 @@ def add_parser(subparsers: Subcommands) -> None:
         "link",
         help="create an access role through CloudFormation, check it, write the deployment profile",
         description="Link an AWS account: a CloudFormation stack creates the access role (trusting the "
-                    "--trust principals, default your own identity, with a fresh external ID); --template "
-                    "prints it, --deploy deploys it with your credentials, enters the role for real, and only "
-                    "then writes the deployment profile (and with --app/--stage the link) into the dashboard "
-                    "file, keeping its comments, with a FILE.bak backup.",
+        "--trust principals, default your own identity, with a fresh external ID); --template "
+        "prints it, --deploy deploys it with your credentials, enters the role for real, and only "
+        "then writes the deployment profile (and with --app/--stage the link) into the dashboard "
+        "file, keeping its comments, with a FILE.bak backup.",
     )
     link.add_argument("--org", required=True, help="the dashboard org")
     link.add_argument("--profile", required=True, metavar="NAME", help="the deployment profile to create")
@@ -92,16 +103,35 @@ def add_parser(subparsers: Subcommands) -> None:
     link.add_argument("--app", help="link this app's --stage to the profile")
     link.add_argument("--stage", help="the stage to link (with --app)")
     link.add_argument("--region", help="the profile's default region, and with --app/--stage a stage + region link")
-    link.add_argument("--trust", action="append", default=[], metavar="PRINCIPAL_ARN",
-                      help="a principal that may enter the role (repeatable; default: your own identity)")
-    link.add_argument("--policy", action="append", default=[], metavar="POLICY_ARN",
-                      help="a managed policy to attach (repeatable; default: the documented deploy policy)")
-    link.add_argument("--duration", type=int, default=3600, metavar="SECONDS",
-                      help=f"the profile's duration_seconds, {MIN_DURATION}..{MAX_DURATION} (default 3600)")
-    link.add_argument("--per-key-sessions", action="store_true",
-                      help='write sessions = "per_key" and let the role take SourceIdentity and session tags')
-    link.add_argument("--replace", action="store_true",
-                      help="replace a profile with another role, or a link to another profile")
+    link.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL_ARN",
+        help="a principal that may enter the role (repeatable; default: your own identity)",
+    )
+    link.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="POLICY_ARN",
+        help="a managed policy to attach (repeatable; default: the documented deploy policy)",
+    )
+    link.add_argument(
+        "--duration",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help=f"the profile's duration_seconds, {MIN_DURATION}..{MAX_DURATION} (default 3600)",
+    )
+    link.add_argument(
+        "--per-key-sessions",
+        action="store_true",
+        help='write sessions = "per_key" and let the role take SourceIdentity and session tags',
+    )
+    link.add_argument(
+        "--replace", action="store_true", help="replace a profile with another role, or a link to another profile"
+    )
     mode = link.add_mutually_exclusive_group(required=True)
     mode.add_argument("--template", action="store_true", help="print the CloudFormation template (YAML) only")
     mode.add_argument("--deploy", action="store_true", help="deploy the stack, check the role, write the file")
@@ -113,7 +143,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "unlink",
         help="remove a deployment profile no link uses (and its stack)",
         description="Remove the deployment profile from the dashboard file (refused while links use it: "
-                    "they are listed); with --delete-stack, delete its CloudFormation stack first.",
+        "they are listed); with --delete-stack, delete its CloudFormation stack first.",
     )
     unlink.add_argument("--org", required=True, help="the dashboard org")
     unlink.add_argument("--profile", required=True, metavar="NAME", help="the deployment profile to remove")
@@ -150,8 +180,10 @@ def _dashboard_path(args: argparse.Namespace) -> tuple[Path, bool]:
             return project.resolve(), True
         named = stored_dashboard()
     if named is not None and is_service_url(named):
-        raise ConfigError("link edits a local dashboard file; a dashboard service's file is edited on its "
-                          "host (--dashboard FILE)", key="dashboard")
+        raise ConfigError(
+            "link edits a local dashboard file; a dashboard service's file is edited on its host (--dashboard FILE)",
+            key="dashboard",
+        )
     # Resolved: a symlinked file is edited where it lives (os.replace would replace the link).
     return (Path(named).expanduser() if named is not None else default_file()).resolve(), False
 
@@ -222,7 +254,8 @@ def _session_actions(args: argparse.Namespace, target: Target | None, role_arn: 
     options = Options.from_env()
     probe = target or Target(org=args.org, app="-", stage="-")
     session = Plugins.load(options.disable_plugins).role_session(
-        probe, DeploymentProfile(name=args.profile, role_arn=role_arn, account_id=args.account), options)
+        probe, DeploymentProfile(name=args.profile, role_arn=role_arn, account_id=args.account), options
+    )
     actions = []
     if session.source_identity is not None:
         actions.append("sts:SetSourceIdentity")
@@ -264,15 +297,24 @@ def _link(args: argparse.Namespace, target: Target | None, path: Path | None, *,
         account, caller_arn = _caller(session, region)
         principal = caller_principal(caller_arn)
         if principal is None:
-            raise LinkError(f"your identity {caller_arn} cannot be named in a trust policy; name who may enter "
-                            "the role with --trust PRINCIPAL_ARN")
+            raise LinkError(
+                f"your identity {caller_arn} cannot be named in a trust policy; name who may enter "
+                "the role with --trust PRINCIPAL_ARN"
+            )
         trust = (principal,)
-    probe_arn = RoleSpec(org=args.org, profile=args.profile, account_id=args.account, trust=trust,
-                         external_id=DRY_RUN_EXTERNAL_ID).role_arn
-    spec = RoleSpec(org=args.org, profile=args.profile, account_id=args.account, trust=trust,
-                    external_id=DRY_RUN_EXTERNAL_ID if args.dry_run else new_external_id(),
-                    duration_seconds=args.duration, session_actions=_session_actions(args, target, probe_arn),
-                    policies=tuple(dict.fromkeys(args.policy)))
+    probe_arn = RoleSpec(
+        org=args.org, profile=args.profile, account_id=args.account, trust=trust, external_id=DRY_RUN_EXTERNAL_ID
+    ).role_arn
+    spec = RoleSpec(
+        org=args.org,
+        profile=args.profile,
+        account_id=args.account,
+        trust=trust,
+        external_id=DRY_RUN_EXTERNAL_ID if args.dry_run else new_external_id(),
+        duration_seconds=args.duration,
+        session_actions=_session_actions(args, target, probe_arn),
+        policies=tuple(dict.fromkeys(args.policy)),
+    )
     body = to_yaml(template(spec))
     if args.template:
         sys.stdout.write(body)
@@ -284,35 +326,59 @@ def _link(args: argparse.Namespace, target: Target | None, path: Path | None, *,
     link = None if target is None else edit.LinkSpec(app=target.app, stage=target.stage, region=target.region)
 
     def new_text(role_arn: str) -> str:
-        profile = edit.ProfileSpec(role_arn=role_arn, external_id=spec.external_id, account_id=args.account,
-                                   duration_seconds=args.duration, region=args.region,
-                                   sessions="per_key" if args.per_key_sessions else None)
-        return edit.link_profile(old_text, str(path), org=args.org, name=args.profile, profile=profile,
-                                 link=link, replace=args.replace)
+        profile = edit.ProfileSpec(
+            role_arn=role_arn,
+            external_id=spec.external_id,
+            account_id=args.account,
+            duration_seconds=args.duration,
+            region=args.region,
+            sessions="per_key" if args.per_key_sessions else None,
+        )
+        return edit.link_profile(
+            old_text, str(path), org=args.org, name=args.profile, profile=profile, link=link, replace=args.replace
+        )
 
     # Checked before any AWS change: the conflicts --replace settles, and the file's validity.
     edit.validate(new_text(spec.role_arn), str(path))
     if args.dry_run:
         # External IDs are masked (the current ones are secrets); the placeholder is not one.
-        sys.stdout.write(edit.diff(old_text, new_text(spec.role_arn), str(path), shown=(DRY_RUN_EXTERNAL_ID,))
-                         or "no change\n")
+        sys.stdout.write(
+            edit.diff(old_text, new_text(spec.role_arn), str(path), shown=(DRY_RUN_EXTERNAL_ID,)) or "no change\n"
+        )
         return 0
     if args.trust:
         account, caller_arn = _caller(session, region)
     assert caller_arn is not None  # noqa: S101 - asked above in either case
     if account != args.account:
-        raise LinkError(f"your credentials are in account {account}, not {args.account}: CloudFormation would "
-                        f"create the role in {account}. Deploy with credentials of {args.account}, or hand "
-                        "the --template to someone who has them")
-    return _deploy(args, session=session, region=region, spec=spec, body=body, path=path, previous=previous,
-                   trusted=trusted, new_text=new_text, target=target, caller_arn=caller_arn)
+        raise LinkError(
+            f"your credentials are in account {account}, not {args.account}: CloudFormation would "
+            f"create the role in {account}. Deploy with credentials of {args.account}, or hand "
+            "the --template to someone who has them"
+        )
+    return _deploy(
+        args,
+        session=session,
+        region=region,
+        spec=spec,
+        body=body,
+        path=path,
+        previous=previous,
+        trusted=trusted,
+        new_text=new_text,
+        target=target,
+        caller_arn=caller_arn,
+    )
 
 
 def _rerun(args: argparse.Namespace, path: Path) -> str:
     """Return the ``sls-access link`` command that runs *args* again (on the resolved *path*)."""
     argv = ["sls-access", "link", "--org", args.org, "--profile", args.profile, "--account", args.account]
-    for flag, value in (("--app", args.app), ("--stage", args.stage), ("--region", args.region),
-                        ("--stack-name", args.stack_name)):
+    for flag, value in (
+        ("--app", args.app),
+        ("--stage", args.stage),
+        ("--region", args.region),
+        ("--stack-name", args.stack_name),
+    ):
         if value is not None:
             argv += [flag, value]
     for flag, values in (("--trust", args.trust), ("--policy", args.policy)):
@@ -324,9 +390,20 @@ def _rerun(args: argparse.Namespace, path: Path) -> str:
     return shlex.join([*argv, "--dashboard", str(path), "--deploy"])
 
 
-def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, region: str, spec: RoleSpec,
-            body: str, path: Path, previous: bytes | None, trusted: bool, new_text: Callable[..., str],
-            target: Target | None, caller_arn: str) -> int:
+def _deploy(
+    args: argparse.Namespace,
+    *,
+    session: botocore.session.Session,
+    region: str,
+    spec: RoleSpec,
+    body: str,
+    path: Path,
+    previous: bytes | None,
+    trusted: bool,
+    new_text: Callable[..., str],
+    target: Target | None,
+    caller_arn: str,
+) -> int:
     from sls_access.dashboard import edit  # noqa: PLC0415
     from sls_access.dashboard.trust import trust  # noqa: PLC0415
     from sls_access.link.stack import find_stack, owner_tags  # noqa: PLC0415
@@ -334,8 +411,9 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
     from sls_access.plugin._plugins import Plugins  # noqa: PLC0415
 
     client = session.create_client("cloudformation", region_name=region, config=client_config())
-    stack, legacy = find_stack(client, args.org, args.profile, name=args.stack_name, on_event=_event,
-                               timeout=args.timeout)
+    stack, legacy = find_stack(
+        client, args.org, args.profile, name=args.stack_name, on_event=_event, timeout=args.timeout
+    )
     name = stack.name
     if legacy:
         # Made before names were unique per (org, profile), and its tags say it is this
@@ -346,12 +424,20 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
     outputs = stack.deploy(body, owner_tags(args.org, args.profile))
     role_arn = outputs.get("RoleArn")
     if role_arn != spec.role_arn:
-        raise LinkError(f"stack {name} gave role {role_arn or '(no RoleArn output)'}, not {spec.role_arn}: "
-                        "refused, the dashboard file is unchanged", stack_name=name)
+        raise LinkError(
+            f"stack {name} gave role {role_arn or '(no RoleArn output)'}, not {spec.role_arn}: "
+            "refused, the dashboard file is unchanged",
+            stack_name=name,
+        )
     options = Options.from_env()
     probe = target or Target(org=args.org, app="-", stage="-")
-    profile = DeploymentProfile(name=args.profile, role_arn=role_arn, account_id=args.account,
-                                duration_seconds=args.duration, external_id=spec.external_id)
+    profile = DeploymentProfile(
+        name=args.profile,
+        role_arn=role_arn,
+        account_id=args.account,
+        duration_seconds=args.duration,
+        external_id=spec.external_id,
+    )
     role_session = Plugins.load(options.disable_plugins).role_session(probe, profile, options)
     tags = None
     if args.per_key_sessions:
@@ -367,10 +453,13 @@ def _deploy(args: argparse.Namespace, *, session: botocore.session.Session, regi
         backup = edit.write_atomically(path, text, previous=previous)
     except edit.FileChanged:
         # AWS was changed already: say so, and how to get the file in line with it.
-        raise LinkError(f"{path}: the dashboard file changed while linking (edited meanwhile), so nothing was "
-                        f"written to it; but stack {name} WAS deployed: role {role_arn} now takes a new "
-                        f"external ID, and deployment profile {args.profile!r} (if the file has it) no longer "
-                        f"enters it. Write the profile again: {_rerun(args, path)}", stack_name=name) from None
+        raise LinkError(
+            f"{path}: the dashboard file changed while linking (edited meanwhile), so nothing was "
+            f"written to it; but stack {name} WAS deployed: role {role_arn} now takes a new "
+            f"external ID, and deployment profile {args.profile!r} (if the file has it) no longer "
+            f"enters it. Write the profile again: {_rerun(args, path)}",
+            stack_name=name,
+        ) from None
     lines = [f"deployment profile {args.profile!r} of org {args.org!r} -> {role_arn}"]
     if target is not None:
         lines.append(f"linked {target} to it")
@@ -414,8 +503,9 @@ def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
         profile_region = parse_dashboard_file(previous, str(path)).orgs[args.org].profiles[args.profile].region
         region = args.region or profile_region or session.get_config_variable("region") or FALLBACK_REGION
         client = session.create_client("cloudformation", region_name=region, config=client_config())
-        stack, _ = find_stack(client, args.org, args.profile, name=args.stack_name, on_event=_event,
-                              timeout=args.timeout)
+        stack, _ = find_stack(
+            client, args.org, args.profile, name=args.stack_name, on_event=_event, timeout=args.timeout
+        )
         name = stack.name
         _progress(f"deleting stack {name} ({region})")
         if stack.delete(owner_tags(args.org, args.profile)):
@@ -427,13 +517,16 @@ def _unlink(args: argparse.Namespace, path: Path, *, project: bool) -> int:
     except edit.FileChanged:
         if not args.delete_stack:
             raise
-        raise LinkError(f"{path}: the dashboard file changed while unlinking (edited meanwhile), so nothing was "
-                        f"written to it; but the stack WAS deleted, with its role, and deployment profile "
-                        f"{args.profile!r} still names it. Remove the profile: sls-access unlink --org "
-                        f"{shlex.quote(args.org)} --profile {shlex.quote(args.profile)} --dashboard "
-                        f"{shlex.quote(str(path))}") from None
+        raise LinkError(
+            f"{path}: the dashboard file changed while unlinking (edited meanwhile), so nothing was "
+            f"written to it; but the stack WAS deleted, with its role, and deployment profile "
+            f"{args.profile!r} still names it. Remove the profile: sls-access unlink --org "
+            f"{shlex.quote(args.org)} --profile {shlex.quote(args.profile)} --dashboard "
+            f"{shlex.quote(str(path))}"
+        ) from None
     if trusted:
         trust(path, content=text.encode("utf-8"))
-    sys.stdout.write(f"removed deployment profile {args.profile!r} of org {args.org!r} from {path} "
-                     f"(previous content in {backup})\n")
+    sys.stdout.write(
+        f"removed deployment profile {args.profile!r} of org {args.org!r} from {path} (previous content in {backup})\n"
+    )
     return 0

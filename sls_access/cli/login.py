@@ -26,15 +26,18 @@ def add_parser(subparsers: Subcommands) -> None:
         "login",
         help="store your dashboard (a file or a service URL and its access key)",
         description="Store the dashboard to use wherever no --dashboard, SLS_ACCESS_DASHBOARD or trusted "
-                    "project file applies, in $XDG_CONFIG_HOME/sls-access/config.toml (0600). For a "
-                    "dashboard service, the access key is asked for without echo (read from stdin when it "
-                    "is not a terminal) and stored beside it in access-key (0600); SERVERLESS_ACCESS_KEY "
-                    "still wins over it.",
+        "project file applies, in $XDG_CONFIG_HOME/sls-access/config.toml (0600). For a "
+        "dashboard service, the access key is asked for without echo (read from stdin when it "
+        "is not a terminal) and stored beside it in access-key (0600); SERVERLESS_ACCESS_KEY "
+        "still wins over it.",
     )
-    parser.add_argument("--dashboard", required=True, metavar="FILE_OR_URL",
-                        help="a dashboard file (stored as an absolute path) or a dashboard service URL")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of errors")
+    parser.add_argument(
+        "--dashboard",
+        required=True,
+        metavar="FILE_OR_URL",
+        help="a dashboard file (stored as an absolute path) or a dashboard service URL",
+    )
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     parser.set_defaults(handler=handle_login)
     out = subparsers.add_parser(
         "logout",

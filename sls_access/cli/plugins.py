@@ -25,7 +25,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "plugins",
         help="list the chain's sources and the installed plugins, with versions",
         description="List the sources in chain order and the built-in and installed plugins with "
-                    "their distributions and versions.",
+        "their distributions and versions.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_option_arguments(parser)
@@ -47,6 +47,7 @@ def _status(info: PluginInfo) -> str:
 
 def _in_chain_order(plugins: tuple[PluginInfo, ...], names: tuple[str, ...]) -> list[PluginInfo]:
     """Plugins that add sources in the order of their first source in the chain, then the rest."""
+
     def position(item: tuple[int, PluginInfo]) -> tuple[int, int]:
         index, info = item
         places = [names.index(source) for source in info.sources if source in names]
@@ -60,14 +61,30 @@ def listing(names: tuple[str, ...], plugins: tuple[PluginInfo, ...]) -> dict[str
     chain: list[dict[str, object]] = []
     for position, name in enumerate(names, start=1):
         info = _plugin_of(name, plugins)
-        chain.append({"position": position, "source": name, "plugin": None if info is None else info.name,
-                      "builtin": bool(info and info.builtin)})
+        chain.append(
+            {
+                "position": position,
+                "source": name,
+                "plugin": None if info is None else info.name,
+                "builtin": bool(info and info.builtin),
+            }
+        )
     return {
         "chain": chain,
-        "plugins": [{"name": info.name, "module": info.module, "distribution": info.distribution,
-                     "version": info.version, "builtin": info.builtin, "status": _status(info),
-                     "error": info.error, "sources": list(info.sources), "hooks": list(info.hooks)}
-                    for info in _in_chain_order(plugins, names)],
+        "plugins": [
+            {
+                "name": info.name,
+                "module": info.module,
+                "distribution": info.distribution,
+                "version": info.version,
+                "builtin": info.builtin,
+                "status": _status(info),
+                "error": info.error,
+                "sources": list(info.sources),
+                "hooks": list(info.hooks),
+            }
+            for info in _in_chain_order(plugins, names)
+        ],
     }
 
 
@@ -92,7 +109,11 @@ def handle(args: argparse.Namespace) -> int:
         rows.append((f"{position}.", name, origin))
     lines += _columns(rows or [("(none)",)])
     lines += ["", "plugins:"]
-    lines += _columns([(info.name, f"{info.distribution or '?'} {info.version or '?'}", _status(info),
-                        ", ".join(info.hooks)) for info in _in_chain_order(plugins, names)])
+    lines += _columns(
+        [
+            (info.name, f"{info.distribution or '?'} {info.version or '?'}", _status(info), ", ".join(info.hooks))
+            for info in _in_chain_order(plugins, names)
+        ]
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -18,48 +18,95 @@ def add_parser(subparsers: Subcommands) -> None:
         "serve",
         help=f"run the dashboard service; needs the server extra: {install_hint('server')}",
         description="Serve GET /v1/orgs/{org}/apps/{app}/stages/{stage}/credentials in the AWS "
-                    "container-credentials format, for the keys made with 'sls-access keys'. Audit "
-                    "lines (JSON) go to stdout, logs to stderr. Put a TLS terminator in front.",
+        "container-credentials format, for the keys made with 'sls-access keys'. Audit "
+        "lines (JSON) go to stdout, logs to stderr. Put a TLS terminator in front.",
     )
-    parser.add_argument("--state", metavar="URL",
-                        help="where keys, failure counts, audit events, profiles and links live: sqlite:///ABS/PATH "
-                             "or postgresql://... (default: $SLS_ACCESS_STATE, else the key file beside --dashboard "
-                             "when there is one, else sqlite:///$XDG_STATE_HOME/sls-access/service.db)")
-    parser.add_argument("--state-max-stale", type=float, default=30.0, metavar="SECONDS",
-                        help="a worker that has not read the state for this long answers vends 503 "
-                             "state_unavailable (default: 30)")
-    parser.add_argument("--dashboard", metavar="FILE",
-                        help="a dashboard file: the source of truth for profiles and links (read-only in the admin "
-                             "API); without it they come from the state")
-    parser.add_argument("--keys", metavar="FILE",
-                        help="the key file of earlier releases, without a state (default: <dashboard stem>.keys.json "
-                             "beside the dashboard)")
+    parser.add_argument(
+        "--state",
+        metavar="URL",
+        help="where keys, failure counts, audit events, profiles and links live: sqlite:///ABS/PATH "
+        "or postgresql://... (default: $SLS_ACCESS_STATE, else the key file beside --dashboard "
+        "when there is one, else sqlite:///$XDG_STATE_HOME/sls-access/service.db)",
+    )
+    parser.add_argument(
+        "--state-max-stale",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a worker that has not read the state for this long answers vends 503 state_unavailable (default: 30)",
+    )
+    parser.add_argument(
+        "--dashboard",
+        metavar="FILE",
+        help="a dashboard file: the source of truth for profiles and links (read-only in the admin "
+        "API); without it they come from the state",
+    )
+    parser.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="the key file of earlier releases, without a state (default: <dashboard stem>.keys.json "
+        "beside the dashboard)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
-    parser.add_argument("--forwarded-allow-ips", metavar="ADDRS",
-                        help="comma-separated addresses of proxies whose X-Forwarded-For is trusted")
-    parser.add_argument("--max-connections", type=int, default=None, metavar="N",
-                        help="open connections per worker; past it, the one that has waited longest for its "
-                             "request is closed (default: 1000, or what the file descriptor limit fits)")
-    parser.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
-                        help="seconds a request's headers may take, from the connection or the request's first "
-                             "byte; then 408 and close (default: 10)")
-    parser.add_argument("--keep-alive-timeout", type=float, default=15.0, metavar="SECONDS",
-                        help="seconds an idle kept-alive connection stays open (default: 15)")
-    parser.add_argument("--http", default="auto", choices=("auto", "httptools", "h11"),
-                        help="uvicorn's HTTP parser (default: auto, httptools when installed)")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
-                        help="level of the server's own log (default: info)")
-    parser.add_argument("--no-ui", dest="ui", action="store_false",
-                        help="do not serve the web UI at /ui/ (the admin API under /v1/admin/ stays)")
-    parser.add_argument("--template-bucket", metavar="S3_URL",
-                        help="s3://BUCKET[/PREFIX] where Connect AWS uploads templates for the console's "
-                             "quick-create link")
-    parser.add_argument("--session-hours", type=float, default=None, metavar="H",
-                        help="how long a web UI session lasts (default: 8)")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of startup errors")
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRS",
+        help="comma-separated addresses of proxies whose X-Forwarded-For is trusted",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open connections per worker; past it, the one that has waited longest for its "
+        "request is closed (default: 1000, or what the file descriptor limit fits)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a request's headers may take, from the connection or the request's first "
+        "byte; then 408 and close (default: 10)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds an idle kept-alive connection stays open (default: 15)",
+    )
+    parser.add_argument(
+        "--http",
+        default="auto",
+        choices=("auto", "httptools", "h11"),
+        help="uvicorn's HTTP parser (default: auto, httptools when installed)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="level of the server's own log (default: info)",
+    )
+    parser.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="do not serve the web UI at /ui/ (the admin API under /v1/admin/ stays)",
+    )
+    parser.add_argument(
+        "--template-bucket",
+        metavar="S3_URL",
+        help="s3://BUCKET[/PREFIX] where Connect AWS uploads templates for the console's quick-create link",
+    )
+    parser.add_argument(
+        "--session-hours", type=float, default=None, metavar="H", help="how long a web UI session lasts (default: 8)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of startup errors"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -82,10 +129,22 @@ def handle(args: argparse.Namespace) -> int:
             raise CliError(f"{name} must be a positive number of seconds", code=EXIT_USAGE)
     from sls_access.service.run import serve  # noqa: PLC0415 - keep the CLI import light
 
-    serve(args.dashboard, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
-          log_level=args.log_level, forwarded_allow_ips=args.forwarded_allow_ips, http=args.http,
-          max_connections=args.max_connections, header_timeout=args.header_timeout,
-          keep_alive_timeout=args.keep_alive_timeout, state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
-          state_max_stale=args.state_max_stale, ui=args.ui, template_bucket=args.template_bucket,
-          session_hours=args.session_hours)
+    serve(
+        args.dashboard,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        keys=args.keys,
+        log_level=args.log_level,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        http=args.http,
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
+        state_max_stale=args.state_max_stale,
+        ui=args.ui,
+        template_bucket=args.template_bucket,
+        session_hours=args.session_hours,
+    )
     return 0

@@ -28,14 +28,13 @@ def add_parser(subparsers: Subcommands) -> None:
         "trust",
         help=f"trust a project {PROJECT_FILE} (record its SHA-256), or --revoke",
         description=f"Trust the project dashboard file FILE (default: the {PROJECT_FILE} in the current "
-                    "directory or its nearest parent): record its path and SHA-256 in "
-                    "$XDG_STATE_HOME/sls-access/trusted.json. A project file is used only while it is "
-                    "trusted and unchanged. Review it first: it decides which AWS account your keys enter.",
+        "directory or its nearest parent): record its path and SHA-256 in "
+        "$XDG_STATE_HOME/sls-access/trusted.json. A project file is used only while it is "
+        "trusted and unchanged. Review it first: it decides which AWS account your keys enter.",
     )
     parser.add_argument("file", nargs="?", metavar="FILE", help=f"the {PROJECT_FILE} (default: found from here)")
     parser.add_argument("--revoke", action="store_true", help="forget the trust instead")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of errors")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     parser.set_defaults(handler=handle)
 
 
@@ -44,8 +43,7 @@ def _file(args: argparse.Namespace) -> str:
         return str(args.file)
     found = find_project_file(check_owner=not args.revoke)  # another user's file may be forgotten
     if found is None:
-        raise ConfigError(f"no {PROJECT_FILE} in {os.getcwd()} or a parent; name the file: "
-                          "sls-access trust FILE")
+        raise ConfigError(f"no {PROJECT_FILE} in {os.getcwd()} or a parent; name the file: sls-access trust FILE")
     return str(found)
 
 

@@ -37,7 +37,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "whoami",
         help="show the AWS identity the target's keys belong to",
         description="Call STS GetCallerIdentity with the target's keys and print the account, ARN, "
-                    "user id and the source of the keys.",
+        "user id and the source of the keys.",
     )
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

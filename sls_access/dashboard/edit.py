@@ -65,8 +65,13 @@ class ProfileSpec:
     def values(self) -> dict[str, str | int]:
         """Return the profile's keys in the order they are written, absent ones left out."""
         items: dict[str, str | int | None] = {
-            "role_arn": self.role_arn, "external_id": self.external_id, "account_id": self.account_id,
-            "region": self.region, "duration_seconds": self.duration_seconds, "sessions": self.sessions}
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
+            "account_id": self.account_id,
+            "region": self.region,
+            "duration_seconds": self.duration_seconds,
+            "sessions": self.sessions,
+        }
         return {key: value for key, value in items.items() if value is not None}
 
 
@@ -123,13 +128,17 @@ def links_using(text: str, path: str, org: str, profile: str) -> list[str]:
             stage_key = f"{app_key}.stages.{stage_name}"
             if stage.get("deployment_profile") == profile:
                 found.append(stage_key)
-            found.extend(f"{stage_key}.regions.{region}" for region, spec in stage.get("regions", {}).items()
-                         if spec.get("deployment_profile") == profile)
+            found.extend(
+                f"{stage_key}.regions.{region}"
+                for region, spec in stage.get("regions", {}).items()
+                if spec.get("deployment_profile") == profile
+            )
     return found
 
 
-def link_profile(text: str, path: str, *, org: str, name: str, profile: ProfileSpec, link: LinkSpec | None,
-                 replace: bool) -> str:
+def link_profile(
+    text: str, path: str, *, org: str, name: str, profile: ProfileSpec, link: LinkSpec | None, replace: bool
+) -> str:
     """Return *text* with the deployment profile *name* of *org* set to *profile* (and *link* made).
 
     An existing profile with the same ``role_arn`` gets the keys of *profile* (``region`` and
@@ -146,8 +155,12 @@ def link_profile(text: str, path: str, *, org: str, name: str, profile: ProfileS
         profiles[name] = _leaf(values)
     else:
         if existing.get("role_arn") != profile.role_arn and not replace:
-            raise ConfigError(f"deployment profile {name!r} exists with another role "
-                              f"({existing.get('role_arn')}); pass --replace to replace it", path=path, key=key)
+            raise ConfigError(
+                f"deployment profile {name!r} exists with another role "
+                f"({existing.get('role_arn')}); pass --replace to replace it",
+                path=path,
+                key=key,
+            )
         if existing.get("role_arn") != profile.role_arn:
             # --replace: another role, so the old role's other settings go with it.
             for stale in [k for k in existing if k not in values]:
@@ -164,16 +177,20 @@ def link_profile(text: str, path: str, *, org: str, name: str, profile: ProfileS
 def _link(doc: Any, path: str, org: str, name: str, link: LinkSpec, *, replace: bool) -> None:  # noqa: ANN401
     stages = _child(_child(_child(_child(doc, "orgs"), org), "apps"), link.app)
     stages = _child(stages, "stages")
-    parent, leaf_name = (stages, link.stage) if link.region is None else (
-        _child(_child(stages, link.stage), "regions"), link.region)
+    parent, leaf_name = (
+        (stages, link.stage) if link.region is None else (_child(_child(stages, link.stage), "regions"), link.region)
+    )
     table = parent.get(leaf_name)
     if table is None:
         parent[leaf_name] = _leaf({"deployment_profile": name})
         return
     current = table.get("deployment_profile")
     if current not in (None, name) and not replace:
-        raise ConfigError(f"already linked to deployment profile {current!r}; pass --replace to link "
-                          f"{name!r} instead", path=path, key=link.key(org))
+        raise ConfigError(
+            f"already linked to deployment profile {current!r}; pass --replace to link {name!r} instead",
+            path=path,
+            key=link.key(org),
+        )
     table["deployment_profile"] = name
 
 
@@ -190,8 +207,12 @@ def unlink_profile(text: str, path: str, *, org: str, name: str) -> str:
         raise ConfigError("no such deployment profile", path=path, key=key)
     users = links_using(text, path, org, name)
     if users:
-        raise ConfigError(f"deployment profile {name!r} is still linked from {', '.join(users)}; "
-                          "link those to another profile (or remove them) first", path=path, key=key)
+        raise ConfigError(
+            f"deployment profile {name!r} is still linked from {', '.join(users)}; "
+            "link those to another profile (or remove them) first",
+            path=path,
+            key=key,
+        )
     del profiles[name]
     return tomlkit.dumps(doc)
 
@@ -237,9 +258,14 @@ def diff(old: str, new: str, path: str, *, shown: Collection[str] = ()) -> str:
     one of *shown* (a placeholder that is no secret). Both sides must be TOML.
     """
     secrets = (_external_ids(old) | _external_ids(new)) - set(shown)
-    return "".join(difflib.unified_diff(_masked(old, secrets).splitlines(keepends=True),
-                                        _masked(new, secrets).splitlines(keepends=True),
-                                        fromfile=f"{path} (now)", tofile=f"{path} (after link)"))
+    return "".join(
+        difflib.unified_diff(
+            _masked(old, secrets).splitlines(keepends=True),
+            _masked(new, secrets).splitlines(keepends=True),
+            fromfile=f"{path} (now)",
+            tofile=f"{path} (after link)",
+        )
+    )
 
 
 def decode(content: bytes, path: str) -> str:
@@ -271,8 +297,10 @@ def check_writable(path: Path) -> None:
     if path.exists():
         mode = path.stat().st_mode
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            raise ConfigError("the dashboard file is read-only: nothing was changed (make it writable, or "
-                              "use --dashboard FILE)", path=str(path))
+            raise ConfigError(
+                "the dashboard file is read-only: nothing was changed (make it writable, or use --dashboard FILE)",
+                path=str(path),
+            )
     directory = _nearest_existing(path.parent)
     if not os.access(directory, os.W_OK):
         raise ConfigError(f"the directory {directory} is not writable: nothing was changed", path=str(path))
@@ -299,8 +327,9 @@ def make_directory(directory: Path) -> None:
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot make the directory {directory}: {exc.strerror}; nothing was changed",
-                          path=str(directory)) from None
+        raise ConfigError(
+            f"cannot make the directory {directory}: {exc.strerror}; nothing was changed", path=str(directory)
+        ) from None
 
 
 def write_atomically(path: Path, text: str, *, previous: bytes | None) -> Path | None:
@@ -314,8 +343,9 @@ def write_atomically(path: Path, text: str, *, previous: bytes | None) -> Path |
     except FileNotFoundError:
         now = None
     if now != previous:
-        raise FileChanged("the dashboard file changed while linking; nothing was written (run link again)",
-                          path=str(path))
+        raise FileChanged(
+            "the dashboard file changed while linking; nothing was written (run link again)", path=str(path)
+        )
     mode = stat.S_IMODE(path.stat().st_mode) if previous is not None else 0o600
     make_directory(path.parent)
     backup = None

@@ -113,9 +113,11 @@ class DashboardFile:
         if stage is not None:
             stage_key = f"{app_key}.stages.{target.stage}"
             if target.region is not None and target.region in stage.regions:
-                return Link(profile=org.profiles[stage.regions[target.region]],
-                            level=LinkLevel.STAGE_REGION,
-                            key=f"{stage_key}.regions.{target.region}")
+                return Link(
+                    profile=org.profiles[stage.regions[target.region]],
+                    level=LinkLevel.STAGE_REGION,
+                    key=f"{stage_key}.regions.{target.region}",
+                )
             if stage.profile is not None:
                 return Link(profile=org.profiles[stage.profile], level=LinkLevel.STAGE, key=stage_key)
         app_protected = () if app is None else app.protected
@@ -129,7 +131,10 @@ class DashboardFile:
             raise TargetError(
                 f"stage {target.stage!r} is protected and has no link of its own{region}: link "
                 f"{app_key}.stages.{target.stage} to a deployment profile",
-                code=PROTECTED_STAGE, path=self.path, key=f"{listed}.protected_stages")
+                code=PROTECTED_STAGE,
+                path=self.path,
+                key=f"{listed}.protected_stages",
+            )
         if app is not None and app.profile is not None:
             return Link(profile=org.profiles[app.profile], level=LinkLevel.APP, key=app_key)
         if org.profile is not None:
@@ -153,9 +158,14 @@ class DashboardFile:
             key = f"{base}.protected_stages"
         else:
             return
-        raise TargetError(f"stage {target.stage!r} is protected: use_local_credentials "
-                          "(--use-local-credentials, SLS_ACCESS_USE_LOCAL_CREDENTIALS) is refused for it; "
-                          "only its own link serves it", code=PROTECTED_STAGE, path=self.path, key=key)
+        raise TargetError(
+            f"stage {target.stage!r} is protected: use_local_credentials "
+            "(--use-local-credentials, SLS_ACCESS_USE_LOCAL_CREDENTIALS) is refused for it; "
+            "only its own link serves it",
+            code=PROTECTED_STAGE,
+            path=self.path,
+            key=key,
+        )
 
     def _refuse_slip(self, what: str, name: str, known: Iterable[str], key: str, where: str) -> None:
         near = near_name(name, known)
@@ -163,7 +173,10 @@ class DashboardFile:
             raise TargetError(
                 f"{what} {name!r} is not in {where}; did you mean {near!r}? (names match exactly; "
                 "refused rather than fall through to local keys)",
-                code=UNKNOWN_TARGET, path=self.path, key=key)
+                code=UNKNOWN_TARGET,
+                path=self.path,
+                key=key,
+            )
 
     def to_data(self) -> dict[str, Any]:
         """Return the dashboard as TOML would load the file (:func:`parse_dashboard_data` takes it back).
@@ -192,8 +205,9 @@ class DashboardFile:
                     if stage.profile is not None:
                         stage_body["deployment_profile"] = stage.profile
                     if stage.regions:
-                        stage_body["regions"] = {region: {"deployment_profile": name}
-                                                 for region, name in stage.regions.items()}
+                        stage_body["regions"] = {
+                            region: {"deployment_profile": name} for region, name in stage.regions.items()
+                        }
                     stages[stage_name] = stage_body
                 if stages:
                     app_body["stages"] = stages
@@ -294,7 +308,8 @@ class _Parser:
             if name not in allowed:
                 # A slip of case is the likeliest mistake; then the closest spelling.
                 near = [k for k in allowed if k.lower() == name.lower()] or difflib.get_close_matches(
-                    name, allowed, n=1)
+                    name, allowed, n=1
+                )
                 hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(allowed)}"
                 raise self.fail(f"{key}.{name}" if key else name, f"unknown key{hint}")
         return value
@@ -327,21 +342,24 @@ class _Parser:
     def file(self, data: dict[str, Any]) -> DashboardFile:
         self.table(data, "", ("orgs",))
         orgs = self.names(data.get("orgs", {}), "orgs")
-        return DashboardFile(path=self.path, orgs={name: self.org(body, f"orgs.{name}")
-                                                   for name, body in orgs.items()})
+        return DashboardFile(path=self.path, orgs={name: self.org(body, f"orgs.{name}") for name, body in orgs.items()})
 
     def org(self, value: object, key: str) -> _Org:
         body = self.table(value, key, _ORG_KEYS)
         profiles_key = f"{key}.deployment_profiles"
-        profiles = {name: self.profile(name, spec, f"{profiles_key}.{name}")
-                    for name, spec in self.names(body.get("deployment_profiles", {}), profiles_key).items()}
+        profiles = {
+            name: self.profile(name, spec, f"{profiles_key}.{name}")
+            for name, spec in self.names(body.get("deployment_profiles", {}), profiles_key).items()
+        }
         default = body.get("deployment_profile")
         apps_key = f"{key}.apps"
         return _Org(
             profile=None if default is None else self.ref(default, f"{key}.deployment_profile", profiles),
             profiles=profiles,
-            apps={name: self.app(spec, f"{apps_key}.{name}", profiles)
-                  for name, spec in self.names(body.get("apps", {}), apps_key).items()},
+            apps={
+                name: self.app(spec, f"{apps_key}.{name}", profiles)
+                for name, spec in self.names(body.get("apps", {}), apps_key).items()
+            },
             # Checked per target: an app without the stage's own link refuses only that target.
             protected=self.protected(body.get("protected_stages", []), f"{key}.protected_stages"),
         )
@@ -357,16 +375,21 @@ class _Parser:
             raise self.fail(f"{key}.duration_seconds", f"{duration} is outside 900..43200")
         external_id = body.get("external_id")
         region = body.get("region")
-        role_arn = self.string(body["role_arn"], f"{key}.role_arn", ROLE_ARN,
-                               "an IAM role ARN like arn:aws:iam::123456789012:role/name")
+        role_arn = self.string(
+            body["role_arn"], f"{key}.role_arn", ROLE_ARN, "an IAM role ARN like arn:aws:iam::123456789012:role/name"
+        )
         return DeploymentProfile(
             name=name,
             role_arn=role_arn,
-            external_id=None if external_id is None else self.string(
-                external_id, f"{key}.external_id", EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False),
+            external_id=None
+            if external_id is None
+            else self.string(
+                external_id, f"{key}.external_id", EXTERNAL_ID, "2-1224 characters of [\\w+=,.@:/-]", echo=False
+            ),
             duration_seconds=duration,
-            region=None if region is None else self.string(region, f"{key}.region", REGION,
-                                                           "an AWS region like eu-west-1"),
+            region=None
+            if region is None
+            else self.string(region, f"{key}.region", REGION, "an AWS region like eu-west-1"),
             account_id=self.account_id(body.get("account_id"), key, role_arn),
             sessions=self.sessions(body.get("sessions", Sessions.SHARED.value), f"{key}.sessions"),
         )
@@ -385,13 +408,15 @@ class _Parser:
         if value is None:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
-            raise self.fail(f"{key}.account_id", "must be a string of 12 digits (quoted: an account id "
-                                                 "may start with 0)")
+            raise self.fail(
+                f"{key}.account_id", "must be a string of 12 digits (quoted: an account id may start with 0)"
+            )
         account = self.string(value, f"{key}.account_id", ACCOUNT_ID, "an AWS account id (12 digits)")
         in_arn = account_of_arn(role_arn)
         if in_arn != account:
-            raise self.fail(f"{key}.role_arn", f"the role is in account {in_arn}, not in the profile's "
-                                               f"account_id {account}")
+            raise self.fail(
+                f"{key}.role_arn", f"the role is in account {in_arn}, not in the profile's account_id {account}"
+            )
         return account
 
     def protected(self, value: object, key: str) -> tuple[str, ...]:
@@ -409,15 +434,20 @@ class _Parser:
         body = self.table(value, key, _APP_KEYS)
         default = body.get("deployment_profile")
         stages_key = f"{key}.stages"
-        stages = {name: self.stage(spec, f"{stages_key}.{name}", profiles)
-                  for name, spec in self.names(body.get("stages", {}), stages_key).items()}
+        stages = {
+            name: self.stage(spec, f"{stages_key}.{name}", profiles)
+            for name, spec in self.names(body.get("stages", {}), stages_key).items()
+        }
         protected_key = f"{key}.protected_stages"
         protected = self.protected(body.get("protected_stages", []), protected_key)
         for name in protected:
             stage = stages.get(name)
             if stage is None or (stage.profile is None and not stage.regions):
-                raise self.fail(protected_key, f"stage {name!r} is protected but has no link of its own: "
-                                               f"link {stages_key}.{name} to a deployment profile")
+                raise self.fail(
+                    protected_key,
+                    f"stage {name!r} is protected but has no link of its own: "
+                    f"link {stages_key}.{name} to a deployment profile",
+                )
         return _App(
             profile=None if default is None else self.ref(default, f"{key}.deployment_profile", profiles),
             stages=stages,
@@ -435,8 +465,7 @@ class _Parser:
             region_body = self.table(spec, region_key, _REGION_KEYS)
             if "deployment_profile" not in region_body:
                 raise self.fail(f"{region_key}.deployment_profile", "is required")
-            regions[region] = self.ref(region_body["deployment_profile"],
-                                       f"{region_key}.deployment_profile", profiles)
+            regions[region] = self.ref(region_body["deployment_profile"], f"{region_key}.deployment_profile", profiles)
         return _Stage(
             profile=None if default is None else self.ref(default, f"{key}.deployment_profile", profiles),
             regions=regions,
@@ -444,5 +473,11 @@ class _Parser:
 
 
 def _kind(value: object) -> str:
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a float"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a table",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+    }.get(type(value), type(value).__name__)

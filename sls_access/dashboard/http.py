@@ -80,13 +80,18 @@ def base_url(url: str) -> str:
     host = parts.hostname or ""
     # First, and without echoing the URL: it may carry a key (user:key@host, ?key=...).
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("the dashboard URL must not carry credentials, a query or a fragment; "
-                          "the access key comes from access_key / SERVERLESS_ACCESS_KEY", key="dashboard")
+        raise ConfigError(
+            "the dashboard URL must not carry credentials, a query or a fragment; "
+            "the access key comes from access_key / SERVERLESS_ACCESS_KEY",
+            key="dashboard",
+        )
     if scheme not in {"https", "http"} or not host:
         raise ConfigError(f"{url!r} is not an https:// URL", key="dashboard")
     if scheme == "http" and not _loopback(host):
-        raise ConfigError("plain http:// is allowed only for a loopback host (127.0.0.1, ::1, localhost); "
-                          "use https://", key="dashboard")
+        raise ConfigError(
+            "plain http:// is allowed only for a loopback host (127.0.0.1, ::1, localhost); use https://",
+            key="dashboard",
+        )
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -129,14 +134,17 @@ class DashboardService:
     access_key: str = attrs.field(repr=False)
     timeout: float = 5.0
     deadline: float = 15.0
-    _calls: BoundedCalls = attrs.field(factory=lambda: BoundedCalls(MAX_CALLS, "sls-access-dashboard"),
-                                       init=False, repr=False, eq=False)
+    _calls: BoundedCalls = attrs.field(
+        factory=lambda: BoundedCalls(MAX_CALLS, "sls-access-dashboard"), init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.access_key or any(ch in self.access_key for ch in "\r\n"):
-            raise ConfigError("a dashboard service needs an access key: set SERVERLESS_ACCESS_KEY "
-                              "(or the access_key option), or run 'sls-access login --dashboard URL'",
-                              key="access_key")
+            raise ConfigError(
+                "a dashboard service needs an access key: set SERVERLESS_ACCESS_KEY "
+                "(or the access_key option), or run 'sls-access login --dashboard URL'",
+                key="access_key",
+            )
 
     def credentials_url(self, target: Target) -> str:
         """Return the URL of *target*'s credentials."""
@@ -151,29 +159,44 @@ class DashboardService:
         :raises DashboardError: on any other answer but 200 (fail closed).
         """
         url = self.credentials_url(target)
-        request = urllib.request.Request(url, headers={  # noqa: S310 - the scheme is checked above
-            "Authorization": f"Bearer {self.access_key}", "Accept": "application/json", "User-Agent": USER_AGENT})
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+            url,
+            headers={
+                "Authorization": f"Bearer {self.access_key}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+        )
         try:
             status, raw = self._calls.run(lambda: self._fetch(request, url), self.deadline)
         except DeadlinePassed:
-            raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s",
-                                 url=url) from None
+            raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s", url=url) from None
         except TooManyCalls:
-            raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s: "
-                                 f"{self._calls.limit} requests are still waiting for it, so no other is "
-                                 "started", url=url) from None
+            raise DashboardError(
+                f"the dashboard service did not answer within {self.deadline:g} s: "
+                f"{self._calls.limit} requests are still waiting for it, so no other is "
+                "started",
+                url=url,
+            ) from None
         if status == 200:
             return self._parse(raw, url, target, source)
         body = _error_body(raw)
         if status == 404 and body.get("code") == NO_LINK:
             raise Skip(f"the dashboard service has no link for {target} ({_clean(body.get('message')) or NO_LINK})")
-        what = {401: "refused the access key", 403: "refused the access key for this org",
-                404: f"answered 404 without its {NO_LINK} code", 429: "is throttling this client",
-                502: "could not assume the access role"}.get(status, "failed")
+        what = {
+            401: "refused the access key",
+            403: "refused the access key for this org",
+            404: f"answered 404 without its {NO_LINK} code",
+            429: "is throttling this client",
+            502: "could not assume the access role",
+        }.get(status, "failed")
         detail = _detail(body)
         hint = "; is the dashboard URL's base path right?" if status == 404 else ""
-        raise DashboardError(f"the dashboard service {what} (HTTP {status}" + (f": {detail})" if detail else ")")
-                             + hint, url=url, status=status)
+        raise DashboardError(
+            f"the dashboard service {what} (HTTP {status}" + (f": {detail})" if detail else ")") + hint,
+            url=url,
+            status=status,
+        )
         return self._parse(raw, url, target, source)
 
     def _fetch(self, request: urllib.request.Request, url: str) -> tuple[int, bytes]:
@@ -187,8 +210,9 @@ class DashboardService:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, socket.timeout | TimeoutError):
                 raise DashboardError(f"the dashboard service at {self.url} timed out", url=url) from None
-            raise DashboardError(f"the dashboard service at {self.url} is unreachable: {_why(reason)}",
-                                 url=url) from None
+            raise DashboardError(
+                f"the dashboard service at {self.url} is unreachable: {_why(reason)}", url=url
+            ) from None
         with response:
             return response.status, self._read(response, started, url)
 
@@ -198,8 +222,7 @@ class DashboardService:
         try:
             while True:
                 if time.monotonic() - started > self.deadline:
-                    raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s",
-                                         url=url)
+                    raise DashboardError(f"the dashboard service did not answer within {self.deadline:g} s", url=url)
                 chunk = response.read(8192)
                 if not chunk:
                     return b"".join(chunks)
@@ -208,8 +231,9 @@ class DashboardService:
                     raise DashboardError("the dashboard service sent an oversized answer", url=url)
                 chunks.append(chunk)
         except (OSError, ValueError) as exc:
-            raise DashboardError(f"reading the dashboard service's answer failed: {type(exc).__name__}",
-                                 url=url) from None
+            raise DashboardError(
+                f"reading the dashboard service's answer failed: {type(exc).__name__}", url=url
+            ) from None
 
     @staticmethod
     def _parse(raw: bytes, url: str, target: Target, source: str) -> Credentials:

@@ -121,8 +121,9 @@ def _cwd(cwd: str | os.PathLike[str] | None) -> Path:
     try:
         return Path(os.getcwd())  # the real directory: symlinks resolved by the kernel
     except OSError as exc:
-        raise ConfigError(f"cannot look for a project dashboard file: the current directory is gone "
-                          f"({exc.strerror})", key="dashboard") from None
+        raise ConfigError(
+            f"cannot look for a project dashboard file: the current directory is gone ({exc.strerror})", key="dashboard"
+        ) from None
 
 
 def find_project_file(cwd: str | os.PathLike[str] | None = None, *, check_owner: bool = True) -> Path | None:
@@ -141,8 +142,9 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None, *, check_owner:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
-            raise ConfigError(f"cannot check for a project dashboard file: {exc.strerror}",
-                              path=str(candidate)) from None
+            raise ConfigError(
+                f"cannot check for a project dashboard file: {exc.strerror}", path=str(candidate)
+            ) from None
         if check_owner:
             check_project_owner(candidate, start)
         return candidate
@@ -153,22 +155,27 @@ def find_project_file(cwd: str | os.PathLike[str] | None = None, *, check_owner:
 _ACCESS_KEY = re.compile(r"sls_[0-9a-f]{12}_", re.ASCII)
 
 
-def _file(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
-          environ: Mapping[str, str] | None) -> DashboardLocation:
+def _file(
+    value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> DashboardLocation:
     # ``~`` is the HOME of *environ*, and a relative path is relative to *cwd*: the
     # caller's, when the agent resolves for it (not the agent's own HOME and ``/``).
     expanded = expand_user(value, environ)
     path = Path(os.path.abspath(expanded if os.path.isabs(expanded) else os.path.join(_cwd(cwd), expanded)))
     if not path.is_file():
         if _ACCESS_KEY.search(value):  # never echo it: it is a secret, not a file name
-            raise ConfigError(f"{problem}: the value looks like a dashboard access key, which belongs in "
-                              "SERVERLESS_ACCESS_KEY (it is not shown)", key="dashboard")
+            raise ConfigError(
+                f"{problem}: the value looks like a dashboard access key, which belongs in "
+                "SERVERLESS_ACCESS_KEY (it is not shown)",
+                key="dashboard",
+            )
         raise ConfigError(problem, path=str(path), key="dashboard")
     return DashboardLocation(kind=DashboardKind.FILE, location=str(path), found_by=found_by)
 
 
-def _named(value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None,
-           environ: Mapping[str, str] | None) -> DashboardLocation:
+def _named(
+    value: str, found_by: FoundBy, problem: str, cwd: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> DashboardLocation:
     from sls_access.dashboard.http import is_service_url  # noqa: PLC0415 - the client loads when a dashboard is named
 
     if is_service_url(value):
@@ -180,8 +187,9 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
     try:
         resolved = candidate.resolve(strict=True)
     except OSError as exc:
-        raise ConfigError(f"cannot read the project dashboard file: {exc.strerror or exc}",
-                          path=str(candidate)) from None
+        raise ConfigError(
+            f"cannot read the project dashboard file: {exc.strerror or exc}", path=str(candidate)
+        ) from None
     stored = _stored_file(environ)
     if stored is not None and _same_file(stored, resolved):
         # The file the user stored with `sls-access login`: their choice, as it is from any
@@ -191,8 +199,7 @@ def _project(candidate: Path, environ: Mapping[str, str] | None) -> DashboardLoc
 
     content = read_dashboard_bytes(resolved)
     check_trusted(str(resolved), content, environ)
-    return DashboardLocation(kind=DashboardKind.FILE, location=str(resolved), found_by=FoundBy.PROJECT,
-                             content=content)
+    return DashboardLocation(kind=DashboardKind.FILE, location=str(resolved), found_by=FoundBy.PROJECT, content=content)
 
 
 def _stored_file(environ: Mapping[str, str] | None) -> str | None:
@@ -208,8 +215,9 @@ def _same_file(stored: str, resolved: Path) -> bool:
         return False  # gone: the project file is then checked for trust as any other
 
 
-def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None,
-                     environ: Mapping[str, str] | None = None) -> DashboardLocation | None:
+def locate_dashboard(
+    options: Options, cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> DashboardLocation | None:
     """Return the dashboard *options* and the user's files lead to, or None when there is none.
 
     *cwd* (default: the current directory) is where the project file search starts, and
@@ -223,9 +231,14 @@ def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None
         return _project(candidate, environ)
     stored = stored_dashboard(environ)
     if stored is not None:
-        return _named(stored, FoundBy.LOGIN, "the dashboard file stored by 'sls-access login' does not exist; "
-                                             "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'",
-                      cwd, environ)
+        return _named(
+            stored,
+            FoundBy.LOGIN,
+            "the dashboard file stored by 'sls-access login' does not exist; "
+            "run 'sls-access login --dashboard FILE_OR_URL' or 'sls-access logout'",
+            cwd,
+            environ,
+        )
     default = default_file(environ)
     if os.path.lexists(default):
         return DashboardLocation(kind=DashboardKind.FILE, location=str(default), found_by=FoundBy.DEFAULT)
@@ -234,5 +247,7 @@ def locate_dashboard(options: Options, cwd: str | os.PathLike[str] | None = None
 
 def nothing_found(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
     """Return the trail's reason when :func:`locate_dashboard` found no dashboard: where it looked."""
-    return (f"no dashboard (no dashboard option or SLS_ACCESS_DASHBOARD; no {PROJECT_FILE} in {_cwd(cwd)} "
-            f"or a parent; no 'sls-access login'; no {default_file(environ)})")
+    return (
+        f"no dashboard (no dashboard option or SLS_ACCESS_DASHBOARD; no {PROJECT_FILE} in {_cwd(cwd)} "
+        f"or a parent; no 'sls-access login'; no {default_file(environ)})"
+    )

@@ -109,13 +109,15 @@ def stored_access_key(url: str, environ: Mapping[str, str] | None = None) -> str
     try:
         key = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise ConfigError("the stored access key is not UTF-8 text; run 'sls-access login' again",
-                          path=str(access_key_path(environ))) from None
+        raise ConfigError(
+            "the stored access key is not UTF-8 text; run 'sls-access login' again", path=str(access_key_path(environ))
+        ) from None
     return key or None
 
 
-def login(location: str | os.PathLike[str], access_key: str | None = None,
-          environ: Mapping[str, str] | None = None) -> str:
+def login(
+    location: str | os.PathLike[str], access_key: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
     """Store *location* (a dashboard file or service URL) as the user's dashboard; return what was stored.
 
     A file is stored as an absolute path and must exist and parse. A service URL needs
@@ -132,11 +134,15 @@ def login(location: str | os.PathLike[str], access_key: str | None = None,
         load_dashboard_file(path)  # refuse a missing or broken file now, not at the next deploy
         stored = str(path)
     if not stored.isprintable():  # a path of non-UTF-8 bytes, a newline: not a TOML string to keep
-        raise ConfigError("the path holds unprintable characters or bytes that are not UTF-8; move the file",
-                          key="dashboard")
+        raise ConfigError(
+            "the path holds unprintable characters or bytes that are not UTF-8; move the file", key="dashboard"
+        )
     config = config_path(environ)
-    write_private(config, f"# written by 'sls-access login'; remove with 'sls-access logout'\n"
-                          f"dashboard = {toml_string(stored)}\n".encode())
+    write_private(
+        config,
+        f"# written by 'sls-access login'; remove with 'sls-access logout'\n"
+        f"dashboard = {toml_string(stored)}\n".encode(),
+    )
     if is_service_url(stored):
         assert access_key is not None  # noqa: S101 - DashboardService refused an empty key above
         write_private(access_key_path(environ), (access_key + "\n").encode())

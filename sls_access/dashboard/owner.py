@@ -67,9 +67,11 @@ def owner_problem(candidate: Path, start: Path | None = None, *, uid: int | None
             what = "the project dashboard file" if path == candidate else f"the directory {path}"
             if path == candidate and follow:
                 what = "the file the project dashboard file points to"
-            return (f"{what} is owned by {_user(owner)}, not by you: a project dashboard file another user "
-                    "owns or could replace is never used (it would choose the role your keys enter); "
-                    "remove it, or name your dashboard with --dashboard / SLS_ACCESS_DASHBOARD")
+            return (
+                f"{what} is owned by {_user(owner)}, not by you: a project dashboard file another user "
+                "owns or could replace is never used (it would choose the role your keys enter); "
+                "remove it, or name your dashboard with --dashboard / SLS_ACCESS_DASHBOARD"
+            )
     return None
 
 

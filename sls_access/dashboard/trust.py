@@ -71,14 +71,21 @@ def load_trusted(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ConfigError("not valid JSON; fix it or remove it and trust your project files again",
-                          path=str(path)) from None
+        raise ConfigError(
+            "not valid JSON; fix it or remove it and trust your project files again", path=str(path)
+        ) from None
     files = data.get("files") if isinstance(data, dict) and data.get("version") == _VERSION else None
     if not isinstance(files, dict) or not all(
-            isinstance(name, str) and os.path.isabs(name) and isinstance(value, str) and len(value) == 64
-            and set(value) <= _SHA256_HEX for name, value in files.items()):
-        raise ConfigError(f'not a trust file of version {_VERSION} ({{"version": 1, "files": {{path: sha256}}}})',
-                          path=str(path))
+        isinstance(name, str)
+        and os.path.isabs(name)
+        and isinstance(value, str)
+        and len(value) == 64
+        and set(value) <= _SHA256_HEX
+        for name, value in files.items()
+    ):
+        raise ConfigError(
+            f'not a trust file of version {_VERSION} ({{"version": 1, "files": {{path: sha256}}}})', path=str(path)
+        )
     return files
 
 
@@ -93,11 +100,12 @@ def trust_problem(path: str, content: bytes, trusted: Mapping[str, str]) -> str 
     """
     recorded = trusted.get(path)
     if recorded is None:
-        return (f"this project dashboard file is not trusted: it decides which AWS account your keys "
-                f"enter; review it, then run: {_command(path)}")
+        return (
+            f"this project dashboard file is not trusted: it decides which AWS account your keys "
+            f"enter; review it, then run: {_command(path)}"
+        )
     if recorded != digest(content):
-        return (f"this project dashboard file has changed since you trusted it; review it, then run: "
-                f"{_command(path)}")
+        return f"this project dashboard file has changed since you trusted it; review it, then run: {_command(path)}"
     return None
 
 
@@ -112,8 +120,9 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
 
-def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *,
-          content: bytes | None = None) -> tuple[str, str]:
+def trust(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *, content: bytes | None = None
+) -> tuple[str, str]:
     """Record the project file at *path* as trusted; return its resolved path and SHA-256.
 
     Only a file named :data:`PROJECT_FILE` that parses as a dashboard file, and that no
@@ -126,9 +135,12 @@ def trust(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
     check_project_owner(Path(os.path.abspath(Path(path).expanduser())))
     resolved = _resolved(path)
     if resolved.name != PROJECT_FILE:
-        raise ConfigError(f"only project files named {PROJECT_FILE} are looked up (and need trust); use "
-                          "the dashboard option (--dashboard, SLS_ACCESS_DASHBOARD) or "
-                          "'sls-access login --dashboard FILE' for a file named otherwise", path=str(resolved))
+        raise ConfigError(
+            f"only project files named {PROJECT_FILE} are looked up (and need trust); use "
+            "the dashboard option (--dashboard, SLS_ACCESS_DASHBOARD) or "
+            "'sls-access login --dashboard FILE' for a file named otherwise",
+            path=str(resolved),
+        )
     # The parser loads when a file is trusted, not with this module (which every resolution
     # loads, to look for a project file).
     from sls_access.dashboard.file import parse_dashboard_file, read_dashboard_bytes  # noqa: PLC0415

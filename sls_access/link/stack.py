@@ -77,9 +77,11 @@ def _owner_problem(name: str, current: Mapping[str, Any], owner: Mapping[str, st
         return None
     if all(value is None for value in found.values()):
         return f"stack {name} has no sls-access tags: sls-access link did not make it"
-    return (f"stack {name} belongs to org {found.get(ORG_TAG)!r}, deployment profile "
-            f"{found.get(PROFILE_TAG)!r} (its sls-access tags), not org {owner.get(ORG_TAG)!r}, "
-            f"deployment profile {owner.get(PROFILE_TAG)!r}")
+    return (
+        f"stack {name} belongs to org {found.get(ORG_TAG)!r}, deployment profile "
+        f"{found.get(PROFILE_TAG)!r} (its sls-access tags), not org {owner.get(ORG_TAG)!r}, "
+        f"deployment profile {owner.get(PROFILE_TAG)!r}"
+    )
 
 
 def _missing(exc: botocore.exceptions.ClientError) -> bool:
@@ -110,11 +112,13 @@ class Stack:
         except botocore.exceptions.ClientError as exc:
             if _missing(exc):
                 raise
-            raise LinkError(describe_error(exc, f"CloudFormation {action} of stack {self.name}"),
-                            stack_name=self.name) from None
+            raise LinkError(
+                describe_error(exc, f"CloudFormation {action} of stack {self.name}"), stack_name=self.name
+            ) from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise LinkError(describe_error(exc, f"CloudFormation {action} of stack {self.name}"),
-                            stack_name=self.name) from None
+            raise LinkError(
+                describe_error(exc, f"CloudFormation {action} of stack {self.name}"), stack_name=self.name
+            ) from None
 
     def status(self) -> Mapping[str, Any] | None:
         """Return the stack's description, or None when there is no such stack."""
@@ -140,11 +144,16 @@ class Stack:
                 if raw["EventId"] in self._seen:
                     token = None
                     break
-                new.append(StackEvent(event_id=raw["EventId"], timestamp=raw["Timestamp"],
-                                      logical_id=raw.get("LogicalResourceId", ""),
-                                      resource_type=raw.get("ResourceType", ""),
-                                      status=raw.get("ResourceStatus", ""),
-                                      reason=raw.get("ResourceStatusReason")))
+                new.append(
+                    StackEvent(
+                        event_id=raw["EventId"],
+                        timestamp=raw["Timestamp"],
+                        logical_id=raw.get("LogicalResourceId", ""),
+                        resource_type=raw.get("ResourceType", ""),
+                        status=raw.get("ResourceStatus", ""),
+                        reason=raw.get("ResourceStatusReason"),
+                    )
+                )
             else:
                 token = page.get("NextToken")
             if not token:
@@ -181,27 +190,35 @@ class Stack:
             resource's reason), or it did not settle within :attr:`timeout`.
         """
         current = self.belongs_to({key: tags[key] for key in (ORG_TAG, PROFILE_TAG)})
-        kwargs: dict[str, Any] = {"StackName": self.name, "TemplateBody": template_body,
-                                  "Capabilities": CAPABILITIES,
-                                  "Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}
+        kwargs: dict[str, Any] = {
+            "StackName": self.name,
+            "TemplateBody": template_body,
+            "Capabilities": CAPABILITIES,
+            "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+        }
         if current is None:
             self._call("create_stack", **kwargs)
         else:
             state = str(current.get("StackStatus", ""))
             if state in _BROKEN or state.endswith("_IN_PROGRESS"):
-                raise LinkError(f"stack {self.name} is {state}: wait for it, or delete it "
-                                f"('sls-access unlink --delete-stack' or the CloudFormation console), "
-                                "then link again", stack_name=self.name)
+                raise LinkError(
+                    f"stack {self.name} is {state}: wait for it, or delete it "
+                    f"('sls-access unlink --delete-stack' or the CloudFormation console), "
+                    "then link again",
+                    stack_name=self.name,
+                )
             self._events()  # earlier operations' events are not this one's
             try:
                 self.client.update_stack(**kwargs)
             except botocore.exceptions.ClientError as exc:
                 if "No updates are to be performed" not in str(exc.response.get("Error", {}).get("Message", "")):
-                    raise LinkError(describe_error(exc, f"CloudFormation update_stack of stack {self.name}"),
-                                    stack_name=self.name) from None
+                    raise LinkError(
+                        describe_error(exc, f"CloudFormation update_stack of stack {self.name}"), stack_name=self.name
+                    ) from None
             except botocore.exceptions.BotoCoreError as exc:
-                raise LinkError(describe_error(exc, f"CloudFormation update_stack of stack {self.name}"),
-                                stack_name=self.name) from None
+                raise LinkError(
+                    describe_error(exc, f"CloudFormation update_stack of stack {self.name}"), stack_name=self.name
+                ) from None
         final = self._wait(_SUCCESS, gone_ok=False)
         assert final is not None  # noqa: S101 - gone_ok=False raises instead
         return {str(out["OutputKey"]): str(out["OutputValue"]) for out in final.get("Outputs", [])}
@@ -235,14 +252,23 @@ class Stack:
                     return current
                 raise LinkError(self._failure(state, current, events), stack_name=self.name)
             if self.monotonic() >= deadline:
-                raise LinkError(f"stack {self.name} is still {state} after {self.timeout:g} s; it goes on in "
-                                "CloudFormation: follow it in the console, then run link again "
-                                "(the dashboard file is unchanged)", stack_name=self.name)
+                raise LinkError(
+                    f"stack {self.name} is still {state} after {self.timeout:g} s; it goes on in "
+                    "CloudFormation: follow it in the console, then run link again "
+                    "(the dashboard file is unchanged)",
+                    stack_name=self.name,
+                )
             self.sleep(self.poll)
 
     def _failure(self, state: str, current: Mapping[str, Any], events: list[StackEvent]) -> str:
-        failed = next((event for event in events if event.status.endswith("_FAILED") and event.reason
-                       and event.logical_id != self.name), None)
+        failed = next(
+            (
+                event
+                for event in events
+                if event.status.endswith("_FAILED") and event.reason and event.logical_id != self.name
+            ),
+            None,
+        )
         if failed is not None:
             why = f"{failed.logical_id} ({failed.resource_type}) {failed.status}: {failed.reason}"
         else:
@@ -250,8 +276,15 @@ class Stack:
         return f"stack {self.name} ended {state}: {' '.join(why.split())}"
 
 
-def find_stack(client: Any, org: str, profile: str, *, name: str | None,  # noqa: ANN401 - a botocore client
-               on_event: Callable[[StackEvent], None], timeout: float) -> tuple[Stack, bool]:
+def find_stack(
+    client: Any,  # noqa: ANN401 - a botocore client
+    org: str,
+    profile: str,
+    *,
+    name: str | None,
+    on_event: Callable[[StackEvent], None],
+    timeout: float,
+) -> tuple[Stack, bool]:
     """Return the stack of (*org*, *profile*), and whether its role has the former name.
 
     *name* (``--stack-name``) is used as it is. Otherwise the name unique to the pair
@@ -272,8 +305,9 @@ def find_stack(client: Any, org: str, profile: str, *, name: str | None,  # noqa
             continue
         if name is None and candidate == legacy_default and _owner_problem(candidate, current, owner) is not None:
             continue  # another pair's stack under the former, ambiguous name: not ours to touch
-        role_arns = [str(out.get("OutputValue")) for out in current.get("Outputs") or ()
-                     if out.get("OutputKey") == "RoleArn"]
+        role_arns = [
+            str(out.get("OutputValue")) for out in current.get("Outputs") or () if out.get("OutputKey") == "RoleArn"
+        ]
         legacy = any(arn.endswith(f":role/{legacy_role_name(org, profile)}") for arn in role_arns)
         return stack, legacy
     return Stack(client=client, name=candidates[0], on_event=on_event, timeout=timeout), False

@@ -150,35 +150,79 @@ def deploy_policy() -> dict[str, Yaml]:
     """
     # Every region: the role is global, and one account's stages deploy to several regions.
     account = "arn:${AWS::Partition}:{service}:*:${AWS::AccountId}"
-    buckets = ("arn:${AWS::Partition}:s3:::*serverlessdeploymentbucket*",
-               "arn:${AWS::Partition}:s3:::serverless-framework-deployments-*")
+    buckets = (
+        "arn:${AWS::Partition}:s3:::*serverlessdeploymentbucket*",
+        "arn:${AWS::Partition}:s3:::serverless-framework-deployments-*",
+    )
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "CloudFormation", "Effect": "Allow", "Action": ["cloudformation:*"], "Resource": "*"},
-            {"Sid": "DeploymentBuckets", "Effect": "Allow", "Action": ["s3:*"],
-             "Resource": [_sub(arn) for bucket in buckets for arn in (bucket, f"{bucket}/*")]},
-            {"Sid": "FunctionRoles", "Effect": "Allow",
-             "Action": ["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy",
-                        "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-                        "iam:TagRole", "iam:UntagRole"],
-             "Resource": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")},
-            {"Sid": "PassFunctionRolesToLambda", "Effect": "Allow", "Action": ["iam:PassRole"],
-             "Resource": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"),
-             "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}},
-            {"Sid": "Functions", "Effect": "Allow", "Action": ["lambda:*"],
-             "Resource": _sub(account.replace("{service}", "lambda") + ":function:*")},
-            {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:*"],
-             "Resource": _sub(account.replace("{service}", "logs") + ":log-group:/aws/lambda/*")},
-            {"Sid": "ApiGateway", "Effect": "Allow",
-             "Action": ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH",
-                        "apigateway:DELETE"],
-             "Resource": _sub("arn:${AWS::Partition}:apigateway:*::/*")},
-            {"Sid": "EventRules", "Effect": "Allow", "Action": ["events:*"],
-             "Resource": _sub(account.replace("{service}", "events") + ":rule/*")},
-            {"Sid": "FrameworkParameters", "Effect": "Allow",
-             "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-             "Resource": _sub(account.replace("{service}", "ssm") + ":parameter/serverless-framework/*")},
+            {
+                "Sid": "DeploymentBuckets",
+                "Effect": "Allow",
+                "Action": ["s3:*"],
+                "Resource": [_sub(arn) for bucket in buckets for arn in (bucket, f"{bucket}/*")],
+            },
+            {
+                "Sid": "FunctionRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:GetRole",
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                ],
+                "Resource": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"),
+            },
+            {
+                "Sid": "PassFunctionRolesToLambda",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"),
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            },
+            {
+                "Sid": "Functions",
+                "Effect": "Allow",
+                "Action": ["lambda:*"],
+                "Resource": _sub(account.replace("{service}", "lambda") + ":function:*"),
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:*"],
+                "Resource": _sub(account.replace("{service}", "logs") + ":log-group:/aws/lambda/*"),
+            },
+            {
+                "Sid": "ApiGateway",
+                "Effect": "Allow",
+                "Action": [
+                    "apigateway:GET",
+                    "apigateway:POST",
+                    "apigateway:PUT",
+                    "apigateway:PATCH",
+                    "apigateway:DELETE",
+                ],
+                "Resource": _sub("arn:${AWS::Partition}:apigateway:*::/*"),
+            },
+            {
+                "Sid": "EventRules",
+                "Effect": "Allow",
+                "Action": ["events:*"],
+                "Resource": _sub(account.replace("{service}", "events") + ":rule/*"),
+            },
+            {
+                "Sid": "FrameworkParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+                "Resource": _sub(account.replace("{service}", "ssm") + ":parameter/serverless-framework/*"),
+            },
         ],
     }
 
@@ -193,16 +237,20 @@ def template(spec: RoleSpec) -> dict[str, Yaml]:
         "MaxSessionDuration": max(3600, spec.duration_seconds),
         "AssumeRolePolicyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "DeployersThroughSlsAccess",
-                "Effect": "Allow",
-                "Principal": {"AWS": list(spec.trust)},
-                "Action": actions,
-                "Condition": {"StringEquals": {"sts:ExternalId": spec.external_id}},
-            }],
+            "Statement": [
+                {
+                    "Sid": "DeployersThroughSlsAccess",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": list(spec.trust)},
+                    "Action": actions,
+                    "Condition": {"StringEquals": {"sts:ExternalId": spec.external_id}},
+                }
+            ],
         },
-        "Tags": [{"Key": "sls-access:org", "Value": spec.org},
-                 {"Key": "sls-access:deployment-profile", "Value": spec.profile}],
+        "Tags": [
+            {"Key": "sls-access:org", "Value": spec.org},
+            {"Key": "sls-access:deployment-profile", "Value": spec.profile},
+        ],
     }
     if spec.policies:
         properties["ManagedPolicyArns"] = list(spec.policies)
@@ -266,7 +314,7 @@ def _block(value: Yaml, indent: int) -> list[str]:
         for item in value:
             if _is_block(item):
                 inner = _block(item, indent + 2)
-                lines.append(f"{pad}- {inner[0][indent + 2:]}")
+                lines.append(f"{pad}- {inner[0][indent + 2 :]}")
                 lines.extend(inner[1:])
             else:
                 lines.append(f"{pad}- {_scalar(item)}")

@@ -38,8 +38,15 @@ class Verified:
     arn: str
 
 
-def verify_role(session: botocore.session.Session, target: Target, profile: DeploymentProfile, *,
-                role_session: RoleSession, region: str, tags: Mapping[str, str] | None = None) -> Verified:
+def verify_role(
+    session: botocore.session.Session,
+    target: Target,
+    profile: DeploymentProfile,
+    *,
+    role_session: RoleSession,
+    region: str,
+    tags: Mapping[str, str] | None = None,
+) -> Verified:
     """Enter *profile*'s role as sls-access will, and check the identity STS reports for its keys.
 
     The role is entered by sls-access's own :class:`~sls_access._sts_client.RoleAssumer` (the
@@ -53,25 +60,44 @@ def verify_role(session: botocore.session.Session, target: Target, profile: Depl
     role_name = profile.role_arn.rsplit("/", 1)[-1]
     account_id = profile.account_id
     try:
-        keys = RoleAssumer().assume(target, attrs.evolve(profile, region=region), source="link",
-                                    session_name=role_session.name,
-                                    source_identity=role_session.source_identity, tags=tags)
+        keys = RoleAssumer().assume(
+            target,
+            attrs.evolve(profile, region=region),
+            source="link",
+            session_name=role_session.name,
+            source_identity=role_session.source_identity,
+            tags=tags,
+        )
     except AccessRoleError as exc:
         raise LinkError(f"the new role {profile.role_arn} could not be assumed: {exc}") from None
     try:
-        as_role = cast("STSClient", session.create_client(
-            "sts", region_name=region, config=client_config(), aws_access_key_id=keys.access_key_id,
-            aws_secret_access_key=keys.secret_access_key, aws_session_token=keys.session_token))
+        as_role = cast(
+            "STSClient",
+            session.create_client(
+                "sts",
+                region_name=region,
+                config=client_config(),
+                aws_access_key_id=keys.access_key_id,
+                aws_secret_access_key=keys.secret_access_key,
+                aws_session_token=keys.session_token,
+            ),
+        )
         identity = as_role.get_caller_identity()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         failure = describe_failure(exc)
-        raise LinkError(f"GetCallerIdentity with the new role {profile.role_arn}'s keys failed: "
-                        f"{failure.message if failure else type(exc).__name__}") from None
+        raise LinkError(
+            f"GetCallerIdentity with the new role {profile.role_arn}'s keys failed: "
+            f"{failure.message if failure else type(exc).__name__}"
+        ) from None
     account, arn = str(identity.get("Account", "")), str(identity.get("Arn", ""))
     if account != account_id or account_of_arn(arn) != account_id:
-        raise LinkError(f"STS says the new role's keys are in account {account or '?'} ({arn or 'no ARN'}), "
-                        f"not in {account_id}: refused, the dashboard file is unchanged")
+        raise LinkError(
+            f"STS says the new role's keys are in account {account or '?'} ({arn or 'no ARN'}), "
+            f"not in {account_id}: refused, the dashboard file is unchanged"
+        )
     if f":assumed-role/{role_name}/" not in arn:
-        raise LinkError(f"STS says the new role's keys belong to {arn}, not to role {role_name}: refused, "
-                        "the dashboard file is unchanged")
+        raise LinkError(
+            f"STS says the new role's keys belong to {arn}, not to role {role_name}: refused, "
+            "the dashboard file is unchanged"
+        )
     return Verified(account=account, arn=arn)

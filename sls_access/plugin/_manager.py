@@ -69,8 +69,13 @@ def _hooks(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
 
 def _warn(ep: importlib.metadata.EntryPoint, what: str) -> None:
     """Warn about a plugin, located at the plugin (its entry point), not at a line of sls-access."""
-    warnings.warn_explicit(f"sls-access plugin {ep.name!r} ({ep.value}) {what}", PluginLoadWarning,
-                           filename=f"<sls-access plugin {ep.name}>", lineno=0, module=ep.value)
+    warnings.warn_explicit(
+        f"sls-access plugin {ep.name!r} ({ep.value}) {what}",
+        PluginLoadWarning,
+        filename=f"<sls-access plugin {ep.name}>",
+        lineno=0,
+        module=ep.value,
+    )
 
 
 def _distribution(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
@@ -95,9 +100,12 @@ def _installed() -> importlib.metadata.EntryPoints:
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register *plugin*; refuse hook wrappers, which sls-access never calls (see the spec)."""
     pm.register(plugin, name=name)
-    wrappers = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()
-                      for impl in caller.get_hookimpls()
-                      if impl.plugin_name == name and (impl.hookwrapper or impl.wrapper))
+    wrappers = sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        for impl in caller.get_hookimpls()
+        if impl.plugin_name == name and (impl.hookwrapper or impl.wrapper)
+    )
     if wrappers:
         pm.unregister(name=name)
         raise pluggy.PluginValidationError(plugin, f"hook wrappers are not supported ({', '.join(wrappers)})")
@@ -122,16 +130,23 @@ def build_plugin_manager(
     for name, target in BUILTIN_PLUGINS:
         plugin = _builtin(target)
         _register(pm, plugin, name)
-        infos.append(PluginInfo(name=name, module=target, distribution="sls-access", version=__version__,
-                                builtin=True, hooks=_hooks(pm, plugin)))
+        infos.append(
+            PluginInfo(
+                name=name,
+                module=target,
+                distribution="sls-access",
+                version=__version__,
+                builtin=True,
+                hooks=_hooks(pm, plugin),
+            )
+        )
     for ep in _installed():
         if pm.has_plugin(ep.name) or any(info.name == ep.name for info in infos):
             _warn(ep, "is not loaded: another plugin has that name")
             continue
         dist, version = _distribution(ep)
         if ep.name in disable:
-            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
-                                    disabled=True))
+            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version, disabled=True))
             continue
         try:
             loaded: object = ep.load()
@@ -139,11 +154,11 @@ def build_plugin_manager(
         except Exception as exc:  # noqa: BLE001 - any failure of a third party to load
             error = f"{type(exc).__name__}: {exc}"
             _warn(ep, f"failed to load: {error}")
-            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
-                                    error=error))
+            infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version, error=error))
             continue
-        infos.append(PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version,
-                                hooks=_hooks(pm, loaded)))
+        infos.append(
+            PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=version, hooks=_hooks(pm, loaded))
+        )
         log.debug("loaded plugin %s from %s %s", ep.name, dist, version)
     pm.check_pending()
     return pm, tuple(infos)

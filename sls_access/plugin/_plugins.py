@@ -138,8 +138,10 @@ class Plugins:
         for plugin, group in reversed(results):  # registration order: built-ins first
             for source in group or ():
                 if not isinstance(source, Source):
-                    raise SlsAccessError(f"plugin {plugin!r} returned {type(source).__name__} from "
-                                         "sls_access_sources, not a source (name and load(target))")
+                    raise SlsAccessError(
+                        f"plugin {plugin!r} returned {type(source).__name__} from "
+                        "sls_access_sources, not a source (name and load(target))"
+                    )
                 found.append(PluginSource(source, plugin, builtin=plugin in self._builtin))
                 added.setdefault(plugin, []).append(source.name)
         self.infos = tuple(attrs.evolve(info, sources=tuple(added.get(info.name, ()))) for info in self.infos)
@@ -151,11 +153,15 @@ class Plugins:
             if info.error is None:
                 continue
             if info.name in listed:
-                raise ConfigError(f"source {info.name!r} is listed but plugin {info.name!r} failed to load: "
-                                  f"{info.error}", key="sources")
-            raise ConfigError(f"plugin {info.name!r} ({info.module}) failed to load: {info.error}; every "
-                              f"resolution fails until it loads, is uninstalled, or is switched off with "
-                              f"disable_plugins={info.name} (SLS_ACCESS_DISABLE_PLUGINS)")
+                raise ConfigError(
+                    f"source {info.name!r} is listed but plugin {info.name!r} failed to load: {info.error}",
+                    key="sources",
+                )
+            raise ConfigError(
+                f"plugin {info.name!r} ({info.module}) failed to load: {info.error}; every "
+                f"resolution fails until it loads, is uninstalled, or is switched off with "
+                f"disable_plugins={info.name} (SLS_ACCESS_DISABLE_PLUGINS)"
+            )
 
     def _check_listed(self, listed: Sequence[str], available: set[str]) -> None:
         for name in listed:
@@ -165,12 +171,15 @@ class Plugins:
                 if info.name != name:
                     continue
                 if info.disabled:
-                    raise ConfigError(f"source {name!r} is listed but plugin {name!r} is disabled "
-                                      "by disable_plugins", key="sources")
+                    raise ConfigError(
+                        f"source {name!r} is listed but plugin {name!r} is disabled by disable_plugins", key="sources"
+                    )
                 if not info.sources:
                     hooks = ", ".join(info.hooks) or "no hooks"
-                    raise ConfigError(f"{name!r} is listed but plugin {name!r} adds no source ({hooks}): "
-                                      "leave it out of sources", key="sources")
+                    raise ConfigError(
+                        f"{name!r} is listed but plugin {name!r} adds no source ({hooks}): leave it out of sources",
+                        key="sources",
+                    )
 
     # -- sls_access_role_session and sls_access_enter_role ---------------------------------
 
@@ -179,8 +188,9 @@ class Plugins:
         hook = "sls_access_role_session"
 
         def failed(plugin: str, exc: Exception) -> Exception:
-            return _role_error(target, deployment_profile, f"plugin {plugin!r} failed in {hook}: "
-                               f"{type(exc).__name__}: {exc}", plugin)
+            return _role_error(
+                target, deployment_profile, f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}", plugin
+            )
 
         kwargs = {"target": target, "deployment_profile": deployment_profile, "options": options}
         for plugin, result in self._each(hook, kwargs, failed):
@@ -188,8 +198,9 @@ class Plugins:
                 continue
             session = RoleSession(name=result) if isinstance(result, str) else result
             if not isinstance(session, RoleSession):
-                raise ConfigError(f"plugin {plugin!r} returned {type(result).__name__}, "
-                                  "not a RoleSession or str", key=hook)
+                raise ConfigError(
+                    f"plugin {plugin!r} returned {type(result).__name__}, not a RoleSession or str", key=hook
+                )
             problems = [session_field_problem("RoleSessionName", session.name)]
             if session.source_identity is not None:
                 problems.append(session_field_problem("SourceIdentity", session.source_identity))
@@ -212,20 +223,29 @@ class Plugins:
                 return exc.from_plugin(plugin, mention=plugin not in self._builtin)
             if isinstance(exc, SlsAccessError):
                 return _role_error(target, deployment_profile, f"plugin {plugin!r}: {exc}", plugin, exc)
-            return _role_error(target, deployment_profile, f"plugin {plugin!r} failed in {hook}: "
-                               f"{type(exc).__name__}: {exc}", plugin, exc)
+            return _role_error(
+                target,
+                deployment_profile,
+                f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}",
+                plugin,
+                exc,
+            )
 
-        kwargs = {"target": target, "deployment_profile": deployment_profile, "session": session,
-                  "options": options}
+        kwargs = {"target": target, "deployment_profile": deployment_profile, "session": session, "options": options}
         for plugin, result in self._each(hook, kwargs, failed):
             if result is None:
                 continue
             if not isinstance(result, Credentials):
-                raise _role_error(target, deployment_profile, f"plugin {plugin!r} returned "
-                                  f"{type(result).__name__} from {hook}, not sls_access.Credentials", plugin)
+                raise _role_error(
+                    target,
+                    deployment_profile,
+                    f"plugin {plugin!r} returned {type(result).__name__} from {hook}, not sls_access.Credentials",
+                    plugin,
+                )
             return attrs.evolve(result, region=target.region or result.region or deployment_profile.region)
-        raise _role_error(target, deployment_profile,
-                          "no plugin entered the role (the built-in assume-role plugin is missing)", None)
+        raise _role_error(
+            target, deployment_profile, "no plugin entered the role (the built-in assume-role plugin is missing)", None
+        )
 
     # -- observers --------------------------------------------------------------------------
 
@@ -241,20 +261,35 @@ class Plugins:
         creds = resolution.credentials
         if creds is None or resolution.source is None:
             return
-        self._notify("sls_access_resolution_succeeded", target=resolution.target, source=resolution.source,
-                     trail=resolution.trail, expiration=creds.expiration, region=resolution.region,
-                     key_hint=creds.key_hint)
+        self._notify(
+            "sls_access_resolution_succeeded",
+            target=resolution.target,
+            source=resolution.source,
+            trail=resolution.trail,
+            expiration=creds.expiration,
+            region=resolution.region,
+            key_hint=creds.key_hint,
+        )
 
     def failed(self, resolution: Resolution, error: SlsAccessError) -> None:
         """Tell the observers about a resolution that failed with *error*."""
-        self._notify("sls_access_resolution_failed", target=resolution.target, trail=resolution.trail,
-                     error=error)
+        self._notify("sls_access_resolution_failed", target=resolution.target, trail=resolution.trail, error=error)
 
 
-def _role_error(target: Target, deployment_profile: DeploymentProfile, message: str, plugin: str | None,
-                cause: Exception | None = None) -> AccessRoleError:
+def _role_error(
+    target: Target,
+    deployment_profile: DeploymentProfile,
+    message: str,
+    plugin: str | None,
+    cause: Exception | None = None,
+) -> AccessRoleError:
     code = getattr(cause, "code", None)
-    error = AccessRoleError(message, target=target, deployment_profile=deployment_profile.name,
-                            role_arn=deployment_profile.role_arn, code=code if isinstance(code, str) else None)
+    error = AccessRoleError(
+        message,
+        target=target,
+        deployment_profile=deployment_profile.name,
+        role_arn=deployment_profile.role_arn,
+        code=code if isinstance(code, str) else None,
+    )
     error.plugin = plugin  # a new error, not yet raised
     return error

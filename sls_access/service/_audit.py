@@ -105,10 +105,23 @@ class Audit:
 
     def __init__(self, client: str, method: str, path: str) -> None:
         self.fields: dict[str, Any] = {
-            "time": None, "client": client, "method": method[:16], "path": path[:256], "status": None,
-            "outcome": None, "org": None, "app": None, "stage": None, "region": None,
-            "key": None, "key_id": None, "role": None, "aws_key_id": None, "session": None,
-            "source_identity": None, "ms": None,
+            "time": None,
+            "client": client,
+            "method": method[:16],
+            "path": path[:256],
+            "status": None,
+            "outcome": None,
+            "org": None,
+            "app": None,
+            "stage": None,
+            "region": None,
+            "key": None,
+            "key_id": None,
+            "role": None,
+            "aws_key_id": None,
+            "session": None,
+            "source_identity": None,
+            "ms": None,
         }
 
     def emit(self, status: int, outcome: str, ms: float) -> None:

@@ -54,8 +54,16 @@ else:
     except ImportError:  # httptools is not installed: only --http h11
         HttpToolsProtocol = None
 
-__all__ = ["HEADER_TIMEOUT", "HEADER_TIMEOUT_VARIABLE", "MAX_HEADER_BYTES", "GuardedH11", "GuardedHttpTools",
-           "check", "header_timeout", "protocol_path"]
+__all__ = [
+    "HEADER_TIMEOUT",
+    "HEADER_TIMEOUT_VARIABLE",
+    "MAX_HEADER_BYTES",
+    "GuardedH11",
+    "GuardedHttpTools",
+    "check",
+    "header_timeout",
+    "protocol_path",
+]
 
 HEADER_TIMEOUT = 10.0
 """Seconds a request's headers may take by default, from the connection or the request's first byte."""
@@ -67,8 +75,20 @@ MAX_HEADER_BYTES = 16384
 log = logging.getLogger("sls_access.service")
 
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-_NEEDED = ("connections", "cycle", "limit_concurrency", "loop", "transport", "client", "on_response_complete",
-           "flow", "send_400_response", "connection_made", "connection_lost", "data_received")
+_NEEDED = (
+    "connections",
+    "cycle",
+    "limit_concurrency",
+    "loop",
+    "transport",
+    "client",
+    "on_response_complete",
+    "flow",
+    "send_400_response",
+    "connection_made",
+    "connection_lost",
+    "data_received",
+)
 """What the guard uses of uvicorn's protocol instances (checked by :func:`check`)."""
 
 
@@ -85,8 +105,10 @@ def header_timeout() -> float:
 
 def _answer(status: int, code: str, message: str) -> bytes:
     body = _body(code, message)
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, _REASONS[status], len(body))) + body
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % (status, _REASONS[status], len(body))
+    ) + body
 
 
 class _HeaderGuard(asyncio.Protocol):
@@ -206,12 +228,21 @@ class _HeaderGuard(asyncio.Protocol):
         limit = self.limit_concurrency
         if limit is None or len(self.connections) < limit:
             return
-        waiting = [other for other in self.connections if other is not self and isinstance(other, _HeaderGuard)
-                   and not other._guard_busy() and not other.transport.is_closing()]
+        waiting = [
+            other
+            for other in self.connections
+            if other is not self
+            and isinstance(other, _HeaderGuard)
+            and not other._guard_busy()
+            and not other.transport.is_closing()
+        ]
         if waiting:
             oldest = min(waiting, key=lambda other: other._guard_since)
-            log.info("closed a connection from %s: %d connections open, it waited longest", oldest._guard_peer(),
-                     len(self.connections))
+            log.info(
+                "closed a connection from %s: %d connections open, it waited longest",
+                oldest._guard_peer(),
+                len(self.connections),
+            )
             oldest.transport.close()
             self.connections.discard(oldest)  # now, not when its loss is reported: uvicorn counts this set
         elif len(self.connections) > limit:
@@ -226,6 +257,7 @@ class GuardedH11(_HeaderGuard, H11Protocol):
 
 
 if HttpToolsProtocol is not None:
+
     class GuardedHttpTools(_HeaderGuard, HttpToolsProtocol):
         """uvicorn's httptools protocol with the header and connection guard."""
 
@@ -259,11 +291,16 @@ def check(http: str) -> None:
     loop = asyncio.new_event_loop()
     try:
         protocol = guarded(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-        missing = [name for name in _NEEDED if not hasattr(protocol, name)
-                   or (name in vars(_HeaderGuard) and not callable(getattr(base, name, None)))]
+        missing = [
+            name
+            for name in _NEEDED
+            if not hasattr(protocol, name) or (name in vars(_HeaderGuard) and not callable(getattr(base, name, None)))
+        ]
     finally:
         loop.close()
     if missing:
         version = importlib.metadata.version("uvicorn")
-        raise ConfigError(f"uvicorn {version}'s HTTP protocol lacks {', '.join(missing)}, which the service's "
-                          "header and connection limits need; install the uvicorn the server extra names")
+        raise ConfigError(
+            f"uvicorn {version}'s HTTP protocol lacks {', '.join(missing)}, which the service's "
+            "header and connection limits need; install the uvicorn the server extra names"
+        )

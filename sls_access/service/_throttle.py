@@ -52,10 +52,20 @@ class Penalty:
 class Throttle:
     """Failure counts per subject (an address, a key id), and the hold or refusal they earn."""
 
-    def __init__(self, *, free: int = 5, lockout: int = 50, window: float = 300.0,
-                 base_delay: float = 0.25, max_delay: float = 5.0, max_wait: float = 30.0,
-                 max_held_per_subject: int = 4, max_held: int = 16,
-                 maxsize: int = 65536, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        free: int = 5,
+        lockout: int = 50,
+        window: float = 300.0,
+        base_delay: float = 0.25,
+        max_delay: float = 5.0,
+        max_wait: float = 30.0,
+        max_held_per_subject: int = 4,
+        max_held: int = 16,
+        maxsize: int = 65536,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.free = free
         self.lockout = lockout
         self.window = window
@@ -106,9 +116,17 @@ class Throttle:
             failures = max([seen, *(count for count, _ in records)])
             release = max([now, *(released for _, released in records)]) + self._delay_for(failures)
             hold = release - now
-            refused = failures >= self.lockout or hold > self.max_wait or (hold > 0 and (
-                self._held_total >= self.max_held
-                or any(self._held.get(subject, 0) >= self.max_held_per_subject for subject in subjects)))
+            refused = (
+                failures >= self.lockout
+                or hold > self.max_wait
+                or (
+                    hold > 0
+                    and (
+                        self._held_total >= self.max_held
+                        or any(self._held.get(subject, 0) >= self.max_held_per_subject for subject in subjects)
+                    )
+                )
+            )
             for subject, (count, released) in zip(subjects, records, strict=True):
                 self._records[subject] = (count + 1, released if refused else max(released, release))
             if refused:

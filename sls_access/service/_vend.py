@@ -130,8 +130,12 @@ class Vendor:
         self._clock = clock
         self._assumer = RoleAssumer()
         self._cache: ExpiringCache[Credentials] = ExpiringCache(
-            clock, lambda creds: creds.expiration, maxsize=maxsize, advisory=SERVICE_ADVISORY,
-            mandatory=SERVICE_MANDATORY)
+            clock,
+            lambda creds: creds.expiration,
+            maxsize=maxsize,
+            advisory=SERVICE_ADVISORY,
+            mandatory=SERVICE_MANDATORY,
+        )
         self._hot: LRUCache[_Key, tuple[float, Vended]] = LRUCache(maxsize)
         self._failed: LRUCache[_Key, tuple[float, AccessRoleError]] = LRUCache(maxsize)
         self._threads = threads
@@ -172,8 +176,12 @@ class Vendor:
         """
         per_key = profile.sessions is Sessions.PER_KEY
         if per_key and caller is None:
-            raise AccessRoleError("a per_key deployment profile's keys are vended only to an access key",
-                                  target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+            raise AccessRoleError(
+                "a per_key deployment profile's keys are vended only to an access key",
+                target=target,
+                deployment_profile=profile.name,
+                role_arn=profile.role_arn,
+            )
         key: _Key = (target, profile, caller if per_key else None)
         now = self._clock().timestamp()
         hot = self._hot.get(key)
@@ -190,15 +198,30 @@ class Vendor:
         else:
             session, tags = key_session(key[2].name, key[2].id), key_session_tags(target, key[2].name)
         try:
-            creds = await loop.run_in_executor(self._pool, self._cache.get, key, partial(
-                self._assumer.assume, target, profile, source="dashboard", session_name=session.name,
-                source_identity=session.source_identity, tags=tags))
+            creds = await loop.run_in_executor(
+                self._pool,
+                self._cache.get,
+                key,
+                partial(
+                    self._assumer.assume,
+                    target,
+                    profile,
+                    source="dashboard",
+                    session_name=session.name,
+                    source_identity=session.source_identity,
+                    tags=tags,
+                ),
+            )
         except AccessRoleError as exc:
             self._failed[key] = (self._clock().timestamp() + FAILURE_TTL, exc)
             raise
-        vended = Vended(body=container_json(creds, profile.role_arn), expiration=creds.expiration,
-                        access_key_id=creds.access_key_id, session=session.name,
-                        source_identity=session.source_identity)
+        vended = Vended(
+            body=container_json(creds, profile.role_arn),
+            expiration=creds.expiration,
+            access_key_id=creds.access_key_id,
+            session=session.name,
+            source_identity=session.source_identity,
+        )
         if creds.expiration is not None:
             self._hot[key] = (creds.expiration.timestamp() - SERVICE_ADVISORY.total_seconds(), vended)
         self._failed.pop(key, None)

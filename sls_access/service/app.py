@@ -75,13 +75,17 @@ MAX_KEY = 512
 _PREFIX = ("", "v1", "orgs")
 _REFUSED_STATUS = {UNKNOWN_TARGET: 400, PROTECTED_STAGE: 409}
 """The answers to a target the dashboard file refuses (never 404 ``no_link``)."""
-_BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-                 (b"x-content-type-options", b"nosniff")]
+_BASE_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 class _Reject(Exception):
-    def __init__(self, status: int, outcome: str, message: str,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self, status: int, outcome: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self.status = status
         self.outcome = outcome
         self.message = message
@@ -107,14 +111,20 @@ def _segment(raw: str, what: str) -> str:
 
 def _parse_target(raw_path: str, query: str) -> Target:
     parts = raw_path.split("/")
-    if (len(parts) != 9 or tuple(parts[:3]) != _PREFIX or parts[4] != "apps" or parts[6] != "stages"
-            or parts[8] != "credentials"):
+    if (
+        len(parts) != 9
+        or tuple(parts[:3]) != _PREFIX
+        or parts[4] != "apps"
+        or parts[6] != "stages"
+        or parts[8] != "credentials"
+    ):
         raise _Reject(404, "not_found", "no such route")
     region: str | None = None
     if query:
         try:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True,
-                                           max_num_fields=4, errors="strict")
+            pairs = urllib.parse.parse_qsl(
+                query, keep_blank_values=True, strict_parsing=True, max_num_fields=4, errors="strict"
+            )
         except (ValueError, UnicodeDecodeError):
             raise _Reject(400, "bad_request", "malformed query string") from None
         names = [name for name, _ in pairs]
@@ -122,8 +132,12 @@ def _parse_target(raw_path: str, query: str) -> Target:
             raise _Reject(400, "bad_request", "the only query parameter is region, given once")
         region = pairs[0][1]
     try:
-        return Target(org=_segment(parts[3], "org"), app=_segment(parts[5], "app"),
-                      stage=_segment(parts[7], "stage"), region=region)
+        return Target(
+            org=_segment(parts[3], "org"),
+            app=_segment(parts[5], "app"),
+            stage=_segment(parts[7], "stage"),
+            region=region,
+        )
     except ConfigError as exc:
         if exc.key == "region":  # a malformed region, or one botocore does not know
             raise _Reject(400, "bad_region", "the region is not an AWS region botocore knows") from None
@@ -157,8 +171,9 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
 class App:
     """The ASGI application; see the module docstring. Build it with :func:`create_app`."""
 
-    def __init__(self, state: StateView, *, clock: Callable[[], datetime] = utc_now,
-                 throttle: Throttle | None = None) -> None:
+    def __init__(
+        self, state: StateView, *, clock: Callable[[], datetime] = utc_now, throttle: Throttle | None = None
+    ) -> None:
         self.state = state
         self.throttle = throttle or Throttle()
         self.vendor = Vendor(clock=clock)
@@ -186,9 +201,13 @@ class App:
                 try:
                     identity = self.vendor.prepare()
                 except StsFailure as exc:
-                    await send({"type": "lifespan.startup.failed",
-                                "message": f"cannot start: the service's base AWS credentials do not work "
-                                           f"(STS GetCallerIdentity): {exc}"})
+                    await send(
+                        {
+                            "type": "lifespan.startup.failed",
+                            "message": f"cannot start: the service's base AWS credentials do not work "
+                            f"(STS GetCallerIdentity): {exc}",
+                        }
+                    )
                     return
                 except ConfigError as exc:  # the AWS configuration's region is not one botocore knows
                     await send({"type": "lifespan.startup.failed", "message": f"cannot start: {exc}"})
@@ -228,23 +247,37 @@ class App:
             ms = (time.perf_counter() - started) * 1000
             audit.emit(answer.status, answer.outcome, ms)
             self.state.audit(audit.fields, answer.status, answer.outcome, ms)
-            await send({"type": "http.response.start", "status": answer.status,
-                        "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": answer.status,
+                    "headers": [*answer.headers, (b"content-length", str(len(answer.body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": answer.body})
             return
         try:
             status, outcome, body = await self._handle(scope, receive, raw_path, audit)
         except _Reject as reject:
-            status, outcome, body, headers = reject.status, reject.outcome, _body(reject.outcome,
-                                                                                   reject.message), reject.headers
+            status, outcome, body, headers = (
+                reject.status,
+                reject.outcome,
+                _body(reject.outcome, reject.message),
+                reject.headers,
+            )
         except Exception:  # answer 500 without a traceback; the log keeps it
             log.exception("unexpected error serving %s", raw_path[:256])
             status, outcome, body = 500, "internal_error", _body("internal_error", "internal error")
         ms = (time.perf_counter() - started) * 1000
         audit.emit(status, outcome, ms)  # before the answer leaves
         self.state.audit(audit.fields, status, outcome, ms)  # a row too, written by the state's thread
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *headers],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, scope: Scope, receive: Receive, raw_path: str, audit: Audit) -> tuple[int, str, bytes]:
@@ -284,8 +317,9 @@ class App:
         except AccessRoleError as exc:
             code = f" ({exc.code})" if exc.code else ""
             raise _Reject(502, "role_error", f"the access role could not be assumed{code}") from None
-        audit.fields.update(aws_key_id=vended.access_key_id, session=vended.session,
-                            source_identity=vended.source_identity)
+        audit.fields.update(
+            aws_key_id=vended.access_key_id, session=vended.session, source_identity=vended.source_identity
+        )
         return 200, "vended", vended.body
 
     async def _authenticate(self, audit: Audit, key: str | None, receive: Receive) -> AccessKey:
@@ -310,15 +344,20 @@ class App:
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
         penalty = self.throttle.failed(subjects, seen=await self._shared_failures(subjects))
         if penalty.refused:  # at once: a held answer keeps a handler running, which the server counts
-            raise _Reject(429, "throttled", "too many failed authentications; try again later",
-                          [(b"retry-after", b"60"), (b"connection", b"close")])
+            raise _Reject(
+                429,
+                "throttled",
+                "too many failed authentications; try again later",
+                [(b"retry-after", b"60"), (b"connection", b"close")],
+            )
         if penalty.hold:
             try:
                 await _hold(penalty.hold, receive)
             finally:
                 self.throttle.release(subjects)
-        message = ("missing access key" if key is None else "unknown access key" if record is None
-                   else "revoked access key")
+        message = (
+            "missing access key" if key is None else "unknown access key" if record is None else "revoked access key"
+        )
         raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
 
     async def _shared_failures(self, subjects: list[str]) -> int:
@@ -327,8 +366,9 @@ class App:
             return 0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):  # the state is down: this worker's own count still applies
-            return await asyncio.wait_for(loop.run_in_executor(
-                None, self.state.record_failure, subjects, self.throttle.window), timeout=2.0)
+            return await asyncio.wait_for(
+                loop.run_in_executor(None, self.state.record_failure, subjects, self.throttle.window), timeout=2.0
+            )
         return 0
 
 
@@ -338,6 +378,7 @@ async def _hold(seconds: float, receive: Receive) -> None:
     A held answer keeps its place among the throttle's held answers, so one whose client
     has gone gives its place back at once. The failure it was held for still counts.
     """
+
     async def hung_up() -> bool:
         while True:  # the request's body first (a GET has none)
             message = await receive()
@@ -359,9 +400,15 @@ async def _hold(seconds: float, receive: Receive) -> None:
         watcher.cancel()
 
 
-def create_app(dashboard: str | os.PathLike[str] | None = None, *, keys: str | os.PathLike[str] | None = None,
-               state: str | None = None, state_max_stale: float = DEFAULT_MAX_STALE,
-               clock: Callable[[], datetime] = utc_now, throttle: Throttle | None = None) -> App:
+def create_app(
+    dashboard: str | os.PathLike[str] | None = None,
+    *,
+    keys: str | os.PathLike[str] | None = None,
+    state: str | None = None,
+    state_max_stale: float = DEFAULT_MAX_STALE,
+    clock: Callable[[], datetime] = utc_now,
+    throttle: Throttle | None = None,
+) -> App:
     """Return the ASGI app serving the links of *dashboard* or of *state*.
 
     :param dashboard: the dashboard file (TOML); read now, so that a bad one raises
@@ -409,8 +456,9 @@ def from_env() -> App:
     if dashboard and dashboard.startswith(("https://", "http://")):
         raise ConfigError("SLS_ACCESS_DASHBOARD must be a file, not a URL", key="SLS_ACCESS_DASHBOARD")
     if not dashboard and state is None:
-        raise ConfigError("set SLS_ACCESS_DASHBOARD to the dashboard file the service serves",
-                          key="SLS_ACCESS_DASHBOARD")
+        raise ConfigError(
+            "set SLS_ACCESS_DASHBOARD to the dashboard file the service serves", key="SLS_ACCESS_DASHBOARD"
+        )
     limit = os.environ.get("SLS_ACCESS_MAX_CONNECTIONS", "")
     # Held failing answers keep handlers running, which uvicorn counts against its limit:
     # at most a quarter of it, so that they never crowd out valid keys.

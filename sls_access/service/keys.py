@@ -33,8 +33,17 @@ from sls_access._values import iso_utc, name_problem, parse_iso_utc
 from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
-__all__ = ["AccessKey", "KeyFile", "KeyStore", "check_name", "check_role", "default_keys_path", "hash_key", "key_id",
-           "new_key"]
+__all__ = [
+    "AccessKey",
+    "KeyFile",
+    "KeyStore",
+    "check_name",
+    "check_role",
+    "default_keys_path",
+    "hash_key",
+    "key_id",
+    "new_key",
+]
 
 FORMAT_VERSION = 1
 MAX_BYTES = 4 << 20
@@ -74,8 +83,10 @@ def check_name(value: str, what: str) -> str:
             raise ConfigError(f"not a valid org name: {problem}", key=what)
         return value
     if not _NAME.fullmatch(value):
-        raise ConfigError(f"{value[:80]!r} is not a valid {what}: 1-64 of A-Z a-z 0-9 . _ @ -, "
-                          "starting with a letter or digit", key=what)
+        raise ConfigError(
+            f"{value[:80]!r} is not a valid {what}: 1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit",
+            key=what,
+        )
     return value
 
 
@@ -108,8 +119,13 @@ class AccessKey:
 
     def to_json(self) -> dict[str, str]:
         """Return the record as stored in the key file."""
-        record = {"id": self.id, "org": self.org, "name": self.name, "created": iso_utc(self.created),
-                  "sha256": self.sha256}
+        record = {
+            "id": self.id,
+            "org": self.org,
+            "name": self.name,
+            "created": iso_utc(self.created),
+            "sha256": self.sha256,
+        }
         if self.revoked is not None:
             record["revoked"] = iso_utc(self.revoked)
         if self.role != "deploy":
@@ -118,9 +134,15 @@ class AccessKey:
 
     def to_public_json(self) -> dict[str, str | None]:
         """Return the record as listed to people (``keys list``, the admin API): never the hash."""
-        return {"id": self.id, "org": self.org, "name": self.name, "role": self.role,
-                "created": iso_utc(self.created), "revoked": None if self.revoked is None else iso_utc(self.revoked),
-                "last_used": None if self.last_used is None else iso_utc(self.last_used)}
+        return {
+            "id": self.id,
+            "org": self.org,
+            "name": self.name,
+            "role": self.role,
+            "created": iso_utc(self.created),
+            "revoked": None if self.revoked is None else iso_utc(self.revoked),
+            "last_used": None if self.last_used is None else iso_utc(self.last_used),
+        }
 
 
 @attrs.frozen
@@ -147,19 +169,27 @@ def _parse(raw: bytes, where: str) -> KeyFile:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"not a valid key file: {exc}", path=where) from None
     if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION or not isinstance(data.get("keys"), list):
-        raise ConfigError(f'not a key file (expected {{"version": {FORMAT_VERSION}, "keys": [...]}})',
-                          path=where)
+        raise ConfigError(f'not a key file (expected {{"version": {FORMAT_VERSION}, "keys": [...]}})', path=where)
     keys: dict[str, AccessKey] = {}
     for index, item in enumerate(data["keys"]):
         try:
             revoked = item.get("revoked")
-            record = AccessKey(id=item["id"], org=item["org"], name=item["name"],
-                               created=parse_iso_utc(item["created"]), sha256=item["sha256"],
-                               revoked=None if revoked is None else parse_iso_utc(revoked),
-                               role=item.get("role", "deploy"))
-            ok = (re.fullmatch(r"[0-9a-f]{12}", record.id) and _HASH.fullmatch(record.sha256)
-                  and isinstance(record.org, str) and isinstance(record.name, str)
-                  and record.role in {"deploy", "admin"})
+            record = AccessKey(
+                id=item["id"],
+                org=item["org"],
+                name=item["name"],
+                created=parse_iso_utc(item["created"]),
+                sha256=item["sha256"],
+                revoked=None if revoked is None else parse_iso_utc(revoked),
+                role=item.get("role", "deploy"),
+            )
+            ok = (
+                re.fullmatch(r"[0-9a-f]{12}", record.id)
+                and _HASH.fullmatch(record.sha256)
+                and isinstance(record.org, str)
+                and isinstance(record.name, str)
+                and record.role in {"deploy", "admin"}
+            )
         except (KeyError, TypeError, ValueError):
             ok = None
         if not ok:
@@ -218,10 +248,12 @@ class KeyStore:
             raise ConfigError(
                 f"cannot keep the key file's owner (uid {exc.uid}, gid {exc.gid}): run "
                 "'sls-access keys' as that user, so that the service can still read the file",
-                path=str(self.path)) from None
+                path=str(self.path),
+            ) from None
 
-    def create(self, org: str, name: str, *, now: datetime | None = None,
-               role: str = "deploy") -> tuple[AccessKey, str]:
+    def create(
+        self, org: str, name: str, *, now: datetime | None = None, role: str = "deploy"
+    ) -> tuple[AccessKey, str]:
         """Create a key for *org* named *name*; return its record and the key (shown once)."""
         check_name(org, "org")
         check_name(name, "name")
@@ -229,8 +261,11 @@ class KeyStore:
         with self._locked():
             keys = dict(self._read().keys)
             if any(k.org == org and k.name == name and k.revoked is None for k in keys.values()):
-                raise ConfigError(f"org {org!r} already has a key named {name!r} "
-                                  "(revoke it first, or pick another name)", path=str(self.path), key="name")
+                raise ConfigError(
+                    f"org {org!r} already has a key named {name!r} (revoke it first, or pick another name)",
+                    path=str(self.path),
+                    key="name",
+                )
             key_id = secrets.token_hex(6)
             while key_id in keys:  # pragma: no cover - 48 random bits
                 key_id = secrets.token_hex(6)
@@ -243,8 +278,9 @@ class KeyStore:
 
     def list(self, org: str | None = None, *, revoked: bool = False) -> list[AccessKey]:
         """Return the key records (of *org* only, when given), oldest first; revoked ones too with *revoked*."""
-        records = [k for k in self._read().keys.values()
-                   if (org is None or k.org == org) and (revoked or k.revoked is None)]
+        records = [
+            k for k in self._read().keys.values() if (org is None or k.org == org) and (revoked or k.revoked is None)
+        ]
         return sorted(records, key=lambda k: (k.created, k.org, k.name))
 
     def revoke(self, org: str, name: str, *, now: datetime | None = None) -> AccessKey:

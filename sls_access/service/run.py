@@ -29,8 +29,15 @@ from sls_access.service.keys import default_keys_path
 from sls_access.service.store.snapshot import DEFAULT_MAX_STALE
 from sls_access.service.store.url import choose_state
 
-__all__ = ["BACKLOG", "DEFAULT_KEEP_ALIVE_TIMEOUT", "DEFAULT_MAX_CONNECTIONS", "BaseCredentialsError", "PortInUseError",
-           "log_config", "serve"]
+__all__ = [
+    "BACKLOG",
+    "DEFAULT_KEEP_ALIVE_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
+    "BaseCredentialsError",
+    "PortInUseError",
+    "log_config",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +71,9 @@ def _check_base_credentials(app: App) -> None:
     try:
         app.vendor.prepare()
     except StsFailure as exc:
-        raise BaseCredentialsError(f"cannot start: the service's base AWS credentials do not work "
-                                   f"(STS GetCallerIdentity): {exc}") from None
+        raise BaseCredentialsError(
+            f"cannot start: the service's base AWS credentials do not work (STS GetCallerIdentity): {exc}"
+        ) from None
 
 
 def _check_key_file(path: Path, dashboard: Path) -> None:
@@ -96,8 +104,10 @@ def _check_state(state: str, dashboard: Path | None, max_stale: float) -> None:
         if not store.list_keys():
             beside = f" (nor a key file at {default_keys_path(dashboard)})" if dashboard is not None else ""
             option = f"--state {store.url} " if state != choose_state(None, dashboard=None, keys=None) else ""
-            raise ConfigError(f"no access keys in the state {store.url}{beside}: create one first: "
-                              f"sls-access keys create {option}--org ORG --name NAME")
+            raise ConfigError(
+                f"no access keys in the state {store.url}{beside}: create one first: "
+                f"sls-access keys create {option}--org ORG --name NAME"
+            )
         _check_base_credentials(app)
     finally:
         app.vendor.close()
@@ -111,8 +121,9 @@ def _check_port(host: str, port: int) -> None:
     nothing on its last line; binding once first gives the one-line reason.
     """
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
         raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     with socket.socket(family, kind, proto) as probe:
@@ -139,10 +150,18 @@ def _ensure_descriptors(max_connections: int | None) -> int:
     if hard != resource.RLIM_INFINITY and hard < wanted + overhead:
         fits = hard - overhead
         if max_connections is not None or fits < MIN_CONNECTIONS:
-            raise ConfigError(f"--max-connections {wanted} needs {wanted + overhead} file descriptors per worker, "
-                              f"but the limit is {hard} (ulimit -n): lower --max-connections or raise the limit")
-        log.warning("the file descriptor limit (ulimit -n %d) fits %d connections per worker, not %d: "
-                    "serving with --max-connections %d", hard, fits, wanted, fits)
+            raise ConfigError(
+                f"--max-connections {wanted} needs {wanted + overhead} file descriptors per worker, "
+                f"but the limit is {hard} (ulimit -n): lower --max-connections or raise the limit"
+            )
+        log.warning(
+            "the file descriptor limit (ulimit -n %d) fits %d connections per worker, not %d: "
+            "serving with --max-connections %d",
+            hard,
+            fits,
+            wanted,
+            fits,
+        )
         wanted = fits
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted + overhead, hard))
     return wanted
@@ -166,8 +185,11 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         },
         "handlers": {
-            "audit": {"class": "sls_access.service._audit.AuditHandler", "formatter": "plain",
-                      "stream": "ext://sys.stdout"},
+            "audit": {
+                "class": "sls_access.service._audit.AuditHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stdout",
+            },
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"},
         },
         "loggers": {
@@ -179,13 +201,25 @@ def log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
-def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 8080,
-          workers: int = 1, keys: str | os.PathLike[str] | None = None, log_level: str = "info",
-          forwarded_allow_ips: str | None = None, http: str = "auto",
-          max_connections: int | None = None, header_timeout: float | None = None,
-          keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT, state: str | None = None,
-          state_max_stale: float = DEFAULT_MAX_STALE, ui: bool = True, template_bucket: str | None = None,
-          session_hours: float | None = None) -> None:
+def serve(
+    dashboard: str | os.PathLike[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    keys: str | os.PathLike[str] | None = None,
+    log_level: str = "info",
+    forwarded_allow_ips: str | None = None,
+    http: str = "auto",
+    max_connections: int | None = None,
+    header_timeout: float | None = None,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    state: str | None = None,
+    state_max_stale: float = DEFAULT_MAX_STALE,
+    ui: bool = True,
+    template_bucket: str | None = None,
+    session_hours: float | None = None,
+) -> None:
     """Serve the links of *dashboard* (or of the state) until interrupted.
 
     :param state: the state URL (``--state``); None: the key file beside *dashboard*
@@ -238,8 +272,11 @@ def serve(dashboard: str | os.PathLike[str] | None = None, *, host: str = "127.0
             app.vendor.close()
     else:
         if keys is not None:
-            raise ConfigError("--keys is for a key file without a state: move it in with 'sls-access keys "
-                              "import FILE' and drop --keys", key="keys")
+            raise ConfigError(
+                "--keys is for a key file without a state: move it in with 'sls-access keys "
+                "import FILE' and drop --keys",
+                key="keys",
+            )
         _check_port(host, port)
         _check_state(state, path, state_max_stale)  # migrates the schema once, before the workers start
     from sls_access.service import _protocol  # noqa: PLC0415 - imports uvicorn

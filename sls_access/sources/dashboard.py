@@ -69,10 +69,13 @@ class DashboardSource:
             first, named = self._first
         if found != first:
             now = "no dashboard" if location is None else str(location)
-            raise ConfigError(f"the dashboard changed since this resolver first used one: it was {named}, now "
-                              f"{now} (the working directory, the login or the default file changed); a resolver "
-                              "keeps its first dashboard, so that its keys never come from two: use a new Resolver "
-                              "(sls_access.registry.clear() for the module functions)", key="dashboard")
+            raise ConfigError(
+                f"the dashboard changed since this resolver first used one: it was {named}, now "
+                f"{now} (the working directory, the login or the default file changed); a resolver "
+                "keeps its first dashboard, so that its keys never come from two: use a new Resolver "
+                "(sls_access.registry.clear() for the module functions)",
+                key="dashboard",
+            )
         if location is None:
             raise Skip(nothing_found())
         return location
@@ -103,8 +106,14 @@ class DashboardSource:
             found = DashboardService(location.location, key).credentials(target)
             return attrs.evolve(found, dashboard=str(location))
         link = self._link(target, location)
-        log.debug("%s: deployment profile %r linked at %s (%s); entering %s", target,
-                  link.profile.name, link.key, link.level, link.profile.role_arn)
+        log.debug(
+            "%s: deployment profile %r linked at %s (%s); entering %s",
+            target,
+            link.profile.name,
+            link.key,
+            link.level,
+            link.profile.role_arn,
+        )
         return _of_role(self.enter_role(target, link.profile), target, link.profile, location)
 
     def plan(self, target: Target) -> str:
@@ -115,8 +124,10 @@ class DashboardSource:
         if location.kind is DashboardKind.SERVICE:
             return f"would ask the dashboard service {location} (not asked offline)"
         link = self._link(target, location)
-        return (f"would enter role {link.profile.role_arn} of deployment profile {link.profile.name!r}, "
-                f"linked at {link.level} ({link.key}) in {location}")
+        return (
+            f"would enter role {link.profile.role_arn} of deployment profile {link.profile.name!r}, "
+            f"linked at {link.level} ({link.key}) in {location}"
+        )
 
 
 def _refuse_local_keys(target: Target, location: DashboardLocation | None) -> None:
@@ -132,8 +143,9 @@ def _refuse_local_keys(target: Target, location: DashboardLocation | None) -> No
         location.load().refuse_local_keys(target)
 
 
-def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,
-             location: DashboardLocation) -> Credentials:
+def _of_role(
+    found: Credentials, target: Target, profile: DeploymentProfile, location: DashboardLocation
+) -> Credentials:
     """Stamp *found* with the role it is of and the dashboard that linked it.
 
     A role-entry plugin that says it entered another role than the profile's fails closed,
@@ -141,14 +153,22 @@ def _of_role(found: Credentials, target: Target, profile: DeploymentProfile,
     account (its keys could be of any account; the built-in entry checks STS's answer).
     """
     if found.role_arn not in {None, profile.role_arn}:
-        raise AccessRoleError(f"the role entered is {found.role_arn}, not the deployment profile's",
-                              target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+        raise AccessRoleError(
+            f"the role entered is {found.role_arn}, not the deployment profile's",
+            target=target,
+            deployment_profile=profile.name,
+            role_arn=profile.role_arn,
+        )
     if found.role_arn is None and profile.account_id is not None:
-        raise AccessRoleError(f"the role entry did not say which role its keys are of, and the deployment "
-                              f"profile pins account {profile.account_id}: refused (return Credentials with "
-                              "role_arn, e.g. from sls_access.plugin.sts.credentials_from_response(..., "
-                              "account_id=..., role_arn=...))",
-                              target=target, deployment_profile=profile.name, role_arn=profile.role_arn)
+        raise AccessRoleError(
+            f"the role entry did not say which role its keys are of, and the deployment "
+            f"profile pins account {profile.account_id}: refused (return Credentials with "
+            "role_arn, e.g. from sls_access.plugin.sts.credentials_from_response(..., "
+            "account_id=..., role_arn=...))",
+            target=target,
+            deployment_profile=profile.name,
+            role_arn=profile.role_arn,
+        )
     return attrs.evolve(found, role_arn=profile.role_arn, dashboard=str(location))
 
 

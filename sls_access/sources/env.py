@@ -57,11 +57,9 @@ class EnvSource:
                     source=self.name,
                 )
             if key_id or secret or (token and prefix == stage_prefix):
-                present = prefix + ("ACCESS_KEY_ID" if key_id else "SECRET_ACCESS_KEY" if secret
-                                    else "SESSION_TOKEN")
+                present = prefix + ("ACCESS_KEY_ID" if key_id else "SECRET_ACCESS_KEY" if secret else "SESSION_TOKEN")
                 missing = prefix + ("SECRET_ACCESS_KEY" if key_id else "ACCESS_KEY_ID")
-                raise ConfigError(f"{present} is set but {missing} is not; set both or neither",
-                                  key=missing)
+                raise ConfigError(f"{present} is set but {missing} is not; set both or neither", key=missing)
         raise Skip(f"neither {stage_prefix}ACCESS_KEY_ID nor AWS_ACCESS_KEY_ID is set")
 
     def plan(self, target: Target) -> str:

@@ -97,8 +97,10 @@ class ProfileSource:
             raise ConfigError(f"cannot read the AWS config files: {exc}", key="profile") from None
         if name not in known:
             if origin is not None:
-                raise ConfigError(f"AWS profile {name!r} is not in the AWS config or credentials files",
-                                  key=origin if origin.isupper() else "profile")
+                raise ConfigError(
+                    f"AWS profile {name!r} is not in the AWS config or credentials files",
+                    key=origin if origin.isupper() else "profile",
+                )
             raise Skip("no AWS profile named 'default' (set AWS_PROFILE or the profile option)")
         return session, name, origin
 

@@ -44,7 +44,10 @@ def _config(base: botocore.config.Config | None) -> botocore.config.Config:
 
 
 def assume_role_with_web_identity(
-    target: Target, deployment_profile: DeploymentProfile, session: RoleSession, tokens: TokenSource,
+    target: Target,
+    deployment_profile: DeploymentProfile,
+    session: RoleSession,
+    tokens: TokenSource,
     config: botocore.config.Config | None = None,
 ) -> Credentials:
     """Call STS ``AssumeRoleWithWebIdentity`` for the deployment profile's role with a fresh token.
@@ -56,11 +59,14 @@ def assume_role_with_web_identity(
     redact_botocore_logs()  # botocore logs the token it sends and the keys it gets at DEBUG
     token = tokens.fetch()
     if session.source_identity is not None:
-        log.warning("SourceIdentity %r is not sent: AssumeRoleWithWebIdentity takes it from the "
-                    "token's claims", session.source_identity)
+        log.warning(
+            "SourceIdentity %r is not sent: AssumeRoleWithWebIdentity takes it from the token's claims",
+            session.source_identity,
+        )
     botocore_session = botocore.session.Session()
-    region = (target.region or deployment_profile.region or botocore_session.get_config_variable("region")
-              or DEFAULT_REGION)
+    region = (
+        target.region or deployment_profile.region or botocore_session.get_config_variable("region") or DEFAULT_REGION
+    )
     client = cast("STSClient", botocore_session.create_client("sts", region_name=region, config=_config(config)))
     kwargs: dict[str, Any] = {
         "RoleArn": deployment_profile.role_arn,
@@ -70,16 +76,19 @@ def assume_role_with_web_identity(
     }
     try:
         response = client.assume_role_with_web_identity(**kwargs)
-        return credentials_from_response(response, region=target.region or deployment_profile.region,
-                                         account_id=deployment_profile.account_id,
-                                         role_arn=deployment_profile.role_arn)
+        return credentials_from_response(
+            response,
+            region=target.region or deployment_profile.region,
+            account_id=deployment_profile.account_id,
+            role_arn=deployment_profile.role_arn,
+        )
     except Exception as exc:
         failure = exc if isinstance(exc, StsFailure) else describe_failure(exc)
         if failure is None:
             raise
         raise OidcError(f"{failure.message} (token from {tokens.description})", code=failure.code) from None
     finally:
-        client.close()   # one client per call: release its connection now, not at GC
+        client.close()  # one client per call: release its connection now, not at GC
 
 
 @hookimpl
@@ -94,6 +103,10 @@ def sls_access_enter_role(
     tokens = find_token_source()
     if tokens is None:
         return None
-    log.debug("%s: entering %s with AssumeRoleWithWebIdentity, token from %s", target,
-              deployment_profile.role_arn, tokens.description)
+    log.debug(
+        "%s: entering %s with AssumeRoleWithWebIdentity, token from %s",
+        target,
+        deployment_profile.role_arn,
+        tokens.description,
+    )
     return assume_role_with_web_identity(target, deployment_profile, session, tokens, options.sts_config)

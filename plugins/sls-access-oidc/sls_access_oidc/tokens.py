@@ -161,14 +161,17 @@ class GitHubActionsToken:
         """Ask the endpoint for a token; any failure is an :class:`OidcError` (no secret in it)."""
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
             self._request_url(),
-            headers={"Authorization": f"bearer {self.request_token}", "Accept": "application/json",
-                     "User-Agent": "sls-access-oidc"},
+            headers={
+                "Authorization": f"bearer {self.request_token}",
+                "Accept": "application/json",
+                "User-Agent": "sls-access-oidc",
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - checked
                 body = response.read(MAX_TOKEN_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            exc.close()   # it holds the response's socket
+            exc.close()  # it holds the response's socket
             raise OidcError(f"{self.description} answered HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -176,8 +179,7 @@ class GitHubActionsToken:
         try:
             value = json.loads(body)["value"]
         except (ValueError, KeyError, TypeError):
-            raise OidcError(f"{self.description} answered without a token "
-                            "(expected JSON with a 'value')") from None
+            raise OidcError(f"{self.description} answered without a token (expected JSON with a 'value')") from None
         if not isinstance(value, str):
             raise OidcError(f"{self.description} answered a {type(value).__name__} token, not a string")
         return _checked(value, f"the token from {self.description}")

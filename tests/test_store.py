@@ -347,3 +347,13 @@ def _closed_port() -> int:
     from support import free_port  # noqa: PLC0415
 
     return free_port()
+
+
+def test_a_password_given_as_a_query_parameter_never_shows() -> None:
+    # libpq (and so psycopg, through SQLAlchemy) takes the password as ?password= too.
+    secret = "pw-" + os.urandom(9).hex()
+    url = f"postgresql://bob@127.0.0.1:{_closed_port()}/state?password={secret}&sslpassword={secret}&sslmode=disable"
+    with pytest.raises(StateUnavailableError) as down:
+        SqlStore(url)
+    assert secret not in str(down.value)
+    assert "sslmode=disable" in str(down.value)  # the rest of the URL still names the state

@@ -55,6 +55,8 @@ CHANNEL = "sls_access_state"
 _MIGRATION_LOCK = 0x5_15_AC_CE55
 _POLL = 0.05
 """How often :meth:`SqlStore.wait_for_change` reads the counter while it waits without notifications."""
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+"""Query parameters of a database URL that carry a secret (libpq takes a password there too)."""
 
 
 def _ts(value: datetime) -> float:
@@ -63,6 +65,12 @@ def _ts(value: datetime) -> float:
 
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _shown(url: sa.URL) -> str:
+    """Return *url* as logs and messages show it: no password, neither its own nor a query parameter."""
+    hidden = {name: "***" for name in url.query if name.lower() in _SECRET_PARAMETERS}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -85,7 +93,7 @@ class SqlStore:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError:
             raise ConfigError("not a database URL (sqlite:///ABS/PATH or postgresql://...)", key="state") from None
-        self.url = parsed.render_as_string(hide_password=True)
+        self.url = _shown(parsed)
         self._url = parsed
         self._postgres = parsed.get_backend_name() == "postgresql"
         self._engine = create_engine(parsed)

@@ -382,11 +382,15 @@ class SqlStore:
             return
         rows = []
         for event in events:
-            row = {
-                column.name: getattr(event, column.name)
-                for column in t.audit_events.c
-                if column.name not in {"id", "time"}
-            }
+            row: dict[str, Any] = {}
+            for column in t.audit_events.c:
+                if column.name in {"id", "time"}:
+                    continue
+                value = getattr(event, column.name)
+                # Cut to the column (a request chooses some of these): PostgreSQL would refuse
+                # the whole batch, which the state's thread would then retry first, for ever.
+                length = getattr(column.type, "length", None)
+                row[column.name] = value[:length] if isinstance(value, str) and length else value
             row["time"] = _ts(event.time)
             rows.append(row)
         with self._connect() as conn:

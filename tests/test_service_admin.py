@@ -15,7 +15,7 @@ from support import StsProxy, until
 from sls_access.link.template import role_name
 from sls_access.service._throttle import Throttle
 from sls_access.service.admin import AdminError
-from sls_access.service.admin.http import authenticate
+from sls_access.service.admin.http import Answer, authenticate, json_answer
 from sls_access.service.admin.ops import Admin
 from sls_access.service.admin.records import FileRecords
 from sls_access.service.store.base import Role
@@ -322,3 +322,12 @@ def test_failed_admin_sign_ins_count_in_the_state_for_every_worker(tmp_path: Pat
         assert attempt(second) == 429  # this worker's first failure, but the state's fourth
     finally:
         store.close()
+
+
+def test_an_answer_with_a_new_key_or_a_session_cookie_keeps_them_out_of_its_repr() -> None:
+    key = "sls_0123456789ab_" + "s" * 43
+    created = json_answer(201, {"name": "ci", "key": key})
+    signed_in = Answer(303, "ui", [(b"set-cookie", b"sls_access_session=tok3n-s3cret; HttpOnly")], b"")
+    assert key.encode() in created.body
+    assert key not in repr(created)
+    assert "tok3n-s3cret" not in repr(signed_in)

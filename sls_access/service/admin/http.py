@@ -25,12 +25,16 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 @attrs.frozen
 class Answer:
-    """An HTTP answer: status, the audit outcome, headers (content type included) and body."""
+    """An HTTP answer: status, the audit outcome, headers (content type included) and body.
+
+    The body and headers are left out of ``repr``: a new key's answer carries the key, a
+    sign-in's the session cookie.
+    """
 
     status: int
     outcome: str
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
+    headers: list[tuple[bytes, bytes]] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
 
 
 def json_answer(status: int, value: object, outcome: str = "admin") -> Answer:

@@ -129,6 +129,20 @@ def test_an_old_key_file_imports_once(store: SqlStore, tmp_path: Path) -> None:
     assert [k.name for k in store.list_keys("acme", revoked=True)] == ["ci", "gone"]
 
 
+def test_importing_again_carries_a_revocation_made_in_the_old_key_file(store: SqlStore, tmp_path: Path) -> None:
+    # A key revoked in the old file after the first import (while both were in use) must not
+    # stay live in the state because its record is "already there"; nor is one ever revived.
+    old = KeyStore(tmp_path / "old.keys.json")
+    _, key = old.create("acme", "ci")
+    assert store.import_keys(old.current().keys.values()) == 1
+    old.revoke("acme", "ci")
+    assert store.import_keys(old.current().keys.values()) == 0
+    matched = store.match_key(key)
+    assert matched is not None
+    assert matched.revoked is not None
+    assert store.list_keys("acme") == []
+
+
 def test_failure_counts_are_shared_and_age_out(store: SqlStore, state_url: str) -> None:
     assert store.record_failure(["addr:a", "key:k"], window=60) == 0
     assert store.record_failure(["addr:a"], window=60) == 1

@@ -283,12 +283,24 @@ class SqlStore:
         return self._record(rows[0])
 
     def import_keys(self, records: Iterable[AccessKey]) -> int:
-        """Add *records*; return how many were new."""
+        """Add *records*; return how many were new.
+
+        A record already there is kept, except that a revocation in *records* is carried
+        over (a key revoked in the old file since the last import is revoked here too;
+        a key revoked here is never revived).
+        """
         added = 0
+        c = t.access_keys.c
         with self._connect() as conn:
             self._bump(conn)
             for record in records:
-                if conn.execute(sa.select(t.access_keys.c.id).where(t.access_keys.c.id == record.id)).first():
+                if conn.execute(sa.select(c.id).where(c.id == record.id)).first():
+                    if record.revoked is not None:
+                        conn.execute(
+                            sa.update(t.access_keys)
+                            .where(c.id == record.id, c.revoked.is_(None))
+                            .values(revoked=_ts(record.revoked))
+                        )
                     continue
                 conn.execute(
                     sa.insert(t.access_keys).values(

@@ -15,7 +15,7 @@ from support import StsProxy, until
 from sls_access.link.template import role_name
 from sls_access.service._throttle import Throttle
 from sls_access.service.admin import AdminError
-from sls_access.service.admin.http import Answer, authenticate, json_answer
+from sls_access.service.admin.http import Answer, authenticate, error_answer, json_answer
 from sls_access.service.admin.ops import Admin
 from sls_access.service.admin.records import FileRecords
 from sls_access.service.store.base import Role
@@ -331,3 +331,12 @@ def test_an_answer_with_a_new_key_or_a_session_cookie_keeps_them_out_of_its_repr
     assert key.encode() in created.body
     assert key not in repr(created)
     assert "tok3n-s3cret" not in repr(signed_in)
+
+
+def test_a_json_answer_quoting_the_path_is_never_sniffed_as_a_page() -> None:
+    answer = error_answer(AdminError(400, "invalid", "org: '<script>x</script>' must not contain '/'"))
+    headers = dict(answer.headers)
+    assert b"<script>" in answer.body
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert b"default-src 'none'" in headers[b"content-security-policy"]

@@ -21,6 +21,14 @@ __all__ = ["MAX_BODY", "Answer", "authenticate", "json_answer", "query", "read_b
 MAX_BODY = 64 << 10
 MAX_KEY = 512
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_JSON_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    # An error quotes the path's org (any printable text, "<" included), on the web UI's
+    # origin: never to be sniffed as a page, nor framed or run as one.
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 @attrs.frozen
@@ -40,7 +48,7 @@ class Answer:
 def json_answer(status: int, value: object, outcome: str = "admin") -> Answer:
     """Return *value* as a JSON answer (no body for 204)."""
     body = b"" if status == 204 else json.dumps(value).encode()
-    return Answer(status, outcome, [(b"content-type", b"application/json"), (b"cache-control", b"no-store")], body)
+    return Answer(status, outcome, list(_JSON_HEADERS), body)
 
 
 def error_answer(error: AdminError) -> Answer:

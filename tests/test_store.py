@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -244,6 +244,23 @@ def test_profiles_take_the_dashboard_files_fields_and_validation(store: SqlStore
         assert refusal.value.key == field, fields
     assert "bad value!" not in str(refusal.value)  # an external id is kept out of messages
     assert [p.name for p in store.profiles("acme")] == ["prod"]  # nothing refused was written
+
+
+def test_a_name_longer_than_the_state_holds_is_refused_naming_the_field(store: SqlStore) -> None:
+    # PostgreSQL refuses it as a failure of the state (the admin API answered 500).
+    long = "p" * 129
+    edits: list[tuple[Callable[[], object], str]] = [
+        (lambda: store.put_profile("acme", long, {"role_arn": ROLE}), "name"),
+        (lambda: store.put_link("acme", "p", app=long), "app"),
+        (lambda: store.set_protected_stages("acme", [long]), "protected_stages"),
+    ]
+    store.put_profile("acme", "p", {"role_arn": ROLE})
+    for edit, field in edits:
+        with pytest.raises(ConfigError, match="longer than 128 characters") as refused:
+            edit()
+        assert not isinstance(refused.value, StateUnavailableError)
+        assert refused.value.key == field
+    store.put_profile("acme", "p" * 128, {"role_arn": ROLE})
 
 
 def test_links_at_each_level_and_protected_stages(store: SqlStore) -> None:

@@ -61,22 +61,49 @@ class Chain:
 
     :param require_role: consult only :data:`ROLE_SOURCES`; the others are put on the
         trail as not consulted.
+    :param guard: called with the target before the first other source when no role
+        source comes before it (``sources`` leaves ``dashboard`` out, or puts it later):
+        it raises when the target's stage is protected, so that no order of the chain
+        serves a protected stage with local keys. Its error is the ``dashboard`` row's.
     """
 
-    def __init__(self, sources: Sequence[Source], clock: Callable[[], datetime], *, require_role: bool = False) -> None:
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        clock: Callable[[], datetime],
+        *,
+        require_role: bool = False,
+        guard: Callable[[Target], None] | None = None,
+    ) -> None:
         self.sources = tuple(s for s in sources if not require_role or s.name in ROLE_SOURCES)
         self.excluded = tuple(s.name for s in sources if s not in self.sources)
         self._clock = clock
+        self._guard = guard
+        # Only a chain that starts with another source needs it: a role source first refuses itself.
+        self._guard_at = 0 if guard is not None and self.sources and self.sources[0].name not in ROLE_SOURCES else None
+
+    def _guarded(self, index: int, target: Target) -> SlsAccessError | None:
+        """Return the guard's refusal when the source at *index* is the one it stands before."""
+        if index != self._guard_at or self._guard is None:
+            return None
+        try:
+            self._guard(target)
+        except SlsAccessError as exc:
+            return exc.redacted()
+        return None
 
     @property
     def names(self) -> tuple[str, ...]:
         """The source names, in chain order."""
         return tuple(source.name for source in self.sources)
 
-    def run(self, target: Target) -> Resolution:
+    def run(self, target: Target) -> Resolution:  # noqa: PLR0911 - one return per way a step ends
         """Walk the chain for *target*; failures end up in ``Resolution.error``, not raised."""
         trail: list[TrailEntry] = []
-        for source in self.sources:
+        for index, source in enumerate(self.sources):
+            refused = self._guarded(index, target)
+            if refused is not None:
+                return self._failed(target, trail, ROLE_SOURCES[0], refused)
             try:
                 found = source.load(target)
             except Skip as skip:
@@ -131,7 +158,10 @@ class Chain:
         asked, and the walk goes on. Failures are in ``Resolution.error``, not raised.
         """
         trail: list[TrailEntry] = []
-        for source in self.sources:
+        for index, source in enumerate(self.sources):
+            refused = self._guarded(index, target)
+            if refused is not None:
+                return attrs.evolve(self._failed(target, trail, ROLE_SOURCES[0], refused), offline=True)
             plan = getattr(source, "plan", None)
             if plan is None:
                 trail.append(

@@ -99,9 +99,20 @@ class Resolver:
             with self._lock:
                 if self._chain is None:
                     from sls_access._chain import Chain, order_sources  # noqa: PLC0415
+                    from sls_access.sources.dashboard import DashboardSource  # noqa: PLC0415
 
-                    sources = order_sources(plugins.sources(self.options), self.options.sources)
-                    self._chain = Chain(sources, self.options.clock, require_role=self.options.require_role)
+                    found = plugins.sources(self.options)
+                    sources = order_sources(found, self.options.sources)
+                    # The built-in dashboard source (wrapped as its plugin's): it guards protected
+                    # stages when the chain does not start with it.
+                    inner = [getattr(source, "source", source) for source in found]
+                    dashboard = next((source for source in inner if isinstance(source, DashboardSource)), None)
+                    self._chain = Chain(
+                        sources,
+                        self.options.clock,
+                        require_role=self.options.require_role,
+                        guard=None if dashboard is None else dashboard.refuse_local_keys,
+                    )
                 chain = self._chain
         return chain
 

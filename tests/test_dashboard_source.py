@@ -290,6 +290,31 @@ def test_use_local_credentials_is_refused_for_a_protected_stage(
     assert sts.calls["AssumeRole"] == 0
 
 
+@pytest.mark.parametrize("sources", ["env,profile", "env,dashboard", "profile"])
+def test_a_sources_order_without_the_dashboard_first_is_refused_for_a_protected_stage(
+    dashboard: Path, sts: StsProxy, prod_keys: None, sources: str
+) -> None:
+    # SLS_ACCESS_SOURCES=env,profile skips the dashboard as use_local_credentials does:
+    # a protected stage still gets only its own link, never the local keys asked first.
+    protect_prod(dashboard)
+    with pytest.raises(ConfigError, match="stage 'prod' is protected") as info:
+        Resolver(dashboard=str(dashboard), sources=sources).credentials("acme", "shop", "prod")
+    assert (info.value.path, info.value.key) == (str(dashboard), "orgs.acme.protected_stages")
+    assert info.value.resolution is not None
+    assert [entry.source for entry in info.value.resolution.trail] == ["dashboard"]  # env never consulted
+    assert sts.calls["AssumeRole"] == 0
+
+
+def test_a_sources_order_without_the_dashboard_still_serves_a_stage_not_protected(
+    dashboard: Path, prod_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    protect_prod(dashboard)
+    monkeypatch.setenv("AWS_DEV_ACCESS_KEY_ID", "AKIADEVSTAGEKEY00001")
+    monkeypatch.setenv("AWS_DEV_SECRET_ACCESS_KEY", "dev-stage-secret-0123456789abcdefghijklm")
+    creds = Resolver(dashboard=str(dashboard), sources="env,profile").credentials("acme", "blog", "dev")
+    assert creds.access_key_id == "AKIADEVSTAGEKEY00001"
+
+
 def test_use_local_credentials_still_skips_the_dashboard_for_a_stage_not_protected(
     dashboard: Path, prod_keys: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,6 +74,30 @@ def test_the_frameworks_short_flags_count_only_for_the_framework(tmp_path: Path)
     assert read(path, "rsync", "-s", "prod")[2:] == ("staging", "eu-west-1")
 
 
+@pytest.mark.parametrize(
+    "launch",
+    [
+        ("npx", "--yes", "serverless"),
+        ("npx", "-y", "sls"),
+        ("npx", "serverless@3.38.0"),
+        ("npm", "exec", "--yes", "serverless"),
+        ("node", "--max-old-space-size=4096", "node_modules/serverless/bin/serverless.js"),
+    ],
+    ids=["npx-yes", "npx-y", "npx-version", "npm-exec", "node-script"],
+)
+def test_the_framework_is_recognised_behind_a_launchers_options(tmp_path: Path, launch: tuple[str, ...]) -> None:
+    # Missed, its -s prod was not read: the target came from provider.stage (the staging
+    # account's keys) while the Framework deployed stage prod.
+    path = write(tmp_path, SERVICE)
+    assert read(path, "--", *launch, "deploy", "-s", "prod", "-r", "us-west-2")[2:] == ("prod", "us-west-2")
+    assert passes_aws_profile(["--", *launch, "deploy", "--aws-profile", "other"])
+
+
+def test_another_command_behind_a_launcher_keeps_its_short_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, SERVICE)
+    assert read(path, "npx", "--yes", "cowsay", "-s", "prod")[2:] == ("staging", "eu-west-1")
+
+
 @pytest.mark.parametrize("separator", [(), ("--",)], ids=["bare", "after-separator"])
 @pytest.mark.parametrize(
     "flags",

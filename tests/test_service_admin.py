@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,13 @@ from admin_support import ACCOUNT, CALLER, Org, find_aws_cli, run_shown_command,
 from support import StsProxy, until
 
 from sls_access.link.template import role_name
+from sls_access.service._throttle import Throttle
+from sls_access.service.admin import AdminError
+from sls_access.service.admin.http import Answer, authenticate, error_answer, json_answer
+from sls_access.service.admin.ops import Admin
+from sls_access.service.admin.records import FileRecords
 from sls_access.service.store.base import Role
+from sls_access.service.store.url import open_store
 
 
 @pytest.fixture(scope="session")
@@ -296,3 +303,40 @@ def test_connect_with_a_dashboard_file_under_review_answers_the_toml_to_commit(
     assert f'role_arn = "{started["role_arn"]}"' in polled["toml"]
     assert f'external_id = "{started["external_id"]}"' in polled["toml"]
     assert org.dashboard.read_bytes() == before
+
+
+def test_failed_admin_sign_ins_count_in_the_state_for_every_worker(tmp_path: Path) -> None:
+    # Two workers (two throttles) on one state: guesses at an admin key on one count on the
+    # other, as failed vends do, so that more workers or replicas give no more guesses.
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    admin = Admin(store, FileRecords(tmp_path / "records.json"))
+
+    def attempt(throttle: Throttle) -> int:
+        with pytest.raises(AdminError) as refused:
+            asyncio.run(authenticate(admin, throttle, "192.0.2.7", "sls_0123456789ab_" + "x" * 43, "acme"))
+        return refused.value.status
+
+    try:
+        first, second = Throttle(free=10, lockout=3), Throttle(free=10, lockout=3)
+        assert [attempt(first) for _ in range(3)] == [401, 401, 401]
+        assert attempt(second) == 429  # this worker's first failure, but the state's fourth
+    finally:
+        store.close()
+
+
+def test_an_answer_with_a_new_key_or_a_session_cookie_keeps_them_out_of_its_repr() -> None:
+    key = "sls_0123456789ab_" + "s" * 43
+    created = json_answer(201, {"name": "ci", "key": key})
+    signed_in = Answer(303, "ui", [(b"set-cookie", b"sls_access_session=tok3n-s3cret; HttpOnly")], b"")
+    assert key.encode() in created.body
+    assert key not in repr(created)
+    assert "tok3n-s3cret" not in repr(signed_in)
+
+
+def test_a_json_answer_quoting_the_path_is_never_sniffed_as_a_page() -> None:
+    answer = error_answer(AdminError(400, "invalid", "org: '<script>x</script>' must not contain '/'"))
+    headers = dict(answer.headers)
+    assert b"<script>" in answer.body
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert b"default-src 'none'" in headers[b"content-security-policy"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,6 +129,20 @@ def test_an_old_key_file_imports_once(store: SqlStore, tmp_path: Path) -> None:
     assert [k.name for k in store.list_keys("acme", revoked=True)] == ["ci", "gone"]
 
 
+def test_importing_again_carries_a_revocation_made_in_the_old_key_file(store: SqlStore, tmp_path: Path) -> None:
+    # A key revoked in the old file after the first import (while both were in use) must not
+    # stay live in the state because its record is "already there"; nor is one ever revived.
+    old = KeyStore(tmp_path / "old.keys.json")
+    _, key = old.create("acme", "ci")
+    assert store.import_keys(old.current().keys.values()) == 1
+    old.revoke("acme", "ci")
+    assert store.import_keys(old.current().keys.values()) == 0
+    matched = store.match_key(key)
+    assert matched is not None
+    assert matched.revoked is not None
+    assert store.list_keys("acme") == []
+
+
 def test_failure_counts_are_shared_and_age_out(store: SqlStore, state_url: str) -> None:
     assert store.record_failure(["addr:a", "key:k"], window=60) == 0
     assert store.record_failure(["addr:a"], window=60) == 1
@@ -189,6 +203,17 @@ def test_audit_events_are_queried_by_org_with_filters_newest_first(store: SqlSto
     assert newest[0].to_json()["aws_key_id"] == "ASIAEXAMPLE"
 
 
+def test_an_audit_event_longer_than_its_columns_is_stored_cut_not_refused(store: SqlStore) -> None:
+    # An unauthenticated request to /v1/admin/orgs/<300 characters>/keys is audited with that
+    # org. PostgreSQL refuses a value longer than its column, and the worker retries a
+    # refused batch first, for ever: one such request would stop every later audit row.
+    long_org = "o" * 300
+    store.append_audit([_event(org=long_org, outcome="unauthorized", status=401, key=None, key_id=None)])
+    store.append_audit([_event()])
+    assert [event.org for event in store.audit(long_org[:128])] == [long_org[:128]]
+    assert len(store.audit("acme")) == 1
+
+
 def test_profiles_take_the_dashboard_files_fields_and_validation(store: SqlStore) -> None:
     profile = store.put_profile(
         "acme",
@@ -219,6 +244,23 @@ def test_profiles_take_the_dashboard_files_fields_and_validation(store: SqlStore
         assert refusal.value.key == field, fields
     assert "bad value!" not in str(refusal.value)  # an external id is kept out of messages
     assert [p.name for p in store.profiles("acme")] == ["prod"]  # nothing refused was written
+
+
+def test_a_name_longer_than_the_state_holds_is_refused_naming_the_field(store: SqlStore) -> None:
+    # PostgreSQL refuses it as a failure of the state (the admin API answered 500).
+    long = "p" * 129
+    edits: list[tuple[Callable[[], object], str]] = [
+        (lambda: store.put_profile("acme", long, {"role_arn": ROLE}), "name"),
+        (lambda: store.put_link("acme", "p", app=long), "app"),
+        (lambda: store.set_protected_stages("acme", [long]), "protected_stages"),
+    ]
+    store.put_profile("acme", "p", {"role_arn": ROLE})
+    for edit, field in edits:
+        with pytest.raises(ConfigError, match="longer than 128 characters") as refused:
+            edit()
+        assert not isinstance(refused.value, StateUnavailableError)
+        assert refused.value.key == field
+    store.put_profile("acme", "p" * 128, {"role_arn": ROLE})
 
 
 def test_links_at_each_level_and_protected_stages(store: SqlStore) -> None:
@@ -347,3 +389,13 @@ def _closed_port() -> int:
     from support import free_port  # noqa: PLC0415
 
     return free_port()
+
+
+def test_a_password_given_as_a_query_parameter_never_shows() -> None:
+    # libpq (and so psycopg, through SQLAlchemy) takes the password as ?password= too.
+    secret = "pw-" + os.urandom(9).hex()
+    url = f"postgresql://bob@127.0.0.1:{_closed_port()}/state?password={secret}&sslpassword={secret}&sslmode=disable"
+    with pytest.raises(StateUnavailableError) as down:
+        SqlStore(url)
+    assert secret not in str(down.value)
+    assert "sslmode=disable" in str(down.value)  # the rest of the URL still names the state

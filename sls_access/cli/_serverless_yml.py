@@ -48,6 +48,10 @@ __all__ = [
 FILE_NAMES = ("serverless.yml", "serverless.yaml")
 MAX_BYTES = 4 * 1024 * 1024
 FRAMEWORK_COMMANDS = frozenset({"serverless", "sls", "osls"})
+# Commands that run another one named after their own options: npx --yes serverless …
+_LAUNCHERS = frozenset({"npx", "pnpx", "bunx", "node", "npm", "pnpm", "yarn", "bun"})
+# A launcher's sub-commands that do the same: npm exec --yes serverless, pnpm dlx serverless.
+_LAUNCHER_COMMANDS = frozenset({"exec", "dlx", "x", "run"})
 _VARIABLE = re.compile(r"\$\{")
 # ${opt:stage, 'dev'} / ${opt:stage, "dev"} / ${opt:region, us-east-1}: the option's own default.
 _OPT_DEFAULT = re.compile(r"""^\$\{\s*opt:(?P<name>[a-z]+)\s*,\s*(?P<q>['"]?)(?P<value>[\w.-]+)(?P=q)\s*\}$""")
@@ -172,13 +176,32 @@ def child_words(child: Sequence[str]) -> list[str]:
     return words[1:] if words and words[0] == "--" else words
 
 
+def _command_name(word: str) -> str:
+    """Return the command *word* runs: its file name, less npm's ``@version`` and a ``.js`` suffix."""
+    name = os.path.basename(word)
+    if not name.startswith("@"):  # serverless@3 (npx's package spec); a scoped package keeps its "@"
+        name = name.partition("@")[0]
+    return name.removesuffix(".js")
+
+
 def is_framework(child: Sequence[str]) -> bool:
-    """Whether *child* runs the Serverless Framework (``serverless``, ``sls``, ``npx serverless``…)."""
+    """Whether *child* runs the Serverless Framework (``serverless``, ``sls``, ``npx serverless``…).
+
+    A launcher's own options come before the Framework's name (``npx --yes serverless``,
+    ``node --max-old-space-size=4096 node_modules/serverless/bin/serverless.js``), and npx
+    takes a version (``npx serverless@3``): the Framework is recognised through them, else
+    its ``-s prod`` would be missed and the target read from ``provider.stage``.
+    """
+    launcher = False
     for word in child_words(child):
         if word.startswith("-"):
+            if launcher:  # the launcher's own option (npx --yes, node --require …)
+                continue
             return False
-        if os.path.basename(word) in FRAMEWORK_COMMANDS:
+        name = _command_name(word)
+        if name in FRAMEWORK_COMMANDS:
             return True
+        launcher = name in _LAUNCHERS or (launcher and name in _LAUNCHER_COMMANDS)
     return False
 
 

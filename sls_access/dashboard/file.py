@@ -144,8 +144,9 @@ class DashboardFile:
     def refuse_local_keys(self, target: Target) -> None:
         """Raise :class:`TargetError` when *target*'s stage is protected (org or app level).
 
-        ``use_local_credentials`` skips the dashboard, but never for a protected stage:
-        only the stage's own link serves it.
+        ``use_local_credentials`` skips the dashboard, and a ``sources`` order that does
+        not start with ``dashboard`` asks other sources first, but never for a protected
+        stage: only the stage's own link serves it.
         """
         org = self.orgs.get(target.org)
         if org is None:
@@ -160,8 +161,8 @@ class DashboardFile:
             return
         raise TargetError(
             f"stage {target.stage!r} is protected: use_local_credentials "
-            "(--use-local-credentials, SLS_ACCESS_USE_LOCAL_CREDENTIALS) is refused for it; "
-            "only its own link serves it",
+            "(--use-local-credentials, SLS_ACCESS_USE_LOCAL_CREDENTIALS), or a sources order that "
+            "does not start with dashboard, is refused for it; only its own link serves it",
             code=PROTECTED_STAGE,
             path=self.path,
             key=key,

@@ -43,7 +43,7 @@ from sls_access._target import Target
 from sls_access._watched import WatchedFile
 from sls_access.dashboard.file import DashboardFile, load_dashboard_file
 from sls_access.dashboard.model import DeploymentProfile, Link, Sessions
-from sls_access.errors import AccessRoleError
+from sls_access.errors import AccessRoleError, ConfigError
 
 __all__ = [
     "FAILURE_TTL",
@@ -76,8 +76,17 @@ class WatchedDashboard:
         self.current()
 
     def current(self) -> DashboardFile:
-        """Return the dashboard as the file holds it now."""
-        return self._file.current()
+        """Return the dashboard as the file holds it now.
+
+        :raises ~sls_access.ConfigError: the file does not parse, or is gone or unreadable
+            (its links are refused then too, never served from an older read).
+        """
+        try:
+            return self._file.current()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the dashboard file: {exc.strerror or type(exc).__name__}", path=str(self.path)
+            ) from None
 
     def link(self, target: Target) -> Link | None:
         """Return the link for *target*, or None when the org or the link is not there.

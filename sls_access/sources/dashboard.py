@@ -51,6 +51,17 @@ class DashboardSource:
     _first: tuple[tuple[DashboardKind, str] | None, str] | None = attrs.field(default=None, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
+    def refuse_local_keys(self, target: Target) -> None:
+        """Raise :class:`~sls_access.ConfigError` when the dashboard file protects *target*'s stage.
+
+        Asked when this source is skipped (``use_local_credentials``) and by the chain
+        when another source comes first (``sources`` without ``dashboard`` first): a
+        protected stage gets only its own link's keys, whatever the chain's order.
+        """
+        from sls_access.dashboard.locate import locate_dashboard  # noqa: PLC0415 - as in _locate
+
+        _refuse_local_keys(target, locate_dashboard(self.options))
+
     def _locate(self, target: Target) -> DashboardLocation:
         """Return the dashboard in use; raise :class:`Skip` when there is none or the user skips it."""
         # The dashboard modules load on the first resolution, not with the plugin: building the
@@ -58,7 +69,7 @@ class DashboardSource:
         from sls_access.dashboard.locate import locate_dashboard, nothing_found  # noqa: PLC0415 - as above
 
         if self.options.use_local_credentials:
-            _refuse_local_keys(target, locate_dashboard(self.options))
+            self.refuse_local_keys(target)
             raise Skip("use_local_credentials is set")
 
         location = locate_dashboard(self.options)

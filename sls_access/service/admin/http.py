@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,22 +21,34 @@ __all__ = ["MAX_BODY", "Answer", "authenticate", "json_answer", "query", "read_b
 MAX_BODY = 64 << 10
 MAX_KEY = 512
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_JSON_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    # An error quotes the path's org (any printable text, "<" included), on the web UI's
+    # origin: never to be sniffed as a page, nor framed or run as one.
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 @attrs.frozen
 class Answer:
-    """An HTTP answer: status, the audit outcome, headers (content type included) and body."""
+    """An HTTP answer: status, the audit outcome, headers (content type included) and body.
+
+    The body and headers are left out of ``repr``: a new key's answer carries the key, a
+    sign-in's the session cookie.
+    """
 
     status: int
     outcome: str
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
+    headers: list[tuple[bytes, bytes]] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
 
 
 def json_answer(status: int, value: object, outcome: str = "admin") -> Answer:
     """Return *value* as a JSON answer (no body for 204)."""
     body = b"" if status == 204 else json.dumps(value).encode()
-    return Answer(status, outcome, [(b"content-type", b"application/json"), (b"cache-control", b"no-store")], body)
+    return Answer(status, outcome, list(_JSON_HEADERS), body)
 
 
 def error_answer(error: AdminError) -> Answer:
@@ -83,6 +96,17 @@ def query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+async def _shared_failures(admin: Admin, subjects: list[str], window: float) -> int:
+    """Record the failure in the state (every worker's and replica's count); return its count before it.
+
+    0 when the state cannot say: this worker's own count still applies. As the vending
+    path does, so that guesses at an admin key are not spread over workers and replicas.
+    """
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(asyncio.to_thread(admin.store.record_failure, subjects, window=window), 2.0)
+    return 0
+
+
 async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str | None, org: str | None) -> AccessKey:
     """Return the admin key of *org* (any org when None) that *key* is; else 401 (throttled) or 403."""
     record = None
@@ -91,7 +115,7 @@ async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str |
     if record is None:
         presented = key_id(key) if key is not None else None
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
-        penalty = throttle.failed(subjects)
+        penalty = throttle.failed(subjects, seen=await _shared_failures(admin, subjects, throttle.window))
         if penalty.refused:
             raise AdminError(429, "throttled", "too many failed authentications; try again later")
         if penalty.hold:

@@ -23,12 +23,18 @@ from sls_access.service.store.base import ConflictError, LinkRecord, NotFoundErr
 __all__ = ["Edits", "links_in", "links_of", "profiles_of", "protected_of", "to_toml"]
 
 
+MAX_NAME = 128
+"""The longest org, app, stage or deployment profile name the state's tables hold."""
+
+
 def _check(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"must be a string, not {type(value).__name__}", key=what)
     problem = name_problem(value)
     if problem is not None:
         raise ConfigError(f"not a valid {what} name: {problem}", key=what)
+    if len(value) > MAX_NAME:  # the state's columns (a database would refuse it as a failure of the state)
+        raise ConfigError(f"not a valid {what} name: longer than {MAX_NAME} characters", key=what)
     return value
 
 
@@ -162,6 +168,8 @@ class Edits:
         else:
             _check(app, "app")
             table = self.body.setdefault("apps", {}).setdefault(app, {})
+        for stage in stages:
+            _check(stage, "protected_stages")
         if stages:
             table["protected_stages"] = list(stages)
         else:

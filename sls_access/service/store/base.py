@@ -264,7 +264,7 @@ class Store(Protocol):
         ...
 
     def import_keys(self, records: Iterable[AccessKey]) -> int:
-        """Add *records* (from an old key file); return how many were new (same id: kept as is)."""
+        """Add *records* (from an old key file); return how many were new (same id: kept, a revocation carried over)."""
         ...
 
     def keys(self) -> KeyFile:

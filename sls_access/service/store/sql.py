@@ -55,6 +55,8 @@ CHANNEL = "sls_access_state"
 _MIGRATION_LOCK = 0x5_15_AC_CE55
 _POLL = 0.05
 """How often :meth:`SqlStore.wait_for_change` reads the counter while it waits without notifications."""
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+"""Query parameters of a database URL that carry a secret (libpq takes a password there too)."""
 
 
 def _ts(value: datetime) -> float:
@@ -63,6 +65,12 @@ def _ts(value: datetime) -> float:
 
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _shown(url: sa.URL) -> str:
+    """Return *url* as logs and messages show it: no password, neither its own nor a query parameter."""
+    hidden = {name: "***" for name in url.query if name.lower() in _SECRET_PARAMETERS}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -85,7 +93,7 @@ class SqlStore:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError:
             raise ConfigError("not a database URL (sqlite:///ABS/PATH or postgresql://...)", key="state") from None
-        self.url = parsed.render_as_string(hide_password=True)
+        self.url = _shown(parsed)
         self._url = parsed
         self._postgres = parsed.get_backend_name() == "postgresql"
         self._engine = create_engine(parsed)
@@ -275,12 +283,24 @@ class SqlStore:
         return self._record(rows[0])
 
     def import_keys(self, records: Iterable[AccessKey]) -> int:
-        """Add *records*; return how many were new."""
+        """Add *records*; return how many were new.
+
+        A record already there is kept, except that a revocation in *records* is carried
+        over (a key revoked in the old file since the last import is revoked here too;
+        a key revoked here is never revived).
+        """
         added = 0
+        c = t.access_keys.c
         with self._connect() as conn:
             self._bump(conn)
             for record in records:
-                if conn.execute(sa.select(t.access_keys.c.id).where(t.access_keys.c.id == record.id)).first():
+                if conn.execute(sa.select(c.id).where(c.id == record.id)).first():
+                    if record.revoked is not None:
+                        conn.execute(
+                            sa.update(t.access_keys)
+                            .where(c.id == record.id, c.revoked.is_(None))
+                            .values(revoked=_ts(record.revoked))
+                        )
                     continue
                 conn.execute(
                     sa.insert(t.access_keys).values(
@@ -374,11 +394,15 @@ class SqlStore:
             return
         rows = []
         for event in events:
-            row = {
-                column.name: getattr(event, column.name)
-                for column in t.audit_events.c
-                if column.name not in {"id", "time"}
-            }
+            row: dict[str, Any] = {}
+            for column in t.audit_events.c:
+                if column.name in {"id", "time"}:
+                    continue
+                value = getattr(event, column.name)
+                # Cut to the column (a request chooses some of these): PostgreSQL would refuse
+                # the whole batch, which the state's thread would then retry first, for ever.
+                length = getattr(column.type, "length", None)
+                row[column.name] = value[:length] if isinstance(value, str) and length else value
             row["time"] = _ts(event.time)
             rows.append(row)
         with self._connect() as conn:

@@ -19,6 +19,7 @@ from sls_access.service.admin.http import Answer, authenticate, error_answer, js
 from sls_access.service.admin.ops import Admin
 from sls_access.service.admin.records import FileRecords
 from sls_access.service.store.base import Role
+from sls_access.service.store.snapshot import StateView
 from sls_access.service.store.url import open_store
 
 
@@ -322,6 +323,28 @@ def test_failed_admin_sign_ins_count_in_the_state_for_every_worker(tmp_path: Pat
         assert attempt(second) == 429  # this worker's first failure, but the state's fourth
     finally:
         store.close()
+
+
+def test_admin_keys_are_matched_in_the_workers_copy_not_by_a_query_per_attempt(tmp_path: Path) -> None:
+    # A flood of made-up admin keys must not take the connections the state's refresh needs:
+    # keys are matched in the worker's in-memory copy, as vending keys are. With the database
+    # gone, the copy (still fresh) answers alone.
+    database = tmp_path / "state.db"
+    store = open_store(f"sqlite:///{database}")
+    record, key = store.create_key("acme", "lead", role=Role.ADMIN)
+    view = StateView(store)
+    view.start()
+    try:
+        admin = Admin(store, FileRecords(tmp_path / "records.json"), view=view)
+        store.close()
+        database.unlink()
+        found = admin.authenticate(key)
+        assert found is not None
+        assert (found.id, found.role) == (record.id, Role.ADMIN)
+        assert admin.authenticate("sls_0123456789ab_" + "x" * 43) is None
+        assert admin.key(record.id) is not None
+    finally:
+        view.stop()
 
 
 def test_an_answer_with_a_new_key_or_a_session_cookie_keeps_them_out_of_its_repr() -> None:

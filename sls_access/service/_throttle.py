@@ -27,6 +27,8 @@ bounded: at most ``maxsize`` subjects are tracked (least recently failed go firs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +36,7 @@ from collections.abc import Callable, Sequence
 import attrs
 from cachetools import TTLCache
 
-__all__ = ["Penalty", "Throttle"]
+__all__ = ["Penalty", "Throttle", "count_shared"]
 
 
 @attrs.frozen(kw_only=True)
@@ -147,3 +149,14 @@ class Throttle:
                     self._held[subject] = left
                 else:
                     self._held.pop(subject, None)
+
+
+async def count_shared(record: Callable[[list[str], float], int], subjects: list[str], window: float) -> int:
+    """Count a failure in the state with *record* (shared by every worker and replica), off the event loop.
+
+    Return the count before it, as :meth:`Throttle.failed` takes it (``seen``); 0 when the
+    state cannot say within 2 s: this worker's own count still applies.
+    """
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(asyncio.to_thread(record, subjects, window), timeout=2.0)
+    return 0

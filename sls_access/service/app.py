@@ -30,7 +30,6 @@ stored as rows besides the stdout line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import json
@@ -49,7 +48,7 @@ from sls_access._target import Target
 from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.service._audit import Audit
-from sls_access.service._throttle import Throttle
+from sls_access.service._throttle import Throttle, count_shared
 from sls_access.service._vend import Caller, Vendor
 from sls_access.service.keys import AccessKey, key_id
 from sls_access.service.store.base import StateUnavailableError
@@ -342,7 +341,9 @@ class App:
         # replica's count), then here.
         presented = key_id(key) if key is not None else None
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
-        penalty = self.throttle.failed(subjects, seen=await self._shared_failures(subjects))
+        penalty = self.throttle.failed(
+            subjects, seen=await count_shared(self.state.record_failure, subjects, self.throttle.window)
+        )
         if penalty.refused:  # at once: a held answer keeps a handler running, which the server counts
             raise _Reject(
                 429,
@@ -359,17 +360,6 @@ class App:
             "missing access key" if key is None else "unknown access key" if record is None else "revoked access key"
         )
         raise _Reject(401, "unauthorized", message, [(b"www-authenticate", b'Bearer realm="sls-access"')])
-
-    async def _shared_failures(self, subjects: list[str]) -> int:
-        """Record the failure in the state; return its count before it (0 when the state cannot say)."""
-        if self.state.direct:
-            return 0
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(Exception):  # the state is down: this worker's own count still applies
-            return await asyncio.wait_for(
-                loop.run_in_executor(None, self.state.record_failure, subjects, self.throttle.window), timeout=2.0
-            )
-        return 0
 
 
 async def _hold(seconds: float, receive: Receive) -> None:

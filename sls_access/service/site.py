@@ -88,7 +88,9 @@ def site_from_env(app: App) -> Site:
     keys_path = getattr(store, "keys_path", None)  # the files of earlier releases: records beside the key file
     state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     admin = Admin(
-        store, FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None, state_home))
+        store,
+        FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None, state_home)),
+        view=app.state,
     )
     from sls_access._options import utc_now  # noqa: PLC0415
 

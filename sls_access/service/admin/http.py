@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -11,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from sls_access.service._throttle import Throttle
+from sls_access.service._throttle import Throttle, count_shared
 from sls_access.service.admin import AdminError
 from sls_access.service.admin.ops import Admin, toml_of
 from sls_access.service.keys import AccessKey, key_id
@@ -96,17 +95,6 @@ def query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-async def _shared_failures(admin: Admin, subjects: list[str], window: float) -> int:
-    """Record the failure in the state (every worker's and replica's count); return its count before it.
-
-    0 when the state cannot say: this worker's own count still applies. As the vending
-    path does, so that guesses at an admin key are not spread over workers and replicas.
-    """
-    with contextlib.suppress(Exception):
-        return await asyncio.wait_for(asyncio.to_thread(admin.store.record_failure, subjects, window=window), 2.0)
-    return 0
-
-
 async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str | None, org: str | None) -> AccessKey:
     """Return the admin key of *org* (any org when None) that *key* is; else 401 (throttled) or 403."""
     record = None
@@ -115,7 +103,9 @@ async def authenticate(admin: Admin, throttle: Throttle, client: str, key: str |
     if record is None:
         presented = key_id(key) if key is not None else None
         subjects = [f"addr:{client}"] + ([f"key:{presented}"] if presented else [])
-        penalty = throttle.failed(subjects, seen=await _shared_failures(admin, subjects, throttle.window))
+        # Counted in the state, as the vending path does: guesses at an admin key are not spread
+        # over workers and replicas.
+        penalty = throttle.failed(subjects, seen=await count_shared(admin.record_failure, subjects, throttle.window))
         if penalty.refused:
             raise AdminError(429, "throttled", "too many failed authentications; try again later")
         if penalty.hold:

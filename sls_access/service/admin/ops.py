@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 
@@ -31,6 +31,9 @@ from sls_access.service.store.base import (
     Role,
     Store,
 )
+
+if TYPE_CHECKING:
+    from sls_access.service.store.snapshot import StateView
 
 __all__ = ["PROFILE_FIELDS", "Admin", "check_name", "key_json", "profile_json", "toml_of"]
 
@@ -121,11 +124,18 @@ def _snippet(doc: Any, path: list[str]) -> str:  # noqa: ANN401 - tomlkit's cont
 
 
 class Admin:
-    """The operations, over *store*, with short-lived *records* (UI sessions, connects)."""
+    """The operations, over *store*, with short-lived *records* (UI sessions, connects).
 
-    def __init__(self, store: Store, records: Records) -> None:
+    :param view: the worker's in-memory copy of the state
+        (:class:`~sls_access.service.store.snapshot.StateView`): keys presented to the admin
+        API and UI are matched there, as vending keys are, so that a flood of made-up keys
+        costs no database round trip; without one, the store is asked.
+    """
+
+    def __init__(self, store: Store, records: Records, *, view: StateView | None = None) -> None:
         self.store = store
         self.records = records
+        self._view = view
 
     @property
     def managed_by_file(self) -> bool:
@@ -135,12 +145,18 @@ class Admin:
     # -- keys
     def authenticate(self, key: str) -> AccessKey | None:
         """Return the live key *key* is, else None."""
-        record = self.store.match_key(key)
+        record = self._view.keys().match(key) if self._view is not None else self.store.match_key(key)
         return record if record is not None and record.revoked is None else None
 
     def key(self, key_id: str) -> AccessKey | None:
         """Return the key with id *key_id*, revoked or not."""
-        return self.store.keys().keys.get(key_id)
+        return (self._view.keys() if self._view is not None else self.store.keys()).keys.get(key_id)
+
+    def record_failure(self, subjects: list[str], window: float) -> int:
+        """Count a failed authentication in the state; return the count before it (see ``Store``)."""
+        if self._view is not None:
+            return self._view.record_failure(subjects, window)
+        return self.store.record_failure(subjects, window=window)
 
     def keys(self, org: str) -> list[AccessKey]:
         """Return *org*'s live keys, oldest first."""

@@ -670,3 +670,15 @@ def test_exec_without_a_command_starts_the_users_shell_with_the_credentials(tmp_
     result = _binary("exec", *target(), "--dashboard", str(dashboard), env={**os.environ, "SHELL": str(shell)})
     assert result.returncode == 7, result.stderr
     assert result.stdout.strip() == "served"
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["dashboard", "export"], ["serve"]])
+def test_a_state_url_with_a_password_on_the_command_line_is_refused_without_showing_it(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # A command line lands in ps and shell history: the password belongs in SLS_ACCESS_STATE.
+    code, out, err = run(capsys, *command, "--state", "postgresql://deploy:hunter2-s3cret@127.0.0.1:1/state")
+    assert code == 2
+    assert out == ""
+    assert "SLS_ACCESS_STATE" in err
+    assert "hunter2-s3cret" not in err

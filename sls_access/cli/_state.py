@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import urllib.parse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,8 +24,28 @@ def add_state_option(parser: argparse.ArgumentParser, help_text: str = STATE_HEL
 
 
 def given_state(args: argparse.Namespace) -> str | None:
-    """Return ``--state``, else ``SLS_ACCESS_STATE``, else None (the command's default applies)."""
-    return getattr(args, "state", None) or os.environ.get("SLS_ACCESS_STATE") or None
+    """Return ``--state``, else ``SLS_ACCESS_STATE``, else None (the command's default applies).
+
+    A ``--state`` URL that carries a password is refused: a command line lands in ``ps``
+    and in shell history (the reason there is no flag for an access key). The password
+    goes in ``SLS_ACCESS_STATE``, or in PostgreSQL's own ``PGPASSFILE``/``PGPASSWORD``.
+    """
+    flag = getattr(args, "state", None)
+    if flag:
+        try:
+            password = urllib.parse.urlsplit(flag).password
+        except ValueError:
+            password = None  # a malformed URL: the store says what is wrong with it
+        if password is not None:
+            from sls_access.cli._common import EXIT_USAGE, CliError  # noqa: PLC0415 - keep this module light
+
+            raise CliError(
+                "--state must not carry a password (it would show in ps and in shell history): "
+                "set SLS_ACCESS_STATE instead, or use PGPASSFILE",
+                code=EXIT_USAGE,
+            )
+        return str(flag)
+    return os.environ.get("SLS_ACCESS_STATE") or None
 
 
 def open_state(url: str) -> Store:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
 from sls_access._install import install_hint
 from sls_access.cli._common import EXIT_USAGE, CliError, Subcommands
+from sls_access.cli._state import given_state
 
 __all__ = ["add_parser", "handle"]
 
@@ -141,7 +141,7 @@ def handle(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,
         keep_alive_timeout=args.keep_alive_timeout,
-        state=args.state or os.environ.get("SLS_ACCESS_STATE") or None,
+        state=given_state(args),
         state_max_stale=args.state_max_stale,
         ui=args.ui,
         template_bucket=args.template_bucket,

@@ -3,8 +3,8 @@
 :meth:`Connector.start` makes a fresh external id and returns what the user runs in the
 account: the CloudFormation template (JSON text, no parameters) of the access role that
 ``sls-access link`` deploys (:func:`sls_access.link.template.template`), trusting the
-service's own vending identity (STS ``GetCallerIdentity`` with its base credentials, asked
-once: :class:`VendingIdentity`) with that external id; the one ``aws cloudformation
+service's own vending identity (STS ``GetCallerIdentity`` with its base credentials, made at
+each worker's startup: :class:`VendingIdentity`) with that external id; the one ``aws cloudformation
 deploy`` command that creates it from CloudShell or a terminal; and, with
 ``serve --template-bucket s3://BUCKET[/PREFIX]``, the console's quick-create link to the
 template uploaded there. The pending connect is kept for :data:`CONNECT_TTL`.
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sls_access._botocore_session import new_session
 from sls_access._role_session import RoleSession
@@ -38,8 +37,6 @@ from sls_access.service.admin import AdminError
 from sls_access.service.admin.ops import Admin, check_name, toml_of
 
 if TYPE_CHECKING:
-    from mypy_boto3_sts import STSClient
-
     from sls_access.service._vend import Vendor
 
 __all__ = ["CONNECT_TTL", "Connector", "VendingIdentity"]
@@ -50,42 +47,24 @@ _KIND = "connect"
 
 
 class VendingIdentity:
-    """The ARN the service's base credentials act as: STS ``GetCallerIdentity``, asked once and kept.
+    """The ARN the service's base credentials act as, from the worker's startup ``GetCallerIdentity``.
 
-    :param vendor: the worker's :class:`~sls_access.service._vend.Vendor`, whose identity from
-        its startup ``GetCallerIdentity`` (its ``vending_identity``) answers without asking again.
-    :param region: the STS region to ask when the vendor has no identity yet (botocore's
-        configured one when None).
+    Each worker checks its base credentials with that call before it serves (it does not
+    start without them: :meth:`~sls_access.service._vend.Vendor.prepare`), and keeps the
+    answer as its vendor's ``vending_identity``: the principal a connected role must trust.
+
+    :param vendor: the worker's :class:`~sls_access.service._vend.Vendor`.
     """
 
-    def __init__(self, vendor: Vendor | None = None, region: str | None = None) -> None:
+    def __init__(self, vendor: Vendor) -> None:
         self._vendor = vendor
-        self._region = region
-        self._arn: str | None = None
-        self._lock = threading.Lock()
 
     def arn(self) -> str:
-        """Return the vending identity's ARN; an STS failure is ``502 identity_error``."""
-        known = self._vendor.vending_identity if self._vendor is not None else None
-        if known is not None:
-            return known.arn
-        with self._lock:
-            if self._arn is None:
-                session = new_session()
-                region = self._region or session.get_config_variable("region") or "us-east-1"
-                try:
-                    client = cast("STSClient", session.create_client("sts", region_name=region, config=client_config()))
-                    self._arn = str(client.get_caller_identity()["Arn"])
-                except Exception as exc:
-                    failure = describe_failure(exc)
-                    if failure is None:
-                        raise
-                    raise AdminError(
-                        502,
-                        "identity_error",
-                        f"the service cannot tell its own AWS identity (STS GetCallerIdentity): {failure.message}",
-                    ) from None
-            return self._arn
+        """Return the vending identity's ARN; ``502 identity_error`` before the worker has checked it."""
+        known = self._vendor.vending_identity
+        if known is None:
+            raise AdminError(502, "identity_error", "the service has not checked its own AWS identity yet")
+        return known.arn
 
 
 def _bucket(url: str) -> tuple[str, str]:

@@ -846,7 +846,9 @@ class StateServer(DashboardServer):
         out = (self.workdir / f"server-{self._starts}.out").open("wb")
         err = (self.workdir / f"server-{self._starts}.err").open("wb")
         given = [] if self.state_dashboard is None else ["--dashboard", str(self.state_dashboard)]
-        given += [] if self.state is None else ["--state", self.state]
+        # The state URL (a PostgreSQL one carries a password) in the environment, as a
+        # deployment passes it: serve refuses a password on its command line.
+        env = {**os.environ, "SLS_ACCESS_STATE": self.state} if self.state is not None else dict(os.environ)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -864,7 +866,7 @@ class StateServer(DashboardServer):
             ],
             stdout=out,
             stderr=err,
-            env=dict(os.environ),
+            env=env,
         )
         out.close()
         err.close()

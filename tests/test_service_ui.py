@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from admin_support import ACCOUNT, Org
-from support import StsProxy
+from support import StsProxy, until
 
 
 class Client:
@@ -143,6 +143,8 @@ def test_a_session_ends_when_its_key_is_revoked(org: Org) -> None:
     assert client.request("GET", "/ui/keys")[0] == 200
     with org.store() as store:
         store.revoke_key(org.name, "lead")
+    # A revocation reaches every worker within a second (its copy of the state).
+    until(lambda: client.request("GET", "/ui/keys")[0] == 303, 5, "the session ended")
     status, headers, _ = client.request("GET", "/ui/keys")
     assert (status, headers["location"]) == (303, "/ui/sign-in")
 

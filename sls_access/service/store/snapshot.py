@@ -41,6 +41,8 @@ DEFAULT_MAX_STALE = 30.0
 DEFAULT_POLL = 0.25
 """Seconds between reads of the change counter (with PostgreSQL notifications, changes arrive sooner)."""
 AUDIT_BUFFER = 10_000
+AUDIT_TRIES = 3
+"""Writes of one batch of audit events before it is dropped (the stdout lines still hold them)."""
 TOUCH_EVERY = 5.0
 """Seconds between writes of the keys' last-use times (a busy worker would otherwise write them constantly)."""
 FAILURE_WRITERS = 4
@@ -72,6 +74,7 @@ class StateView:
         self._held: tuple[KeyFile, DashboardFile | ConfigError] | None = None
         self._version: int | None = None
         self._fresh = float("-inf")
+        self._audit_tries = 0
         self._events: collections.deque[tuple[Mapping[str, Any], int, str, float, float]] = collections.deque(
             maxlen=AUDIT_BUFFER
         )
@@ -133,9 +136,11 @@ class StateView:
 
         Cheap on the hot path: the conversion happens in the thread that writes the batch.
         The oldest are dropped past a bound while the state is down. A direct view (files)
-        keeps none: the stdout line is the record.
+        keeps none: the stdout line is the record. Nor does a request that names no org
+        (``/healthz`` probes, unknown routes, malformed requests): rows are read per org
+        (the admin API, the UI), so those would only fill the disk at the request rate.
         """
-        if not self.direct:
+        if not self.direct and fields.get("org") is not None:
             self._events.append((fields, status, outcome, ms, time.time()))
 
     def record_failure(self, subjects: list[str], window: float) -> int:
@@ -221,8 +226,22 @@ class StateView:
             try:
                 self.store.append_audit(events)
             except Exception:
-                self._events.extendleft(reversed(queued))  # kept, in order, up to the bound
-                raise
+                self._audit_tries += 1
+                if self._audit_tries < AUDIT_TRIES:
+                    # Kept, in order, for the next try; past the bound the newest queued are dropped.
+                    self._events.extendleft(reversed(queued))
+                    raise
+                # A batch the state refused AUDIT_TRIES times in a row is dropped, so that one
+                # event the database will never take does not block every later one for ever.
+                log.warning(  # no traceback, no event values: the stdout lines have them
+                    "%d audit events dropped after %d failed writes to the state %s",
+                    len(queued),
+                    AUDIT_TRIES,
+                    self.store.url,
+                )
+                self._audit_tries = 0
+            else:
+                self._audit_tries = 0
         if self._used and (final or time.monotonic() >= self._next_touch):
             self._next_touch = time.monotonic() + TOUCH_EVERY
             used, self._used = self._used, {}

@@ -3,21 +3,28 @@
 SQLite (the default state, shared by ``keys`` and ``serve`` with no ``--state``) for one
 replica and the CLI; a real PostgreSQL (the session's server) for two replicas on one
 database: a key made anywhere works everywhere, a revocation is in force on both within
-the one-second contract, the failed-authentication throttle is shared, and a state that
-goes away answers 503 ``state_unavailable`` until it comes back.
+the one-second contract, the failed-authentication throttle is shared, a web UI session
+or a "Connect AWS" started on one replica goes on on the other (no sticky sessions), and a
+state that goes away answers 503 ``state_unavailable`` until it comes back.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import sqlalchemy as sa
+from admin_support import ACCOUNT, Org
 from support import PostgresCluster, StateServer, StsProxy, in_threads, until
+from test_service_ui import Client
 
 from sls_access.dashboard.file import load_dashboard_file
 from sls_access.service.store.base import Role
@@ -256,3 +263,91 @@ def test_a_state_that_goes_away_answers_503_and_comes_back_by_itself(
     until(lambda: server.credentials(*PROD, key)[0] == 200, 30, "the vends back once the state is")
     until(lambda: "can be read again" in server.stderr(), 5, "the recovery logged")
     assert postgres.password not in server.stderr()
+
+
+class _Replica:
+    """One replica as the UI test client sees a served org (it needs only ``server``)."""
+
+    def __init__(self, server: StateServer) -> None:
+        self.server = server
+
+
+def _admin(server: StateServer, method: str, path: str, key: str, body: object = None) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        conn.request(
+            method, f"/v1/admin/orgs/acme{path}", body=None if body is None else json.dumps(body), headers=headers
+        )
+        resp = conn.getresponse()
+        payload = resp.read()
+        return resp.status, json.loads(payload) if payload else {}
+    finally:
+        conn.close()
+
+
+def test_a_ui_session_and_a_connect_started_on_one_replica_go_on_on_the_other(
+    pg_state: str,
+    dashboard: Path,
+    tmp_path: Path,
+    sts: StsProxy,
+    servers: list[StateServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = seeded(pg_state, dashboard)
+    try:
+        _, admin_key = store.create_key("acme", "lead", role=Role.ADMIN)
+        monkeypatch.setenv("SLS_ACCESS_STATE", pg_state)  # the URL has a password: never on a command line
+        a = StateServer(None, tmp_path / "a")
+        b = StateServer(None, tmp_path / "b")
+        for server in (a, b):  # two hosts: nothing on disk in common, the database aside
+            monkeypatch.setenv("XDG_STATE_HOME", str(server.workdir / "state-home"))
+            servers.append(server.start())
+        # One browser behind a load balancer that is not sticky: one cookie jar, either replica.
+        on_a = Client(cast(Org, _Replica(a)))
+        on_b = Client(cast(Org, _Replica(b)))
+        on_b.jar = on_a.jar
+        _, _, form = on_a.request("GET", "/ui/sign-in")
+        status, headers, _ = on_b.request("POST", "/ui/sign-in", {"key": admin_key, "csrf_token": on_a.csrf(form)})
+        assert (status, headers["location"]) == (303, "/ui/profiles")
+        token = on_a.jar["sls_access_session"]
+        status, _, page = on_a.request("GET", "/ui/keys")  # signed in on B, known on A
+        assert status == 200
+        assert "lead" in page
+        csrf = on_a.csrf(page)
+        # A form of A's page, posted to B: the session's CSRF token is the same on every replica.
+        status, _, _ = on_b.request("POST", "/ui/keys", {"name": "made-on-b", "role": "deploy", "csrf_token": csrf})
+        assert status in {200, 303}
+        assert "made-on-b" in {k.name for k in store.list_keys("acme")}
+        # The state holds the session under the token's SHA-256: never the token, never the key.
+        rows = _record_rows(pg_state)
+        assert ("ui-session", hashlib.sha256(token.encode()).hexdigest()) in {(kind, name) for kind, name, _ in rows}
+        assert token not in repr(rows)
+        assert admin_key not in repr(rows)
+        assert admin_key.split("_")[2] not in repr(rows)  # not even the key's secret part
+        # Connect AWS started on A is polled on B (before: 404 "no connect started" at random).
+        status, started = _admin(a, "POST", "/deployment-profiles/eu/connect", admin_key, {"account_id": ACCOUNT})
+        assert status == 200, started
+        status, polled = _admin(b, "GET", "/deployment-profiles/eu/connect", admin_key)
+        assert status == 200, polled
+        assert polled["role_arn"] == started["role_arn"]
+        # Signing out on B ends the session on A too.
+        assert on_b.request("POST", "/ui/sign-out", {"csrf_token": csrf})[0] == 303
+        on_a.jar["sls_access_session"] = token  # a replay of the old cookie
+        assert on_a.request("GET", "/ui/keys")[1]["location"] == "/ui/sign-in"
+        logs = a.stderr() + b.stderr() + a.stdout() + b.stdout()
+        assert token not in logs
+        assert csrf not in logs
+    finally:
+        store.close()
+
+
+def _record_rows(url: str) -> list[tuple[str, str, str]]:
+    """The records table as the database holds it."""
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT kind, name, value FROM records")).all()
+    finally:
+        engine.dispose()
+    return [(row[0], row[1], row[2]) for row in rows]

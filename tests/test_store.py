@@ -15,10 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from support import PostgresCluster
 
+import sls_access.service.store
 from sls_access import ConfigError
 from sls_access.dashboard.file import parse_dashboard_file
+from sls_access.service.admin import AdminError
+from sls_access.service.admin.records import StateRecords, records_path
 from sls_access.service.keys import KeyStore, hash_key
 from sls_access.service.store._dashboard import to_toml
 from sls_access.service.store.base import (
@@ -399,3 +403,143 @@ def test_a_password_given_as_a_query_parameter_never_shows() -> None:
         SqlStore(url)
     assert secret not in str(down.value)
     assert "sslmode=disable" in str(down.value)  # the rest of the URL still names the state
+
+
+# -- short-lived records (web UI sessions, pending connects): one view for every replica
+
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _engine_of(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed)
+
+
+def _record_rows(url: str) -> list[tuple[str, str, str]]:
+    """The records table as the database holds it (what a reader of the database sees)."""
+    engine = _engine_of(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT kind, name, value FROM records ORDER BY kind, name")).all()
+    finally:
+        engine.dispose()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def test_a_record_lives_until_it_expires_and_every_replica_sees_it(store: SqlStore, state_url: str) -> None:
+    version = store.version()
+    store.put_record("connect", "acme/prod", {"status": "pending", "n": 1}, expires=T0 + timedelta(minutes=15), now=T0)
+    assert store.get_record("connect", "acme/prod", now=T0) == {"status": "pending", "n": 1}
+    assert store.get_record("connect", "acme/prod", now=T0 + timedelta(minutes=15)) is None  # expired
+    assert store.get_record("connect", "acme/other", now=T0) is None
+    assert store.get_record("ui-session", "acme/prod", now=T0) is None  # kinds are apart
+    assert store.version() == version  # records are not a change workers reload for
+    other = SqlStore(state_url, migrate_schema=False)  # another replica on the same database
+    try:
+        assert other.get_record("connect", "acme/prod", now=T0) == {"status": "pending", "n": 1}
+        # Put again (an upsert): the new value and expiry, seen by the first one.
+        other.put_record("connect", "acme/prod", {"status": "connected"}, expires=T0 + timedelta(hours=1), now=T0)
+        assert store.get_record("connect", "acme/prod", now=T0 + timedelta(minutes=30)) == {"status": "connected"}
+        other.delete_record("connect", "acme/prod")
+        assert store.get_record("connect", "acme/prod", now=T0) is None
+        other.delete_record("connect", "acme/prod")  # deleting what is not there is fine
+    finally:
+        other.close()
+
+
+def test_expired_records_are_pruned_when_one_is_written(store: SqlStore, state_url: str) -> None:
+    store.put_record("ui-session", "a" * 64, {"org": "acme"}, expires=T0 + timedelta(seconds=10), now=T0)
+    store.put_record("ui-session", "b" * 64, {"org": "acme"}, expires=T0 + timedelta(hours=8), now=T0)
+    assert [name for _, name, _ in _record_rows(state_url)] == ["a" * 64, "b" * 64]
+    store.put_record(
+        "connect", "acme/prod", {"status": "pending"}, expires=T0 + timedelta(hours=1), now=T0 + timedelta(minutes=1)
+    )
+    assert [(kind, name) for kind, name, _ in _record_rows(state_url)] == [
+        ("connect", "acme/prod"),
+        ("ui-session", "b" * 64),
+    ]
+
+
+def test_a_record_name_longer_than_the_state_holds_is_refused_before_the_database(store: SqlStore) -> None:
+    with pytest.raises(ValueError, match=r"1\.\.320"):
+        store.put_record("connect", "x" * 321, {}, expires=T0 + timedelta(hours=1), now=T0)
+    with pytest.raises(ValueError, match=r"1\.\.32 "):
+        store.put_record("k" * 33, "name", {}, expires=T0 + timedelta(hours=1), now=T0)
+    store.put_record("connect", "x" * 320, {"ok": True}, expires=T0 + timedelta(hours=1), now=T0)
+    assert store.get_record("connect", "x" * 320, now=T0) == {"ok": True}
+
+
+def test_the_files_store_keeps_records_in_a_private_file_beside_the_key_file(dashboard: Path) -> None:
+    files = FileStore(dashboard)
+    files.put_record("connect", "acme/prod", {"status": "pending"}, expires=T0 + timedelta(minutes=15), now=T0)
+    assert files.get_record("connect", "acme/prod", now=T0) == {"status": "pending"}
+    assert files.get_record("connect", "acme/prod", now=T0 + timedelta(minutes=15)) is None
+    path = records_path(files.keys_path)
+    assert path.parent == files.keys_path.parent
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # Another worker of the host (another store on the same files) sees it, and its deletion.
+    again = FileStore(dashboard)
+    assert again.get_record("connect", "acme/prod", now=T0) == {"status": "pending"}
+    again.delete_record("connect", "acme/prod")
+    assert files.get_record("connect", "acme/prod", now=T0) is None
+    with pytest.raises(ValueError, match=r"1\.\.320"):
+        files.put_record("connect", "x" * 321, {}, expires=T0, now=T0)
+
+
+def test_a_state_of_the_first_schema_is_migrated_to_hold_records_keeping_its_keys(state_url: str) -> None:
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
+    if state_url.startswith("sqlite:///"):
+        Path(state_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine_of(state_url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option(
+                "script_location", str(Path(sls_access.service.store.__file__).parent / "migrations")
+            )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")  # what the first release made
+            conn.execute(
+                sa.text(
+                    "INSERT INTO access_keys (id, org, name, role, sha256, created) "
+                    "VALUES ('0123456789ab', 'acme', 'old', 'admin', :sha, 1.0)"
+                ),
+                {"sha": "0" * 64},
+            )
+    finally:
+        engine.dispose()
+    upgraded = SqlStore(state_url)
+    try:
+        assert [k.name for k in upgraded.list_keys("acme")] == ["old"]
+        upgraded.put_record("connect", "acme/prod", {"status": "pending"}, expires=T0 + timedelta(hours=1), now=T0)
+        assert upgraded.get_record("connect", "acme/prod", now=T0) == {"status": "pending"}
+    finally:
+        upgraded.close()
+    engine = _engine_of(state_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    finally:
+        engine.dispose()
+
+
+def test_a_state_that_cannot_be_used_makes_the_records_503_not_a_guess() -> None:
+    down = SqlStore(f"postgresql://bob@127.0.0.1:{_closed_port()}/state", migrate_schema=False)
+    records = StateRecords(down)
+    try:
+        calls: list[Callable[[], object]] = [
+            lambda: records.get("ui-session", "a" * 64),
+            lambda: records.put("ui-session", "a" * 64, {"org": "acme"}, expires=T0),
+            lambda: records.delete("ui-session", "a" * 64),
+        ]
+        for call in calls:
+            with pytest.raises(AdminError) as refused:
+                call()
+            assert (refused.value.status, refused.value.code) == (503, "state_unavailable")
+    finally:
+        down.close()

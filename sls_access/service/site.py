@@ -11,7 +11,6 @@ import logging
 import os
 from collections.abc import MutableMapping
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sls_access.service.admin import AdminError
@@ -19,7 +18,7 @@ from sls_access.service.admin.api import PREFIX, AdminApi
 from sls_access.service.admin.connect import Connector, VendingIdentity
 from sls_access.service.admin.http import Answer, Receive, error_answer
 from sls_access.service.admin.ops import Admin
-from sls_access.service.admin.records import FileRecords, records_path
+from sls_access.service.admin.records import StateRecords
 
 if TYPE_CHECKING:
     from sls_access.service.app import App
@@ -84,15 +83,11 @@ def site_environment(*, ui: bool, template_bucket: str | None, session_hours: fl
 
 def site_from_env(app: App) -> Site:
     """Return the :class:`Site` for *app*, configured from the environment ``serve`` set."""
-    store = app.state.store
-    keys_path = getattr(store, "keys_path", None)  # the files of earlier releases: records beside the key file
-    state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    admin = Admin(
-        store,
-        FileRecords(records_path(store.url, keys_path if isinstance(keys_path, Path) else None, state_home)),
-        view=app.state,
-    )
     from sls_access._options import utc_now  # noqa: PLC0415
+
+    store = app.state.store
+    # In the state: every worker and replica on it shares the UI sessions and pending connects.
+    admin = Admin(store, StateRecords(store, clock=utc_now), view=app.state)
 
     bucket = os.environ.get(_BUCKET) or None
     connector = Connector(admin, VendingIdentity(app.vendor), clock=utc_now, template_bucket=bucket)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sls_access.service.store.base import RECORD_KIND_MAX, RECORD_NAME_MAX
+
 __all__ = [
     "METADATA",
     "access_keys",
@@ -18,6 +20,7 @@ __all__ = [
     "orgs",
     "profiles",
     "protected_stages",
+    "records",
     "state",
 ]
 
@@ -110,3 +113,13 @@ protected_stages = sa.Table(
     sa.Column("app", sa.String(128), primary_key=True),
     sa.Column("stage", sa.String(128), primary_key=True),
 )
+
+records = sa.Table(
+    "records",
+    METADATA,
+    sa.Column("kind", sa.String(RECORD_KIND_MAX), primary_key=True),
+    sa.Column("name", sa.String(RECORD_NAME_MAX), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+)
+"""Short-lived records of the admin side (UI sessions by their token's SHA-256, pending connects)."""

@@ -2,7 +2,8 @@
 
 A store holds what the dashboard service knows beyond its own process: access keys (only
 their SHA-256), failed-authentication counts (one throttle for every worker and replica),
-audit events, and the deployment profiles and links (unless a dashboard file is their
+audit events, short-lived records of the admin side (web UI sessions, pending "Connect
+AWS" checks: :meth:`Store.put_record`), and the deployment profiles and links (unless a dashboard file is their
 source of truth: then :attr:`Store.managed_by_file` names it and every edit raises
 :class:`ManagedByFileError`).
 
@@ -48,10 +49,21 @@ __all__ = [
     "Role",
     "StateUnavailableError",
     "Store",
+    "check_record",
 ]
 
 PROFILE_FIELDS = ("role_arn", "external_id", "duration_seconds", "region", "account_id", "sessions")
 """The fields of a deployment profile, as the dashboard file spells them (``role_arn`` required)."""
+
+
+RECORD_KIND_MAX, RECORD_NAME_MAX = 32, 320
+"""The longest kind and name of a short-lived record (:meth:`Store.put_record`)."""
+
+
+def check_record(kind: str, name: str) -> None:
+    """Refuse a record's *kind* or *name* longer than a store holds (ValueError; neither is shown)."""
+    if not 0 < len(kind) <= RECORD_KIND_MAX or not 0 < len(name) <= RECORD_NAME_MAX:
+        raise ValueError(f"a record's kind is 1..{RECORD_KIND_MAX} characters and its name 1..{RECORD_NAME_MAX}")
 
 
 class Role(enum.StrEnum):
@@ -315,6 +327,30 @@ class Store(Protocol):
         :param key: a key's name or its id.
         :param before: only events with an id below it (the next page).
         """
+        ...
+
+    # -- short-lived records (web UI sessions, pending "Connect AWS" checks) --------------
+
+    def put_record(
+        self, kind: str, name: str, value: Mapping[str, Any], *, expires: datetime, now: datetime | None = None
+    ) -> None:
+        """Keep *value* (JSON-able) as record (*kind*, *name*) until *expires*, replacing one there.
+
+        Shared by every worker and replica on the state (a SQL state; the files of earlier
+        releases keep them in a file beside the key file, for one host). Records already
+        expired at *now* (default: the clock) may be pruned on the way. Does not change
+        :meth:`version`. A value is never logged.
+
+        :raises ValueError: an empty *kind* or *name*, or one longer than :func:`check_record` allows.
+        """
+        ...
+
+    def get_record(self, kind: str, name: str, *, now: datetime | None = None) -> dict[str, Any] | None:
+        """Return the record's value, or None when there is none or it has expired at *now* (default: the clock)."""
+        ...
+
+    def delete_record(self, kind: str, name: str) -> None:
+        """Forget the record, if any."""
         ...
 
     # -- deployment profiles and links ---------------------------------------------------

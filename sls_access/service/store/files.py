@@ -5,6 +5,10 @@ are the dashboard file, which is their source of truth (:attr:`FileStore.managed
 every edit is refused). Both are re-read when they change, one ``stat`` each per read, so a
 revocation is in force from the next request on.
 
+The admin side's short-lived records (UI sessions, pending connects) are a JSON file
+beside the key file (:class:`~sls_access.service.admin.records.FileRecords`), shared by
+the workers of one host only.
+
 What files cannot share is kept per process (failure counts: the service's throttle counts
 them itself; last-used times) or not at all (audit events: the stdout audit line is the
 record). For one throttle and audit rows across workers and replicas, use a SQL state.
@@ -18,6 +22,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -25,6 +30,7 @@ from sls_access.dashboard.file import DashboardFile
 from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import ConfigError
 from sls_access.service._vend import WatchedDashboard
+from sls_access.service.admin.records import FileRecords, records_path
 from sls_access.service.keys import AccessKey, KeyFile, KeyStore, default_keys_path
 from sls_access.service.store._dashboard import links_of, profiles_of, protected_of
 from sls_access.service.store.base import (
@@ -33,6 +39,7 @@ from sls_access.service.store.base import (
     ManagedByFileError,
     Role,
     StateUnavailableError,
+    check_record,
 )
 
 __all__ = ["FileStore"]
@@ -57,6 +64,7 @@ class FileStore:
         self.managed_by_file: str | None = str(self._dashboard.path)
         self._lock = threading.Lock()
         self._used: dict[str, datetime] = {}
+        self._records = FileRecords(records_path(self._keys.path))
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
@@ -159,6 +167,21 @@ class FileStore:
     ) -> list[AuditEvent]:
         """Return no events (see :meth:`append_audit`): read the service's stdout audit lines."""
         return []
+
+    def put_record(
+        self, kind: str, name: str, value: Mapping[str, Any], *, expires: datetime, now: datetime | None = None
+    ) -> None:
+        """Keep the record in the records file beside the key file (this host's workers share it)."""
+        check_record(kind, name)
+        self._records.put(kind, name, value, expires=expires, now=now)
+
+    def get_record(self, kind: str, name: str, *, now: datetime | None = None) -> dict[str, Any] | None:
+        """Return the record from the records file while it lives."""
+        return self._records.get(kind, name, now=now)
+
+    def delete_record(self, kind: str, name: str) -> None:
+        """Forget the record."""
+        self._records.delete(kind, name)
 
     def dashboard(self) -> DashboardFile:
         """Return the dashboard file, parsed."""

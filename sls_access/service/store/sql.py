@@ -4,6 +4,10 @@ The schema comes from Alembic migrations shipped in this package, applied by
 :func:`~sls_access.service.store._engine.migrate` when a store opens: versioned, each at
 most once, under a PostgreSQL advisory lock so that replicas starting together do not race.
 
+The admin side's short-lived records (web UI sessions, pending "Connect AWS" checks) are
+rows of ``records`` too, so that every replica behind a load balancer knows them; they do
+not bump the change counter, and expired ones are pruned whenever one is written.
+
 Every change of keys, profiles or links bumps the one-row change counter in the same
 transaction (which also orders concurrent writers: the counter's row lock is taken first)
 and, on PostgreSQL, sends ``NOTIFY sls_access_state`` at commit. :meth:`SqlStore.wait_for_change`
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
 import os
 import random
@@ -44,6 +49,7 @@ from sls_access.service.store.base import (
     NotFoundError,
     Role,
     StateUnavailableError,
+    check_record,
 )
 
 __all__ = ["CHANNEL", "SqlStore"]
@@ -440,6 +446,59 @@ class SqlStore:
             values["time"] = _dt(values["time"])
             events.append(AuditEvent(**values))
         return events
+
+    # -- short-lived records
+
+    def put_record(
+        self, kind: str, name: str, value: Mapping[str, Any], *, expires: datetime, now: datetime | None = None
+    ) -> None:
+        """Keep the record until *expires* (an upsert); prune the records expired at *now* on the way."""
+        check_record(kind, name)
+        c = t.records.c
+        row = {"kind": kind, "name": name, "value": json.dumps(dict(value)), "expires": _ts(expires)}
+        with self._connect() as conn:
+            conn.execute(self._upsert_record(row))
+        # A transaction of its own: the upsert's row lock is never held while waiting on the sweep's.
+        with self._connect() as conn:
+            conn.execute(sa.delete(t.records).where(c.expires <= _ts(now or datetime.now(UTC))))
+
+    def _upsert_record(self, row: Mapping[str, Any]) -> sa.Executable:
+        c = t.records.c
+        values = {"value": row["value"], "expires": row["expires"]}
+        if self._postgres:
+            from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+
+            return (
+                postgresql.insert(t.records)
+                .values(**row)
+                .on_conflict_do_update(index_elements=[c.kind, c.name], set_=values)
+            )
+        from sqlalchemy.dialects import sqlite  # noqa: PLC0415
+
+        return (
+            sqlite.insert(t.records).values(**row).on_conflict_do_update(index_elements=[c.kind, c.name], set_=values)
+        )
+
+    def get_record(self, kind: str, name: str, *, now: datetime | None = None) -> dict[str, Any] | None:
+        """Return the record's value while it lives."""
+        c = t.records.c
+        with self._connect() as conn:
+            value = conn.execute(
+                sa.select(c.value).where(c.kind == kind, c.name == name, c.expires > _ts(now or datetime.now(UTC)))
+            ).scalar_one_or_none()
+        if value is None:
+            return None
+        try:
+            found = json.loads(value)
+        except ValueError:  # not ours: as good as none (its text is never shown)
+            return None
+        return found if isinstance(found, dict) else None
+
+    def delete_record(self, kind: str, name: str) -> None:
+        """Forget the record."""
+        c = t.records.c
+        with self._connect() as conn:
+            conn.execute(sa.delete(t.records).where(c.kind == kind, c.name == name))
 
     # -- profiles and links
 

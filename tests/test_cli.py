@@ -682,3 +682,9 @@ def test_a_state_url_with_a_password_on_the_command_line_is_refused_without_show
     assert out == ""
     assert "SLS_ACCESS_STATE" in err
     assert "hunter2-s3cret" not in err
+
+
+def test_serve_refuses_a_negative_audit_retention(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "serve", "--audit-days", "-1")
+    assert (code, out) == (2, "")
+    assert "--audit-days must be 0" in err

@@ -218,6 +218,14 @@ def test_an_audit_event_longer_than_its_columns_is_stored_cut_not_refused(store:
     assert len(store.audit("acme")) == 1
 
 
+def test_audit_events_older_than_a_date_are_pruned_and_newer_ones_kept(store: SqlStore) -> None:
+    now = datetime.now(UTC)
+    store.append_audit([_event(time=now - timedelta(days=100), stage="old"), _event(time=now, stage="new")])
+    assert store.prune_audit(now - timedelta(days=90)) == 1
+    assert [event.stage for event in store.audit("acme")] == ["new"]
+    assert store.prune_audit(now - timedelta(days=90)) == 0
+
+
 def test_profiles_take_the_dashboard_files_fields_and_validation(store: SqlStore) -> None:
     profile = store.put_profile(
         "acme",

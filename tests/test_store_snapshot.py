@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,29 @@ def test_requests_that_name_no_org_leave_no_audit_row(tmp_path: Path) -> None:
         assert reopened.audit("", limit=1000) == []
     finally:
         reopened.close()
+
+
+def test_a_worker_deletes_audit_events_older_than_the_retention_at_start(tmp_path: Path) -> None:
+    # serve --audit-days: rows would otherwise grow at the request rate for ever.
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    seed = SqlStore(url)
+    now = datetime.now(UTC)
+    old = {
+        "org": "acme",
+        "method": "GET",
+        "path": "/old",
+        "client": "127.0.0.1",
+        "status": 200,
+        "outcome": "vended",
+        "ms": 1.0,
+    }
+    seed.append_audit([AuditEvent.from_fields(old, now - timedelta(days=40))])
+    seed.append_audit([AuditEvent.from_fields({**old, "path": "/recent"}, now - timedelta(days=5))])
+    seed.close()
+    store = SqlStore(url)
+    view = StateView(store, poll=0.02, audit_days=30)
+    try:
+        view.start()
+        until(lambda: [e.path for e in store.audit("acme")] == ["/recent"], 5, "the old event deleted")
+    finally:
+        view.stop()

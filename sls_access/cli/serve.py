@@ -36,6 +36,13 @@ def add_parser(subparsers: Subcommands) -> None:
         help="a worker that has not read the state for this long answers vends 503 state_unavailable (default: 30)",
     )
     parser.add_argument(
+        "--audit-days",
+        type=float,
+        default=90.0,
+        metavar="DAYS",
+        help="days the state keeps audit events; older ones are deleted hourly (0: keep them; default: 90)",
+    )
+    parser.add_argument(
         "--dashboard",
         metavar="FILE",
         help="a dashboard file: the source of truth for profiles and links (read-only in the admin "
@@ -124,6 +131,8 @@ def handle(args: argparse.Namespace) -> int:
         raise CliError("--max-connections must be at least 1", code=EXIT_USAGE)
     if not args.state_max_stale > 0:
         raise CliError("--state-max-stale must be a positive number of seconds", code=EXIT_USAGE)
+    if not (math.isfinite(args.audit_days) and args.audit_days >= 0):
+        raise CliError("--audit-days must be 0 (keep every event) or a positive number of days", code=EXIT_USAGE)
     for name, value in (("--header-timeout", args.header_timeout), ("--keep-alive-timeout", args.keep_alive_timeout)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CliError(f"{name} must be a positive number of seconds", code=EXIT_USAGE)
@@ -143,6 +152,7 @@ def handle(args: argparse.Namespace) -> int:
         keep_alive_timeout=args.keep_alive_timeout,
         state=given_state(args),
         state_max_stale=args.state_max_stale,
+        audit_days=args.audit_days,
         ui=args.ui,
         template_bucket=args.template_bucket,
         session_hours=args.session_hours,

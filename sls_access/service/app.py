@@ -53,7 +53,7 @@ from sls_access.service._vend import Caller, Vendor
 from sls_access.service.keys import AccessKey, key_id
 from sls_access.service.store.base import StateUnavailableError
 from sls_access.service.store.files import FileStore
-from sls_access.service.store.snapshot import DEFAULT_MAX_STALE, StateView
+from sls_access.service.store.snapshot import DEFAULT_AUDIT_DAYS, DEFAULT_MAX_STALE, StateView
 
 if TYPE_CHECKING:
     from sls_access.service.site import Site
@@ -396,6 +396,7 @@ def create_app(
     keys: str | os.PathLike[str] | None = None,
     state: str | None = None,
     state_max_stale: float = DEFAULT_MAX_STALE,
+    audit_days: float = DEFAULT_AUDIT_DAYS,
     clock: Callable[[], datetime] = utc_now,
     throttle: Throttle | None = None,
 ) -> App:
@@ -409,6 +410,7 @@ def create_app(
         counts and audit events live there (and profiles and links, without *dashboard*).
     :param state_max_stale: seconds without a successful read of the state before vends
         answer 503 ``state_unavailable``.
+    :param audit_days: days the state keeps audit events (0: for ever).
     :param clock: the current aware datetime (tests inject one).
     :param throttle: the failed-authentication policy (default :class:`Throttle`'s).
     """
@@ -425,15 +427,16 @@ def create_app(
         if not path.is_file():
             raise ConfigError("dashboard file not found", path=str(path), key="dashboard")
     store = open_store(state, dashboard=dashboard)
-    return App(StateView(store, max_stale=state_max_stale), clock=clock, throttle=throttle)
+    return App(StateView(store, max_stale=state_max_stale, audit_days=audit_days), clock=clock, throttle=throttle)
 
 
 def from_env() -> App:
     """Return :func:`create_app` for ``SLS_ACCESS_STATE`` or ``SLS_ACCESS_DASHBOARD`` (a file), and ``SLS_ACCESS_KEYS``.
 
     With ``SLS_ACCESS_STATE`` (a state URL) the dashboard file is optional (profiles and
-    links then come from the state), and ``SLS_ACCESS_STATE_MAX_STALE`` is
-    ``--state-max-stale``; without it, the dashboard file and its key file are the state.
+    links then come from the state), ``SLS_ACCESS_STATE_MAX_STALE`` is
+    ``--state-max-stale`` and ``SLS_ACCESS_AUDIT_DAYS`` ``--audit-days``; without it, the
+    dashboard file and its key file are the state.
 
     ``SLS_ACCESS_MAX_CONNECTIONS`` (``serve``'s ``--max-connections``) bounds the failing
     answers the throttle holds at once to a quarter of it.
@@ -455,11 +458,18 @@ def from_env() -> App:
     throttle = Throttle(max_held=max(1, int(limit) // 4)) if limit.isdigit() else None
     if state is not None:
         stale = os.environ.get("SLS_ACCESS_STATE_MAX_STALE", "")
+        days = os.environ.get("SLS_ACCESS_AUDIT_DAYS", "")
         try:
             max_stale = float(stale) if stale else DEFAULT_MAX_STALE
         except ValueError:
             raise ConfigError("must be a number of seconds", key="SLS_ACCESS_STATE_MAX_STALE") from None
-        app = create_app(dashboard or None, state=state, state_max_stale=max_stale, throttle=throttle)
+        try:
+            audit_days = float(days) if days else DEFAULT_AUDIT_DAYS
+        except ValueError:
+            raise ConfigError("must be a number of days", key="SLS_ACCESS_AUDIT_DAYS") from None
+        app = create_app(
+            dashboard or None, state=state, state_max_stale=max_stale, audit_days=audit_days, throttle=throttle
+        )
     else:
         app = create_app(dashboard, keys=os.environ.get("SLS_ACCESS_KEYS") or None, throttle=throttle)
     from sls_access.service.site import site_from_env  # noqa: PLC0415 - jinja2 and tomlkit, for the admin side only

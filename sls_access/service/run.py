@@ -26,7 +26,7 @@ from sls_access.errors import ConfigError, SlsAccessError
 from sls_access.service._audit import LOGGER as AUDIT_LOGGER
 from sls_access.service.app import App, create_app
 from sls_access.service.keys import default_keys_path
-from sls_access.service.store.snapshot import DEFAULT_MAX_STALE
+from sls_access.service.store.snapshot import DEFAULT_AUDIT_DAYS, DEFAULT_MAX_STALE
 from sls_access.service.store.url import choose_state
 
 __all__ = [
@@ -216,6 +216,7 @@ def serve(
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
     state: str | None = None,
     state_max_stale: float = DEFAULT_MAX_STALE,
+    audit_days: float = DEFAULT_AUDIT_DAYS,
     ui: bool = True,
     template_bucket: str | None = None,
     session_hours: float | None = None,
@@ -228,6 +229,8 @@ def serve(
         *dashboard*, the file is the source of truth for profiles and links.
     :param state_max_stale: seconds a worker may go without reading the state before its
         vends answer 503 ``state_unavailable``.
+    :param audit_days: days the state keeps audit events; each worker deletes older ones at
+        start and then hourly (0 keeps them for ever).
     :param ui: serve the web UI at ``/ui/`` (the admin API is served either way).
     :param template_bucket: ``s3://BUCKET[/PREFIX]`` where "Connect AWS" uploads templates
         for the console's quick-create link.
@@ -287,6 +290,7 @@ def serve(
     _set_env("SLS_ACCESS_DASHBOARD", None if path is None else str(path))
     _set_env("SLS_ACCESS_STATE", state)
     _set_env("SLS_ACCESS_STATE_MAX_STALE", None if state is None else repr(float(state_max_stale)))
+    _set_env("SLS_ACCESS_AUDIT_DAYS", None if state is None else repr(float(audit_days)))
     _set_env("SLS_ACCESS_KEYS", str(keys_path) if state is None and keys is not None else None)
     _set_env(_protocol.HEADER_TIMEOUT_VARIABLE, None if header_timeout is None else repr(float(header_timeout)))
     _protocol.header_timeout.cache_clear()  # with one worker, uvicorn serves in this process

@@ -311,6 +311,10 @@ class Store(Protocol):
         """Store *events* (the service batches them; the stdout line is written per request regardless)."""
         ...
 
+    def prune_audit(self, before: datetime) -> int:
+        """Delete the events older than *before*; return how many (``serve --audit-days``)."""
+        ...
+
     def audit(
         self,
         org: str,

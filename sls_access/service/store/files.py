@@ -154,6 +154,10 @@ class FileStore:
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Keep nothing: with files, the stdout audit line is the only record."""
 
+    def prune_audit(self, before: datetime) -> int:
+        """Delete nothing (see :meth:`append_audit`)."""
+        return 0
+
     def audit(
         self,
         org: str,

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sls_access.dashboard.file import DashboardFile
@@ -47,6 +47,10 @@ TOUCH_EVERY = 5.0
 """Seconds between writes of the keys' last-use times (a busy worker would otherwise write them constantly)."""
 FAILURE_WRITERS = 4
 """Failed authentications a worker records in the state at once (the rest are counted locally)."""
+DEFAULT_AUDIT_DAYS = 90.0
+"""Days the state keeps audit events (``serve --audit-days``; 0 keeps them for ever)."""
+PRUNE_EVERY = 3600.0
+"""Seconds between deletions of audit events older than the retention (the first at start)."""
 
 
 class StateView:
@@ -55,6 +59,8 @@ class StateView:
     :param store: the store to read.
     :param max_stale: seconds without a successful read before the view refuses to answer.
     :param direct: read the store on every call (a file store) instead of a refreshed copy.
+    :param audit_days: delete audit events older than this many days (at start, then hourly);
+        0 keeps them for ever.
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class StateView:
         max_stale: float = DEFAULT_MAX_STALE,
         poll: float = DEFAULT_POLL,
         direct: bool = False,
+        audit_days: float = DEFAULT_AUDIT_DAYS,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -80,6 +87,8 @@ class StateView:
         )
         self._used: dict[str, float] = {}
         self._next_touch = 0.0
+        self.audit_days = audit_days
+        self._next_prune = 0.0
         self._failure_slots = threading.BoundedSemaphore(FAILURE_WRITERS)
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -242,6 +251,11 @@ class StateView:
                 self._audit_tries = 0
             else:
                 self._audit_tries = 0
+        if self.audit_days > 0 and not final and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
+            pruned = self.store.prune_audit(datetime.now(UTC) - timedelta(days=self.audit_days))
+            if pruned:
+                log.info("%d audit events older than %g days deleted from the state", pruned, self.audit_days)
         if self._used and (final or time.monotonic() >= self._next_touch):
             self._next_touch = time.monotonic() + TOUCH_EVERY
             used, self._used = self._used, {}

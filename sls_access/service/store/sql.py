@@ -414,6 +414,11 @@ class SqlStore:
         with self._connect() as conn:
             conn.execute(sa.insert(t.audit_events), rows)
 
+    def prune_audit(self, before: datetime) -> int:
+        """Delete the events older than *before*; return how many."""
+        with self._connect() as conn:
+            return int(conn.execute(sa.delete(t.audit_events).where(t.audit_events.c.time < _ts(before))).rowcount)
+
     def audit(
         self,
         org: str,

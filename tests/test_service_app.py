@@ -27,7 +27,7 @@ from sls_access import ConfigError
 from sls_access.service import App, KeyStore, create_app
 from sls_access.service._throttle import Penalty, Throttle
 from sls_access.service.app import from_env
-from sls_access.service.keys import hash_key
+from sls_access.service.keys import hash_key, presented_key
 from sls_access.service.store.files import FileStore
 
 CREDENTIALS = "/v1/orgs/acme/apps/shop/stages/prod/credentials"
@@ -683,3 +683,25 @@ def test_the_files_are_read_at_startup_and_a_bad_one_is_reported_there(
     with caplog.at_level(logging.WARNING, logger="sls_access.service"):
         assert lifespan_startup(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert [record.getMessage() for record in caplog.records if str(keys) in record.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ([], None),
+        ([b""], None),
+        ([b"Bearer "], None),
+        ([b"sls_0123456789ab_k"], "sls_0123456789ab_k"),
+        ([b"Bearer sls_0123456789ab_k"], "sls_0123456789ab_k"),
+        ([b"bearer   sls_0123456789ab_k  "], "sls_0123456789ab_k"),
+    ],
+)
+def test_the_access_key_is_read_alike_by_the_vending_route_and_the_admin_side(
+    values: list[bytes], key: str | None
+) -> None:
+    assert presented_key(values) == key
+
+
+def test_two_authorization_headers_are_refused() -> None:
+    with pytest.raises(ValueError, match="more than one Authorization header"):
+        presented_key([b"Bearer a", b"Bearer b"])

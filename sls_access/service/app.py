@@ -50,7 +50,7 @@ from sls_access.errors import AccessRoleError, ConfigError
 from sls_access.service._audit import Audit
 from sls_access.service._throttle import Throttle, count_shared
 from sls_access.service._vend import Caller, Vendor
-from sls_access.service.keys import AccessKey, key_id
+from sls_access.service.keys import MAX_KEY, AccessKey, key_id, presented_key
 from sls_access.service.store.base import StateUnavailableError
 from sls_access.service.store.files import FileStore
 from sls_access.service.store.snapshot import DEFAULT_AUDIT_DAYS, DEFAULT_MAX_STALE, StateView
@@ -70,7 +70,6 @@ log = logging.getLogger("sls_access.service")
 MAX_PATH = 1024
 MAX_HEADERS_BYTES = 8192
 MAX_HEADERS = 64
-MAX_KEY = 512
 _PREFIX = ("", "v1", "orgs")
 _REFUSED_STATUS = {UNKNOWN_TARGET: 400, PROTECTED_STAGE: 409}
 """The answers to a target the dashboard file refuses (never 404 ``no_link``)."""
@@ -156,15 +155,10 @@ def _authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
             raise _Reject(413, "too_large", "requests have no body", [(b"connection", b"close")])
     if total > MAX_HEADERS_BYTES or len(headers) > MAX_HEADERS:
         raise _Reject(431, "too_large", "request headers too large")
-    if len(found) > 1:
-        raise _Reject(400, "bad_request", "more than one Authorization header")
-    if not found:
-        return None
-    text = found[0].decode("latin-1").strip()
-    scheme, _, rest = text.partition(" ")
-    if scheme.lower() == "bearer":
-        text = rest.strip()
-    return text or None
+    try:
+        return presented_key(found)
+    except ValueError as exc:
+        raise _Reject(400, "bad_request", str(exc)) from None
 
 
 class App:

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from sls_access._watched import WatchedFile
 from sls_access.errors import ConfigError
 
 __all__ = [
+    "MAX_KEY",
     "AccessKey",
     "KeyFile",
     "KeyStore",
@@ -43,6 +44,7 @@ __all__ = [
     "hash_key",
     "key_id",
     "new_key",
+    "presented_key",
 ]
 
 FORMAT_VERSION = 1
@@ -63,6 +65,28 @@ def key_id(key: str) -> str | None:
     """Return the public id of *key* when it has the form of an access key, else None (no check)."""
     found = _KEY.fullmatch(key)
     return found.group(1) if found else None
+
+
+MAX_KEY = 512
+"""The longest access key presented that is looked up at all (a key is 60 characters; more is a guess)."""
+
+
+def presented_key(values: Sequence[bytes]) -> str | None:
+    """Return the access key in the request's ``Authorization`` header *values* (``Bearer KEY`` or ``KEY``).
+
+    None when there is no header or it is empty.
+
+    :raises ValueError: more than one ``Authorization`` header (which one would count is ambiguous).
+    """
+    if len(values) > 1:
+        raise ValueError("more than one Authorization header")
+    if not values:
+        return None
+    text = values[0].decode("latin-1").strip()
+    scheme, _, rest = text.partition(" ")
+    if scheme.lower() == "bearer":
+        text = rest.strip()
+    return text or None
 
 
 def hash_key(key: str) -> str:

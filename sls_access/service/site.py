@@ -19,6 +19,7 @@ from sls_access.service.admin.connect import Connector, VendingIdentity
 from sls_access.service.admin.http import Answer, Receive, error_answer
 from sls_access.service.admin.ops import Admin
 from sls_access.service.admin.records import StateRecords
+from sls_access.service.keys import presented_key
 
 if TYPE_CHECKING:
     from sls_access.service.app import App
@@ -33,14 +34,10 @@ _UI, _BUCKET, _SESSION = "SLS_ACCESS_UI", "SLS_ACCESS_TEMPLATE_BUCKET", "SLS_ACC
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    found = [value for name, value in headers if name == b"authorization"]
-    if len(found) > 1:
-        raise AdminError(400, "bad_request", "more than one Authorization header")
-    if not found:
-        return None
-    text = found[0].decode("latin-1").strip()
-    scheme, _, rest = text.partition(" ")
-    return (rest.strip() if scheme.lower() == "bearer" else text) or None
+    try:
+        return presented_key([value for name, value in headers if name == b"authorization"])
+    except ValueError as exc:
+        raise AdminError(400, "bad_request", str(exc)) from None
 
 
 class Site:

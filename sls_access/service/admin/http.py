@@ -13,12 +13,11 @@ import attrs
 from sls_access.service._throttle import Throttle, count_shared
 from sls_access.service.admin import AdminError
 from sls_access.service.admin.ops import Admin, toml_of
-from sls_access.service.keys import AccessKey, key_id
+from sls_access.service.keys import MAX_KEY, AccessKey, key_id
 
 __all__ = ["MAX_BODY", "Answer", "authenticate", "json_answer", "query", "read_body"]
 
 MAX_BODY = 64 << 10
-MAX_KEY = 512
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 _JSON_HEADERS = (
     (b"content-type", b"application/json"),

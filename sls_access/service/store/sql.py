@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from sls_access.dashboard.file import DashboardFile, parse_dashboard_data
 from sls_access.dashboard.model import DeploymentProfile
 from sls_access.errors import ConfigError
-from sls_access.service.keys import AccessKey, KeyFile, check_name, check_role, hash_key, key_id, new_key
+from sls_access.service.keys import MAX_KEY, AccessKey, KeyFile, check_name, check_role, hash_key, key_id, new_key
 from sls_access.service.store import _schema as t
 from sls_access.service.store._dashboard import Edits, links_of, profiles_of, protected_of
 from sls_access.service.store._engine import create_engine, migrate
@@ -330,7 +330,7 @@ class SqlStore:
 
     def match_key(self, key: str) -> AccessKey | None:
         """Return the record *key* belongs to, or None (constant-time comparison)."""
-        found = key_id(key) if len(key) <= 512 else None
+        found = key_id(key) if len(key) <= MAX_KEY else None
         with self._connect() as conn:
             row = (
                 None

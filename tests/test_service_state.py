@@ -247,10 +247,12 @@ def test_a_state_that_goes_away_answers_503_and_comes_back_by_itself(
 ) -> None:
     store = seeded(pg_state, dashboard)
     _, key = store.create_key("acme", "ci")
+    _, admin_key = store.create_key("acme", "lead", role=Role.ADMIN)
     store.close()
     server = StateServer(pg_state, tmp_path / "a", extra_args=["--state-max-stale", "1"])
     servers.append(server.start())
     assert server.credentials(*PROD, key)[0] == 200
+    assert _admin(server, "GET", "/keys", admin_key)[0] == 200
     postgres.stop()
     try:
         until(lambda: server.credentials(*PROD, key)[1].get("code") == "state_unavailable", 15, "503 state_unavailable")
@@ -258,6 +260,9 @@ def test_a_state_that_goes_away_answers_503_and_comes_back_by_itself(
         assert status == 503
         assert "AccessKeyId" not in body
         assert server.get("/healthz")[0] == 503
+        # The admin side fails closed the same way (its keys are the worker's copy too).
+        status, body = _admin(server, "GET", "/keys", admin_key)
+        assert (status, body["code"]) == (503, "state_unavailable")
     finally:
         postgres.start()
     until(lambda: server.credentials(*PROD, key)[0] == 200, 30, "the vends back once the state is")

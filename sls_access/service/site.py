@@ -20,6 +20,7 @@ from sls_access.service.admin.http import Answer, Receive, error_answer
 from sls_access.service.admin.ops import Admin
 from sls_access.service.admin.records import StateRecords
 from sls_access.service.keys import presented_key
+from sls_access.service.store.base import StateUnavailableError
 
 if TYPE_CHECKING:
     from sls_access.service.app import App
@@ -64,6 +65,8 @@ class Site:
             return await self.ui.handle(scope, receive, raw_path, audit)
         except AdminError as exc:
             return error_answer(exc)
+        except StateUnavailableError as exc:  # the worker's copy is too old: fail closed, as vending does
+            return error_answer(AdminError(503, "state_unavailable", str(exc)))
         except Exception:  # answer 500 without a traceback; the log keeps it
             log.exception("unexpected error serving %s", raw_path[:256])
             return error_answer(AdminError(500, "internal_error", "internal error"))

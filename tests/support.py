@@ -317,7 +317,14 @@ class DashboardServer:
         """Start it (with an empty key file first when there is none: ``serve`` refuses a missing one)."""
         if not self.keys_path.exists():
             self.keys_path.write_text('{"version": 1, "keys": []}\n')
+        return self._launch(
+            ["--dashboard", str(self.dashboard)], dict(os.environ) if self.env is None else self.env, 30
+        )
+
+    def _launch(self, given: list[str], env: dict[str, str], start_within: float) -> DashboardServer:
+        """Run ``sls-access serve`` with *given* arguments; return once ``/healthz`` answers 200."""
         self._starts += 1
+        self.workdir.mkdir(parents=True, exist_ok=True)
         out = (self.workdir / f"server-{self._starts}.out").open("wb")
         err = (self.workdir / f"server-{self._starts}.err").open("wb")
         self.proc = subprocess.Popen(
@@ -326,8 +333,7 @@ class DashboardServer:
                 "-m",
                 "sls_access.cli",
                 "serve",
-                "--dashboard",
-                str(self.dashboard),
+                *given,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -338,12 +344,12 @@ class DashboardServer:
             ],
             stdout=out,
             stderr=err,
-            env=dict(os.environ) if self.env is None else self.env,
+            env=env,
             preexec_fn=self.preexec_fn,  # noqa: PLW1509 - only sets a resource limit
         )
         out.close()
         err.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_within
         while True:
             try:
                 status, _, _ = self.get("/healthz", timeout=1)
@@ -841,46 +847,12 @@ class StateServer(DashboardServer):
         self.state_dashboard = dashboard
 
     def start(self) -> StateServer:
-        self._starts += 1
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        out = (self.workdir / f"server-{self._starts}.out").open("wb")
-        err = (self.workdir / f"server-{self._starts}.err").open("wb")
         given = [] if self.state_dashboard is None else ["--dashboard", str(self.state_dashboard)]
         # The state URL (a PostgreSQL one carries a password) in the environment, as a
         # deployment passes it: serve refuses a password on its command line.
         env = {**os.environ, "SLS_ACCESS_STATE": self.state} if self.state is not None else dict(os.environ)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sls_access.cli",
-                "serve",
-                *given,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                *self.extra_args,
-            ],
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        out.close()
-        err.close()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _, _ = self.get("/healthz", timeout=1)
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.stderr()}")
-            time.sleep(0.1)
+        self._launch(given, env, 60)
+        return self
 
 
 def until(check: Callable[[], bool], deadline: float, what: str) -> None:

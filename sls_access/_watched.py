@@ -28,6 +28,7 @@ class WatchedFile(Generic[T]):
         self, path: str | os.PathLike[str], parse: Callable[[Path], T], *, missing: Callable[[], T] | None = None
     ) -> None:
         self.path = Path(path)
+        self._fspath = os.fspath(self.path)  # stat on every read: the str, not the Path's conversion
         self._parse = parse
         self._missing = missing
         self._lock = threading.Lock()
@@ -37,7 +38,7 @@ class WatchedFile(Generic[T]):
     def current(self) -> T:
         """Return the file's content as it is now."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._fspath)
         except FileNotFoundError:
             if self._missing is None:
                 raise

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sls_access.service._audit import LOGGER, Audit, AuditHandler
+from sls_access.service._audit import LOGGER, Audit, AuditHandler, LineFormatter, lean_records, stamp
 from sls_access.service.run import log_config
 
 
@@ -135,6 +135,66 @@ def test_an_emitted_line_has_the_time_of_its_emission(audit_logger: logging.Logg
     after = datetime.now(UTC)
     written = datetime.fromisoformat(json.loads(handler.records[0].getMessage())["time"])
     assert before <= written <= after
+
+
+@pytest.mark.parametrize(
+    "now",
+    [0.0, 1.0005, 1_700_000_000.9994999, 1_700_000_000.9999996, 1_767_225_599.999999, 4_102_444_800.123456],
+)
+def test_the_time_is_what_datetime_writes(now: float) -> None:
+    # The date and time of day are formatted once a second: the text must still be datetime's own,
+    # to the millisecond cut (not rounded) after datetime's rounding to the microsecond.
+    assert stamp(now) == datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+
+
+def test_the_time_of_consecutive_seconds_is_not_the_first_seconds() -> None:
+    assert [stamp(t) for t in (100.25, 101.5, 100.75)] == [
+        "1970-01-01T00:01:40.250+00:00",
+        "1970-01-01T00:01:41.500+00:00",
+        "1970-01-01T00:01:40.750+00:00",
+    ]
+
+
+def test_serves_formatter_writes_the_message_alone_and_an_exception_after_it() -> None:
+    formatter = LineFormatter()
+    plain = logging.LogRecord(LOGGER, logging.INFO, __file__, 1, '{"status": 200}', (), None)
+    assert formatter.format(plain) == '{"status": 200}'
+    boom = RuntimeError("boom")
+    failed = logging.LogRecord(
+        "sls_access.service", logging.ERROR, __file__, 1, "failed", (), (RuntimeError, boom, None)
+    )
+    lines = formatter.format(failed).splitlines()
+    assert lines[0] == "failed"
+    assert lines[-1] == "RuntimeError: boom"
+    assert log_config()["formatters"]["plain"] == {"()": "sls_access.service._audit.LineFormatter"}
+
+
+@pytest.fixture
+def record_flags() -> Iterator[None]:
+    saved = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    yield
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+
+
+@pytest.mark.usefixtures("record_flags")
+def test_a_server_process_records_no_thread_or_process_names() -> None:
+    lean_records()
+    record = logging.getLogger(LOGGER).makeRecord(LOGGER, logging.INFO, __file__, 1, "line", (), None)
+    assert (record.threadName, record.processName, record.process) == (None, None, None)
+
+
+@pytest.mark.usefixtures("record_flags")
+def test_the_worker_factory_makes_its_records_lean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sls_access.service.app import from_env  # noqa: PLC0415
+
+    dashboard = tmp_path / "dashboard.toml"
+    dashboard.write_text('[orgs.acme.deployment_profiles.p]\nrole_arn = "arn:aws:iam::111111111111:role/r"\n')
+    (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
+    monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
+    monkeypatch.delenv("SLS_ACCESS_STATE", raising=False)
+    logging.logThreads = True
+    from_env()
+    assert logging.logThreads is False
 
 
 class CountingText(io.TextIOWrapper):

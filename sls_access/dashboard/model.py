@@ -28,7 +28,7 @@ class Sessions(enum.StrEnum):
     service, per access key, with session tags)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class DeploymentProfile:
     """An AWS access role and how to enter it.
 

@@ -145,7 +145,10 @@ class Vendor:
             advisory=SERVICE_ADVISORY,
             mandatory=SERVICE_MANDATORY,
         )
-        self._hot: LRUCache[_Key, tuple[float, Vended]] = LRUCache(maxsize)
+        # The answers in force, looked up on every vend: a plain dict (a C lookup), bounded by
+        # dropping the oldest entry; one dropped is rebuilt from the credential cache above.
+        self._hot: dict[_Key, tuple[float, Vended]] = {}
+        self._maxsize = maxsize
         self._failed: LRUCache[_Key, tuple[float, AccessRoleError]] = LRUCache(maxsize)
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
@@ -232,6 +235,8 @@ class Vendor:
             source_identity=session.source_identity,
         )
         if creds.expiration is not None:
+            if key not in self._hot and len(self._hot) >= self._maxsize:
+                del self._hot[next(iter(self._hot))]
             self._hot[key] = (creds.expiration.timestamp() - SERVICE_ADVISORY.total_seconds(), vended)
         self._failed.pop(key, None)
         return vended

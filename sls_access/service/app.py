@@ -47,7 +47,8 @@ from sls_access._sts_client import StsFailure
 from sls_access._target import Target
 from sls_access.dashboard.file import PROTECTED_STAGE, UNKNOWN_TARGET, TargetError
 from sls_access.errors import AccessRoleError, ConfigError
-from sls_access.service._audit import Audit
+from sls_access.service._audit import Audit, lean_records
+from sls_access.service._links import LinkMemo
 from sls_access.service._throttle import Throttle, count_shared
 from sls_access.service._vend import Caller, Vendor
 from sls_access.service.keys import MAX_KEY, AccessKey, key_id, presented_key
@@ -175,6 +176,7 @@ class App:
         # Parsed paths: functools' LRU cache is C code, about 2 µs a request less than a
         # cachetools LRUCache. A refused path raises and is not cached.
         self._target = functools.lru_cache(maxsize=4096)(_parse_target)
+        self._links = LinkMemo()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -292,7 +294,7 @@ class App:
         if record.role != "deploy":
             raise _Reject(403, "forbidden", "an admin key vends no credentials: use a deploy key")
         try:
-            link = self.state.dashboard().link(target)
+            link = self._links.link(self.state.dashboard(), target)
         except TargetError as exc:
             # Not no_link: that answer sends the client on to its local keys.
             raise _Reject(_REFUSED_STATUS[exc.code], exc.code, exc.reason) from None
@@ -438,6 +440,7 @@ def from_env() -> App:
     The factory ``sls-access serve`` hands its workers (it sets both variables); not a
     launch path of its own.
     """
+    lean_records()  # a server process: no thread or process names in its log records
     dashboard = os.environ.get("SLS_ACCESS_DASHBOARD")
     state = os.environ.get("SLS_ACCESS_STATE") or None
     if dashboard and dashboard.startswith(("https://", "http://")):

@@ -265,6 +265,35 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of *pid* and its children (the workers), from ``/proc``; None elsewhere.
+
+    Beside the ratio of requests a second, which moves with how the scheduler shares the
+    cores between the server and the load generator, the CPU a request costs the server.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    try:
+        entries = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for name in entries:
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
+
+
+def _per_request_us(before: float | None, after: float | None, requests: int) -> float | None:
+    if before is None or after is None or not requests:
+        return None
+    return round((after - before) / requests * 1e6, 1)
+
+
 def main() -> int:  # noqa: PLR0915 - one run, told in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workers", type=int, default=1)
@@ -394,9 +423,17 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
             drive(bare.port, key, targets[:1])  # warm-up of the bare stack (and of the generator)
             for _ in range(max(1, args.rounds)):
                 load_before = _load()
+                cpu = _cpu_seconds(server.proc.pid) if server.proc else None
                 sls = drive(server.port, key, targets)
+                sls["cpu_us_per_request"] = _per_request_us(
+                    cpu, _cpu_seconds(server.proc.pid) if server.proc else None, sls["requests"]
+                )
                 load_middle = _load()
+                cpu = _cpu_seconds(bare.proc.pid) if bare.proc else None
                 stack = drive(bare.port, key, targets)
+                stack["cpu_us_per_request"] = _per_request_us(
+                    cpu, _cpu_seconds(bare.proc.pid) if bare.proc else None, stack["requests"]
+                )
                 rounds.append(
                     {
                         "service": sls,
@@ -446,9 +483,15 @@ def main() -> int:  # noqa: PLR0915 - one run, told in order
         f"for {args.links} links x {args.workers} workers"
     )
     for n, r in enumerate(rounds, 1):
+        cpu = ""
+        if r["service"].get("cpu_us_per_request") and r["bare"].get("cpu_us_per_request"):
+            cpu = (
+                f"; server CPU a request {r['service']['cpu_us_per_request']:.1f} us vs "
+                f"{r['bare']['cpu_us_per_request']:.1f} us"
+            )
         print(
             f"round {n}: service {r['service']['rps']:.0f}/s, bare stack {r['bare']['rps']:.0f}/s "
-            f"-> x{r['ratio']:.3f} (load {r['load_1min']['before']} -> {r['load_1min']['after']})"
+            f"-> x{r['ratio']:.3f}{cpu} (load {r['load_1min']['before']} -> {r['load_1min']['after']})"
         )
     print(
         f"service / bare stack: x{ratio:.3f} (target >= {RATIO_TARGET}: "

@@ -60,6 +60,15 @@ def test_keys_are_listed_without_hashes_created_once_and_revoked(org: Org) -> No
     assert org.call("DELETE", "/keys/deployer")[0] == 404
 
 
+def test_an_overlong_admin_or_ui_path_is_refused_as_a_vending_one_is(org: Org) -> None:
+    auth = {"Authorization": f"Bearer {org.admin_key}"}
+    for path in (f"/v1/admin/orgs/{org.name}/keys/" + "k" * 1100, "/ui/" + "p" * 1100):
+        status, _, body = org.server.get(path, auth)
+        assert (status, json.loads(body)["code"]) == (414, "too_large")
+    status, _, _ = org.server.get(f"/v1/admin/orgs/{org.name}/keys/" + "k" * 900, auth)
+    assert status == 404  # under the limit: the admin API's own answer (no such key)
+
+
 def test_an_admin_key_made_by_the_api_is_an_admin_key(org: Org) -> None:
     status, body = org.call("POST", "/keys", body={"name": "second-lead", "role": "admin"})
     assert status == 201

@@ -237,7 +237,8 @@ class App:
         audit = Audit(address, str(scope.get("method", "")), raw_path)
         headers: list[tuple[bytes, bytes]] = []
         site = self.site
-        if site is not None and site.handles(raw_path):
+        # A path past MAX_PATH is refused (414) by the vending side, whoever's path it would be.
+        if site is not None and len(raw_path) <= MAX_PATH and site.handles(raw_path):
             answer = await site.handle(scope, receive, raw_path, audit.fields)
             ms = (time.perf_counter() - started) * 1000
             audit.emit(answer.status, answer.outcome, ms)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -135,6 +136,13 @@ def dashboard_server(dashboard: Path, tmp_path: Path, sts: StsProxy) -> Iterator
     server = DashboardServer(dashboard, workdir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _logging_record_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put logging's record switches back after each test: the service's worker factory turns them off."""
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, getattr(logging, flag))
 
 
 @pytest.fixture(autouse=True)

@@ -169,21 +169,12 @@ def test_serves_formatter_writes_the_message_alone_and_an_exception_after_it() -
     assert log_config()["formatters"]["plain"] == {"()": "sls_access.service._audit.LineFormatter"}
 
 
-@pytest.fixture
-def record_flags() -> Iterator[None]:
-    saved = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    yield
-    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
-
-
-@pytest.mark.usefixtures("record_flags")
 def test_a_server_process_records_no_thread_or_process_names() -> None:
     lean_records()
     record = logging.getLogger(LOGGER).makeRecord(LOGGER, logging.INFO, __file__, 1, "line", (), None)
     assert (record.threadName, record.processName, record.process) == (None, None, None)
 
 
-@pytest.mark.usefixtures("record_flags")
 def test_the_worker_factory_makes_its_records_lean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sls_access.service.app import from_env  # noqa: PLC0415
 
@@ -192,7 +183,7 @@ def test_the_worker_factory_makes_its_records_lean(tmp_path: Path, monkeypatch: 
     (tmp_path / "dashboard.keys.json").write_text('{"version": 1, "keys": []}\n')
     monkeypatch.setenv("SLS_ACCESS_DASHBOARD", str(dashboard))
     monkeypatch.delenv("SLS_ACCESS_STATE", raising=False)
-    logging.logThreads = True
+    logging.logThreads = True  # put back after the test (conftest)
     from_env()
     assert logging.logThreads is False
 

@@ -261,6 +261,33 @@ def test_connect_aws_pending_until_the_role_exists_then_connected_and_written(
     assert (assumed["RoleArn"], assumed["ExternalId"]) == (started["role_arn"], started["external_id"])
 
 
+def test_connect_checks_a_per_key_profile_as_a_per_key_vend_enters_it(org: Org, sts: StsProxy, moto_url: str) -> None:
+    # A per-key session needs sts:SetSourceIdentity and sts:TagSession in the role's trust:
+    # the check must use them, or "connected" could be said of a role no vend can enter.
+    sts.fault = trust_enforcing(sts, moto_url)
+    per_key = {"role_arn": "arn:aws:iam::111111111111:role/sls-access-prod", "sessions": "per_key"}
+    assert org.call("PUT", "/deployment-profiles/prod", body=per_key)[0] == 200
+    status, started = org.call("POST", "/deployment-profiles/prod/connect", body={"account_id": ACCOUNT})
+    assert status == 200
+    role = json.loads(started["template"])["Resources"]["AccessRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]
+    assert {"sts:SetSourceIdentity", "sts:TagSession"} <= {
+        action for statement in trust["Statement"] for action in statement["Action"]
+    }
+    iam = boto3.client(
+        "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    iam.create_role(RoleName=role["RoleName"], AssumeRolePolicyDocument=json.dumps(trust))
+
+    status, polled = org.call("GET", "/deployment-profiles/prod/connect")
+    assert (status, polled["status"]) == (200, "connected")
+    checked = [r for r in sts.requests if r.get("Action") == "AssumeRole"][-1]
+    assert (checked["RoleArn"], checked["SourceIdentity"]) == (started["role_arn"], "connect-check")
+    tags = {checked[f"Tags.member.{n}.Key"]: checked[f"Tags.member.{n}.Value"] for n in range(1, 5)}
+    assert tags == {"sls-org": org.name, "sls-app": "connect", "sls-stage": "aws", "sls-key": "connect-check"}
+    assert org.profiles()["prod"].sessions.value == "per_key"  # the connect keeps the profile's sessions
+
+
 def test_connect_refuses_a_bad_account_and_polls_nothing_unstarted(org: Org) -> None:
     status, body = org.call("POST", "/deployment-profiles/prod/connect", body={"account_id": "12345"})
     assert (status, body["field"]) == (400, "account_id")

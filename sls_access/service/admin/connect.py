@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sls_access._botocore_session import new_session
-from sls_access._role_session import RoleSession
+from sls_access._role_session import RoleSession, key_session, key_session_tags
 from sls_access._sts_client import client_config, describe_failure
 from sls_access._target import Target
 from sls_access._values import ACCOUNT_ID, caller_principal, iso_utc, region_problem
@@ -39,11 +39,13 @@ from sls_access.service.admin.ops import Admin, check_name, toml_of
 if TYPE_CHECKING:
     from sls_access.service._vend import Vendor
 
-__all__ = ["CONNECT_TTL", "Connector", "VendingIdentity"]
+__all__ = ["CHECK_KEY", "CONNECT_TTL", "Connector", "VendingIdentity"]
 
 CONNECT_TTL = timedelta(minutes=15)
 """How long a started connect is checked for (and the UI page polls)."""
 _KIND = "connect"
+CHECK_KEY = "connect-check"
+"""The access key name a per-key profile's check enters the role as (its ``SourceIdentity``)."""
 
 
 class VendingIdentity:
@@ -210,6 +212,11 @@ class Connector:
             account_id=record["account_id"],
         )
         target = Target(org=org, app="connect", stage="aws")
+        role_session, tags = RoleSession(name="sls-access-connect"), None
+        if existing is not None and existing.sessions is Sessions.PER_KEY:
+            # Entered as a vend enters a per-key session: a SourceIdentity and the four session
+            # tags, so that the role's sts:SetSourceIdentity and sts:TagSession are checked too.
+            role_session, tags = key_session(CHECK_KEY, "connect"), key_session_tags(target, CHECK_KEY)
         try:
             from sls_access.link.verify import verify_role  # noqa: PLC0415 - botocore-heavy, on first poll
 
@@ -217,8 +224,9 @@ class Connector:
                 new_session(),
                 target,
                 profile,
-                role_session=RoleSession(name="sls-access-connect"),
+                role_session=role_session,
                 region=record.get("region") or "us-east-1",
+                tags=tags,
             )
         except LinkError as exc:
             return {**record, "status": "pending", "detail": str(exc)}

@@ -143,8 +143,10 @@ def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
 
     Stub: moto lets any caller assume any role ARN, even one that does not exist, and
     ignores the trust policy; real STS refuses until the role exists and trusts the caller
-    with that external id. This answers AccessDenied unless moto's IAM has the role and its
-    trust policy's ``sts:ExternalId`` is the one presented; otherwise moto answers.
+    with that external id, and refuses a ``SourceIdentity`` or session tags the trust does
+    not allow (``sts:SetSourceIdentity``, ``sts:TagSession``). This answers AccessDenied
+    unless moto's IAM has the role, its trust policy's ``sts:ExternalId`` is the one
+    presented and its actions allow what the request sets; otherwise moto answers.
     """
     iam = boto3.client(
         "iam",
@@ -166,7 +168,16 @@ def trust_enforcing(proxy: StsProxy, moto_url: str) -> Fault:
         if isinstance(policy, str):
             policy = json.loads(urllib.parse.unquote(policy))
         wanted = re.findall(r'"sts:ExternalId": "([^"]*)"', json.dumps(policy)) if policy else []
-        if params.get("ExternalId") in wanted:
+        actions = json.dumps(policy) if policy else ""
+        needs = [
+            action
+            for action, asked in (
+                ("sts:SetSourceIdentity", "SourceIdentity" in params),
+                ("sts:TagSession", any(name.startswith("Tags.member.") for name in params)),
+            )
+            if asked
+        ]
+        if params.get("ExternalId") in wanted and all(f'"{action}"' in actions for action in needs):
             return None
         return sts_error(
             "AccessDenied",

@@ -277,7 +277,14 @@ def test_connect_checks_a_per_key_profile_as_a_per_key_vend_enters_it(org: Org, 
     iam = boto3.client(
         "iam", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
-    iam.create_role(RoleName=role["RoleName"], AssumeRolePolicyDocument=json.dumps(trust))
+    # First without sts:TagSession, as a hand-edited trust might be: no per-key vend could enter it.
+    untagged = json.loads(json.dumps(trust))
+    for statement in untagged["Statement"]:
+        statement["Action"] = [action for action in statement["Action"] if action != "sts:TagSession"]
+    iam.create_role(RoleName=role["RoleName"], AssumeRolePolicyDocument=json.dumps(untagged))
+    status, polled = org.call("GET", "/deployment-profiles/prod/connect")
+    assert (status, polled["status"]) == (200, "pending")
+    iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(trust))
 
     status, polled = org.call("GET", "/deployment-profiles/prod/connect")
     assert (status, polled["status"]) == (200, "connected")

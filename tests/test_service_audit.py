@@ -11,7 +11,7 @@ import os
 import select
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,17 +138,26 @@ def test_an_emitted_line_has_the_time_of_its_emission(audit_logger: logging.Logg
 
 
 @pytest.mark.parametrize(
-    "now",
-    [0.0, 1.0005, 1_700_000_000.9994999, 1_700_000_000.9999996, 1_767_225_599.999999, 4_102_444_800.123456],
+    "now_ns",
+    [
+        0,
+        1_000_500_000,
+        1_789_292_360_472_999_620,  # 0.38 µs before a millisecond: datetime cuts, it does not round
+        1_700_000_000_999_999_999,  # the last nanosecond of a second
+        1_767_225_599_999_999_500,  # ... and of a year
+        4_102_444_800_123_456_789,
+    ],
 )
-def test_the_time_is_what_datetime_writes(now: float) -> None:
-    # The date and time of day are formatted once a second: the text must still be datetime's own,
-    # to the millisecond cut (not rounded) after datetime's rounding to the microsecond.
-    assert stamp(now) == datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+def test_the_time_is_what_datetime_now_writes_at_that_instant(now_ns: int) -> None:
+    # datetime.now reads the clock in nanoseconds and cuts them to the microsecond; isoformat cuts
+    # those to the millisecond. The stamp formats the date and time of day once a second: its
+    # text must still be datetime's own.
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_ns // 1000)
+    assert stamp(now_ns) == instant.isoformat(timespec="milliseconds")
 
 
 def test_the_time_of_consecutive_seconds_is_not_the_first_seconds() -> None:
-    assert [stamp(t) for t in (100.25, 101.5, 100.75)] == [
+    assert [stamp(ns) for ns in (100_250_000_000, 101_500_000_000, 100_750_000_000)] == [
         "1970-01-01T00:01:40.250+00:00",
         "1970-01-01T00:01:41.500+00:00",
         "1970-01-01T00:01:40.750+00:00",

@@ -61,5 +61,17 @@ def test_a_refused_target_raises_every_time() -> None:
 def test_past_its_size_it_starts_anew_and_still_answers_right() -> None:
     memo, current = LinkMemo(maxsize=2), dashboard()
     targets = [PROD, DEV, Target(org="acme", app="shop", stage="prod", region="eu-west-1")] * 3
-    answers = [memo.link(current, target) for target in targets]
+    answers = []
+    for target in targets:
+        answers.append(memo.link(current, target))
+        assert 1 <= len(memo) <= 2
     assert answers == [current.link(target) for target in targets]
+
+
+def test_it_remembers_each_target_once_and_forgets_them_with_their_dashboard() -> None:
+    memo, current = LinkMemo(), dashboard()
+    for target in (PROD, DEV, PROD, DEV):
+        memo.link(current, target)
+    assert len(memo) == 2
+    memo.link(dashboard(), PROD)  # an equal dashboard, but another object: the state replaced it
+    assert len(memo) == 1

@@ -18,6 +18,7 @@ written.
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import logging
 import os
@@ -38,24 +39,21 @@ _second: tuple[int, str] = (0, "")
 """The last whole second stamped, and its text up to the seconds."""
 
 
-def stamp(now: float | None = None) -> str:
-    """Return *now* (default: the current time) as UTC ISO 8601 with milliseconds, as the audit line's ``time``.
+def stamp(now_ns: int | None = None) -> str:
+    """Return *now_ns* (nanoseconds since the epoch; default: now) as the audit line's ``time``.
 
-    What ``datetime.now(UTC).isoformat(timespec="milliseconds")`` returns (milliseconds cut,
-    not rounded), with the date and time of day formatted once per second, not per request.
+    Exactly what ``datetime.now(UTC).isoformat(timespec="milliseconds")`` returns at that
+    instant: ``datetime.now`` reads the same clock in nanoseconds and cuts them to the
+    microsecond, ``isoformat`` cuts those to the millisecond. The date and time of day are
+    formatted once a second, not per request.
     """
     global _second  # noqa: PLW0603 - one tuple, replaced whole: threads see an old or a new one
-    if now is None:
-        now = time.time()
-    whole = int(now // 1)
-    micros = round((now - whole) * 1e6)  # as datetime rounds a timestamp: to the microsecond, half to even
-    if micros >= 1_000_000:
-        whole, micros = whole + 1, 0
+    whole, rest = divmod(time.time_ns() if now_ns is None else now_ns, 1_000_000_000)
     second, text = _second
     if second != whole or not text:
-        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        text = datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds").removesuffix("+00:00")
         _second = (whole, text)
-    return f"{text}.{micros // 1000:03d}+00:00"
+    return f"{text}.{rest // 1_000_000:03d}+00:00"
 
 
 def _writes_as_utf8(stream: TextIO) -> bool:
@@ -140,9 +138,11 @@ class AuditHandler(logging.StreamHandler[TextIO]):
             line = self.format(record) + self.terminator
             stream = self.stream
             checked, fd = self._checked
-            if checked is not stream:  # a stream's descriptor does not change: looked up once
+            if checked is not stream:
                 fd = _descriptor(stream)
-                self._checked = (stream, fd)
+                # A plain text file keeps its descriptor for life (closed, it refuses the flush
+                # below first); any other stream may reopen its file: asked again for each line.
+                self._checked = (stream, fd) if type(stream) is io.TextIOWrapper else (None, None)
             if fd is None:
                 stream.write(line)
                 self.flush()

@@ -25,15 +25,20 @@ class LinkMemo:
 
     def __init__(self, maxsize: int = 4096) -> None:
         self.maxsize = maxsize
-        self._dashboard: DashboardFile | None = None
-        self._links: dict[Target, Link | None] = {}
+        # The dashboard and its answers in one tuple, replaced whole: an answer is never
+        # filed under a dashboard it did not come from.
+        self._held: tuple[DashboardFile | None, dict[Target, Link | None]] = (None, {})
+
+    def __len__(self) -> int:
+        """Return how many targets' answers are remembered."""
+        return len(self._held[1])
 
     def link(self, dashboard: DashboardFile, target: Target) -> Link | None:
         """Return ``dashboard.link(target)``, remembered while *dashboard* is the one in force."""
-        links = self._links
-        if dashboard is not self._dashboard:
-            links = self._links = {}  # another dashboard: none of the old answers holds
-            self._dashboard = dashboard
+        held, links = self._held
+        if dashboard is not held:
+            links = {}  # another dashboard: none of the old answers holds
+            self._held = (dashboard, links)
         try:
             return links[target]
         except KeyError:

@@ -218,6 +218,19 @@ def test_an_audit_event_longer_than_its_columns_is_stored_cut_not_refused(store:
     assert len(store.audit("acme")) == 1
 
 
+def test_a_failed_audit_write_is_state_unavailable_whatever_the_driver(store: SqlStore, state_url: str) -> None:
+    # A real fault of each database: the table is gone. SQLite's rows go through SQLAlchemy
+    # (which wraps the driver's error), PostgreSQL's by the driver's COPY (which it does not).
+    engine = sa.create_engine(state_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE audit_events"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StateUnavailableError, match="cannot be used"):
+        store.append_audit([_event()])
+
+
 def test_audit_events_older_than_a_date_are_pruned_and_newer_ones_kept(store: SqlStore) -> None:
     now = datetime.now(UTC)
     store.append_audit([_event(time=now - timedelta(days=100), stage="old"), _event(time=now, stage="new")])

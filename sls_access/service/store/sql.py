@@ -438,9 +438,16 @@ class SqlStore:
             if self._postgres:
                 raw: Any = conn.connection.driver_connection  # psycopg's, in this transaction
                 names = ", ".join(["time", *(name for name, _ in columns)])
-                with raw.cursor() as cursor, cursor.copy(f"COPY {t.audit_events.name} ({names}) FROM STDIN") as copy:
-                    for values in rows:
-                        copy.write_row(values)
+                try:
+                    with (
+                        raw.cursor() as cursor,
+                        cursor.copy(f"COPY {t.audit_events.name} ({names}) FROM STDIN") as copy,
+                    ):
+                        for values in rows:
+                            copy.write_row(values)
+                except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own: not wrapped by SQLAlchemy
+                    reason = (str(exc).splitlines() or [""])[0]
+                    raise StateUnavailableError(f"the state at {self.url} cannot be used: {reason}") from None
             else:
                 conn.exec_driver_sql(_audit_insert(conn.dialect.paramstyle), rows)
 

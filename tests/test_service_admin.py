@@ -178,7 +178,14 @@ def test_links_are_put_listed_with_their_precedence_and_deleted(org: Org) -> Non
     texts = [row["text"] for row in body["resolution"]]
     assert f"{org.name}/shop/prod → prod, via its stage link" in texts
     assert f"{org.name}/shop/prod (eu-west-1) → sandbox, via its stage + region link" in texts
-    assert f"{org.name}/(any other app) → sandbox, via the org default" in texts
+    assert texts[-1] == f"{org.name}/(any other app) → sandbox, via the org default"
+    assert org.call("PUT", "/link?app=shop", body={"deployment_profile": "prod"})[0] == 200
+    texts = [row["text"] for row in org.call("GET", "/links")[1]["resolution"]]
+    # The defaults last, as the resolver falls back to them: the app's before the org's.
+    assert texts[-2:] == [
+        f"{org.name}/shop/(any other stage) → prod, via the app link",
+        f"{org.name}/(any other app) → sandbox, via the org default",
+    ]
     assert org.call("PUT", "/link?app=shop", body={"deployment_profile": "nope"})[1]["field"] == "deployment_profile"
     assert org.call("PUT", "/link?stage=prod", body={"deployment_profile": "prod"})[0] == 400
     assert org.call("DELETE", "/link?app=shop&stage=prod&region=eu-west-1")[0] == 204

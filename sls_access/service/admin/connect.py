@@ -25,6 +25,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from sls_access._botocore_session import new_session
 from sls_access._role_session import RoleSession, key_session, key_session_tags
 from sls_access._sts_client import client_config, describe_failure
@@ -34,7 +36,7 @@ from sls_access.dashboard.model import DeploymentProfile, Sessions
 from sls_access.link import LinkError
 from sls_access.link.template import RoleSpec, new_external_id, stack_name, template
 from sls_access.service.admin import AdminError
-from sls_access.service.admin.ops import Admin, check_name, toml_of
+from sls_access.service.admin.ops import Admin, check_name, profile_json, toml_of
 
 if TYPE_CHECKING:
     from sls_access.service._vend import Vendor
@@ -230,22 +232,15 @@ class Connector:
             )
         except LinkError as exc:
             return {**record, "status": "pending", "detail": str(exc)}
-        values: dict[str, Any] = {
-            "role_arn": profile.role_arn,
-            "external_id": profile.external_id,
-            "account_id": profile.account_id,
-            "region": profile.region,
-            "duration_seconds": profile.duration_seconds,
-        }
-        if existing is not None:
-            values["sessions"] = existing.sessions.value
-            values["region"] = values["region"] or existing.region
+        if existing is not None:  # what the connect does not set stays the profile's own
+            profile = attrs.evolve(profile, region=profile.region or existing.region, sessions=existing.sessions)
+        values = profile_json(profile)
         done = {
             "status": "connected",
             "role_arn": profile.role_arn,
             "account_id": verified.account,
             "external_id": profile.external_id,
-            "region": values["region"],
+            "region": profile.region,
             "stack_name": record.get("stack_name"),
         }
         try:

@@ -290,28 +290,19 @@ class Admin:
             for r in records
             if r.app is not None and r.stage is not None
         ]
-        for r in records:
-            if r.level is LinkLevel.APP:
-                text = f"{org}/{r.app}/(any other stage) → {r.deployment_profile}, {_VIA[LinkLevel.APP]}"
-                resolution.append(
-                    {
-                        "target": f"{org}/{r.app}/(any other stage)",
-                        "via": _VIA[LinkLevel.APP],
-                        "deployment_profile": r.deployment_profile,
-                        "text": text,
-                    }
-                )
-        for r in records:
-            if r.level is LinkLevel.ORG:
-                text = f"{org}/(any other app) → {r.deployment_profile}, {_VIA[LinkLevel.ORG]}"
-                resolution.append(
-                    {
-                        "target": f"{org}/(any other app)",
-                        "via": _VIA[LinkLevel.ORG],
-                        "deployment_profile": r.deployment_profile,
-                        "text": text,
-                    }
-                )
+        # Then the defaults, app level before org level, as the resolver falls back to them.
+        for level, other in ((LinkLevel.APP, "(any other stage)"), (LinkLevel.ORG, "(any other app)")):
+            for r in records:
+                if r.level is level:
+                    target = f"{org}/{r.app}/{other}" if level is LinkLevel.APP else f"{org}/{other}"
+                    resolution.append(
+                        {
+                            "target": target,
+                            "via": _VIA[level],
+                            "deployment_profile": r.deployment_profile,
+                            "text": f"{target} → {r.deployment_profile}, {_VIA[level]}",
+                        }
+                    )
         return {"links": links, "protected_stages": protected, "resolution": resolution}
 
     @staticmethod
